@@ -1,0 +1,13 @@
+//! Compiles `proto/*.proto` with a vendored `protoc`, so the build needs nothing but Rust.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    config.bytes(["."]);
+    tonic_prost_build::configure().compile_with_config(
+        config,
+        &["proto/coord.proto", "proto/raft.proto"],
+        &["proto"],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! Commands: the entries of the Raft log, and what applying one produced.
+//!
+//! A command is validated at the edge (paths parse, sizes are within limits) before it is
+//! proposed; the state machine then applies it deterministically on every replica.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::node::Stat;
+use super::path::NodePath;
+use super::types::SessionId;
+
+/// Create a node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateOp {
+    /// Where; for sequential nodes, the prefix of the name.
+    pub path: NodePath,
+    /// The node's data.
+    pub data: Bytes,
+    /// For ephemeral nodes, the owning session.
+    pub ephemeral_owner: Option<SessionId>,
+    /// Append a 10-digit, zero-padded, ever-increasing suffix to the name.
+    pub sequential: bool,
+    /// Create missing parents as persistent, empty nodes.
+    pub make_parents: bool,
+}
+
+/// Replace a node's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetOp {
+    /// The node.
+    pub path: NodePath,
+    /// The new data.
+    pub data: Bytes,
+    /// Only if the node is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// Delete a childless node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteOp {
+    /// The node.
+    pub path: NodePath,
+    /// Only if the node is at this version.
+    pub expected_version: Option<u64>,
+}
+
+/// One write inside a transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// Create a node.
+    Create(CreateOp),
+    /// Set a node's data.
+    Set(SetOp),
+    /// Delete a node.
+    Delete(DeleteOp),
+}
+
+/// A condition a transaction requires before it applies anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Check {
+    /// The node exists.
+    Exists(NodePath),
+    /// The node does not exist.
+    NotExists(NodePath),
+    /// The node exists and is at this version.
+    Version(NodePath, u64),
+}
+
+/// An entry's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a node.
+    Create(CreateOp),
+    /// Set a node's data.
+    Set(SetOp),
+    /// Delete a node.
+    Delete(DeleteOp),
+    /// All checks hold and all ops succeed, or nothing changes.
+    Txn {
+        /// Conditions.
+        checks: Vec<Check>,
+        /// Writes, applied in order.
+        ops: Vec<Op>,
+    },
+    /// Open a session; with a member name it also joins the membership.
+    OpenSession {
+        /// Time to live without keep-alives, in milliseconds.
+        ttl_ms: u64,
+        /// Membership name, if joining.
+        member: Option<String>,
+    },
+    /// Close a session: delete its ephemerals now; a member leaves.
+    CloseSession {
+        /// The session.
+        session: SessionId,
+    },
+    /// Expire sessions, as decided by the leader: delete their ephemerals; members fail.
+    ExpireSessions {
+        /// The sessions.
+        sessions: Vec<SessionId>,
+    },
+}
+
+/// What applying a command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// A node was created, under this (possibly suffixed) path.
+    Created {
+        /// The created path.
+        path: NodePath,
+        /// Its stat.
+        stat: Stat,
+    },
+    /// A node's data was set.
+    Set {
+        /// Its new stat.
+        stat: Stat,
+    },
+    /// A node was deleted.
+    Deleted,
+    /// A transaction applied; one outcome per op.
+    Txn(Vec<Outcome>),
+    /// A session was opened.
+    SessionOpened {
+        /// Its id.
+        session: SessionId,
+        /// Its TTL.
+        ttl_ms: u64,
+    },
+    /// A session was closed.
+    SessionClosed,
+    /// An entry without a command (a Raft blank or membership entry) was applied.
+    Empty,
+    /// These sessions expired (those already gone are left out).
+    SessionsExpired {
+        /// The sessions that expired.
+        sessions: Vec<SessionId>,
+    },
+}
+
+impl Command {
+    /// Number of checks and ops, for the transaction limit.
+    pub fn op_count(&self) -> usize {
+        match self {
+            Command::Txn { checks, ops } => checks.len() + ops.len(),
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Create(op) => write!(f, "create {}{}", op.path, if op.sequential { "<seq>" } else { "" }),
+            Command::Set(op) => write!(f, "set {}", op.path),
+            Command::Delete(op) => write!(f, "delete {}", op.path),
+            Command::Txn { checks, ops } => write!(f, "txn checks={} ops={}", checks.len(), ops.len()),
+            Command::OpenSession { ttl_ms, member } => write!(f, "open-session ttl={ttl_ms}ms member={member:?}"),
+            Command::CloseSession { session } => write!(f, "close-session {session}"),
+            Command::ExpireSessions { sessions } => write!(f, "expire-sessions {sessions:?}"),
+        }
+    }
+}

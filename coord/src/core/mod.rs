@@ -1,0 +1,16 @@
+//! The pure core of the coordination service: paths, nodes, commands, the state machine and
+//! the leader's lease table. Nothing here does I/O, reads a clock or draws a random number.
+
+pub mod command;
+pub mod event;
+pub mod history;
+pub mod leases;
+pub mod membership;
+pub mod namespace;
+pub mod node;
+pub mod path;
+pub mod state;
+pub mod types;
+
+#[cfg(test)]
+mod state_tests;

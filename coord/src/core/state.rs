@@ -1,0 +1,309 @@
+//! The coordination state machine: namespace, sessions, membership log and watch history,
+//! changed only by applying committed commands in log order.
+//!
+//! `apply(revision, command)` is pure and deterministic: no clock, no I/O, no randomness. Every
+//! replica that applies the same entries reaches the same state and produces the same events,
+//! which is what makes reads from any replica and watches resumable on any node meaningful.
+//!
+//! Guarantees:
+//! - revisions strictly increase (asserted);
+//! - a command either applies whole or changes nothing (transactions roll back);
+//! - a session's ephemeral nodes are gone in the very entry that closes or expires it, and
+//!   the membership record is appended in that same entry.
+//!
+//! Caveats: time-to-live is not judged here. Which sessions have expired is decided by the
+//! leader (see `leases`) and arrives as an `ExpireSessions` command like any other.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
+use super::event::{Event, EventKind};
+use super::history::{WatchFilter, WatchHistory};
+use super::membership::{member_path, MembershipKind, MembershipRecord, LOG_PATH, LOG_RECORD_PREFIX};
+use super::namespace::{ChangeSet, Namespace};
+use super::node::{Node, Stat};
+use super::path::NodePath;
+use super::types::{Revision, SessionId};
+use crate::error::CoordError;
+
+/// An open session as the state machine knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    /// Time to live without keep-alives.
+    pub ttl_ms: u64,
+    /// Membership name, if the session joined.
+    pub member: Option<String>,
+    /// The session's ephemeral nodes.
+    pub ephemerals: BTreeSet<NodePath>,
+}
+
+/// The replicated state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CoordState {
+    namespace: Namespace,
+    sessions: BTreeMap<SessionId, Session>,
+    history: WatchHistory,
+    revision: Revision,
+}
+
+impl CoordState {
+    /// An empty state (only the root) keeping `history_events_max` watch events.
+    pub fn new(history_events_max: usize) -> Self {
+        Self {
+            namespace: Namespace::default(),
+            sessions: BTreeMap::new(),
+            history: WatchHistory::new(history_events_max),
+            revision: Revision(0),
+        }
+    }
+
+    /// The revision of the last applied entry.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// The open sessions.
+    pub fn sessions(&self) -> &BTreeMap<SessionId, Session> {
+        &self.sessions
+    }
+
+    /// Number of nodes (root included).
+    pub fn node_count(&self) -> usize {
+        self.namespace.len()
+    }
+
+    /// The watch history.
+    pub fn history(&self) -> &WatchHistory {
+        &self.history
+    }
+
+    /// Mutable access to the history window (local configuration after a snapshot).
+    pub fn history_mut(&mut self) -> &mut WatchHistory {
+        &mut self.history
+    }
+
+    /// Marks an entry without a command (a Raft blank or membership entry) as applied.
+    pub fn apply_empty(&mut self, revision: Revision) {
+        self.advance(revision);
+    }
+
+    fn advance(&mut self, revision: Revision) {
+        assert!(revision > self.revision, "revisions must strictly increase: {} after {}", revision.0, self.revision.0);
+        self.revision = revision;
+    }
+
+    /// Applies one committed command. The error, if any, is the command's answer; the state
+    /// is then unchanged except for the revision.
+    pub fn apply(&mut self, revision: Revision, command: &Command) -> Result<Outcome, CoordError> {
+        self.advance(revision);
+        let mut cs = ChangeSet::default();
+        let result = self.apply_changes(revision, command, &mut cs);
+        match result {
+            Ok(outcome) => {
+                self.commit(cs);
+                Ok(outcome)
+            }
+            Err(error) => {
+                self.namespace.rollback(cs);
+                Err(error)
+            }
+        }
+    }
+
+    fn apply_changes(&mut self, revision: Revision, command: &Command, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+        match command {
+            Command::Create(op) => self.create(op, revision, cs),
+            Command::Set(op) => {
+                reject_reserved(&op.path)?;
+                Ok(Outcome::Set { stat: self.namespace.set(op, revision, cs)? })
+            }
+            Command::Delete(op) => self.delete(op, revision, cs),
+            Command::Txn { checks, ops } => self.txn(checks, ops, revision, cs),
+            Command::OpenSession { ttl_ms, member } => self.open_session(*ttl_ms, member.as_deref(), revision, cs),
+            Command::CloseSession { session } => {
+                if !self.sessions.contains_key(session) {
+                    return Err(CoordError::SessionExpired { session: session.0 });
+                }
+                self.end_session(*session, MembershipKind::Left, revision, cs)?;
+                Ok(Outcome::SessionClosed)
+            }
+            Command::ExpireSessions { sessions } => {
+                let mut expired = Vec::new();
+                for session in sessions {
+                    if self.sessions.contains_key(session) {
+                        self.end_session(*session, MembershipKind::Failed, revision, cs)?;
+                        expired.push(*session);
+                    }
+                }
+                Ok(Outcome::SessionsExpired { sessions: expired })
+            }
+        }
+    }
+
+    /// Makes the entry's changes visible: history and session bookkeeping follow the events.
+    fn commit(&mut self, cs: ChangeSet) {
+        for event in &cs.events {
+            let Some(owner) = event.stat.ephemeral_owner else { continue };
+            let Some(session) = self.sessions.get_mut(&owner) else { continue };
+            match event.kind {
+                EventKind::Created => {
+                    session.ephemerals.insert(event.path.clone());
+                }
+                EventKind::Deleted => {
+                    session.ephemerals.remove(&event.path);
+                }
+                EventKind::Changed => {}
+            }
+        }
+        self.history.extend(cs.events);
+    }
+
+    fn create(&mut self, op: &CreateOp, revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+        reject_reserved(&op.path)?;
+        if let Some(owner) = op.ephemeral_owner
+            && !self.sessions.contains_key(&owner)
+        {
+            return Err(CoordError::SessionExpired { session: owner.0 });
+        }
+        let (path, stat) = self.namespace.create(op, revision, cs)?;
+        Ok(Outcome::Created { path, stat })
+    }
+
+    fn delete(&mut self, op: &DeleteOp, revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+        reject_reserved(&op.path)?;
+        self.namespace.delete(op, revision, cs)?;
+        Ok(Outcome::Deleted)
+    }
+
+    fn txn(&mut self, checks: &[Check], ops: &[Op], revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+        for (index, check) in checks.iter().enumerate() {
+            self.check(index, check)?;
+        }
+        let mut outcomes = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            let outcome = match op {
+                Op::Create(op) => self.create(op, revision, cs),
+                Op::Set(op) => reject_reserved(&op.path).and_then(|_| Ok(Outcome::Set { stat: self.namespace.set(op, revision, cs)? })),
+                Op::Delete(op) => self.delete(op, revision, cs),
+            }
+            .map_err(|error| CoordError::CheckFailed {
+                index: checks.len() + index,
+                path: op_path(op).to_string(),
+                reason: error.to_string(),
+            })?;
+            outcomes.push(outcome);
+        }
+        Ok(Outcome::Txn(outcomes))
+    }
+
+    fn check(&self, index: usize, check: &Check) -> Result<(), CoordError> {
+        let failed = |path: &NodePath, reason: String| CoordError::CheckFailed { index, path: path.to_string(), reason };
+        match check {
+            Check::Exists(path) if self.namespace.get(path).is_none() => Err(failed(path, "the node does not exist".into())),
+            Check::NotExists(path) if self.namespace.get(path).is_some() => Err(failed(path, "the node exists".into())),
+            Check::Version(path, version) => match self.namespace.get(path) {
+                None => Err(failed(path, "the node does not exist".into())),
+                Some(node) if node.version != *version => {
+                    Err(failed(path, format!("expected version {version}, the node is at version {}", node.version)))
+                }
+                Some(_) => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn open_session(&mut self, ttl_ms: u64, member: Option<&str>, revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+        let session = SessionId(revision.0);
+        if let Some(name) = member {
+            let path = member_path(name)?;
+            let data = Bytes::from(session.0.to_string());
+            let op = CreateOp { path, data, ephemeral_owner: Some(session), sequential: false, make_parents: true };
+            self.namespace.create(&op, revision, cs)?;
+            self.append_record(MembershipKind::Joined, name, session, revision, cs)?;
+        }
+        self.sessions.insert(session, Session { ttl_ms, member: member.map(str::to_string), ephemerals: BTreeSet::new() });
+        Ok(Outcome::SessionOpened { session, ttl_ms })
+    }
+
+    /// Deletes a session's ephemerals and, for a member, appends its leave or failure record.
+    fn end_session(&mut self, session: SessionId, kind: MembershipKind, revision: Revision, cs: &mut ChangeSet) -> Result<(), CoordError> {
+        let ended = self.sessions.remove(&session).expect("caller checked the session exists");
+        // Deepest first is not needed: ephemeral nodes have no children.
+        for path in &ended.ephemerals {
+            self.namespace.remove(path, revision, cs);
+        }
+        if let Some(name) = &ended.member {
+            self.append_record(kind, name, session, revision, cs)?;
+        }
+        Ok(())
+    }
+
+    fn append_record(&mut self, kind: MembershipKind, member: &str, session: SessionId, revision: Revision, cs: &mut ChangeSet) -> Result<(), CoordError> {
+        let record = MembershipRecord { revision, kind, member: member.to_string(), session };
+        let op = CreateOp {
+            path: NodePath::parse(LOG_RECORD_PREFIX)?,
+            data: record.to_bytes(),
+            ephemeral_owner: None,
+            sequential: true,
+            make_parents: true,
+        };
+        self.namespace.create(&op, revision, cs)?;
+        Ok(())
+    }
+
+    // ---- reads ----
+
+    /// A node's data and stat.
+    pub fn get(&self, path: &NodePath) -> Result<(Bytes, Stat), CoordError> {
+        let node = self.namespace.require(path)?;
+        Ok((node.data.clone(), node.stat()))
+    }
+
+    /// A node's stat, if it exists.
+    pub fn exists(&self, path: &NodePath) -> Option<Stat> {
+        self.namespace.get(path).map(Node::stat)
+    }
+
+    /// A node's children's names, sorted, and its stat.
+    pub fn children(&self, path: &NodePath) -> Result<(Vec<String>, Stat), CoordError> {
+        let node = self.namespace.require(path)?;
+        Ok((node.children.iter().cloned().collect(), node.stat()))
+    }
+
+    /// The membership log from `from` on.
+    pub fn membership_log(&self, from: Revision) -> Result<Vec<MembershipRecord>, CoordError> {
+        let log = NodePath::parse(LOG_PATH)?;
+        let Some(node) = self.namespace.get(&log) else { return Ok(Vec::new()) };
+        let mut records = Vec::new();
+        for name in &node.children {
+            let record_node = self.namespace.require(&log.join(name)?)?;
+            if record_node.create_revision >= from {
+                records.push(MembershipRecord::from_bytes(&record_node.data, record_node.create_revision)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Watch events from `from` on (see [`WatchHistory::since`]).
+    pub fn events_since(&self, from: Revision, filter: &WatchFilter, limit: usize) -> Result<(Vec<Event>, Revision), CoordError> {
+        self.history.since(from, filter, limit, self.revision)
+    }
+}
+
+fn op_path(op: &Op) -> &NodePath {
+    match op {
+        Op::Create(op) => &op.path,
+        Op::Set(op) => &op.path,
+        Op::Delete(op) => &op.path,
+    }
+}
+
+fn reject_reserved(path: &NodePath) -> Result<(), CoordError> {
+    if path.is_reserved() {
+        return Err(CoordError::Reserved { path: path.to_string() });
+    }
+    Ok(())
+}

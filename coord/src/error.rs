@@ -1,0 +1,170 @@
+//! The one error type of the coordination service, shared by the state machine, the server
+//! and the client.
+//!
+//! Variants are named by what the caller must do. Every message says what was wrong and what to
+//! do about it. Errors cross the wire as a gRPC status (see `server::status`) whose metadata
+//! carries this enum as JSON, so a client gets back exactly the error the server produced.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that can go wrong in a coordination request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum CoordError {
+    /// The path is not a well-formed node path.
+    #[error(
+        "invalid path {path:?}: {reason} (paths look like /roles/runway-07: absolute, '/'-separated, no empty, '.' or '..' parts, no trailing '/')"
+    )]
+    InvalidPath {
+        /// The path as given.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// No node at this path.
+    #[error("no node at {path}: create it first, or check the path with `ls`")]
+    NotFound {
+        /// The missing path.
+        path: String,
+    },
+    /// A node already exists at this path.
+    #[error(
+        "a node already exists at {path}: use `set` to change it, or `--sequential` for a unique name"
+    )]
+    NodeExists {
+        /// The existing path.
+        path: String,
+    },
+    /// The parent of the node to create does not exist.
+    #[error("cannot create {path}: its parent {parent} does not exist (create it first, or ask to create parents)")]
+    ParentMissing {
+        /// The path that was to be created.
+        path: String,
+        /// The missing parent.
+        parent: String,
+    },
+    /// Ephemeral nodes cannot have children.
+    #[error("cannot create {path}: its parent {parent} is ephemeral, and ephemeral nodes cannot have children")]
+    EphemeralParent {
+        /// The path that was to be created.
+        path: String,
+        /// The ephemeral parent.
+        parent: String,
+    },
+    /// The node still has children.
+    #[error("cannot delete {path}: it has {children} children (delete them first)")]
+    NotEmpty {
+        /// The node to delete.
+        path: String,
+        /// How many children it has.
+        children: u32,
+    },
+    /// A conditional write named a version the node no longer has.
+    #[error("version mismatch at {path}: expected version {expected}, the node is at version {actual} (re-read it and retry)")]
+    BadVersion {
+        /// The node.
+        path: String,
+        /// The version the request expected.
+        expected: u64,
+        /// The version the node has.
+        actual: u64,
+    },
+    /// A value over the size limit.
+    #[error("value of {size} bytes is over the limit of {max} bytes: put large data in blob storage and store its URL here")]
+    TooLarge {
+        /// Size of the value.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Too many operations (or checks) in one transaction.
+    #[error("transaction has {count} operations and checks, over the limit of {max}: split it")]
+    TooManyOps {
+        /// Operations plus checks.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The session does not exist: it expired, was closed, or never existed.
+    #[error("session {session} is not open (it expired, was closed, or never existed): open a new session")]
+    SessionExpired {
+        /// The session id.
+        session: u64,
+    },
+    /// An ephemeral node was requested without a session.
+    #[error("ephemeral node {path} needs a session: open one first (ephemeral nodes live as long as their session)")]
+    EphemeralNeedsSession {
+        /// The path that was to be created.
+        path: String,
+    },
+    /// A transaction check did not hold; nothing was applied.
+    #[error("transaction check {index} failed at {path}: {reason}; nothing was applied")]
+    CheckFailed {
+        /// Index of the check (or operation) that failed.
+        index: usize,
+        /// The path it checked.
+        path: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The path is reserved for the service itself.
+    #[error("{path} is reserved for the coordination service (read it, but write elsewhere)")]
+    Reserved {
+        /// The reserved path.
+        path: String,
+    },
+    /// The watch asked for history that is no longer kept.
+    #[error("revision {requested} is compacted: history starts at revision {oldest}; re-read the current state (at revision {current} or later) and watch from the revision after it")]
+    Compacted {
+        /// The revision asked for.
+        requested: u64,
+        /// The oldest revision still in the history.
+        oldest: u64,
+        /// The node's current revision.
+        current: u64,
+    },
+    /// This node is not the Raft leader and cannot serve the request itself.
+    #[error("node is not the Raft leader{}", match (leader_id, leader_addr) { (Some(id), Some(a)) => format!("; the leader is node {id} at {a}"), _ => "; no leader is known yet, retry shortly".to_string() })]
+    NotLeader {
+        /// The leader's id, if known.
+        leader_id: Option<u64>,
+        /// The leader's client address, if known.
+        leader_addr: Option<String>,
+    },
+    /// The service cannot answer right now (no quorum, election in progress, shutting down).
+    #[error("coordination service unavailable: {reason} (retry shortly; if it persists, check `skyway ctl status`)")]
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+    /// The request may or may not have been applied (the connection or the leader was lost
+    /// after it was sent). Retrying blindly could apply it twice.
+    #[error("outcome unknown: {reason}; the request may or may not have been applied (re-read before retrying)")]
+    OutcomeUnknown {
+        /// What was lost.
+        reason: String,
+    },
+    /// A request field is out of range or malformed.
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A bug or a storage failure on the server.
+    #[error("internal error: {reason} (this is a bug or a disk failure; check the node's log)")]
+    Internal {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// Shorthand for results of coordination requests.
+pub type Result<T, E = CoordError> = std::result::Result<T, E>;
+
+impl CoordError {
+    /// Whether a client may retry the same request elsewhere without risk: the request was
+    /// certainly not applied.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::NotLeader { .. } | Self::Unavailable { .. })
+    }
+}

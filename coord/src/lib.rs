@@ -1,0 +1,24 @@
+//! Skyway's coordination service: a hierarchical namespace of small nodes, replicated with Raft
+//! (openraft), durable on disk (redb, fsynced before a write is acknowledged), served over gRPC
+//! (tonic), with sessions, ephemeral and sequential nodes, versions and conditional writes,
+//! transactions, watches that never drop an event, the membership log, and — in the client —
+//! the election recipe with fencing tokens.
+//!
+//! It knows nothing of highways or airports. Layers, from the inside out:
+//! - [`core`]: the pure, deterministic state machine and the leader's lease table;
+//! - [`raft`]: openraft's type configuration, the log store, the state machine adapter and the
+//!   node-to-node network;
+//! - [`server`]: one node: Raft, the gRPC services, session expiry;
+//! - [`client`]: the client library (endpoints, leader redirect, sessions, watches, elections).
+
+pub mod client;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod proto;
+pub mod raft;
+pub mod server;
+
+pub use crate::config::NodeConfig;
+pub use crate::core::types::{Revision, SessionId};
+pub use crate::error::{CoordError, Result};

@@ -1,0 +1,14 @@
+//! Generated gRPC types (from `proto/`). Wire types stay at the edge: conversions to and from
+//! the core types live in `server::convert`.
+
+#![allow(missing_docs, clippy::all)]
+
+/// The public client API.
+pub mod coord {
+    tonic::include_proto!("skyway.coord.v1");
+}
+
+/// Node-to-node traffic.
+pub mod raft {
+    tonic::include_proto!("skyway.raft.v1");
+}

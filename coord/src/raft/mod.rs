@@ -1,0 +1,45 @@
+//! Replication with openraft: the type configuration, the log store (redb), the state machine
+//! adapter and the node-to-node network.
+
+pub mod codec;
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use crate::core::command::{Command, Outcome};
+use crate::error::CoordError;
+
+/// What the state machine answers for one entry: the command's result.
+pub type Applied = Result<Outcome, CoordError>;
+
+/// Wrapper so that the response type satisfies openraft's bounds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Response(pub Applied);
+
+openraft::declare_raft_types!(
+    /// Skyway's Raft types: commands in, results out, nodes addressed by one gRPC address.
+    pub TypeConfig:
+        D = Command,
+        R = Response,
+        NodeId = u64,
+        Node = openraft::BasicNode,
+);
+
+/// A node id.
+pub type NodeId = u64;
+/// The Raft handle of one coordinator node.
+pub type Raft = openraft::Raft<TypeConfig, state_machine::StateMachineStore>;
+/// Serialized state-machine snapshot.
+pub type SnapshotData = Vec<u8>;
+/// openraft's log id.
+pub type LogId = openraft::alias::LogIdOf<TypeConfig>;
+/// openraft's vote.
+pub type Vote = openraft::alias::VoteOf<TypeConfig>;
+/// openraft's log entry.
+pub type Entry = openraft::alias::EntryOf<TypeConfig>;
+/// openraft's snapshot metadata.
+pub type SnapshotMeta = openraft::alias::SnapshotMetaOf<TypeConfig>;
+/// openraft's snapshot.
+pub type Snapshot = openraft::alias::SnapshotOf<TypeConfig, SnapshotData>;
+/// Membership as openraft stores it.
+pub type StoredMembership = openraft::alias::StoredMembershipOf<TypeConfig>;

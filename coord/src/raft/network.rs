@@ -1,0 +1,162 @@
+//! Node-to-node traffic, outbound: openraft's RPCs over gRPC, one cached channel per peer.
+//!
+//! Raft messages are openraft's own serde types encoded with postcard (see `codec`). A peer
+//! that cannot be reached is reported as `Unreachable`, so openraft backs off instead of
+//! hammering it; a request that reached the peer but failed is a `Network` error.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::{RPCOption, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::{AnyError, BasicNode, OptionalSend, RaftNetworkV2};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use super::codec::{decode, encode};
+use super::{NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
+use crate::proto::raft::raft_transport_client::RaftTransportClient;
+use crate::proto::raft::Payload;
+
+/// Largest gRPC message between nodes (snapshots travel in one message).
+pub const PEER_MESSAGE_BYTES_MAX: usize = 512 * 1024 * 1024;
+
+/// Cached gRPC channels to peers, shared by Raft replication and request forwarding.
+#[derive(Clone, Default)]
+pub struct Peers {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Peers {
+    /// A client for the peer at `addr` (host:port), reusing one HTTP/2 connection per peer.
+    pub fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, tonic::transport::Error> {
+        let mut channels = self.channels.lock().expect("peer cache poisoned");
+        let channel = match channels.get(addr) {
+            Some(channel) => channel.clone(),
+            None => {
+                let channel = Endpoint::from_shared(format!("http://{addr}"))?
+                    .connect_timeout(Duration::from_millis(500))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(5))
+                    .connect_lazy();
+                channels.insert(addr.to_string(), channel.clone());
+                channel
+            }
+        };
+        Ok(RaftTransportClient::new(channel)
+            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX))
+    }
+}
+
+/// Creates connections to peers for openraft.
+#[derive(Clone, Default)]
+pub struct NetworkFactory {
+    peers: Peers,
+}
+
+impl NetworkFactory {
+    /// A factory sharing the given channel cache.
+    pub fn new(peers: Peers) -> Self {
+        Self { peers }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        PeerConnection { target, addr: node.addr.clone(), peers: self.peers.clone() }
+    }
+}
+
+/// openraft's connection to one peer.
+pub struct PeerConnection {
+    target: NodeId,
+    addr: String,
+    peers: Peers,
+}
+
+/// Which RPC of the transport service to call.
+#[derive(Clone, Copy, Debug)]
+enum Rpc {
+    Append,
+    Vote,
+    PreVote,
+    Snapshot,
+    TransferLeader,
+}
+
+impl PeerConnection {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, rpc: Rpc, request: &Req, ttl: Duration) -> Result<Resp, RPCError<TypeConfig>> {
+        let data = encode(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut client = self.peers.client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let mut request = tonic::Request::new(Payload { data: data.into() });
+        request.set_timeout(ttl);
+        let result = match rpc {
+            Rpc::Append => client.append_entries(request).await,
+            Rpc::Vote => client.vote(request).await,
+            Rpc::PreVote => client.pre_vote(request).await,
+            Rpc::Snapshot => client.install_snapshot(request).await,
+            Rpc::TransferLeader => client.transfer_leader(request).await,
+        };
+        let payload = result.map_err(|status| status_to_rpc_error(self.target, status))?.into_inner();
+        let reply: Result<Resp, String> = decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        reply.map_err(|message| RPCError::Network(NetworkError::new(&AnyError::error(message))))
+    }
+}
+
+fn status_to_rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
+    match status.code() {
+        // The connection could not be made or broke: the peer is down or cut off.
+        tonic::Code::Unavailable | tonic::Code::Unknown if status.message().contains("transport") || status.code() == tonic::Code::Unavailable => {
+            RPCError::Unreachable(Unreachable::new(&AnyError::error(format!("node {target}: {}", status.message()))))
+        }
+        _ => RPCError::Network(NetworkError::new(&AnyError::error(format!("node {target}: {status}")))),
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for PeerConnection {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(&mut self, rpc: AppendEntriesRequest<TypeConfig>, option: RPCOption) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::Append, &rpc, option.hard_ttl()).await
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::PreVote, &rpc, option.hard_ttl()).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: Snapshot,
+        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let request = (vote, snapshot.meta, snapshot.snapshot);
+        // A snapshot can be large: give it far longer than a heartbeat.
+        let ttl = option.hard_ttl().max(Duration::from_secs(60));
+        self.call(Rpc::Snapshot, &request, ttl).await.map_err(|e| match e {
+            RPCError::Unreachable(e) => StreamingError::Unreachable(e),
+            RPCError::Timeout(e) => StreamingError::Timeout(e),
+            RPCError::Network(e) => StreamingError::Network(e),
+            RPCError::RemoteError(e) => StreamingError::Network(NetworkError::new(&e)),
+        })
+    }
+
+    async fn transfer_leader(&mut self, req: TransferLeaderRequest<TypeConfig>, option: RPCOption) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(Rpc::TransferLeader, &req, option.hard_ttl()).await
+    }
+}

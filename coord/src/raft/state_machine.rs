@@ -1,0 +1,207 @@
+//! The bridge between openraft and the pure [`CoordState`]: applies committed entries, answers
+//! each proposer, builds and installs snapshots, and tells local readers what has been applied.
+//!
+//! Readers (the gRPC service, watch streams) share the state through [`SharedState`]: a
+//! read-write lock around the state plus a `watch` channel carrying the last applied revision,
+//! so a linearizable read can wait until its read index is applied and a watch stream can sleep
+//! until there is something new.
+//!
+//! Snapshots are the whole state encoded with postcard, stored in the node's redb file, so a
+//! restarted node starts from its latest snapshot and replays only the log after it.
+
+use std::io;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+
+use futures::{Stream, TryStreamExt};
+use openraft::entry::RaftEntry;
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::{EntryPayload, OptionalSend, RaftSnapshotBuilder};
+use redb::{Database, ReadableDatabase};
+use tokio::sync::watch;
+
+use super::codec::{decode, encode};
+use super::log_store::{io_err, SNAPSHOT};
+use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::core::command::Outcome;
+use crate::core::state::CoordState;
+use crate::core::types::Revision;
+
+const SNAPSHOT_META_KEY: &str = "meta";
+const SNAPSHOT_DATA_KEY: &str = "data";
+
+/// The applied state, shared between the Raft state machine worker and local readers.
+pub struct SharedState {
+    state: RwLock<CoordState>,
+    applied_tx: watch::Sender<Revision>,
+}
+
+impl SharedState {
+    /// Read access to the state.
+    pub fn read(&self) -> RwLockReadGuard<'_, CoordState> {
+        self.state.read().expect("state lock poisoned")
+    }
+
+    /// A receiver that sees the last applied revision change.
+    pub fn subscribe(&self) -> watch::Receiver<Revision> {
+        self.applied_tx.subscribe()
+    }
+
+    /// The last applied revision.
+    pub fn applied(&self) -> Revision {
+        *self.applied_tx.borrow()
+    }
+
+    /// Waits until `revision` is applied locally.
+    pub async fn wait_applied(&self, revision: Revision) {
+        let mut rx = self.subscribe();
+        // The sender lives as long as `self`, so this cannot fail while we hold `&self`.
+        let _ = rx.wait_for(|applied| *applied >= revision).await;
+    }
+}
+
+/// What openraft needs to know about the applied log besides the state itself.
+#[derive(Debug, Clone, Default)]
+struct AppliedMeta {
+    last_applied: Option<LogId>,
+    last_membership: StoredMembership,
+}
+
+/// openraft's view of the state machine. Cheap to clone.
+#[derive(Clone)]
+pub struct StateMachineStore {
+    shared: Arc<SharedState>,
+    meta: Arc<Mutex<AppliedMeta>>,
+    db: Arc<Database>,
+    history_events_max: usize,
+}
+
+impl StateMachineStore {
+    /// Opens the state machine, starting from the latest snapshot in `db` if there is one.
+    pub fn open(db: Arc<Database>, history_events_max: usize) -> io::Result<Self> {
+        let (mut state, meta) = match read_snapshot(&db)? {
+            Some(snapshot) => {
+                let state: CoordState = decode(&snapshot.snapshot)?;
+                let meta = AppliedMeta { last_applied: snapshot.meta.last_log_id.clone(), last_membership: snapshot.meta.last_membership.clone() };
+                (state, meta)
+            }
+            None => (CoordState::new(history_events_max), AppliedMeta::default()),
+        };
+        state.history_mut().set_events_max(history_events_max);
+        let (applied_tx, _) = watch::channel(state.revision());
+        let shared = Arc::new(SharedState { state: RwLock::new(state), applied_tx });
+        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history_events_max })
+    }
+
+    /// The state shared with local readers.
+    pub fn shared(&self) -> Arc<SharedState> {
+        self.shared.clone()
+    }
+
+    fn save_snapshot(&self, snapshot: &Snapshot) -> io::Result<()> {
+        let meta = encode(&snapshot.meta)?;
+        let txn = self.db.begin_write().map_err(io_err)?;
+        {
+            let mut table = txn.open_table(SNAPSHOT).map_err(io_err)?;
+            table.insert(SNAPSHOT_META_KEY, meta.as_slice()).map_err(io_err)?;
+            table.insert(SNAPSHOT_DATA_KEY, snapshot.snapshot.as_slice()).map_err(io_err)?;
+        }
+        txn.commit().map_err(io_err)
+    }
+}
+
+fn read_snapshot(db: &Database) -> io::Result<Option<Snapshot>> {
+    let txn = db.begin_read().map_err(io_err)?;
+    let table = txn.open_table(SNAPSHOT).map_err(io_err)?;
+    let (Some(meta), Some(data)) = (table.get(SNAPSHOT_META_KEY).map_err(io_err)?, table.get(SNAPSHOT_DATA_KEY).map_err(io_err)?) else {
+        return Ok(None);
+    };
+    let meta: SnapshotMeta = decode(meta.value())?;
+    Ok(Some(Snapshot { meta, snapshot: data.value().to_vec() }))
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotData;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        // Encode under the read lock so the snapshot and its metadata describe the same point.
+        let (data, meta) = {
+            let state = self.shared.read();
+            let meta = self.meta.lock().expect("meta lock poisoned").clone();
+            (encode(&*state)?, meta)
+        };
+        let snapshot = Snapshot {
+            meta: SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.last_membership },
+            snapshot: data,
+        };
+        self.save_snapshot(&snapshot)?;
+        tracing::info!(bytes = snapshot.snapshot.len(), last = ?snapshot.meta.last_log_id, "built snapshot");
+        Ok(snapshot)
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachineStore {
+    type SnapshotData = SnapshotData;
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
+        let meta = self.meta.lock().expect("meta lock poisoned");
+        Ok((meta.last_applied.clone(), meta.last_membership.clone()))
+    }
+
+    async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
+    where
+        S: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + OptionalSend,
+    {
+        let mut last = None;
+        while let Some((entry, responder)) = entries.try_next().await? {
+            let log_id = entry.log_id();
+            let revision = Revision(log_id.index());
+            let response = {
+                let mut state = self.shared.state.write().expect("state lock poisoned");
+                match &entry.payload {
+                    EntryPayload::Normal(command) => Some(Response(state.apply(revision, command))),
+                    EntryPayload::Blank => {
+                        state.apply_empty(revision);
+                        None
+                    }
+                    EntryPayload::Membership(membership) => {
+                        state.apply_empty(revision);
+                        self.meta.lock().expect("meta lock poisoned").last_membership = StoredMembership::new(Some(log_id.clone()), membership.clone());
+                        None
+                    }
+                }
+            };
+            self.meta.lock().expect("meta lock poisoned").last_applied = Some(log_id);
+            if let Some(responder) = responder {
+                responder.send(response.unwrap_or(Response(Ok(Outcome::Empty))));
+            }
+            last = Some(revision);
+        }
+        if let Some(revision) = last {
+            self.shared.applied_tx.send_replace(revision);
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
+        let mut state: CoordState = decode(&snapshot)?;
+        state.history_mut().set_events_max(self.history_events_max);
+        let revision = state.revision();
+        let snapshot = Snapshot { meta: meta.clone(), snapshot };
+        self.save_snapshot(&snapshot)?;
+        *self.shared.state.write().expect("state lock poisoned") = state;
+        *self.meta.lock().expect("meta lock poisoned") =
+            AppliedMeta { last_applied: meta.last_log_id.clone(), last_membership: meta.last_membership.clone() };
+        self.shared.applied_tx.send_replace(revision);
+        tracing::info!(last = ?meta.last_log_id, "installed snapshot");
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
+        read_snapshot(&self.db)
+    }
+}

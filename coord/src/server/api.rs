@@ -1,0 +1,268 @@
+//! The public gRPC API: each handler converts the request at the edge, calls the node, and
+//! converts the answer. Errors become statuses in one place (`status`).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use openraft::async_runtime::WatchReceiver;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::node::CoordNode;
+use super::status::to_status;
+use crate::config::{SESSION_TTL_MAX, SESSION_TTL_MIN};
+use crate::core::command::{Command, Outcome};
+use crate::core::history::WatchFilter;
+use crate::core::path::NodePath;
+use crate::core::types::{Revision, SessionId};
+use crate::error::CoordError;
+use crate::proto::coord as pb;
+use crate::proto::coord::coord_server::Coord;
+
+/// Most events sent in one watch response.
+const WATCH_BATCH_EVENTS_MAX: usize = 1_000;
+/// How often an idle watch stream reports the revision it has reached.
+const WATCH_PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+
+/// The client-facing service of one node.
+pub struct ApiService {
+    node: Arc<CoordNode>,
+}
+
+impl ApiService {
+    /// A service for `node`.
+    pub fn new(node: Arc<CoordNode>) -> Self {
+        Self { node }
+    }
+
+    async fn write(&self, command: Command) -> Result<(Revision, Outcome), Status> {
+        if command.op_count() > self.node.config.txn_ops_max {
+            return Err(to_status(&CoordError::TooManyOps { count: command.op_count(), max: self.node.config.txn_ops_max }));
+        }
+        self.node.propose(command).await.map_err(|e| to_status(&e))
+    }
+
+    async fn before_read(&self, consistency: i32) -> Result<(), Status> {
+        match pb::Consistency::try_from(consistency) {
+            Ok(pb::Consistency::Linearizable) => self.node.linearize().await.map_err(|e| to_status(&e)),
+            Ok(pb::Consistency::Serializable) => Ok(()),
+            Err(_) => Err(to_status(&CoordError::InvalidArgument { reason: format!("unknown consistency {consistency}") })),
+        }
+    }
+}
+
+fn edge<T>(result: Result<T, CoordError>) -> Result<T, Status> {
+    result.map_err(|e| to_status(&e))
+}
+
+fn unexpected(outcome: Outcome) -> Status {
+    to_status(&CoordError::Internal { reason: format!("unexpected outcome {outcome:?}") })
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Coord for ApiService {
+    #[tracing::instrument(level = "debug", skip_all, fields(path = %request.get_ref().path))]
+    async fn create(&self, request: Request<pb::CreateRequest>) -> Result<Response<pb::CreateResponse>, Status> {
+        let op = edge(convert::create_op(request.into_inner(), &self.node.config))?;
+        match self.write(Command::Create(op)).await? {
+            (revision, Outcome::Created { path, stat }) => {
+                Ok(Response::new(pb::CreateResponse { path: path.into(), stat: Some(convert::stat(stat)), revision: revision.0 }))
+            }
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let request = request.into_inner();
+        let path = edge(NodePath::parse(&request.path))?;
+        self.before_read(request.consistency).await?;
+        let state = self.node.shared.read();
+        let (data, stat) = edge(state.get(&path))?;
+        Ok(Response::new(pb::GetResponse { data, stat: Some(convert::stat(stat)), revision: state.revision().0 }))
+    }
+
+    async fn exists(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::ExistsResponse>, Status> {
+        let request = request.into_inner();
+        let path = edge(NodePath::parse(&request.path))?;
+        self.before_read(request.consistency).await?;
+        let state = self.node.shared.read();
+        let stat = state.exists(&path);
+        Ok(Response::new(pb::ExistsResponse { found: stat.is_some(), stat: stat.map(convert::stat), revision: state.revision().0 }))
+    }
+
+    async fn set(&self, request: Request<pb::SetRequest>) -> Result<Response<pb::SetResponse>, Status> {
+        let op = edge(convert::set_op(request.into_inner(), &self.node.config))?;
+        match self.write(Command::Set(op)).await? {
+            (revision, Outcome::Set { stat }) => Ok(Response::new(pb::SetResponse { stat: Some(convert::stat(stat)), revision: revision.0 })),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+        let op = edge(convert::delete_op(request.into_inner()))?;
+        let (revision, _) = self.write(Command::Delete(op)).await?;
+        Ok(Response::new(pb::DeleteResponse { revision: revision.0 }))
+    }
+
+    async fn children(&self, request: Request<pb::ChildrenRequest>) -> Result<Response<pb::ChildrenResponse>, Status> {
+        let request = request.into_inner();
+        let path = edge(NodePath::parse(&request.path))?;
+        self.before_read(request.consistency).await?;
+        let state = self.node.shared.read();
+        let (names, stat) = edge(state.children(&path))?;
+        Ok(Response::new(pb::ChildrenResponse { names, stat: Some(convert::stat(stat)), revision: state.revision().0 }))
+    }
+
+    async fn txn(&self, request: Request<pb::TxnRequest>) -> Result<Response<pb::TxnResponse>, Status> {
+        let request = request.into_inner();
+        let checks = edge(request.checks.into_iter().map(convert::check).collect())?;
+        let ops = edge(request.ops.into_iter().map(|op| convert::op(op, &self.node.config)).collect())?;
+        match self.write(Command::Txn { checks, ops }).await? {
+            (revision, Outcome::Txn(outcomes)) => Ok(Response::new(pb::TxnResponse {
+                results: outcomes.into_iter().map(|o| convert::op_result(o, revision.0)).collect(),
+                revision: revision.0,
+            })),
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    async fn open_session(&self, request: Request<pb::OpenSessionRequest>) -> Result<Response<pb::OpenSessionResponse>, Status> {
+        let request = request.into_inner();
+        let ttl = Duration::from_millis(request.ttl_ms);
+        if !(SESSION_TTL_MIN..=SESSION_TTL_MAX).contains(&ttl) {
+            return Err(to_status(&CoordError::InvalidArgument {
+                reason: format!("session TTL {} ms is outside {}..={} ms", request.ttl_ms, SESSION_TTL_MIN.as_millis(), SESSION_TTL_MAX.as_millis()),
+            }));
+        }
+        let member = (!request.member_name.is_empty()).then_some(request.member_name);
+        match self.write(Command::OpenSession { ttl_ms: request.ttl_ms, member }).await? {
+            (revision, Outcome::SessionOpened { session, ttl_ms }) => {
+                Ok(Response::new(pb::OpenSessionResponse { session_id: session.0, ttl_ms, revision: revision.0 }))
+            }
+            (_, other) => Err(unexpected(other)),
+        }
+    }
+
+    async fn keep_alive(&self, request: Request<pb::KeepAliveRequest>) -> Result<Response<pb::KeepAliveResponse>, Status> {
+        let session = SessionId(request.into_inner().session_id);
+        let ttl_ms = edge(self.node.keep_alive(session).await)?;
+        Ok(Response::new(pb::KeepAliveResponse { ttl_ms }))
+    }
+
+    async fn close_session(&self, request: Request<pb::CloseSessionRequest>) -> Result<Response<pb::CloseSessionResponse>, Status> {
+        let session = SessionId(request.into_inner().session_id);
+        let (revision, _) = self.write(Command::CloseSession { session }).await?;
+        Ok(Response::new(pb::CloseSessionResponse { revision: revision.0 }))
+    }
+
+    type WatchStream = WatchStream;
+
+    async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let request = request.into_inner();
+        let filter = WatchFilter { path: edge(NodePath::parse(&request.path))?, prefix: request.prefix };
+        let from = match request.from_revision {
+            0 => Revision(self.node.shared.applied().0 + 1),
+            from => Revision(from),
+        };
+        // Refuse a compacted start at once, before any stream exists.
+        {
+            let state = self.node.shared.read();
+            edge(state.history().check_start(from, state.revision()))?;
+        }
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(stream_events(self.node.clone(), filter, from, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn membership_log(&self, request: Request<pb::MembershipLogRequest>) -> Result<Response<pb::MembershipLogResponse>, Status> {
+        let request = request.into_inner();
+        self.before_read(request.consistency).await?;
+        let state = self.node.shared.read();
+        let records = edge(state.membership_log(Revision(request.from_revision)))?;
+        Ok(Response::new(pb::MembershipLogResponse {
+            records: records.into_iter().map(convert::membership_record).collect(),
+            revision: state.revision().0,
+        }))
+    }
+
+    async fn status(&self, _request: Request<pb::StatusRequest>) -> Result<Response<pb::StatusResponse>, Status> {
+        let metrics = self.node.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        let leader = self.node.leader();
+        let state = self.node.shared.read();
+        Ok(Response::new(pb::StatusResponse {
+            node_id: self.node.config.id,
+            raft_role: format!("{:?}", metrics.state),
+            term: metrics.current_term,
+            leader_id: leader.as_ref().map_or(0, |l| l.0),
+            leader_addr: leader.map(|l| l.1).unwrap_or_default(),
+            last_applied: state.revision().0,
+            last_log_index: metrics.last_log_index.unwrap_or(0),
+            committed: metrics.cluster_committed.map_or(0, |c| c.index),
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+            sessions: state.sessions().len() as u64,
+            nodes: state.node_count() as u64,
+            has_leader: metrics.current_leader.is_some(),
+        }))
+    }
+
+    async fn add_node(&self, request: Request<pb::AddNodeRequest>) -> Result<Response<pb::AddNodeResponse>, Status> {
+        let request = request.into_inner();
+        edge(self.node.add_node(request.node_id, request.addr, request.voter).await)?;
+        let membership = self.node.raft.metrics().borrow_watched().membership_config.membership().clone();
+        Ok(Response::new(pb::AddNodeResponse { voters: membership.voter_ids().collect(), learners: membership.learner_ids().collect() }))
+    }
+
+    async fn remove_node(&self, request: Request<pb::RemoveNodeRequest>) -> Result<Response<pb::RemoveNodeResponse>, Status> {
+        edge(self.node.remove_node(request.into_inner().node_id).await)?;
+        let membership = self.node.raft.metrics().borrow_watched().membership_config.membership().clone();
+        Ok(Response::new(pb::RemoveNodeResponse { voters: membership.voter_ids().collect(), learners: membership.learner_ids().collect() }))
+    }
+}
+
+/// Feeds one watch stream: sends every matching event from `from` on, in revision order and
+/// never splitting a revision, sleeping until something new is applied. Ends when the client
+/// goes away, or with a `Compacted` error if the client fell so far behind that the history
+/// it still needs was dropped.
+async fn stream_events(node: Arc<CoordNode>, filter: WatchFilter, mut from: Revision, tx: mpsc::Sender<Result<pb::WatchResponse, Status>>) {
+    let mut applied = node.shared.subscribe();
+    let mut last_progress = tokio::time::Instant::now();
+    loop {
+        let batch = {
+            let state = node.shared.read();
+            state.events_since(from, &filter, WATCH_BATCH_EVENTS_MAX).map(|(events, next)| (events, next, state.revision()))
+        };
+        match batch {
+            Err(error) => {
+                let _ = tx.send(Err(to_status(&error))).await;
+                return;
+            }
+            Ok((events, next, revision)) => {
+                from = next;
+                let progress_due = last_progress.elapsed() >= WATCH_PROGRESS_INTERVAL;
+                if !events.is_empty() || progress_due {
+                    last_progress = tokio::time::Instant::now();
+                    let response = pb::WatchResponse { events: events.into_iter().map(convert::event).collect(), revision: revision.0 };
+                    if tx.send(Ok(response)).await.is_err() {
+                        return;
+                    }
+                }
+                if from.0 <= revision.0 {
+                    continue; // more history to send right away
+                }
+            }
+        }
+        tokio::select! {
+            changed = applied.changed() => if changed.is_err() { return },
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(WATCH_PROGRESS_INTERVAL) => {}
+        }
+    }
+}

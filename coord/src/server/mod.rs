@@ -1,0 +1,56 @@
+//! One coordinator node as a network service: the node itself (`node`), the public API
+//! (`api`), the node-to-node transport (`transport`), and the edges (`convert`, `status`).
+
+pub mod api;
+pub mod convert;
+pub mod node;
+pub mod status;
+pub mod transport;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use self::node::CoordNode;
+use crate::config::NodeConfig;
+use crate::error::CoordError;
+use crate::proto::coord::coord_server::CoordServer;
+use crate::proto::raft::raft_transport_server::RaftTransportServer;
+use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
+
+/// How often the leader looks for expired sessions. Small against the shortest TTL.
+const SESSION_EXPIRY_TICK: Duration = Duration::from_millis(10);
+
+/// Starts a node and serves it on an already-bound listener until `shutdown` completes.
+pub async fn serve(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), CoordError> {
+    let node = CoordNode::start(config).await?;
+    let expiry = tokio::spawn(node.clone().run_session_expiry(SESSION_EXPIRY_TICK));
+    let result = serve_node(node.clone(), listener, shutdown).await;
+    expiry.abort();
+    if let Err(e) = node.raft.shutdown().await {
+        tracing::warn!("raft shutdown: {e}");
+    }
+    result
+}
+
+/// Serves an already-started node.
+pub async fn serve_node(node: Arc<CoordNode>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), CoordError> {
+    let addr = listener.local_addr().ok();
+    tracing::info!(node = node.config.id, ?addr, "serving");
+    let api = CoordServer::new(api::ApiService::new(node.clone()))
+        .max_decoding_message_size(node.config.value_bytes_max + 64 * 1024)
+        .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
+    let transport = RaftTransportServer::new(transport::TransportService::new(node.clone()))
+        .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
+        .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(api)
+        .add_service(transport)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await
+        .map_err(|e| CoordError::Internal { reason: format!("gRPC server failed: {e}") })
+}

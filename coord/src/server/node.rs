@@ -1,0 +1,298 @@
+//! One coordinator node: Raft, the replicated state, session leases, and the operations the
+//! gRPC services are thin wrappers around (propose a command, linearize a read, keep a session
+//! alive), each of which works on any node: a follower forwards to the leader.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::async_runtime::WatchReceiver;
+use openraft::{BasicNode, ReadPolicy, ServerState};
+use serde::{Deserialize, Serialize};
+
+use crate::config::NodeConfig;
+use crate::core::command::{Command, Outcome};
+use crate::core::leases::Leases;
+use crate::core::types::{Revision, SessionId};
+use crate::error::CoordError;
+use crate::proto::raft::Payload;
+use crate::raft::codec::{decode, encode};
+use crate::raft::log_store::{open_database, LogStore};
+use crate::raft::network::{NetworkFactory, Peers};
+use crate::raft::state_machine::{SharedState, StateMachineStore};
+use crate::raft::{NodeId, Raft, TypeConfig};
+
+/// How long a follower waits for the leader to answer a forwarded request.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A request a follower forwards to the leader over the node-to-node transport.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Forwarded {
+    /// Propose a command.
+    Write(Command),
+    /// Refresh a session's lease.
+    KeepAlive(SessionId),
+    /// Confirm leadership and return the read index.
+    ReadIndex,
+}
+
+/// The leader's answer to a forwarded request.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardedReply {
+    /// A command's revision and outcome.
+    Written(Revision, Outcome),
+    /// A session's TTL in milliseconds.
+    KeptAlive(u64),
+    /// The leader's read index.
+    ReadIndex(Revision),
+}
+
+/// A running coordinator node (without its gRPC server; see `server::serve`).
+pub struct CoordNode {
+    /// The node's configuration.
+    pub config: NodeConfig,
+    /// openraft's handle.
+    pub raft: Raft,
+    /// The applied state, for local reads.
+    pub shared: Arc<SharedState>,
+    peers: Peers,
+    leases: Mutex<Leases>,
+}
+
+impl CoordNode {
+    /// Opens the node's storage, starts Raft, and forms the cluster on first start.
+    pub async fn start(config: NodeConfig) -> Result<Arc<Self>, CoordError> {
+        config.validate()?;
+        let internal = |what: &str, e: &dyn std::fmt::Display| CoordError::Internal { reason: format!("{what}: {e}") };
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| internal(&format!("cannot create data directory {}", config.data_dir.display()), &e))?;
+        let db_path = config.data_dir.join("skyway.redb");
+        let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
+        let log_store = LogStore::new(db.clone());
+        let state_machine = StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
+        let shared = state_machine.shared();
+
+        let raft_config = openraft::Config {
+            cluster_name: "skyway".into(),
+            heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
+            election_timeout_min: config.election_timeout.as_millis() as u64,
+            election_timeout_max: config.election_timeout.as_millis() as u64 * 2,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: config.log_entries_kept,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| internal("invalid raft configuration", &e))?;
+
+        let peers = Peers::default();
+        let raft = Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
+            .await
+            .map_err(|e| internal("cannot start raft", &e))?;
+
+        if !config.peers.is_empty() && !raft.is_initialized().await.map_err(|e| internal("raft stopped", &e))? {
+            let members: BTreeMap<NodeId, BasicNode> = config.peers.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+            // Every node of a new cluster initializes with the same members; openraft makes
+            // that safe, and the cluster forms whichever nodes come up first.
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(node = config.id, peers = ?config.peers, "initialized a new cluster"),
+                Err(e) => tracing::info!(node = config.id, "cluster already initialized: {e}"),
+            }
+        }
+        Ok(Arc::new(Self { config, raft, shared, peers, leases: Mutex::new(Leases::new()) }))
+    }
+
+    /// Whether this node currently believes it is the Raft leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow_watched().state == ServerState::Leader
+    }
+
+    /// The leader's id and address, if one is known.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let id = metrics.current_leader?;
+        let addr = metrics.membership_config.membership().get_node(&id)?.addr.clone();
+        Some((id, addr))
+    }
+
+    fn not_leader(&self) -> CoordError {
+        let leader = self.leader();
+        CoordError::NotLeader { leader_id: leader.as_ref().map(|l| l.0), leader_addr: leader.map(|l| l.1) }
+    }
+
+    /// Proposes a command and waits for its outcome; on a follower, forwards it to the leader.
+    pub async fn propose(&self, command: Command) -> Result<(Revision, Outcome), CoordError> {
+        match self.propose_locally(command).await {
+            Err((CoordError::NotLeader { leader_addr: Some(addr), .. }, Some(command))) => {
+                match self.forward(&addr, Forwarded::Write(command)).await? {
+                    ForwardedReply::Written(revision, outcome) => Ok((revision, outcome)),
+                    other => Err(CoordError::Internal { reason: format!("leader answered a write with {other:?}") }),
+                }
+            }
+            Err((error, _)) => Err(error),
+            Ok(result) => Ok(result),
+        }
+    }
+
+    /// Proposes a command on this node only. On `NotLeader` the command is handed back.
+    async fn propose_locally(&self, command: Command) -> Result<(Revision, Outcome), (CoordError, Option<Command>)> {
+        // Keep a copy only for the case where it must travel on to the leader.
+        let kept = if self.is_leader() { None } else { Some(command.clone()) };
+        match self.raft.client_write(command).await {
+            Ok(response) => {
+                let revision = Revision(response.log_id.index);
+                response.data.0.map(|outcome| (revision, outcome)).map_err(|e| (e, None))
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                let error = CoordError::NotLeader { leader_id: forward.leader_id, leader_addr: forward.leader_node.map(|n| n.addr) };
+                Err((error, kept))
+            }
+            Err(RaftError::APIError(e)) => Err((CoordError::Internal { reason: e.to_string() }, None)),
+            // The entry may have been appended before Raft stopped or lost leadership.
+            Err(RaftError::Fatal(e)) => Err((CoordError::OutcomeUnknown { reason: format!("raft stopped: {e}") }, None)),
+        }
+    }
+
+    /// Sends a request to the leader at `addr` and decodes its answer.
+    async fn forward(&self, addr: &str, request: Forwarded) -> Result<ForwardedReply, CoordError> {
+        let data = encode(&request).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
+        let mut client = self.peers.client(addr).map_err(|e| CoordError::Unavailable { reason: format!("leader at {addr}: {e}") })?;
+        let mut grpc_request = tonic::Request::new(Payload { data: data.into() });
+        grpc_request.set_timeout(FORWARD_TIMEOUT);
+        let is_write = matches!(request, Forwarded::Write(_));
+        let reply = client.forward(grpc_request).await.map_err(|status| {
+            let error = crate::server::status::from_status(&status);
+            match error {
+                // A write that reached the leader and then lost its answer may have applied.
+                CoordError::Unavailable { reason } if is_write && status.code() != tonic::Code::Unavailable => {
+                    CoordError::OutcomeUnknown { reason }
+                }
+                other => other,
+            }
+        })?;
+        let reply: Result<ForwardedReply, CoordError> = decode(&reply.into_inner().data).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
+        reply
+    }
+
+    /// Serves a request forwarded by a follower: only if this node is the leader.
+    pub async fn handle_forwarded(&self, request: Forwarded) -> Result<ForwardedReply, CoordError> {
+        match request {
+            Forwarded::Write(command) => {
+                let (revision, outcome) = self.propose_locally(command).await.map_err(|(e, _)| e)?;
+                Ok(ForwardedReply::Written(revision, outcome))
+            }
+            Forwarded::KeepAlive(session) => Ok(ForwardedReply::KeptAlive(self.keep_alive_locally(session)?)),
+            Forwarded::ReadIndex => Ok(ForwardedReply::ReadIndex(self.read_index_locally().await?)),
+        }
+    }
+
+    /// Makes the next local read linearizable: confirms the leader's leadership with a quorum
+    /// (Raft's read index) and waits until this node has applied up to that index.
+    pub async fn linearize(&self) -> Result<(), CoordError> {
+        let read_index = match self.read_index_locally().await {
+            Ok(index) => index,
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self.forward(&addr, Forwarded::ReadIndex).await? {
+                ForwardedReply::ReadIndex(index) => index,
+                other => return Err(CoordError::Internal { reason: format!("leader answered a read index with {other:?}") }),
+            },
+            Err(e) => return Err(e),
+        };
+        tokio::time::timeout(FORWARD_TIMEOUT, self.shared.wait_applied(read_index))
+            .await
+            .map_err(|_| CoordError::Unavailable { reason: format!("this node did not catch up to revision {} in time", read_index.0) })
+    }
+
+    async fn read_index_locally(&self) -> Result<Revision, CoordError> {
+        match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(read_log_id) => Ok(Revision(read_log_id.index())),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
+                Err(CoordError::NotLeader { leader_id: forward.leader_id, leader_addr: forward.leader_node.map(|n| n.addr) })
+            }
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => Err(CoordError::Unavailable { reason: e.to_string() }),
+            Err(RaftError::Fatal(e)) => Err(CoordError::Unavailable { reason: format!("raft stopped: {e}") }),
+        }
+    }
+
+    /// Refreshes a session's lease at the leader. Returns the session's TTL in milliseconds.
+    pub async fn keep_alive(&self, session: SessionId) -> Result<u64, CoordError> {
+        match self.keep_alive_locally(session) {
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self.forward(&addr, Forwarded::KeepAlive(session)).await? {
+                ForwardedReply::KeptAlive(ttl) => Ok(ttl),
+                other => Err(CoordError::Internal { reason: format!("leader answered a keep-alive with {other:?}") }),
+            },
+            other => other,
+        }
+    }
+
+    fn keep_alive_locally(&self, session: SessionId) -> Result<u64, CoordError> {
+        if !self.is_leader() {
+            return Err(self.not_leader());
+        }
+        let ttl_ms = self.shared.read().sessions().get(&session).map(|s| s.ttl_ms).ok_or(CoordError::SessionExpired { session: session.0 })?;
+        self.leases.lock().expect("leases poisoned").renew(session, Duration::from_millis(ttl_ms), Instant::now());
+        Ok(ttl_ms)
+    }
+
+    /// The leader's session-expiry loop: every tick, bring the lease table in line with the
+    /// open sessions and propose the expiry of those that went silent. Runs on every node; only
+    /// acts while leader, and starts from a fresh table at every change of leadership.
+    pub async fn run_session_expiry(self: Arc<Self>, tick: Duration) {
+        let mut was_leader = false;
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let leader = self.is_leader();
+            if leader != was_leader {
+                self.leases.lock().expect("leases poisoned").clear();
+                if leader {
+                    tracing::info!(node = self.config.id, "became leader: every session gets a fresh TTL");
+                }
+                was_leader = leader;
+            }
+            if !leader {
+                continue;
+            }
+            let expired = {
+                let state = self.shared.read();
+                let mut leases = self.leases.lock().expect("leases poisoned");
+                leases.reconcile(state.sessions(), Instant::now());
+                leases.expired(Instant::now())
+            };
+            if expired.is_empty() {
+                continue;
+            }
+            tracing::info!(node = self.config.id, sessions = ?expired, "proposing session expiry");
+            match self.propose_locally(Command::ExpireSessions { sessions: expired }).await {
+                Ok((revision, outcome)) => tracing::info!(node = self.config.id, %revision, ?outcome, "session expiry committed"),
+                Err((e, _)) => tracing::warn!(node = self.config.id, "session expiry not committed: {e}"),
+            }
+        }
+    }
+
+    /// Adds a node: as a learner (caught up before returning), then as a voter if asked.
+    pub async fn add_node(&self, id: NodeId, addr: String, voter: bool) -> Result<(), CoordError> {
+        let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) },
+            other => CoordError::Unavailable { reason: other.to_string() },
+        };
+        self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(map_err)?;
+        if voter {
+            self.raft.change_membership(openraft::ChangeMembers::AddVoterIds([id].into()), false).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a node from the voters and learners.
+    pub async fn remove_node(&self, id: NodeId) -> Result<(), CoordError> {
+        let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) },
+            other => CoordError::Unavailable { reason: other.to_string() },
+        };
+        let membership = self.raft.metrics().borrow_watched().membership_config.membership().clone();
+        if membership.voter_ids().any(|v| v == id) {
+            self.raft.change_membership(openraft::ChangeMembers::RemoveVoters([id].into()), false).await.map_err(map_err)?;
+        }
+        self.raft.change_membership(openraft::ChangeMembers::RemoveNodes([id].into()), false).await.map_err(map_err)?;
+        Ok(())
+    }
+}
