@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything that can go wrong in a coordination request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CoordError {
     /// The path is not a well-formed node path.
     #[error(

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `skyway` binary. See `skyway --help`.
+
+use clap::Parser;
+use skyway_sim::cli::{Cli, Command, CoordCommand};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default_filter = match &cli.command {
+        Command::Coord { .. } => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Coord { command: CoordCommand::Serve(args) } => skyway_sim::cli::serve::run(args).await,
+            Command::Ctl(args) => skyway_sim::cli::ctl::run(args).await,
+            Command::Bench(args) => skyway_sim::cli::bench::run(args).await,
+            Command::Demo(args) => skyway_sim::cli::demo::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

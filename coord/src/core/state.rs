@@ -46,7 +46,8 @@ pub struct CoordState {
     namespace: Namespace,
     sessions: BTreeMap<SessionId, Session>,
     history: WatchHistory,
-    revision: Revision,
+    /// The last applied entry's revision; `None` before the first (Raft's first entry is index 0).
+    revision: Option<Revision>,
 }
 
 impl CoordState {
@@ -56,13 +57,13 @@ impl CoordState {
             namespace: Namespace::default(),
             sessions: BTreeMap::new(),
             history: WatchHistory::new(history_events_max),
-            revision: Revision(0),
+            revision: None,
         }
     }
 
     /// The revision of the last applied entry.
     pub fn revision(&self) -> Revision {
-        self.revision
+        self.revision.unwrap_or_default()
     }
 
     /// The open sessions.
@@ -91,8 +92,10 @@ impl CoordState {
     }
 
     fn advance(&mut self, revision: Revision) {
-        assert!(revision > self.revision, "revisions must strictly increase: {} after {}", revision.0, self.revision.0);
-        self.revision = revision;
+        if let Some(last) = self.revision {
+            assert!(revision > last, "revisions must strictly increase: {} after {}", revision.0, last.0);
+        }
+        self.revision = Some(revision);
     }
 
     /// Applies one committed command. The error, if any, is the command's answer; the state
@@ -289,7 +292,7 @@ impl CoordState {
 
     /// Watch events from `from` on (see [`WatchHistory::since`]).
     pub fn events_since(&self, from: Revision, filter: &WatchFilter, limit: usize) -> Result<(Vec<Event>, Revision), CoordError> {
-        self.history.since(from, filter, limit, self.revision)
+        self.history.since(from, filter, limit, self.revision())
     }
 }
 

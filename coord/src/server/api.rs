@@ -246,10 +246,15 @@ async fn stream_events(node: Arc<CoordNode>, filter: WatchFilter, mut from: Revi
             }
             Ok((events, next, revision)) => {
                 from = next;
+                let next = from;
                 let progress_due = last_progress.elapsed() >= WATCH_PROGRESS_INTERVAL;
                 if !events.is_empty() || progress_due {
                     last_progress = tokio::time::Instant::now();
-                    let response = pb::WatchResponse { events: events.into_iter().map(convert::event).collect(), revision: revision.0 };
+                    // `revision`: everything up to here has been delivered (the batch is complete
+                    // through it), so a client may resume right after it.
+                    let complete_through = next.0.saturating_sub(1);
+                    let response =
+                        pb::WatchResponse { events: events.into_iter().map(convert::event).collect(), revision: complete_through };
                     if tx.send(Ok(response)).await.is_err() {
                         return;
                     }

@@ -1,0 +1,270 @@
+//! The connection to a cluster and the plain requests.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::core::membership::MembershipRecord;
+use crate::error::CoordError;
+use crate::proto::coord as pb;
+use crate::proto::coord::coord_client::CoordClient;
+use crate::server::status::from_status;
+
+pub use crate::proto::coord::Consistency;
+
+/// How a client talks to the cluster.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Time allowed for one request to one node.
+    pub request_timeout: Duration,
+    /// Total time spent retrying a request that certainly did not apply.
+    pub retry_budget: Duration,
+    /// Time allowed to open a TCP connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self { request_timeout: Duration::from_secs(5), retry_budget: Duration::from_secs(5), connect_timeout: Duration::from_millis(500) }
+    }
+}
+
+/// A handle to a coordination cluster. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Client {
+    endpoints: Arc<Vec<String>>,
+    channels: Arc<Vec<Channel>>,
+    /// The endpoint that answered last; requests start there.
+    preferred: Arc<AtomicUsize>,
+    options: ClientOptions,
+}
+
+impl Client {
+    /// A client for the given endpoints (`host:port`). Connections are made lazily, so this
+    /// succeeds even if no node is up yet.
+    pub fn new(endpoints: &[String], options: ClientOptions) -> Result<Self, CoordError> {
+        if endpoints.is_empty() {
+            return Err(CoordError::InvalidArgument { reason: "no endpoints given: pass at least one host:port".into() });
+        }
+        let channels = endpoints
+            .iter()
+            .map(|e| {
+                let uri = if e.contains("://") { e.clone() } else { format!("http://{e}") };
+                Endpoint::from_shared(uri)
+                    .map(|ep| {
+                        ep.connect_timeout(options.connect_timeout)
+                            .tcp_nodelay(true)
+                            .http2_keep_alive_interval(Duration::from_secs(5))
+                            .keep_alive_timeout(Duration::from_secs(5))
+                            .connect_lazy()
+                    })
+                    .map_err(|err| CoordError::InvalidArgument { reason: format!("bad endpoint {e:?}: {err}") })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { endpoints: Arc::new(endpoints.to_vec()), channels: Arc::new(channels), preferred: Arc::new(AtomicUsize::new(0)), options })
+    }
+
+    /// A client with default options.
+    pub fn connect(endpoints: &[String]) -> Result<Self, CoordError> {
+        Self::new(endpoints, ClientOptions::default())
+    }
+
+    /// The endpoints this client knows.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The client's options.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// A raw gRPC client for endpoint `index`.
+    pub(crate) fn raw(&self, index: usize) -> CoordClient<Channel> {
+        CoordClient::new(self.channels[index % self.channels.len()].clone()).max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// Runs `call` against the endpoints, starting at the preferred one, retrying on errors that
+    /// prove the request did not apply. `is_write` decides how a lost answer is classified.
+    pub(crate) async fn run<T, F, Fut>(&self, is_write: bool, call: F) -> Result<T, CoordError>
+    where
+        F: Fn(CoordClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let started = Instant::now();
+        let mut attempt = 0usize;
+        loop {
+            let index = (self.preferred.load(Ordering::Relaxed) + attempt) % self.channels.len();
+            let result = tokio::time::timeout(self.options.request_timeout, call(self.raw(index))).await;
+            let error = match result {
+                Ok(Ok(response)) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(response.into_inner());
+                }
+                Ok(Err(status)) => classify(&status, is_write),
+                Err(_) if is_write => {
+                    CoordError::OutcomeUnknown { reason: format!("no answer from {} within {:?}", self.endpoints[index], self.options.request_timeout) }
+                }
+                Err(_) => CoordError::Unavailable { reason: format!("no answer from {}", self.endpoints[index]) },
+            };
+            attempt += 1;
+            if !error.is_retryable() || started.elapsed() >= self.options.retry_budget {
+                return Err(error);
+            }
+            tracing::debug!(endpoint = %self.endpoints[index], "retrying elsewhere: {error}");
+            // Go round all endpoints once quickly, then back off a little per round.
+            if attempt % self.channels.len() == 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// Creates a node; returns its (for sequential nodes, suffixed) path and its stat.
+    pub async fn create(&self, request: pb::CreateRequest) -> Result<pb::CreateResponse, CoordError> {
+        self.run(true, |mut c| {
+            let r = request.clone();
+            async move { c.create(r).await }
+        })
+        .await
+    }
+
+    /// Creates a persistent node with `data`.
+    pub async fn create_node(&self, path: &str, data: impl Into<Bytes>) -> Result<pb::CreateResponse, CoordError> {
+        self.create(pb::CreateRequest { path: path.into(), data: data.into(), ..Default::default() }).await
+    }
+
+    /// Reads a node.
+    pub async fn get(&self, path: &str, consistency: Consistency) -> Result<pb::GetResponse, CoordError> {
+        let request = pb::GetRequest { path: path.into(), consistency: consistency as i32 };
+        self.run(false, |mut c| {
+            let r = request.clone();
+            async move { c.get(r).await }
+        })
+        .await
+    }
+
+    /// Whether a node exists, and its stat.
+    pub async fn exists(&self, path: &str, consistency: Consistency) -> Result<pb::ExistsResponse, CoordError> {
+        let request = pb::GetRequest { path: path.into(), consistency: consistency as i32 };
+        self.run(false, |mut c| {
+            let r = request.clone();
+            async move { c.exists(r).await }
+        })
+        .await
+    }
+
+    /// Sets a node's data, optionally only at `expected_version`.
+    pub async fn set(&self, path: &str, data: impl Into<Bytes>, expected_version: Option<u64>) -> Result<pb::SetResponse, CoordError> {
+        let request = pb::SetRequest { path: path.into(), data: data.into(), expected_version };
+        self.run(true, |mut c| {
+            let r = request.clone();
+            async move { c.set(r).await }
+        })
+        .await
+    }
+
+    /// Deletes a node, optionally only at `expected_version`.
+    pub async fn delete(&self, path: &str, expected_version: Option<u64>) -> Result<pb::DeleteResponse, CoordError> {
+        let request = pb::DeleteRequest { path: path.into(), expected_version };
+        self.run(true, |mut c| {
+            let r = request.clone();
+            async move { c.delete(r).await }
+        })
+        .await
+    }
+
+    /// Lists a node's children.
+    pub async fn children(&self, path: &str, consistency: Consistency) -> Result<pb::ChildrenResponse, CoordError> {
+        let request = pb::ChildrenRequest { path: path.into(), consistency: consistency as i32 };
+        self.run(false, |mut c| {
+            let r = request.clone();
+            async move { c.children(r).await }
+        })
+        .await
+    }
+
+    /// Runs a transaction.
+    pub async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, CoordError> {
+        self.run(true, |mut c| {
+            let r = request.clone();
+            async move { c.txn(r).await }
+        })
+        .await
+    }
+
+    /// Reads the membership log from `from` on.
+    pub async fn membership_log(&self, from: u64, consistency: Consistency) -> Result<Vec<MembershipRecord>, CoordError> {
+        let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32 };
+        let response = self
+            .run(false, |mut c| {
+                let r = request.clone();
+                async move { c.membership_log(r).await }
+            })
+            .await?;
+        Ok(response.records.into_iter().map(record_from_pb).collect())
+    }
+
+    /// The status of every endpoint, in order (an error for those that do not answer).
+    pub async fn status_all(&self) -> Vec<(String, Result<pb::StatusResponse, CoordError>)> {
+        let mut out = Vec::new();
+        for (index, endpoint) in self.endpoints.iter().enumerate() {
+            let mut raw = self.raw(index);
+            let result = tokio::time::timeout(Duration::from_secs(2), raw.status(pb::StatusRequest {})).await;
+            let result = match result {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status)) => Err(from_status(&status)),
+                Err(_) => Err(CoordError::Unavailable { reason: "no answer within 2 s".into() }),
+            };
+            out.push((endpoint.clone(), result));
+        }
+        out
+    }
+
+    /// Adds a coordinator node (as learner, then voter if asked).
+    pub async fn add_node(&self, node_id: u64, addr: &str, voter: bool) -> Result<pb::AddNodeResponse, CoordError> {
+        let request = pb::AddNodeRequest { node_id, addr: addr.into(), voter };
+        self.run(true, |mut c| {
+            let r = request.clone();
+            async move { c.add_node(r).await }
+        })
+        .await
+    }
+
+    /// Removes a coordinator node.
+    pub async fn remove_node(&self, node_id: u64) -> Result<pb::RemoveNodeResponse, CoordError> {
+        let request = pb::RemoveNodeRequest { node_id };
+        self.run(true, |mut c| {
+            let r = request.clone();
+            async move { c.remove_node(r).await }
+        })
+        .await
+    }
+}
+
+fn record_from_pb(record: pb::MembershipRecord) -> MembershipRecord {
+    use crate::core::membership::MembershipKind;
+    let kind = match pb::membership_record::Kind::try_from(record.kind) {
+        Ok(pb::membership_record::Kind::Joined) => MembershipKind::Joined,
+        Ok(pb::membership_record::Kind::Left) => MembershipKind::Left,
+        _ => MembershipKind::Failed,
+    };
+    MembershipRecord { revision: crate::Revision(record.revision), kind, member: record.member, session: crate::SessionId(record.session_id) }
+}
+
+/// Turns a status into an error; transport failures are classified by whether the request
+/// may have reached a server.
+fn classify(status: &tonic::Status, is_write: bool) -> CoordError {
+    let error = from_status(status);
+    let sent = !status.message().contains("connect") && !status.message().contains("Connection refused");
+    match error {
+        CoordError::Unavailable { reason } if is_write && sent && status.metadata().get(crate::server::status::ERROR_METADATA_KEY).is_none() => {
+            CoordError::OutcomeUnknown { reason }
+        }
+        CoordError::OutcomeUnknown { reason } if !is_write => CoordError::Unavailable { reason },
+        other => other,
+    }
+}

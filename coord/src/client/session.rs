@@ -1,0 +1,151 @@
+//! A session with a background keep-alive.
+//!
+//! The session knows three things about itself: it is alive (the leader answered a
+//! keep-alive recently), it is *uncertain* (no answer for longer than the safety margin, so the
+//! leader may be about to expire it), or it is gone (the leader said it expired, or it was
+//! closed). Holders of roles must stop acting as soon as the session is uncertain: waiting
+//! until it is gone would let a successor act while they still do.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::connection::Client;
+use crate::core::types::SessionId;
+use crate::error::CoordError;
+use crate::proto::coord as pb;
+
+/// What the client knows about its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionHealth {
+    /// A keep-alive was acknowledged within the safety margin.
+    Alive,
+    /// No keep-alive acknowledged for longer than the safety margin: the session may be expired
+    /// by the leader at any moment. Do not act on its behalf.
+    Uncertain,
+    /// The session expired or was closed. It never comes back.
+    Gone,
+}
+
+/// An open session. Dropping it stops the keep-alive (the session then expires after its
+/// TTL); [`Session::close`] ends it at once.
+pub struct Session {
+    client: Client,
+    id: SessionId,
+    ttl: Duration,
+    health: watch::Receiver<SessionHealth>,
+    keep_alive: JoinHandle<()>,
+}
+
+impl Session {
+    /// Opens a session with `ttl`; with a member name it also joins the membership.
+    pub async fn open(client: &Client, ttl: Duration, member_name: Option<&str>) -> Result<Self, CoordError> {
+        let request = pb::OpenSessionRequest { ttl_ms: ttl.as_millis() as u64, member_name: member_name.unwrap_or_default().to_string() };
+        let response = client
+            .run(true, |mut c| {
+                let r = request.clone();
+                async move { c.open_session(r).await }
+            })
+            .await?;
+        let id = SessionId(response.session_id);
+        let (tx, health) = watch::channel(SessionHealth::Alive);
+        let keep_alive = tokio::spawn(keep_alive_loop(client.clone(), id, ttl, Arc::new(tx)));
+        tracing::info!(session = %id, ttl_ms = ttl.as_millis() as u64, member = member_name, "session opened");
+        Ok(Self { client: client.clone(), id, ttl, health, keep_alive })
+    }
+
+    /// The session's id (the owner of its ephemeral nodes).
+    pub fn id(&self) -> SessionId {
+        self.id
+    }
+
+    /// The session's TTL.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The client the session was opened with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// What the client knows about the session right now.
+    pub fn health(&self) -> SessionHealth {
+        *self.health.borrow()
+    }
+
+    /// A receiver that sees every change of health.
+    pub fn health_changes(&self) -> watch::Receiver<SessionHealth> {
+        self.health.clone()
+    }
+
+    /// Completes when the session is no longer certainly alive (uncertain or gone).
+    pub async fn lost(&self) {
+        let mut rx = self.health.clone();
+        let _ = rx.wait_for(|h| *h != SessionHealth::Alive).await;
+    }
+
+    /// Closes the session: its ephemeral nodes are deleted at once and a member leaves.
+    pub async fn close(self) -> Result<(), CoordError> {
+        self.keep_alive.abort();
+        let request = pb::CloseSessionRequest { session_id: self.id.0 };
+        self.client
+            .run(true, |mut c| {
+                let r = request.clone();
+                async move { c.close_session(r).await }
+            })
+            .await?;
+        tracing::info!(session = %self.id, "session closed");
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.keep_alive.abort();
+    }
+}
+
+/// Sends a keep-alive every third of the TTL and tracks the answers. The safety margin is
+/// two thirds of the TTL: past it without an answer the session is uncertain.
+async fn keep_alive_loop(client: Client, id: SessionId, ttl: Duration, health: Arc<watch::Sender<SessionHealth>>) {
+    let interval = ttl / 3;
+    let margin = ttl * 2 / 3;
+    let mut last_ack = Instant::now();
+    loop {
+        let sent = Instant::now();
+        let request = pb::KeepAliveRequest { session_id: id.0 };
+        let result = tokio::time::timeout(
+            interval.max(Duration::from_millis(20)),
+            client.run(false, |mut c| {
+                let r = request;
+                async move { c.keep_alive(r).await }
+            }),
+        )
+        .await;
+        match result {
+            Ok(Ok(_)) => {
+                // The lease was renewed no earlier than when the request was sent.
+                last_ack = sent;
+                health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Alive) != SessionHealth::Alive);
+            }
+            Ok(Err(CoordError::SessionExpired { .. })) => {
+                tracing::warn!(session = %id, "session expired");
+                health.send_replace(SessionHealth::Gone);
+                return;
+            }
+            Ok(Err(e)) => tracing::debug!(session = %id, "keep-alive failed: {e}"),
+            Err(_) => tracing::debug!(session = %id, "keep-alive timed out"),
+        }
+        if last_ack.elapsed() > margin {
+            let changed = health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Uncertain) != SessionHealth::Uncertain);
+            if changed {
+                tracing::warn!(session = %id, silent_ms = last_ack.elapsed().as_millis() as u64, "session uncertain: no keep-alive acknowledged");
+            }
+        }
+        let next = sent + interval;
+        tokio::time::sleep_until(next.into()).await;
+    }
+}

@@ -1,0 +1,375 @@
+//! `skyway ctl`: talk to a running cluster, in the manner of etcdctl and zkCli.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use skyway_coord::client::{Client, Consistency, Session, Watcher};
+use skyway_coord::proto::coord as pb;
+
+/// Flags of `skyway ctl`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+skyway ctl --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 create /roads/a12 'open'\n  \
+skyway ctl --endpoints 127.0.0.1:7001 watch /roads --prefix\n  \
+skyway ctl --endpoints 127.0.0.1:7001 --output json status")]
+pub struct CtlArgs {
+    /// Cluster endpoints, HOST:PORT,... (any subset of the nodes works).
+    #[arg(long, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    pub endpoints: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// The command.
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// For people.
+    Human,
+    /// One JSON document per result, for scripts.
+    Json,
+}
+
+/// Where a value comes from.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// The value; `-` reads standard input.
+    pub data: Option<String>,
+    /// Read the value from this file.
+    #[arg(long, conflicts_with = "data")]
+    pub file: Option<PathBuf>,
+}
+
+/// `skyway ctl` commands.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Create a node.
+    Create {
+        /// The node's path (for --sequential, the name prefix).
+        path: String,
+        /// The value.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Tie the node to a session held by this command until Ctrl-C (then it vanishes).
+        #[arg(long)]
+        ephemeral: bool,
+        /// Append a unique, increasing 10-digit suffix to the name.
+        #[arg(long)]
+        sequential: bool,
+        /// Create missing parents.
+        #[arg(long, short = 'p')]
+        parents: bool,
+        /// Session TTL in milliseconds, for --ephemeral.
+        #[arg(long, default_value_t = 2000)]
+        ttl_ms: u64,
+    },
+    /// Read a node's value and stat.
+    Get {
+        /// The node's path.
+        path: String,
+        /// Read this node's local state (fast, possibly stale) instead of a linearizable read.
+        #[arg(long)]
+        serializable: bool,
+    },
+    /// Set a node's value.
+    Set {
+        /// The node's path.
+        path: String,
+        /// The value.
+        #[command(flatten)]
+        data: DataArgs,
+        /// Only if the node is at this version (compare-and-set).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Delete a node (it must have no children).
+    Rm {
+        /// The node's path.
+        path: String,
+        /// Only if the node is at this version.
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// List a node's children.
+    Ls {
+        /// The node's path.
+        path: String,
+        /// Read this node's local state instead of a linearizable read.
+        #[arg(long)]
+        serializable: bool,
+    },
+    /// Print changes to a node (or subtree) as they happen, until Ctrl-C.
+    Watch {
+        /// The node's path.
+        path: String,
+        /// Watch the whole subtree.
+        #[arg(long)]
+        prefix: bool,
+        /// Start at this revision (0: from now). History before it is replayed.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Stop after this many events.
+        #[arg(long)]
+        count: Option<usize>,
+    },
+    /// Each node's view: id, Raft role, term, leader, last applied revision.
+    Status,
+    /// The current members (sessions that joined with a name).
+    Members,
+    /// The membership log, top to bottom.
+    Log {
+        /// Start at this revision.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
+    /// Add a coordinator node (started with `coord serve --join`), as learner or voter.
+    MemberAdd {
+        /// The new node's id.
+        id: u64,
+        /// The new node's HOST:PORT.
+        addr: String,
+        /// Make it a voter once caught up.
+        #[arg(long)]
+        voter: bool,
+    },
+    /// Remove a coordinator node from the cluster.
+    MemberRemove {
+        /// The node's id.
+        id: u64,
+    },
+}
+
+fn read_data(args: &DataArgs) -> anyhow::Result<Bytes> {
+    Ok(match (&args.data, &args.file) {
+        (_, Some(file)) => std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?.into(),
+        (Some(d), None) if d == "-" => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).context("cannot read standard input")?;
+            buf.into()
+        }
+        (Some(d), None) => Bytes::from(d.clone()),
+        (None, None) => Bytes::new(),
+    })
+}
+
+fn consistency(serializable: bool) -> Consistency {
+    if serializable { Consistency::Serializable } else { Consistency::Linearizable }
+}
+
+fn stat_json(stat: &pb::Stat) -> serde_json::Value {
+    json!({
+        "create_revision": stat.create_revision, "mod_revision": stat.mod_revision, "version": stat.version,
+        "ephemeral_owner": stat.ephemeral_owner, "num_children": stat.num_children, "data_length": stat.data_length,
+    })
+}
+
+fn print(output: Output, human: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
+    match output {
+        Output::Human => println!("{}", human()),
+        Output::Json => println!("{}", json()),
+    }
+}
+
+/// Runs one ctl command.
+pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
+    let client = Client::connect(&args.endpoints)?;
+    let out = args.output;
+    match args.command {
+        CtlCommand::Create { path, data, ephemeral, sequential, parents, ttl_ms } => {
+            let value = read_data(&data)?;
+            let session =
+                if ephemeral { Some(Session::open(&client, Duration::from_millis(ttl_ms), None).await?) } else { None };
+            let request = pb::CreateRequest {
+                path,
+                data: value,
+                ephemeral,
+                sequential,
+                make_parents: parents,
+                session_id: session.as_ref().map_or(0, |s| s.id().0),
+            };
+            let created = client.create(request).await?;
+            print(
+                out,
+                || format!("created {} (revision {})", created.path, created.revision),
+                || json!({"path": created.path, "revision": created.revision, "stat": created.stat.as_ref().map(stat_json)}),
+            );
+            if let Some(session) = session {
+                eprintln!(
+                    "holding session {} (TTL {ttl_ms} ms) so the ephemeral node lives; Ctrl-C to end it",
+                    session.id().0
+                );
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => { session.close().await?; }
+                    _ = session.lost() => { anyhow::bail!("session {} lost; the ephemeral node is gone or going", session.id().0); }
+                }
+            }
+        }
+        CtlCommand::Get { path, serializable } => {
+            let node = client.get(&path, consistency(serializable)).await?;
+            let stat = node.stat.unwrap_or_default();
+            print(
+                out,
+                || {
+                    format!(
+                        "{}\n# version={} create_revision={} mod_revision={} children={} bytes={}{}",
+                        String::from_utf8_lossy(&node.data),
+                        stat.version,
+                        stat.create_revision,
+                        stat.mod_revision,
+                        stat.num_children,
+                        stat.data_length,
+                        if stat.ephemeral_owner != 0 {
+                            format!(" ephemeral_owner={}", stat.ephemeral_owner)
+                        } else {
+                            String::new()
+                        }
+                    )
+                },
+                || json!({"path": path, "data": String::from_utf8_lossy(&node.data), "stat": stat_json(&stat), "revision": node.revision}),
+            );
+        }
+        CtlCommand::Set { path, data, version } => {
+            let set = client.set(&path, read_data(&data)?, version).await?;
+            let stat = set.stat.unwrap_or_default();
+            print(
+                out,
+                || format!("set {path} version={} (revision {})", stat.version, set.revision),
+                || json!({"path": path, "stat": stat_json(&stat), "revision": set.revision}),
+            );
+        }
+        CtlCommand::Rm { path, version } => {
+            let deleted = client.delete(&path, version).await?;
+            print(
+                out,
+                || format!("deleted {path} (revision {})", deleted.revision),
+                || json!({"path": path, "revision": deleted.revision}),
+            );
+        }
+        CtlCommand::Ls { path, serializable } => {
+            let children = client.children(&path, consistency(serializable)).await?;
+            print(
+                out,
+                || children.names.join("\n"),
+                || json!({"path": path, "children": children.names, "revision": children.revision}),
+            );
+        }
+        CtlCommand::Watch { path, prefix, from, count } => {
+            let mut watcher = Watcher::start(&client, &path, prefix, from).await?;
+            let mut seen = 0usize;
+            loop {
+                let events = tokio::select! {
+                    events = watcher.next() => events?,
+                    _ = tokio::signal::ctrl_c() => break,
+                };
+                for event in events {
+                    let kind = format!("{:?}", event.kind).to_lowercase();
+                    print(
+                        out,
+                        || {
+                            format!(
+                                "@{} {kind} {} {:?}",
+                                event.revision,
+                                event.path,
+                                String::from_utf8_lossy(&event.data)
+                            )
+                        },
+                        || json!({"revision": event.revision, "kind": kind, "path": event.path, "data": String::from_utf8_lossy(&event.data), "version": event.version}),
+                    );
+                    seen += 1;
+                    if count.is_some_and(|c| seen >= c) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+        }
+        CtlCommand::Status => {
+            let mut any_ok = false;
+            let statuses = client.status_all().await;
+            if out == Output::Human {
+                println!(
+                    "{:<22} {:>4} {:<10} {:>6} {:>7} {:>10} {:>10} {:>9}",
+                    "ENDPOINT", "ID", "ROLE", "TERM", "LEADER", "APPLIED", "LAST LOG", "SESSIONS"
+                );
+            }
+            for (endpoint, status) in statuses {
+                match status {
+                    Ok(s) => {
+                        any_ok = true;
+                        print(
+                            out,
+                            || {
+                                format!(
+                                    "{endpoint:<22} {:>4} {:<10} {:>6} {:>7} {:>10} {:>10} {:>9}",
+                                    s.node_id,
+                                    s.raft_role,
+                                    s.term,
+                                    if s.has_leader { s.leader_id.to_string() } else { "-".into() },
+                                    s.last_applied,
+                                    s.last_log_index,
+                                    s.sessions
+                                )
+                            },
+                            || json!({"endpoint": endpoint, "id": s.node_id, "role": s.raft_role, "term": s.term, "leader": s.has_leader.then_some(s.leader_id), "last_applied": s.last_applied, "last_log_index": s.last_log_index, "committed": s.committed, "voters": s.voters, "learners": s.learners, "sessions": s.sessions, "nodes": s.nodes}),
+                        );
+                    }
+                    Err(e) => print(
+                        out,
+                        || format!("{endpoint:<22} unreachable: {e}"),
+                        || json!({"endpoint": endpoint, "error": e.to_string()}),
+                    ),
+                }
+            }
+            if !any_ok {
+                anyhow::bail!("no endpoint answered: is the cluster running at {}?", args.endpoints.join(","));
+            }
+        }
+        CtlCommand::Members => {
+            let members =
+                client.children(skyway_coord::core::membership::MEMBERS_PATH, Consistency::Linearizable).await;
+            let names = match members {
+                Ok(m) => m.names,
+                Err(skyway_coord::CoordError::NotFound { .. }) => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+            print(
+                out,
+                || if names.is_empty() { "(no members)".into() } else { names.join("\n") },
+                || json!({"members": names}),
+            );
+        }
+        CtlCommand::Log { from } => {
+            let records = client.membership_log(from, Consistency::Linearizable).await?;
+            match out {
+                Output::Human if records.is_empty() => println!("(the membership log is empty)"),
+                Output::Human => records.iter().for_each(|r| println!("{r}")),
+                Output::Json => println!("{}", serde_json::to_string(&records.iter().map(|r| json!({"revision": r.revision.0, "kind": r.kind, "member": r.member, "session": r.session.0})).collect::<Vec<_>>())?),
+            }
+        }
+        CtlCommand::MemberAdd { id, addr, voter } => {
+            let r = client.add_node(id, &addr, voter).await?;
+            print(
+                out,
+                || format!("added node {id} at {addr}; voters {:?}, learners {:?}", r.voters, r.learners),
+                || json!({"voters": r.voters, "learners": r.learners}),
+            );
+        }
+        CtlCommand::MemberRemove { id } => {
+            let r = client.remove_node(id).await?;
+            print(
+                out,
+                || format!("removed node {id}; voters {:?}, learners {:?}", r.voters, r.learners),
+                || json!({"voters": r.voters, "learners": r.learners}),
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

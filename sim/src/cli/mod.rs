@@ -1,0 +1,46 @@
+//! The `skyway` command line: one binary, subcommands, `--help` at every level.
+
+pub mod bench;
+pub mod ctl;
+pub mod demo;
+pub mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Skyway: the control plane of a smart highway and an airport, around a replicated, durable
+/// coordination service with sessions, watches, elections and fencing tokens.
+#[derive(Debug, Parser)]
+#[command(name = "skyway", version, propagate_version = true)]
+#[command(after_help = "Start here: `skyway demo` runs a 3-node cluster on this machine and walks you through it.\n\
+Logs go to stderr; set RUST_LOG=debug (or e.g. RUST_LOG=skyway_coord=debug) for more.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run and manage coordinator nodes.
+    Coord {
+        /// What to do with a node.
+        #[command(subcommand)]
+        command: CoordCommand,
+    },
+    /// Talk to a running cluster, in the manner of etcdctl and zkCli.
+    Ctl(ctl::CtlArgs),
+    /// Measure a running cluster: throughput and latency percentiles of puts or gets.
+    Bench(bench::BenchArgs),
+    /// Start a 3-node cluster on loopback and walk through what it does (writes, a watch, an
+    /// ephemeral node vanishing with its session, the membership log, a leader killed).
+    Demo(demo::DemoArgs),
+}
+
+/// Coordinator node commands.
+#[derive(Debug, Subcommand)]
+pub enum CoordCommand {
+    /// Run one coordinator node. Three nodes started with the same --peers form a cluster on
+    /// first start, and come back from --data-dir on restart.
+    Serve(serve::ServeArgs),
+}

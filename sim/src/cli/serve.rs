@@ -1,0 +1,107 @@
+//! `skyway coord serve`: one coordinator node.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use skyway_coord::NodeConfig;
+use skyway_coord::config::{TXN_OPS_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT};
+
+/// Flags of `skyway coord serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example (three terminals):\n  \
+skyway coord serve --id 1 --listen 127.0.0.1:7001 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir /tmp/sky/1\n  \
+(and the same with --id 2 / 7002 and --id 3 / 7003)")]
+pub struct ServeArgs {
+    /// This node's id (1, 2, 3, ...), unique in the cluster.
+    #[arg(long)]
+    pub id: u64,
+    /// Address to serve clients and peers on.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    pub listen: SocketAddr,
+    /// The cluster's initial voters as ID=HOST:PORT,...; include this node. Omit (with --join)
+    /// for a node that an existing cluster adds with `skyway ctl member-add`.
+    #[arg(long, value_parser = parse_peers, default_value = "")]
+    pub peers: BTreeMap<u64, String>,
+    /// Do not form a cluster: wait to be added to an existing one.
+    #[arg(long)]
+    pub join: bool,
+    /// Directory for the node's log, vote and snapshots (created if missing).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Largest value a node may hold, in bytes.
+    #[arg(long, default_value_t = VALUE_BYTES_MAX_DEFAULT)]
+    pub value_bytes_max: usize,
+    /// Most checks plus operations per transaction.
+    #[arg(long, default_value_t = TXN_OPS_MAX_DEFAULT)]
+    pub txn_ops_max: usize,
+    /// Watch events kept for resuming watchers (older ones are compacted).
+    #[arg(long, default_value_t = skyway_coord::core::history::HISTORY_EVENTS_DEFAULT)]
+    pub watch_history: usize,
+    /// Raft heartbeat interval in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub heartbeat_ms: u64,
+    /// Raft election timeout in milliseconds (lower bound; the upper is twice this).
+    #[arg(long, default_value_t = 250)]
+    pub election_timeout_ms: u64,
+    /// Take a snapshot and compact the log after this many entries.
+    #[arg(long, default_value_t = 20_000)]
+    pub snapshot_after: u64,
+}
+
+fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    let mut peers = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part.split_once('=').ok_or_else(|| format!("peer {part:?} is not ID=HOST:PORT"))?;
+        let id: u64 = id.parse().map_err(|_| format!("peer id {id:?} is not a number"))?;
+        addr.parse::<SocketAddr>().map_err(|_| format!("peer address {addr:?} is not HOST:PORT"))?;
+        if peers.insert(id, addr.to_string()).is_some() {
+            return Err(format!("peer id {id} appears twice"));
+        }
+    }
+    Ok(peers)
+}
+
+/// Runs the node until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    if args.peers.is_empty() && !args.join {
+        bail!(
+            "give --peers (the initial voters, this node included), or --join to wait to be added to a running cluster"
+        );
+    }
+    let mut config = NodeConfig::new(args.id, args.listen, args.data_dir);
+    config.peers = if args.join { BTreeMap::new() } else { args.peers };
+    config.value_bytes_max = args.value_bytes_max;
+    config.txn_ops_max = args.txn_ops_max;
+    config.history_events_max = args.watch_history;
+    config.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
+    config.election_timeout = Duration::from_millis(args.election_timeout_ms);
+    config.snapshot_after_entries = args.snapshot_after;
+    config.validate()?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    skyway_coord::server::serve(config, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = ctrl_c.await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,163 @@
+//! A cluster of real `skyway coord serve` processes on 127.0.0.1: started, killed (SIGKILL),
+//! paused (SIGSTOP), resumed and restarted from their data directories. Used by `skyway demo`
+//! and by the end-to-end tests.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use skyway_coord::client::Client;
+
+/// One node's process and identity.
+pub struct NodeProcess {
+    /// Node id.
+    pub id: u64,
+    /// Its listen address.
+    pub addr: String,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    child: Option<Child>,
+}
+
+/// A cluster of coordinator processes.
+pub struct ProcessCluster {
+    binary: PathBuf,
+    /// The nodes, by id.
+    pub nodes: BTreeMap<u64, NodeProcess>,
+    extra_args: Vec<String>,
+    log_dir: PathBuf,
+}
+
+/// Picks free loopback ports (bound then released; good enough on a test machine).
+pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+    Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
+}
+
+impl ProcessCluster {
+    /// Starts `size` nodes of `binary` with data under `root`. `extra_args` go to every node.
+    pub fn start(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let ports = free_ports(size)?;
+        let peers: BTreeMap<u64, String> =
+            ports.iter().enumerate().map(|(i, p)| (i as u64 + 1, format!("127.0.0.1:{p}"))).collect();
+        let log_dir = root.join("logs");
+        std::fs::create_dir_all(&log_dir)?;
+        let mut cluster = Self {
+            binary: binary.to_path_buf(),
+            nodes: BTreeMap::new(),
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            log_dir,
+        };
+        let peers_arg = peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(",");
+        cluster.extra_args.extend(["--peers".to_string(), peers_arg]);
+        for (id, addr) in &peers {
+            let data_dir = root.join(format!("node-{id}"));
+            cluster.nodes.insert(*id, NodeProcess { id: *id, addr: addr.clone(), data_dir, child: None });
+        }
+        for id in peers.keys() {
+            cluster.spawn(*id)?;
+        }
+        Ok(cluster)
+    }
+
+    /// (Re)starts node `id` from its data directory.
+    pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        let log =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("node-{id}.log")))?;
+        let child = Command::new(&self.binary)
+            .args(["coord", "serve", "--id", &id.to_string(), "--listen", &node.addr, "--data-dir"])
+            .arg(&node.data_dir)
+            .args(&self.extra_args)
+            .env("RUST_LOG", std::env::var("SKYWAY_NODE_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.binary.display()))?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Every node's address, in id order.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.values().map(|n| n.addr.clone()).collect()
+    }
+
+    /// A client for the whole cluster.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(&self.endpoints())?)
+    }
+
+    /// Sends SIGKILL to node `id` and reaps it.
+    pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        if let Some(mut child) = node.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Sends a signal (e.g. "STOP", "CONT") to node `id`.
+    pub fn signal(&self, id: u64, signal: &str) -> anyhow::Result<()> {
+        let node = self.nodes.get(&id).context("no such node")?;
+        let child = node.child.as_ref().context("node not running")?;
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
+        if !status.success() {
+            bail!("kill -{signal} {} failed", child.id());
+        }
+        Ok(())
+    }
+
+    /// Whether node `id` is running (as far as this launcher knows).
+    pub fn is_running(&self, id: u64) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.child.is_some())
+    }
+
+    /// Waits until some running node reports a leader that all answering nodes agree on.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        let deadline = Instant::now() + timeout;
+        let running: Vec<String> = self.nodes.values().filter(|n| n.child.is_some()).map(|n| n.addr.clone()).collect();
+        let client = Client::connect(&running)?;
+        loop {
+            let statuses = client.status_all().await;
+            let leaders: Vec<u64> = statuses
+                .iter()
+                .filter_map(|(_, s)| s.as_ref().ok())
+                .filter(|s| s.has_leader)
+                .map(|s| s.leader_id)
+                .collect();
+            if let Some(first) = leaders.first()
+                && leaders.len() == running.len()
+                && leaders.iter().all(|l| l == first)
+                && self.is_running(*first)
+            {
+                return Ok(*first);
+            }
+            if Instant::now() > deadline {
+                bail!("no agreed leader within {timeout:?}: {statuses:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The log file of node `id`.
+    pub fn log_path(&self, id: u64) -> PathBuf {
+        self.log_dir.join(format!("node-{id}.log"))
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for node in self.nodes.values_mut() {
+            if let Some(mut child) = node.child.take() {
+                let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
