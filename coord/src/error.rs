@@ -28,9 +28,7 @@ pub enum CoordError {
         path: String,
     },
     /// A node already exists at this path.
-    #[error(
-        "a node already exists at {path}: use `set` to change it, or `--sequential` for a unique name"
-    )]
+    #[error("a node already exists at {path}: use `set` to change it, or `--sequential` for a unique name")]
     NodeExists {
         /// The existing path.
         path: String,
@@ -60,7 +58,9 @@ pub enum CoordError {
         children: u32,
     },
     /// A conditional write named a version the node no longer has.
-    #[error("version mismatch at {path}: expected version {expected}, the node is at version {actual} (re-read it and retry)")]
+    #[error(
+        "version mismatch at {path}: expected version {expected}, the node is at version {actual} (re-read it and retry)"
+    )]
     BadVersion {
         /// The node.
         path: String,
@@ -70,7 +70,9 @@ pub enum CoordError {
         actual: u64,
     },
     /// A value over the size limit.
-    #[error("value of {size} bytes is over the limit of {max} bytes: put large data in blob storage and store its URL here")]
+    #[error(
+        "value of {size} bytes is over the limit of {max} bytes: put large data in blob storage and store its URL here"
+    )]
     TooLarge {
         /// Size of the value.
         size: usize,
@@ -114,7 +116,9 @@ pub enum CoordError {
         path: String,
     },
     /// The watch asked for history that is no longer kept.
-    #[error("revision {requested} is compacted: history starts at revision {oldest}; re-read the current state (at revision {current} or later) and watch from the revision after it")]
+    #[error(
+        "revision {requested} is compacted: history starts at revision {oldest}; re-read the current state (at revision {current} or later) and watch from the revision after it"
+    )]
     Compacted {
         /// The revision asked for.
         requested: u64,

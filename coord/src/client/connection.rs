@@ -29,7 +29,11 @@ pub struct ClientOptions {
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(5), retry_budget: Duration::from_secs(5), connect_timeout: Duration::from_millis(500) }
+        Self {
+            request_timeout: Duration::from_secs(5),
+            retry_budget: Duration::from_secs(5),
+            connect_timeout: Duration::from_millis(500),
+        }
     }
 }
 
@@ -48,7 +52,9 @@ impl Client {
     /// succeeds even if no node is up yet.
     pub fn new(endpoints: &[String], options: ClientOptions) -> Result<Self, CoordError> {
         if endpoints.is_empty() {
-            return Err(CoordError::InvalidArgument { reason: "no endpoints given: pass at least one host:port".into() });
+            return Err(CoordError::InvalidArgument {
+                reason: "no endpoints given: pass at least one host:port".into(),
+            });
         }
         let channels = endpoints
             .iter()
@@ -65,7 +71,12 @@ impl Client {
                     .map_err(|err| CoordError::InvalidArgument { reason: format!("bad endpoint {e:?}: {err}") })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { endpoints: Arc::new(endpoints.to_vec()), channels: Arc::new(channels), preferred: Arc::new(AtomicUsize::new(0)), options })
+        Ok(Self {
+            endpoints: Arc::new(endpoints.to_vec()),
+            channels: Arc::new(channels),
+            preferred: Arc::new(AtomicUsize::new(0)),
+            options,
+        })
     }
 
     /// A client with default options.
@@ -106,9 +117,12 @@ impl Client {
                     return Ok(response.into_inner());
                 }
                 Ok(Err(status)) => classify(&status, is_write),
-                Err(_) if is_write => {
-                    CoordError::OutcomeUnknown { reason: format!("no answer from {} within {:?}", self.endpoints[index], self.options.request_timeout) }
-                }
+                Err(_) if is_write => CoordError::OutcomeUnknown {
+                    reason: format!(
+                        "no answer from {} within {:?}",
+                        self.endpoints[index], self.options.request_timeout
+                    ),
+                },
                 Err(_) => CoordError::Unavailable { reason: format!("no answer from {}", self.endpoints[index]) },
             };
             attempt += 1;
@@ -158,7 +172,12 @@ impl Client {
     }
 
     /// Sets a node's data, optionally only at `expected_version`.
-    pub async fn set(&self, path: &str, data: impl Into<Bytes>, expected_version: Option<u64>) -> Result<pb::SetResponse, CoordError> {
+    pub async fn set(
+        &self,
+        path: &str,
+        data: impl Into<Bytes>,
+        expected_version: Option<u64>,
+    ) -> Result<pb::SetResponse, CoordError> {
         let request = pb::SetRequest { path: path.into(), data: data.into(), expected_version };
         self.run(true, |mut c| {
             let r = request.clone();
@@ -197,7 +216,11 @@ impl Client {
     }
 
     /// Reads the membership log from `from` on.
-    pub async fn membership_log(&self, from: u64, consistency: Consistency) -> Result<Vec<MembershipRecord>, CoordError> {
+    pub async fn membership_log(
+        &self,
+        from: u64,
+        consistency: Consistency,
+    ) -> Result<Vec<MembershipRecord>, CoordError> {
         let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32 };
         let response = self
             .run(false, |mut c| {
@@ -252,7 +275,12 @@ fn record_from_pb(record: pb::MembershipRecord) -> MembershipRecord {
         Ok(pb::membership_record::Kind::Left) => MembershipKind::Left,
         _ => MembershipKind::Failed,
     };
-    MembershipRecord { revision: crate::Revision(record.revision), kind, member: record.member, session: crate::SessionId(record.session_id) }
+    MembershipRecord {
+        revision: crate::Revision(record.revision),
+        kind,
+        member: record.member,
+        session: crate::SessionId(record.session_id),
+    }
 }
 
 /// Turns a status into an error; transport failures are classified by whether the request
@@ -261,7 +289,9 @@ fn classify(status: &tonic::Status, is_write: bool) -> CoordError {
     let error = from_status(status);
     let sent = !status.message().contains("connect") && !status.message().contains("Connection refused");
     match error {
-        CoordError::Unavailable { reason } if is_write && sent && status.metadata().get(crate::server::status::ERROR_METADATA_KEY).is_none() => {
+        CoordError::Unavailable { reason }
+            if is_write && sent && status.metadata().get(crate::server::status::ERROR_METADATA_KEY).is_none() =>
+        {
             CoordError::OutcomeUnknown { reason }
         }
         CoordError::OutcomeUnknown { reason } if !is_write => CoordError::Unavailable { reason },

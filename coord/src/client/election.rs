@@ -93,9 +93,11 @@ impl Election {
         let (path, token) = match self.client.create(request).await {
             Ok(created) => (created.path, FencingToken(created.stat.map_or(created.revision, |s| s.create_revision))),
             // The create may have applied: find our node by its owner rather than create twice.
-            Err(CoordError::OutcomeUnknown { .. }) => self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
-                reason: "campaign request lost and no candidate node of this session exists; campaign again".into(),
-            })?,
+            Err(CoordError::OutcomeUnknown { .. }) => {
+                self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
+                    reason: "campaign request lost and no candidate node of this session exists; campaign again".into(),
+                })?
+            }
             Err(e) => return Err(e),
         };
         tracing::info!(role = %self.role, %path, "campaigning");
@@ -103,7 +105,12 @@ impl Election {
     }
 
     async fn find_own(&self, session: u64) -> Result<Option<(String, FencingToken)>, CoordError> {
-        Ok(self.observe().await?.all().find(|c| c.session == session).map(|c| (format!("{}/{}", self.role_path, c.name), c.token)))
+        Ok(self
+            .observe()
+            .await?
+            .all()
+            .find(|c| c.session == session)
+            .map(|c| (format!("{}/{}", self.role_path, c.name), c.token)))
     }
 
     /// The role's current primary and backups (a linearizable read).
@@ -126,7 +133,12 @@ impl Election {
             match self.client.get(&format!("{}/{name}", self.role_path), Consistency::Linearizable).await {
                 Ok(node) => {
                     let stat = node.stat.unwrap_or_default();
-                    candidates.push(CandidateView { name, data: node.data, token: FencingToken(stat.create_revision), session: stat.ephemeral_owner });
+                    candidates.push(CandidateView {
+                        name,
+                        data: node.data,
+                        token: FencingToken(stat.create_revision),
+                        session: stat.ephemeral_owner,
+                    });
                 }
                 Err(CoordError::NotFound { .. }) => {} // gone meanwhile
                 Err(e) => return Err(e),

@@ -42,7 +42,10 @@ pub struct Session {
 impl Session {
     /// Opens a session with `ttl`; with a member name it also joins the membership.
     pub async fn open(client: &Client, ttl: Duration, member_name: Option<&str>) -> Result<Self, CoordError> {
-        let request = pb::OpenSessionRequest { ttl_ms: ttl.as_millis() as u64, member_name: member_name.unwrap_or_default().to_string() };
+        let request = pb::OpenSessionRequest {
+            ttl_ms: ttl.as_millis() as u64,
+            member_name: member_name.unwrap_or_default().to_string(),
+        };
         let response = client
             .run(true, |mut c| {
                 let r = request.clone();
@@ -140,7 +143,8 @@ async fn keep_alive_loop(client: Client, id: SessionId, ttl: Duration, health: A
             Err(_) => tracing::debug!(session = %id, "keep-alive timed out"),
         }
         if last_ack.elapsed() > margin {
-            let changed = health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Uncertain) != SessionHealth::Uncertain);
+            let changed =
+                health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Uncertain) != SessionHealth::Uncertain);
             if changed {
                 tracing::warn!(session = %id, silent_ms = last_ack.elapsed().as_millis() as u64, "session uncertain: no keep-alive acknowledged");
             }

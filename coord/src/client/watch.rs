@@ -91,7 +91,9 @@ impl Watcher {
                 Err(_) => CoordError::Unavailable { reason: "watch request timed out".into() },
             };
             match error {
-                CoordError::Compacted { .. } | CoordError::InvalidPath { .. } | CoordError::InvalidArgument { .. } => return Err(error),
+                CoordError::Compacted { .. } | CoordError::InvalidPath { .. } | CoordError::InvalidArgument { .. } => {
+                    return Err(error);
+                }
                 _ if started.elapsed() > self.reconnect_budget => return Err(error),
                 _ => {
                     tracing::debug!(endpoint = index, "watch reconnect failed: {error}");
@@ -113,7 +115,8 @@ impl Watcher {
             let index = *index;
             match stream.message().await {
                 Ok(Some(response)) => {
-                    let events: Vec<WatchEvent> = response.events.into_iter().filter(|e| e.revision >= self.next).map(event_from_pb).collect();
+                    let events: Vec<WatchEvent> =
+                        response.events.into_iter().filter(|e| e.revision >= self.next).map(event_from_pb).collect();
                     if let Some(last) = events.last() {
                         self.next = last.revision + 1;
                     }
@@ -149,5 +152,12 @@ fn event_from_pb(event: pb::Event) -> WatchEvent {
         _ => WatchEventKind::Deleted,
     };
     let stat = event.stat.unwrap_or_default();
-    WatchEvent { revision: event.revision, kind, path: event.path, data: event.data, version: stat.version, ephemeral_owner: stat.ephemeral_owner }
+    WatchEvent {
+        revision: event.revision,
+        kind,
+        path: event.path,
+        data: event.data,
+        version: stat.version,
+        ephemeral_owner: stat.ephemeral_owner,
+    }
 }

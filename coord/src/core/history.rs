@@ -97,7 +97,13 @@ impl WatchHistory {
     /// Events with revision ≥ `from` matching `filter`, at most about `limit` of them (a
     /// revision is never split), and the revision to continue from; or `Compacted` if part of
     /// that range is gone. `current` is the last applied revision.
-    pub fn since(&self, from: Revision, filter: &WatchFilter, limit: usize, current: Revision) -> Result<(Vec<Event>, Revision), CoordError> {
+    pub fn since(
+        &self,
+        from: Revision,
+        filter: &WatchFilter,
+        limit: usize,
+        current: Revision,
+    ) -> Result<(Vec<Event>, Revision), CoordError> {
         self.check_start(from, current)?;
         let start = self.events.partition_point(|e| e.revision < from);
         let mut out: Vec<Event> = Vec::new();

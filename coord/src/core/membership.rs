@@ -57,8 +57,9 @@ impl MembershipRecord {
 
     /// Reads a record back from its node's data and create revision.
     pub fn from_bytes(data: &[u8], revision: Revision) -> Result<Self, CoordError> {
-        let mut record: Self = serde_json::from_slice(data)
-            .map_err(|e| CoordError::Internal { reason: format!("malformed membership record at revision {}: {e}", revision.0) })?;
+        let mut record: Self = serde_json::from_slice(data).map_err(|e| CoordError::Internal {
+            reason: format!("malformed membership record at revision {}: {e}", revision.0),
+        })?;
         record.revision = revision;
         Ok(record)
     }

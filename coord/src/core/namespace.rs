@@ -76,18 +76,28 @@ impl Namespace {
     }
 
     /// Creates a node (and, if asked, its missing parents). Returns the final path and stat.
-    pub fn create(&mut self, op: &CreateOp, revision: Revision, cs: &mut ChangeSet) -> Result<(NodePath, Stat), CoordError> {
+    pub fn create(
+        &mut self,
+        op: &CreateOp,
+        revision: Revision,
+        cs: &mut ChangeSet,
+    ) -> Result<(NodePath, Stat), CoordError> {
         let parent_path = op.path.parent().ok_or_else(|| CoordError::NodeExists { path: "/".into() })?;
         // Validate the whole chain of ancestors before changing anything.
         let mut missing = Vec::new();
         for ancestor in op.path.ancestors() {
             match self.nodes.get(&ancestor) {
                 Some(node) if node.ephemeral_owner.is_some() => {
-                    return Err(CoordError::EphemeralParent { path: op.path.to_string(), parent: ancestor.to_string() });
+                    return Err(CoordError::EphemeralParent {
+                        path: op.path.to_string(),
+                        parent: ancestor.to_string(),
+                    });
                 }
                 Some(_) => {}
                 None if op.make_parents => missing.push(ancestor),
-                None => return Err(CoordError::ParentMissing { path: op.path.to_string(), parent: ancestor.to_string() }),
+                None => {
+                    return Err(CoordError::ParentMissing { path: op.path.to_string(), parent: ancestor.to_string() });
+                }
             }
         }
         let path = if op.sequential {
@@ -108,7 +118,12 @@ impl Namespace {
     }
 
     /// The path a sequential create gets: the prefix plus the parent's next 10-digit counter.
-    fn next_sequential_name(&self, prefix: &NodePath, parent: &NodePath, missing: &[NodePath]) -> Result<NodePath, CoordError> {
+    fn next_sequential_name(
+        &self,
+        prefix: &NodePath,
+        parent: &NodePath,
+        missing: &[NodePath],
+    ) -> Result<NodePath, CoordError> {
         let mut sequence = if missing.contains(parent) { 0 } else { self.nodes[parent].next_sequence };
         loop {
             let candidate = NodePath::parse(&format!("{}{:010}", prefix.as_str(), sequence))?;
@@ -128,7 +143,13 @@ impl Namespace {
         node.mod_revision = revision;
         node.version += 1;
         let stat = node.stat();
-        cs.events.push(Event { revision, kind: EventKind::Changed, path: op.path.clone(), data: node.data.clone(), stat });
+        cs.events.push(Event {
+            revision,
+            kind: EventKind::Changed,
+            path: op.path.clone(),
+            data: node.data.clone(),
+            stat,
+        });
         Ok(stat)
     }
 
@@ -177,7 +198,13 @@ impl Namespace {
         parent.next_sequence += 1;
         let fresh = parent.children.insert(path.name().to_string());
         assert!(fresh, "insert over an existing child {path}");
-        cs.events.push(Event { revision: node.create_revision, kind: EventKind::Created, path: path.clone(), data: node.data.clone(), stat: node.stat() });
+        cs.events.push(Event {
+            revision: node.create_revision,
+            kind: EventKind::Created,
+            path: path.clone(),
+            data: node.data.clone(),
+            stat: node.stat(),
+        });
         cs.undo.push(Undo::Inserted(path.clone(), parent_sequence));
         let previous = self.nodes.insert(path, node);
         assert!(previous.is_none(), "insert over an existing node");
@@ -188,7 +215,13 @@ impl Namespace {
         let node = self.nodes.remove(path).expect("remove an existing node");
         assert!(node.children.is_empty(), "remove a node with children {path}");
         self.parent_mut(path).children.remove(path.name());
-        cs.events.push(Event { revision, kind: EventKind::Deleted, path: path.clone(), data: Bytes::new(), stat: node.stat() });
+        cs.events.push(Event {
+            revision,
+            kind: EventKind::Deleted,
+            path: path.clone(),
+            data: Bytes::new(),
+            stat: node.stat(),
+        });
         cs.undo.push(Undo::Removed(path.clone(), node));
     }
 
@@ -200,7 +233,9 @@ impl Namespace {
 
 fn check_version(path: &NodePath, expected: Option<u64>, actual: u64) -> Result<(), CoordError> {
     match expected {
-        Some(expected) if expected != actual => Err(CoordError::BadVersion { path: path.to_string(), expected, actual }),
+        Some(expected) if expected != actual => {
+            Err(CoordError::BadVersion { path: path.to_string(), expected, actual })
+        }
         _ => Ok(()),
     }
 }

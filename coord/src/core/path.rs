@@ -30,10 +30,8 @@ impl NodePath {
 
     /// Parses and validates a path.
     pub fn parse(path: &str) -> Result<Self, CoordError> {
-        validate(path).map_err(|reason| CoordError::InvalidPath {
-            path: path.to_string(),
-            reason: reason.to_string(),
-        })?;
+        validate(path)
+            .map_err(|reason| CoordError::InvalidPath { path: path.to_string(), reason: reason.to_string() })?;
         Ok(Self(path.to_string()))
     }
 

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
 use super::event::{Event, EventKind};
 use super::history::{WatchFilter, WatchHistory};
-use super::membership::{member_path, MembershipKind, MembershipRecord, LOG_PATH, LOG_RECORD_PREFIX};
+use super::membership::{LOG_PATH, LOG_RECORD_PREFIX, MembershipKind, MembershipRecord, member_path};
 use super::namespace::{ChangeSet, Namespace};
 use super::node::{Node, Stat};
 use super::path::NodePath;
@@ -116,7 +116,12 @@ impl CoordState {
         }
     }
 
-    fn apply_changes(&mut self, revision: Revision, command: &Command, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+    fn apply_changes(
+        &mut self,
+        revision: Revision,
+        command: &Command,
+        cs: &mut ChangeSet,
+    ) -> Result<Outcome, CoordError> {
         match command {
             Command::Create(op) => self.create(op, revision, cs),
             Command::Set(op) => {
@@ -181,7 +186,13 @@ impl CoordState {
         Ok(Outcome::Deleted)
     }
 
-    fn txn(&mut self, checks: &[Check], ops: &[Op], revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+    fn txn(
+        &mut self,
+        checks: &[Check],
+        ops: &[Op],
+        revision: Revision,
+        cs: &mut ChangeSet,
+    ) -> Result<Outcome, CoordError> {
         for (index, check) in checks.iter().enumerate() {
             self.check(index, check)?;
         }
@@ -189,7 +200,8 @@ impl CoordState {
         for (index, op) in ops.iter().enumerate() {
             let outcome = match op {
                 Op::Create(op) => self.create(op, revision, cs),
-                Op::Set(op) => reject_reserved(&op.path).and_then(|_| Ok(Outcome::Set { stat: self.namespace.set(op, revision, cs)? })),
+                Op::Set(op) => reject_reserved(&op.path)
+                    .and_then(|_| Ok(Outcome::Set { stat: self.namespace.set(op, revision, cs)? })),
                 Op::Delete(op) => self.delete(op, revision, cs),
             }
             .map_err(|error| CoordError::CheckFailed {
@@ -203,9 +215,12 @@ impl CoordState {
     }
 
     fn check(&self, index: usize, check: &Check) -> Result<(), CoordError> {
-        let failed = |path: &NodePath, reason: String| CoordError::CheckFailed { index, path: path.to_string(), reason };
+        let failed =
+            |path: &NodePath, reason: String| CoordError::CheckFailed { index, path: path.to_string(), reason };
         match check {
-            Check::Exists(path) if self.namespace.get(path).is_none() => Err(failed(path, "the node does not exist".into())),
+            Check::Exists(path) if self.namespace.get(path).is_none() => {
+                Err(failed(path, "the node does not exist".into()))
+            }
             Check::NotExists(path) if self.namespace.get(path).is_some() => Err(failed(path, "the node exists".into())),
             Check::Version(path, version) => match self.namespace.get(path) {
                 None => Err(failed(path, "the node does not exist".into())),
@@ -218,7 +233,13 @@ impl CoordState {
         }
     }
 
-    fn open_session(&mut self, ttl_ms: u64, member: Option<&str>, revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
+    fn open_session(
+        &mut self,
+        ttl_ms: u64,
+        member: Option<&str>,
+        revision: Revision,
+        cs: &mut ChangeSet,
+    ) -> Result<Outcome, CoordError> {
         let session = SessionId(revision.0);
         if let Some(name) = member {
             let path = member_path(name)?;
@@ -227,12 +248,19 @@ impl CoordState {
             self.namespace.create(&op, revision, cs)?;
             self.append_record(MembershipKind::Joined, name, session, revision, cs)?;
         }
-        self.sessions.insert(session, Session { ttl_ms, member: member.map(str::to_string), ephemerals: BTreeSet::new() });
+        self.sessions
+            .insert(session, Session { ttl_ms, member: member.map(str::to_string), ephemerals: BTreeSet::new() });
         Ok(Outcome::SessionOpened { session, ttl_ms })
     }
 
     /// Deletes a session's ephemerals and, for a member, appends its leave or failure record.
-    fn end_session(&mut self, session: SessionId, kind: MembershipKind, revision: Revision, cs: &mut ChangeSet) -> Result<(), CoordError> {
+    fn end_session(
+        &mut self,
+        session: SessionId,
+        kind: MembershipKind,
+        revision: Revision,
+        cs: &mut ChangeSet,
+    ) -> Result<(), CoordError> {
         let ended = self.sessions.remove(&session).expect("caller checked the session exists");
         // Deepest first is not needed: ephemeral nodes have no children.
         for path in &ended.ephemerals {
@@ -244,7 +272,14 @@ impl CoordState {
         Ok(())
     }
 
-    fn append_record(&mut self, kind: MembershipKind, member: &str, session: SessionId, revision: Revision, cs: &mut ChangeSet) -> Result<(), CoordError> {
+    fn append_record(
+        &mut self,
+        kind: MembershipKind,
+        member: &str,
+        session: SessionId,
+        revision: Revision,
+        cs: &mut ChangeSet,
+    ) -> Result<(), CoordError> {
         let record = MembershipRecord { revision, kind, member: member.to_string(), session };
         let op = CreateOp {
             path: NodePath::parse(LOG_RECORD_PREFIX)?,
@@ -291,7 +326,12 @@ impl CoordState {
     }
 
     /// Watch events from `from` on (see [`WatchHistory::since`]).
-    pub fn events_since(&self, from: Revision, filter: &WatchFilter, limit: usize) -> Result<(Vec<Event>, Revision), CoordError> {
+    pub fn events_since(
+        &self,
+        from: Revision,
+        filter: &WatchFilter,
+        limit: usize,
+    ) -> Result<(Vec<Event>, Revision), CoordError> {
         self.history.since(from, filter, limit, self.revision())
     }
 }

@@ -87,7 +87,10 @@ impl Debug for LogStore {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(&mut self, range: RB) -> io::Result<Vec<Entry>> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> io::Result<Vec<Entry>> {
         let txn = self.db.begin_read().map_err(io_err)?;
         let table = txn.open_table(LOG).map_err(io_err)?;
         let mut entries = Vec::new();

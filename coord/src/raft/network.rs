@@ -12,18 +12,18 @@ use std::time::Duration;
 use openraft::errors::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::{AnyError, BasicNode, OptionalSend, RaftNetworkV2};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 
 use super::codec::{decode, encode};
 use super::{NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
-use crate::proto::raft::raft_transport_client::RaftTransportClient;
 use crate::proto::raft::Payload;
+use crate::proto::raft::raft_transport_client::RaftTransportClient;
 
 /// Largest gRPC message between nodes (snapshots travel in one message).
 pub const PEER_MESSAGE_BYTES_MAX: usize = 512 * 1024 * 1024;
@@ -95,7 +95,12 @@ enum Rpc {
 }
 
 impl PeerConnection {
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(&self, rpc: Rpc, request: &Req, ttl: Duration) -> Result<Resp, RPCError<TypeConfig>> {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        rpc: Rpc,
+        request: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>> {
         let data = encode(request).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut client = self.peers.client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
         let mut request = tonic::Request::new(Payload { data: data.into() });
@@ -108,7 +113,8 @@ impl PeerConnection {
             Rpc::TransferLeader => client.transfer_leader(request).await,
         };
         let payload = result.map_err(|status| status_to_rpc_error(self.target, status))?.into_inner();
-        let reply: Result<Resp, String> = decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let reply: Result<Resp, String> =
+            decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         reply.map_err(|message| RPCError::Network(NetworkError::new(&AnyError::error(message))))
     }
 }
@@ -116,7 +122,9 @@ impl PeerConnection {
 fn status_to_rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
     match status.code() {
         // The connection could not be made or broke: the peer is down or cut off.
-        tonic::Code::Unavailable | tonic::Code::Unknown if status.message().contains("transport") || status.code() == tonic::Code::Unavailable => {
+        tonic::Code::Unavailable | tonic::Code::Unknown
+            if status.message().contains("transport") || status.code() == tonic::Code::Unavailable =>
+        {
             RPCError::Unreachable(Unreachable::new(&AnyError::error(format!("node {target}: {}", status.message()))))
         }
         _ => RPCError::Network(NetworkError::new(&AnyError::error(format!("node {target}: {status}")))),
@@ -126,15 +134,27 @@ fn status_to_rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeCo
 impl RaftNetworkV2<TypeConfig> for PeerConnection {
     type SnapshotData = SnapshotData;
 
-    async fn append_entries(&mut self, rpc: AppendEntriesRequest<TypeConfig>, option: RPCOption) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call(Rpc::Append, &rpc, option.hard_ttl()).await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call(Rpc::Vote, &rpc, option.hard_ttl()).await
     }
 
-    async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call(Rpc::PreVote, &rpc, option.hard_ttl()).await
     }
 
@@ -156,7 +176,11 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         })
     }
 
-    async fn transfer_leader(&mut self, req: TransferLeaderRequest<TypeConfig>, option: RPCOption) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+    async fn transfer_leader(
+        &mut self,
+        req: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
         self.call(Rpc::TransferLeader, &req, option.hard_ttl()).await
     }
 }

@@ -20,7 +20,7 @@ use redb::{Database, ReadableDatabase};
 use tokio::sync::watch;
 
 use super::codec::{decode, encode};
-use super::log_store::{io_err, SNAPSHOT};
+use super::log_store::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::core::command::Outcome;
 use crate::core::state::CoordState;
@@ -81,7 +81,10 @@ impl StateMachineStore {
         let (mut state, meta) = match read_snapshot(&db)? {
             Some(snapshot) => {
                 let state: CoordState = decode(&snapshot.snapshot)?;
-                let meta = AppliedMeta { last_applied: snapshot.meta.last_log_id.clone(), last_membership: snapshot.meta.last_membership.clone() };
+                let meta = AppliedMeta {
+                    last_applied: snapshot.meta.last_log_id.clone(),
+                    last_membership: snapshot.meta.last_membership.clone(),
+                };
                 (state, meta)
             }
             None => (CoordState::new(history_events_max), AppliedMeta::default()),
@@ -112,7 +115,9 @@ impl StateMachineStore {
 fn read_snapshot(db: &Database) -> io::Result<Option<Snapshot>> {
     let txn = db.begin_read().map_err(io_err)?;
     let table = txn.open_table(SNAPSHOT).map_err(io_err)?;
-    let (Some(meta), Some(data)) = (table.get(SNAPSHOT_META_KEY).map_err(io_err)?, table.get(SNAPSHOT_DATA_KEY).map_err(io_err)?) else {
+    let (Some(meta), Some(data)) =
+        (table.get(SNAPSHOT_META_KEY).map_err(io_err)?, table.get(SNAPSHOT_DATA_KEY).map_err(io_err)?)
+    else {
         return Ok(None);
     };
     let meta: SnapshotMeta = decode(meta.value())?;
@@ -166,7 +171,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     }
                     EntryPayload::Membership(membership) => {
                         state.apply_empty(revision);
-                        self.meta.lock().expect("meta lock poisoned").last_membership = StoredMembership::new(Some(log_id.clone()), membership.clone());
+                        self.meta.lock().expect("meta lock poisoned").last_membership =
+                            StoredMembership::new(Some(log_id.clone()), membership.clone());
                         None
                     }
                 }

@@ -41,7 +41,10 @@ impl ApiService {
 
     async fn write(&self, command: Command) -> Result<(Revision, Outcome), Status> {
         if command.op_count() > self.node.config.txn_ops_max {
-            return Err(to_status(&CoordError::TooManyOps { count: command.op_count(), max: self.node.config.txn_ops_max }));
+            return Err(to_status(&CoordError::TooManyOps {
+                count: command.op_count(),
+                max: self.node.config.txn_ops_max,
+            }));
         }
         self.node.propose(command).await.map_err(|e| to_status(&e))
     }
@@ -50,7 +53,9 @@ impl ApiService {
         match pb::Consistency::try_from(consistency) {
             Ok(pb::Consistency::Linearizable) => self.node.linearize().await.map_err(|e| to_status(&e)),
             Ok(pb::Consistency::Serializable) => Ok(()),
-            Err(_) => Err(to_status(&CoordError::InvalidArgument { reason: format!("unknown consistency {consistency}") })),
+            Err(_) => {
+                Err(to_status(&CoordError::InvalidArgument { reason: format!("unknown consistency {consistency}") }))
+            }
         }
     }
 }
@@ -71,9 +76,11 @@ impl Coord for ApiService {
     async fn create(&self, request: Request<pb::CreateRequest>) -> Result<Response<pb::CreateResponse>, Status> {
         let op = edge(convert::create_op(request.into_inner(), &self.node.config))?;
         match self.write(Command::Create(op)).await? {
-            (revision, Outcome::Created { path, stat }) => {
-                Ok(Response::new(pb::CreateResponse { path: path.into(), stat: Some(convert::stat(stat)), revision: revision.0 }))
-            }
+            (revision, Outcome::Created { path, stat }) => Ok(Response::new(pb::CreateResponse {
+                path: path.into(),
+                stat: Some(convert::stat(stat)),
+                revision: revision.0,
+            })),
             (_, other) => Err(unexpected(other)),
         }
     }
@@ -93,13 +100,19 @@ impl Coord for ApiService {
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
         let stat = state.exists(&path);
-        Ok(Response::new(pb::ExistsResponse { found: stat.is_some(), stat: stat.map(convert::stat), revision: state.revision().0 }))
+        Ok(Response::new(pb::ExistsResponse {
+            found: stat.is_some(),
+            stat: stat.map(convert::stat),
+            revision: state.revision().0,
+        }))
     }
 
     async fn set(&self, request: Request<pb::SetRequest>) -> Result<Response<pb::SetResponse>, Status> {
         let op = edge(convert::set_op(request.into_inner(), &self.node.config))?;
         match self.write(Command::Set(op)).await? {
-            (revision, Outcome::Set { stat }) => Ok(Response::new(pb::SetResponse { stat: Some(convert::stat(stat)), revision: revision.0 })),
+            (revision, Outcome::Set { stat }) => {
+                Ok(Response::new(pb::SetResponse { stat: Some(convert::stat(stat)), revision: revision.0 }))
+            }
             (_, other) => Err(unexpected(other)),
         }
     }
@@ -132,12 +145,20 @@ impl Coord for ApiService {
         }
     }
 
-    async fn open_session(&self, request: Request<pb::OpenSessionRequest>) -> Result<Response<pb::OpenSessionResponse>, Status> {
+    async fn open_session(
+        &self,
+        request: Request<pb::OpenSessionRequest>,
+    ) -> Result<Response<pb::OpenSessionResponse>, Status> {
         let request = request.into_inner();
         let ttl = Duration::from_millis(request.ttl_ms);
         if !(SESSION_TTL_MIN..=SESSION_TTL_MAX).contains(&ttl) {
             return Err(to_status(&CoordError::InvalidArgument {
-                reason: format!("session TTL {} ms is outside {}..={} ms", request.ttl_ms, SESSION_TTL_MIN.as_millis(), SESSION_TTL_MAX.as_millis()),
+                reason: format!(
+                    "session TTL {} ms is outside {}..={} ms",
+                    request.ttl_ms,
+                    SESSION_TTL_MIN.as_millis(),
+                    SESSION_TTL_MAX.as_millis()
+                ),
             }));
         }
         let member = (!request.member_name.is_empty()).then_some(request.member_name);
@@ -149,13 +170,19 @@ impl Coord for ApiService {
         }
     }
 
-    async fn keep_alive(&self, request: Request<pb::KeepAliveRequest>) -> Result<Response<pb::KeepAliveResponse>, Status> {
+    async fn keep_alive(
+        &self,
+        request: Request<pb::KeepAliveRequest>,
+    ) -> Result<Response<pb::KeepAliveResponse>, Status> {
         let session = SessionId(request.into_inner().session_id);
         let ttl_ms = edge(self.node.keep_alive(session).await)?;
         Ok(Response::new(pb::KeepAliveResponse { ttl_ms }))
     }
 
-    async fn close_session(&self, request: Request<pb::CloseSessionRequest>) -> Result<Response<pb::CloseSessionResponse>, Status> {
+    async fn close_session(
+        &self,
+        request: Request<pb::CloseSessionRequest>,
+    ) -> Result<Response<pb::CloseSessionResponse>, Status> {
         let session = SessionId(request.into_inner().session_id);
         let (revision, _) = self.write(Command::CloseSession { session }).await?;
         Ok(Response::new(pb::CloseSessionResponse { revision: revision.0 }))
@@ -180,7 +207,10 @@ impl Coord for ApiService {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn membership_log(&self, request: Request<pb::MembershipLogRequest>) -> Result<Response<pb::MembershipLogResponse>, Status> {
+    async fn membership_log(
+        &self,
+        request: Request<pb::MembershipLogRequest>,
+    ) -> Result<Response<pb::MembershipLogResponse>, Status> {
         let request = request.into_inner();
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
@@ -217,13 +247,22 @@ impl Coord for ApiService {
         let request = request.into_inner();
         edge(self.node.add_node(request.node_id, request.addr, request.voter).await)?;
         let membership = self.node.raft.metrics().borrow_watched().membership_config.membership().clone();
-        Ok(Response::new(pb::AddNodeResponse { voters: membership.voter_ids().collect(), learners: membership.learner_ids().collect() }))
+        Ok(Response::new(pb::AddNodeResponse {
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+        }))
     }
 
-    async fn remove_node(&self, request: Request<pb::RemoveNodeRequest>) -> Result<Response<pb::RemoveNodeResponse>, Status> {
+    async fn remove_node(
+        &self,
+        request: Request<pb::RemoveNodeRequest>,
+    ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
         edge(self.node.remove_node(request.into_inner().node_id).await)?;
         let membership = self.node.raft.metrics().borrow_watched().membership_config.membership().clone();
-        Ok(Response::new(pb::RemoveNodeResponse { voters: membership.voter_ids().collect(), learners: membership.learner_ids().collect() }))
+        Ok(Response::new(pb::RemoveNodeResponse {
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+        }))
     }
 }
 
@@ -231,13 +270,20 @@ impl Coord for ApiService {
 /// never splitting a revision, sleeping until something new is applied. Ends when the client
 /// goes away, or with a `Compacted` error if the client fell so far behind that the history
 /// it still needs was dropped.
-async fn stream_events(node: Arc<CoordNode>, filter: WatchFilter, mut from: Revision, tx: mpsc::Sender<Result<pb::WatchResponse, Status>>) {
+async fn stream_events(
+    node: Arc<CoordNode>,
+    filter: WatchFilter,
+    mut from: Revision,
+    tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
+) {
     let mut applied = node.shared.subscribe();
     let mut last_progress = tokio::time::Instant::now();
     loop {
         let batch = {
             let state = node.shared.read();
-            state.events_since(from, &filter, WATCH_BATCH_EVENTS_MAX).map(|(events, next)| (events, next, state.revision()))
+            state
+                .events_since(from, &filter, WATCH_BATCH_EVENTS_MAX)
+                .map(|(events, next)| (events, next, state.revision()))
         };
         match batch {
             Err(error) => {
@@ -253,8 +299,10 @@ async fn stream_events(node: Arc<CoordNode>, filter: WatchFilter, mut from: Revi
                     // `revision`: everything up to here has been delivered (the batch is complete
                     // through it), so a client may resume right after it.
                     let complete_through = next.0.saturating_sub(1);
-                    let response =
-                        pb::WatchResponse { events: events.into_iter().map(convert::event).collect(), revision: complete_through };
+                    let response = pb::WatchResponse {
+                        events: events.into_iter().map(convert::event).collect(),
+                        revision: complete_through,
+                    };
                     if tx.send(Ok(response)).await.is_err() {
                         return;
                     }

@@ -30,7 +30,13 @@ pub fn create_op(request: pb::CreateRequest, config: &NodeConfig) -> Result<Crea
         (true, 0) => return Err(CoordError::EphemeralNeedsSession { path: request.path }),
         (true, id) => Some(SessionId(id)),
     };
-    Ok(CreateOp { path, data: request.data, ephemeral_owner, sequential: request.sequential, make_parents: request.make_parents })
+    Ok(CreateOp {
+        path,
+        data: request.data,
+        ephemeral_owner,
+        sequential: request.sequential,
+        make_parents: request.make_parents,
+    })
 }
 
 /// A set request as a core operation.
@@ -80,7 +86,9 @@ pub fn stat(stat: Stat) -> pb::Stat {
 /// One transaction result on the wire.
 pub fn op_result(outcome: Outcome, revision: u64) -> pb::OpResult {
     let result = match outcome {
-        Outcome::Created { path, stat: s } => pb::op_result::Result::Create(pb::CreateResponse { path: path.into(), stat: Some(stat(s)), revision }),
+        Outcome::Created { path, stat: s } => {
+            pb::op_result::Result::Create(pb::CreateResponse { path: path.into(), stat: Some(stat(s)), revision })
+        }
         Outcome::Set { stat: s } => pb::op_result::Result::Set(pb::SetResponse { stat: Some(stat(s)), revision }),
         _ => pb::op_result::Result::Delete(pb::DeleteResponse { revision }),
     };
@@ -94,7 +102,13 @@ pub fn event(event: Event) -> pb::Event {
         EventKind::Changed => pb::event::Kind::Changed,
         EventKind::Deleted => pb::event::Kind::Deleted,
     };
-    pb::Event { revision: event.revision.0, kind: kind as i32, path: event.path.into(), data: event.data, stat: Some(stat(event.stat)) }
+    pb::Event {
+        revision: event.revision.0,
+        kind: kind as i32,
+        path: event.path.into(),
+        data: event.data,
+        stat: Some(stat(event.stat)),
+    }
 }
 
 /// A membership record on the wire.
@@ -104,5 +118,10 @@ pub fn membership_record(record: MembershipRecord) -> pb::MembershipRecord {
         MembershipKind::Left => pb::membership_record::Kind::Left,
         MembershipKind::Failed => pb::membership_record::Kind::Failed,
     };
-    pb::MembershipRecord { revision: record.revision.0, kind: kind as i32, member: record.member, session_id: record.session.0 }
+    pb::MembershipRecord {
+        revision: record.revision.0,
+        kind: kind as i32,
+        member: record.member,
+        session_id: record.session.0,
+    }
 }

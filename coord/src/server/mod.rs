@@ -25,7 +25,11 @@ use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
 const SESSION_EXPIRY_TICK: Duration = Duration::from_millis(10);
 
 /// Starts a node and serves it on an already-bound listener until `shutdown` completes.
-pub async fn serve(config: NodeConfig, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), CoordError> {
+pub async fn serve(
+    config: NodeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), CoordError> {
     let node = CoordNode::start(config).await?;
     let expiry = tokio::spawn(node.clone().run_session_expiry(SESSION_EXPIRY_TICK));
     let result = serve_node(node.clone(), listener, shutdown).await;
@@ -37,7 +41,11 @@ pub async fn serve(config: NodeConfig, listener: TcpListener, shutdown: impl Fut
 }
 
 /// Serves an already-started node.
-pub async fn serve_node(node: Arc<CoordNode>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<(), CoordError> {
+pub async fn serve_node(
+    node: Arc<CoordNode>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), CoordError> {
     let addr = listener.local_addr().ok();
     tracing::info!(node = node.config.id, ?addr, "serving");
     let api = CoordServer::new(api::ApiService::new(node.clone()))

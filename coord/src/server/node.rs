@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::async_runtime::WatchReceiver;
+use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{BasicNode, ReadPolicy, ServerState};
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,7 @@ use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::proto::raft::Payload;
 use crate::raft::codec::{decode, encode};
-use crate::raft::log_store::{open_database, LogStore};
+use crate::raft::log_store::{LogStore, open_database};
 use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
 use crate::raft::{NodeId, Raft, TypeConfig};
@@ -65,11 +65,13 @@ impl CoordNode {
     pub async fn start(config: NodeConfig) -> Result<Arc<Self>, CoordError> {
         config.validate()?;
         let internal = |what: &str, e: &dyn std::fmt::Display| CoordError::Internal { reason: format!("{what}: {e}") };
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| internal(&format!("cannot create data directory {}", config.data_dir.display()), &e))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| internal(&format!("cannot create data directory {}", config.data_dir.display()), &e))?;
         let db_path = config.data_dir.join("skyway.redb");
         let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
         let log_store = LogStore::new(db.clone());
-        let state_machine = StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
+        let state_machine =
+            StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
         let shared = state_machine.shared();
 
         let raft_config = openraft::Config {
@@ -85,12 +87,14 @@ impl CoordNode {
         .map_err(|e| internal("invalid raft configuration", &e))?;
 
         let peers = Peers::default();
-        let raft = Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
-            .await
-            .map_err(|e| internal("cannot start raft", &e))?;
+        let raft =
+            Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
+                .await
+                .map_err(|e| internal("cannot start raft", &e))?;
 
         if !config.peers.is_empty() && !raft.is_initialized().await.map_err(|e| internal("raft stopped", &e))? {
-            let members: BTreeMap<NodeId, BasicNode> = config.peers.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
+            let members: BTreeMap<NodeId, BasicNode> =
+                config.peers.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
             // Every node of a new cluster initializes with the same members; openraft makes
             // that safe, and the cluster forms whichever nodes come up first.
             match raft.initialize(members).await {
@@ -143,19 +147,27 @@ impl CoordNode {
                 response.data.0.map(|outcome| (revision, outcome)).map_err(|e| (e, None))
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                let error = CoordError::NotLeader { leader_id: forward.leader_id, leader_addr: forward.leader_node.map(|n| n.addr) };
+                let error = CoordError::NotLeader {
+                    leader_id: forward.leader_id,
+                    leader_addr: forward.leader_node.map(|n| n.addr),
+                };
                 Err((error, kept))
             }
             Err(RaftError::APIError(e)) => Err((CoordError::Internal { reason: e.to_string() }, None)),
             // The entry may have been appended before Raft stopped or lost leadership.
-            Err(RaftError::Fatal(e)) => Err((CoordError::OutcomeUnknown { reason: format!("raft stopped: {e}") }, None)),
+            Err(RaftError::Fatal(e)) => {
+                Err((CoordError::OutcomeUnknown { reason: format!("raft stopped: {e}") }, None))
+            }
         }
     }
 
     /// Sends a request to the leader at `addr` and decodes its answer.
     async fn forward(&self, addr: &str, request: Forwarded) -> Result<ForwardedReply, CoordError> {
         let data = encode(&request).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
-        let mut client = self.peers.client(addr).map_err(|e| CoordError::Unavailable { reason: format!("leader at {addr}: {e}") })?;
+        let mut client = self
+            .peers
+            .client(addr)
+            .map_err(|e| CoordError::Unavailable { reason: format!("leader at {addr}: {e}") })?;
         let mut grpc_request = tonic::Request::new(Payload { data: data.into() });
         grpc_request.set_timeout(FORWARD_TIMEOUT);
         let is_write = matches!(request, Forwarded::Write(_));
@@ -169,7 +181,8 @@ impl CoordNode {
                 other => other,
             }
         })?;
-        let reply: Result<ForwardedReply, CoordError> = decode(&reply.into_inner().data).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
+        let reply: Result<ForwardedReply, CoordError> =
+            decode(&reply.into_inner().data).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
         reply
     }
 
@@ -190,24 +203,34 @@ impl CoordNode {
     pub async fn linearize(&self) -> Result<(), CoordError> {
         let read_index = match self.read_index_locally().await {
             Ok(index) => index,
-            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self.forward(&addr, Forwarded::ReadIndex).await? {
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self
+                .forward(&addr, Forwarded::ReadIndex)
+                .await?
+            {
                 ForwardedReply::ReadIndex(index) => index,
-                other => return Err(CoordError::Internal { reason: format!("leader answered a read index with {other:?}") }),
+                other => {
+                    return Err(CoordError::Internal { reason: format!("leader answered a read index with {other:?}") });
+                }
             },
             Err(e) => return Err(e),
         };
-        tokio::time::timeout(FORWARD_TIMEOUT, self.shared.wait_applied(read_index))
-            .await
-            .map_err(|_| CoordError::Unavailable { reason: format!("this node did not catch up to revision {} in time", read_index.0) })
+        tokio::time::timeout(FORWARD_TIMEOUT, self.shared.wait_applied(read_index)).await.map_err(|_| {
+            CoordError::Unavailable {
+                reason: format!("this node did not catch up to revision {} in time", read_index.0),
+            }
+        })
     }
 
     async fn read_index_locally(&self) -> Result<Revision, CoordError> {
         match self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
             Ok(read_log_id) => Ok(Revision(read_log_id.index())),
-            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => {
-                Err(CoordError::NotLeader { leader_id: forward.leader_id, leader_addr: forward.leader_node.map(|n| n.addr) })
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(forward))) => Err(CoordError::NotLeader {
+                leader_id: forward.leader_id,
+                leader_addr: forward.leader_node.map(|n| n.addr),
+            }),
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => {
+                Err(CoordError::Unavailable { reason: e.to_string() })
             }
-            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => Err(CoordError::Unavailable { reason: e.to_string() }),
             Err(RaftError::Fatal(e)) => Err(CoordError::Unavailable { reason: format!("raft stopped: {e}") }),
         }
     }
@@ -215,7 +238,10 @@ impl CoordNode {
     /// Refreshes a session's lease at the leader. Returns the session's TTL in milliseconds.
     pub async fn keep_alive(&self, session: SessionId) -> Result<u64, CoordError> {
         match self.keep_alive_locally(session) {
-            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self.forward(&addr, Forwarded::KeepAlive(session)).await? {
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self
+                .forward(&addr, Forwarded::KeepAlive(session))
+                .await?
+            {
                 ForwardedReply::KeptAlive(ttl) => Ok(ttl),
                 other => Err(CoordError::Internal { reason: format!("leader answered a keep-alive with {other:?}") }),
             },
@@ -227,7 +253,13 @@ impl CoordNode {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
-        let ttl_ms = self.shared.read().sessions().get(&session).map(|s| s.ttl_ms).ok_or(CoordError::SessionExpired { session: session.0 })?;
+        let ttl_ms = self
+            .shared
+            .read()
+            .sessions()
+            .get(&session)
+            .map(|s| s.ttl_ms)
+            .ok_or(CoordError::SessionExpired { session: session.0 })?;
         self.leases.lock().expect("leases poisoned").renew(session, Duration::from_millis(ttl_ms), Instant::now());
         Ok(ttl_ms)
     }
@@ -263,7 +295,9 @@ impl CoordNode {
             }
             tracing::info!(node = self.config.id, sessions = ?expired, "proposing session expiry");
             match self.propose_locally(Command::ExpireSessions { sessions: expired }).await {
-                Ok((revision, outcome)) => tracing::info!(node = self.config.id, %revision, ?outcome, "session expiry committed"),
+                Ok((revision, outcome)) => {
+                    tracing::info!(node = self.config.id, %revision, ?outcome, "session expiry committed")
+                }
                 Err((e, _)) => tracing::warn!(node = self.config.id, "session expiry not committed: {e}"),
             }
         }
@@ -272,12 +306,17 @@ impl CoordNode {
     /// Adds a node: as a learner (caught up before returning), then as a voter if asked.
     pub async fn add_node(&self, id: NodeId, addr: String, voter: bool) -> Result<(), CoordError> {
         let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) },
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+            }
             other => CoordError::Unavailable { reason: other.to_string() },
         };
         self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(map_err)?;
         if voter {
-            self.raft.change_membership(openraft::ChangeMembers::AddVoterIds([id].into()), false).await.map_err(map_err)?;
+            self.raft
+                .change_membership(openraft::ChangeMembers::AddVoterIds([id].into()), false)
+                .await
+                .map_err(map_err)?;
         }
         Ok(())
     }
@@ -285,12 +324,17 @@ impl CoordNode {
     /// Removes a node from the voters and learners.
     pub async fn remove_node(&self, id: NodeId) -> Result<(), CoordError> {
         let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) },
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+            }
             other => CoordError::Unavailable { reason: other.to_string() },
         };
         let membership = self.raft.metrics().borrow_watched().membership_config.membership().clone();
         if membership.voter_ids().any(|v| v == id) {
-            self.raft.change_membership(openraft::ChangeMembers::RemoveVoters([id].into()), false).await.map_err(map_err)?;
+            self.raft
+                .change_membership(openraft::ChangeMembers::RemoveVoters([id].into()), false)
+                .await
+                .map_err(map_err)?;
         }
         self.raft.change_membership(openraft::ChangeMembers::RemoveNodes([id].into()), false).await.map_err(map_err)?;
         Ok(())

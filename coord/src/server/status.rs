@@ -13,7 +13,9 @@ pub const ERROR_METADATA_KEY: &str = "skyway-error";
 /// The gRPC status for an error.
 pub fn to_status(error: &CoordError) -> Status {
     let code = match error {
-        CoordError::InvalidPath { .. } | CoordError::InvalidArgument { .. } | CoordError::EphemeralNeedsSession { .. } => Code::InvalidArgument,
+        CoordError::InvalidPath { .. }
+        | CoordError::InvalidArgument { .. }
+        | CoordError::EphemeralNeedsSession { .. } => Code::InvalidArgument,
         CoordError::NotFound { .. } => Code::NotFound,
         CoordError::NodeExists { .. } => Code::AlreadyExists,
         CoordError::ParentMissing { .. }

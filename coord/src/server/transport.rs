@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
 use super::node::{CoordNode, Forwarded};
-use crate::proto::raft::raft_transport_server::RaftTransport;
 use crate::proto::raft::Payload;
+use crate::proto::raft::raft_transport_server::RaftTransport;
 use crate::raft::codec::{decode, encode};
 use crate::raft::{SnapshotData, SnapshotMeta, Vote};
 

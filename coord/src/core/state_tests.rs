@@ -1,0 +1,264 @@
+//! Tests of the pure state machine: namespace, sessions, transactions, membership log and
+//! watch history, without any I/O.
+
+use bytes::Bytes;
+
+use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome, SetOp};
+use super::event::EventKind;
+use super::history::WatchFilter;
+use super::membership::MembershipKind;
+use super::path::NodePath;
+use super::state::CoordState;
+use super::types::{Revision, SessionId};
+use crate::error::CoordError;
+
+fn p(path: &str) -> NodePath {
+    NodePath::parse(path).unwrap()
+}
+
+fn create(path: &str, data: &str) -> Command {
+    Command::Create(CreateOp {
+        path: p(path),
+        data: Bytes::from(data.to_string()),
+        ephemeral_owner: None,
+        sequential: false,
+        make_parents: false,
+    })
+}
+
+/// A state machine plus the next revision to apply at.
+struct Machine {
+    state: CoordState,
+    next: u64,
+}
+
+impl Machine {
+    fn new() -> Self {
+        Self { state: CoordState::new(1000), next: 1 }
+    }
+    fn apply(&mut self, command: Command) -> Result<Outcome, CoordError> {
+        let revision = Revision(self.next);
+        self.next += 1;
+        self.state.apply(revision, &command)
+    }
+    fn data(&self, path: &str) -> String {
+        String::from_utf8(self.state.get(&p(path)).unwrap().0.to_vec()).unwrap()
+    }
+    fn open(&mut self, member: Option<&str>) -> SessionId {
+        match self.apply(Command::OpenSession { ttl_ms: 1000, member: member.map(str::to_string) }).unwrap() {
+            Outcome::SessionOpened { session, .. } => session,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn create_get_set_delete_with_versions() {
+    let mut m = Machine::new();
+    m.apply(create("/a", "one")).unwrap();
+    assert_eq!(m.data("/a"), "one");
+    let stat =
+        match m.apply(Command::Set(SetOp { path: p("/a"), data: "two".into(), expected_version: Some(0) })).unwrap() {
+            Outcome::Set { stat } => stat,
+            other => panic!("{other:?}"),
+        };
+    assert_eq!((stat.version, stat.create_revision, stat.mod_revision), (1, Revision(1), Revision(2)));
+    let stale = m.apply(Command::Set(SetOp { path: p("/a"), data: "three".into(), expected_version: Some(0) }));
+    assert_eq!(stale, Err(CoordError::BadVersion { path: "/a".into(), expected: 0, actual: 1 }));
+    assert_eq!(m.data("/a"), "two", "a failed conditional set changes nothing");
+    let stale_delete = m.apply(Command::Delete(DeleteOp { path: p("/a"), expected_version: Some(0) }));
+    assert!(matches!(stale_delete, Err(CoordError::BadVersion { .. })));
+    m.apply(Command::Delete(DeleteOp { path: p("/a"), expected_version: Some(1) })).unwrap();
+    assert!(m.state.exists(&p("/a")).is_none());
+    assert_eq!(m.state.revision(), Revision(5), "every applied entry advances the revision, failed ones too");
+}
+
+#[test]
+fn create_errors_change_nothing() {
+    let mut m = Machine::new();
+    assert!(matches!(m.apply(create("/x/y", "")), Err(CoordError::ParentMissing { .. })));
+    m.apply(create("/x", "")).unwrap();
+    assert!(matches!(m.apply(create("/x", "")), Err(CoordError::NodeExists { .. })));
+    m.apply(create("/x/y", "")).unwrap();
+    assert!(matches!(
+        m.apply(Command::Delete(DeleteOp { path: p("/x"), expected_version: None })),
+        Err(CoordError::NotEmpty { children: 1, .. })
+    ));
+    assert!(matches!(m.apply(create("/skyway/mine", "")), Err(CoordError::Reserved { .. })));
+    let ghost = Command::Create(CreateOp {
+        path: p("/e"),
+        data: Bytes::new(),
+        ephemeral_owner: Some(SessionId(99)),
+        sequential: false,
+        make_parents: false,
+    });
+    assert_eq!(m.apply(ghost), Err(CoordError::SessionExpired { session: 99 }));
+    assert_eq!(m.state.node_count(), 3, "root, /x, /x/y");
+}
+
+#[test]
+fn make_parents_and_sequential_names() {
+    let mut m = Machine::new();
+    let seq = |path: &str| {
+        Command::Create(CreateOp {
+            path: p(path),
+            data: Bytes::new(),
+            ephemeral_owner: None,
+            sequential: true,
+            make_parents: true,
+        })
+    };
+    let names: Vec<String> = (0..3)
+        .map(|_| match m.apply(seq("/roles/r/c-")).unwrap() {
+            Outcome::Created { path, .. } => path.to_string(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["/roles/r/c-0000000000", "/roles/r/c-0000000001", "/roles/r/c-0000000002"]);
+    m.apply(Command::Delete(DeleteOp { path: p("/roles/r/c-0000000002"), expected_version: None })).unwrap();
+    match m.apply(seq("/roles/r/c-")).unwrap() {
+        Outcome::Created { path, .. } => {
+            assert_eq!(path.as_str(), "/roles/r/c-0000000003", "the deleted c-0000000002 is not reused")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ephemeral_nodes_vanish_with_their_session_in_the_same_entry() {
+    let mut m = Machine::new();
+    let session = m.open(Some("cam-1"));
+    m.apply(create("/cams", "")).unwrap();
+    let eph = Command::Create(CreateOp {
+        path: p("/cams/c1"),
+        data: "on".into(),
+        ephemeral_owner: Some(session),
+        sequential: false,
+        make_parents: false,
+    });
+    m.apply(eph).unwrap();
+    let child = Command::Create(CreateOp {
+        path: p("/cams/c1/x"),
+        data: Bytes::new(),
+        ephemeral_owner: None,
+        sequential: false,
+        make_parents: false,
+    });
+    assert!(matches!(m.apply(child), Err(CoordError::EphemeralParent { .. })));
+    let expire_at = m.next;
+    assert_eq!(
+        m.apply(Command::ExpireSessions { sessions: vec![session, SessionId(12345)] }).unwrap(),
+        Outcome::SessionsExpired { sessions: vec![session] }
+    );
+    assert!(m.state.exists(&p("/cams/c1")).is_none());
+    assert!(m.state.exists(&p("/skyway/members/cam-1")).is_none());
+    // The deletions and the failure record all carry the expiry's revision.
+    let filter = WatchFilter { path: NodePath::root(), prefix: true };
+    let (events, _) = m.state.events_since(Revision(expire_at), &filter, 100).unwrap();
+    assert!(events.iter().all(|e| e.revision == Revision(expire_at)));
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.path.to_string())).collect();
+    assert!(kinds.contains(&(EventKind::Deleted, "/cams/c1".into())), "{kinds:?}");
+    assert!(kinds.contains(&(EventKind::Deleted, "/skyway/members/cam-1".into())), "{kinds:?}");
+    let log = m.state.membership_log(Revision(0)).unwrap();
+    let summary: Vec<_> = log.iter().map(|r| (r.kind, r.member.as_str(), r.revision)).collect();
+    assert_eq!(
+        summary,
+        [(MembershipKind::Joined, "cam-1", Revision(1)), (MembershipKind::Failed, "cam-1", Revision(expire_at))]
+    );
+    assert_eq!(m.apply(Command::CloseSession { session }), Err(CoordError::SessionExpired { session: session.0 }));
+}
+
+#[test]
+fn closing_a_session_records_leaving() {
+    let mut m = Machine::new();
+    let session = m.open(Some("ctl-a"));
+    assert!(
+        matches!(
+            m.apply(Command::OpenSession { ttl_ms: 1000, member: Some("ctl-a".into()) }),
+            Err(CoordError::NodeExists { .. })
+        ),
+        "one member per name"
+    );
+    m.apply(Command::CloseSession { session }).unwrap();
+    let kinds: Vec<_> = m.state.membership_log(Revision(0)).unwrap().iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [MembershipKind::Joined, MembershipKind::Left]);
+    assert!(m.state.sessions().is_empty());
+}
+
+#[test]
+fn transactions_are_all_or_nothing() {
+    let mut m = Machine::new();
+    m.apply(create("/t", "0")).unwrap();
+    let failing = Command::Txn {
+        checks: vec![Check::Exists(p("/t"))],
+        ops: vec![
+            Op::Create(CreateOp {
+                path: p("/t/a"),
+                data: Bytes::new(),
+                ephemeral_owner: None,
+                sequential: false,
+                make_parents: false,
+            }),
+            Op::Set(SetOp { path: p("/t"), data: "1".into(), expected_version: None }),
+            Op::Delete(DeleteOp { path: p("/missing"), expected_version: None }),
+        ],
+    };
+    assert!(matches!(m.apply(failing), Err(CoordError::CheckFailed { index: 3, .. })));
+    assert!(m.state.exists(&p("/t/a")).is_none(), "the create was rolled back");
+    assert_eq!(m.data("/t"), "0", "the set was rolled back");
+    assert_eq!(m.state.exists(&p("/t")).unwrap().version, 0);
+    let check_fails = Command::Txn {
+        checks: vec![Check::Version(p("/t"), 7)],
+        ops: vec![Op::Set(SetOp { path: p("/t"), data: "1".into(), expected_version: None })],
+    };
+    assert!(matches!(m.apply(check_fails), Err(CoordError::CheckFailed { index: 0, .. })));
+    let ok = Command::Txn {
+        checks: vec![Check::Version(p("/t"), 0), Check::NotExists(p("/t/a"))],
+        ops: vec![
+            Op::Create(CreateOp {
+                path: p("/t/a"),
+                data: Bytes::new(),
+                ephemeral_owner: None,
+                sequential: false,
+                make_parents: false,
+            }),
+            Op::Set(SetOp { path: p("/t"), data: "1".into(), expected_version: Some(0) }),
+        ],
+    };
+    assert!(matches!(m.apply(ok).unwrap(), Outcome::Txn(results) if results.len() == 2));
+    assert_eq!(m.data("/t"), "1");
+}
+
+#[test]
+fn watch_history_is_ordered_filtered_and_compacts_whole_revisions() {
+    let mut m = Machine { state: CoordState::new(5), next: 1 };
+    m.apply(create("/w", "")).unwrap(); // rev 1
+    for i in 0..6 {
+        m.apply(Command::Set(SetOp { path: p("/w"), data: format!("{i}").into(), expected_version: None })).unwrap(); // revs 2..=7
+    }
+    let exact = WatchFilter { path: p("/w"), prefix: false };
+    let err = m.state.events_since(Revision(1), &exact, 100).unwrap_err();
+    assert!(matches!(err, CoordError::Compacted { requested: 1, oldest: 3, current: 7 }), "{err}");
+    let (events, next) = m.state.events_since(Revision(3), &exact, 100).unwrap();
+    let revisions: Vec<u64> = events.iter().map(|e| e.revision.0).collect();
+    assert_eq!(revisions, [3, 4, 5, 6, 7]);
+    assert_eq!(next, Revision(8));
+    let (limited, next) = m.state.events_since(Revision(3), &exact, 2).unwrap();
+    assert_eq!(limited.len(), 2);
+    assert_eq!(next, Revision(5), "resume right after the last delivered revision");
+    let other = WatchFilter { path: p("/other"), prefix: true };
+    assert!(m.state.events_since(Revision(3), &other, 100).unwrap().0.is_empty());
+}
+
+#[test]
+fn snapshots_round_trip_through_serde() {
+    let mut m = Machine::new();
+    let session = m.open(Some("a"));
+    m.apply(create("/s", "v")).unwrap();
+    let bytes = postcard::to_stdvec(&m.state).unwrap();
+    let restored: CoordState = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(restored.revision(), m.state.revision());
+    assert_eq!(restored.get(&p("/s")).unwrap(), m.state.get(&p("/s")).unwrap());
+    assert_eq!(restored.sessions().get(&session), m.state.sessions().get(&session));
+    assert_eq!(restored.membership_log(Revision(0)).unwrap(), m.state.membership_log(Revision(0)).unwrap());
+}
