@@ -131,7 +131,7 @@ impl Client {
             }
             tracing::debug!(endpoint = %self.endpoints[index], "retrying elsewhere: {error}");
             // Go round all endpoints once quickly, then back off a little per round.
-            if attempt % self.channels.len() == 0 {
+            if attempt.is_multiple_of(self.channels.len()) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -224,7 +224,7 @@ impl Client {
         let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32 };
         let response = self
             .run(false, |mut c| {
-                let r = request.clone();
+                let r = request;
                 async move { c.membership_log(r).await }
             })
             .await?;
@@ -261,7 +261,7 @@ impl Client {
     pub async fn remove_node(&self, node_id: u64) -> Result<pb::RemoveNodeResponse, CoordError> {
         let request = pb::RemoveNodeRequest { node_id };
         self.run(true, |mut c| {
-            let r = request.clone();
+            let r = request;
             async move { c.remove_node(r).await }
         })
         .await

@@ -96,7 +96,7 @@ impl Session {
         let request = pb::CloseSessionRequest { session_id: self.id.0 };
         self.client
             .run(true, |mut c| {
-                let r = request.clone();
+                let r = request;
                 async move { c.close_session(r).await }
             })
             .await?;

@@ -115,7 +115,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let table = txn.open_table(LOG).map_err(io_err)?;
         let last = match table.last().map_err(io_err)? {
             Some((_, value)) => Some(decode::<Entry>(value.value())?.log_id()),
-            None => last_purged.clone(),
+            None => last_purged,
         };
         Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
     }

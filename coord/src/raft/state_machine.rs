@@ -82,7 +82,7 @@ impl StateMachineStore {
             Some(snapshot) => {
                 let state: CoordState = decode(&snapshot.snapshot)?;
                 let meta = AppliedMeta {
-                    last_applied: snapshot.meta.last_log_id.clone(),
+                    last_applied: snapshot.meta.last_log_id,
                     last_membership: snapshot.meta.last_membership.clone(),
                 };
                 (state, meta)
@@ -150,7 +150,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
         let meta = self.meta.lock().expect("meta lock poisoned");
-        Ok((meta.last_applied.clone(), meta.last_membership.clone()))
+        Ok((meta.last_applied, meta.last_membership.clone()))
     }
 
     async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
@@ -172,7 +172,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                     EntryPayload::Membership(membership) => {
                         state.apply_empty(revision);
                         self.meta.lock().expect("meta lock poisoned").last_membership =
-                            StoredMembership::new(Some(log_id.clone()), membership.clone());
+                            StoredMembership::new(Some(log_id), membership.clone());
                         None
                     }
                 }
@@ -201,7 +201,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.save_snapshot(&snapshot)?;
         *self.shared.state.write().expect("state lock poisoned") = state;
         *self.meta.lock().expect("meta lock poisoned") =
-            AppliedMeta { last_applied: meta.last_log_id.clone(), last_membership: meta.last_membership.clone() };
+            AppliedMeta { last_applied: meta.last_log_id, last_membership: meta.last_membership.clone() };
         self.shared.applied_tx.send_replace(revision);
         tracing::info!(last = ?meta.last_log_id, "installed snapshot");
         Ok(())

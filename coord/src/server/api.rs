@@ -292,7 +292,6 @@ async fn stream_events(
             }
             Ok((events, next, revision)) => {
                 from = next;
-                let next = from;
                 let progress_due = last_progress.elapsed() >= WATCH_PROGRESS_INTERVAL;
                 if !events.is_empty() || progress_due {
                     last_progress = tokio::time::Instant::now();

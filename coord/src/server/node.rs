@@ -203,15 +203,16 @@ impl CoordNode {
     pub async fn linearize(&self) -> Result<(), CoordError> {
         let read_index = match self.read_index_locally().await {
             Ok(index) => index,
-            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self
-                .forward(&addr, Forwarded::ReadIndex)
-                .await?
-            {
-                ForwardedReply::ReadIndex(index) => index,
-                other => {
-                    return Err(CoordError::Internal { reason: format!("leader answered a read index with {other:?}") });
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => {
+                match self.forward(&addr, Forwarded::ReadIndex).await? {
+                    ForwardedReply::ReadIndex(index) => index,
+                    other => {
+                        return Err(CoordError::Internal {
+                            reason: format!("leader answered a read index with {other:?}"),
+                        });
+                    }
                 }
-            },
+            }
             Err(e) => return Err(e),
         };
         tokio::time::timeout(FORWARD_TIMEOUT, self.shared.wait_applied(read_index)).await.map_err(|_| {
