@@ -41,7 +41,11 @@ pub(crate) fn io_err(error: impl std::error::Error + Send + Sync + 'static) -> i
 
 /// Opens (or creates) a node's database file and its tables.
 pub fn open_database(path: &Path) -> io::Result<Arc<Database>> {
-    let db = Database::create(path).map_err(io_err)?;
+    init_database(Database::create(path).map_err(io_err)?)
+}
+
+/// Creates the tables in an opened database (any redb backend: a file, or a test double).
+pub fn init_database(db: Database) -> io::Result<Arc<Database>> {
     let txn = db.begin_write().map_err(io_err)?;
     txn.open_table(LOG).map_err(io_err)?;
     txn.open_table(META).map_err(io_err)?;
