@@ -40,6 +40,18 @@ pub async fn serve(
     result
 }
 
+/// Accepted connections with Nagle's algorithm off: requests and Raft messages are small and
+/// latency-bound, and Nagle plus delayed ACKs would add ~40 ms to many of them. (tonic's own
+/// `tcp_nodelay` applies only to listeners it binds itself.)
+fn incoming_nodelay(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use futures::StreamExt;
+    TcpListenerStream::new(listener).map(|accepted| {
+        let stream = accepted?;
+        stream.set_nodelay(true)?;
+        Ok(stream)
+    })
+}
+
 /// Serves an already-started node.
 pub async fn serve_node(
     node: Arc<CoordNode>,
@@ -55,10 +67,9 @@ pub async fn serve_node(
         .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
         .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         .add_service(api)
         .add_service(transport)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming_nodelay(listener), shutdown)
         .await
         .map_err(|e| CoordError::Internal { reason: format!("gRPC server failed: {e}") })
 }
