@@ -1,36 +1,43 @@
-//! `skyway bench`: throughput and latency of puts or linearizable gets against a running
-//! cluster. Each client has its own connection and one request in flight; clients are spread
-//! over the endpoints. Figures are printed, never asserted.
+//! `skyway bench`: throughput and latency of puts or linearizable gets against a cluster.
+//! Each client has its own connection and one request in flight; clients are spread over the
+//! endpoints. Figures are printed, never asserted.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency};
 
 use super::ctl::Output;
+use crate::cluster::ProcessCluster;
 
 /// Flags of `skyway bench`.
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Example: skyway bench --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --op put --clients 64 --value-bytes 256 --duration 10"
-)]
+#[command(after_help = "Examples:\n  \
+skyway bench --local-cluster --op put --clients 1,16,64     # starts its own 3-node cluster\n  \
+skyway bench --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --op get --clients 64 --duration 10")]
 pub struct BenchArgs {
     /// Cluster endpoints, HOST:PORT,...
     #[arg(long, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
     pub endpoints: Vec<String>,
+    /// Start a fresh 3-node cluster of this binary on loopback (data in a temporary
+    /// directory, fsync on) and measure that instead of --endpoints.
+    #[arg(long)]
+    pub local_cluster: bool,
     /// Operation to measure.
     #[arg(long, value_enum, default_value_t = Op::Put)]
     pub op: Op,
-    /// Concurrent clients, each with its own connection and one request in flight.
-    #[arg(long, default_value_t = 16)]
-    pub clients: usize,
+    /// Concurrent clients, each with its own connection and one request in flight. A list
+    /// (1,16,64) runs one measurement per count.
+    #[arg(long, value_delimiter = ',', default_value = "16")]
+    pub clients: Vec<usize>,
     /// Size of each value written, in bytes.
     #[arg(long, default_value_t = 256)]
     pub value_bytes: usize,
-    /// How long to measure, in seconds (after a one-second warm-up).
+    /// How long to measure each count, in seconds (after a one-second warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
     /// Output format.
@@ -41,46 +48,118 @@ pub struct BenchArgs {
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Op {
-    /// Set a 256-byte (--value-bytes) value on a key per client.
+    /// Set a value (--value-bytes) on a key of the client's own.
     Put,
-    /// Linearizable (read-index) get of a key per client.
+    /// Linearizable (read-index) get of a key of the client's own.
     Get,
-    /// Serializable (local) get of a key per client.
+    /// Serializable (local) get of a key of the client's own.
     GetSerializable,
+}
+
+/// One measurement.
+struct Figures {
+    clients: usize,
+    seconds: f64,
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+impl Figures {
+    fn ops_per_sec(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.seconds
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let index = ((self.latencies_us.len() as f64 * p) as usize).min(self.latencies_us.len() - 1);
+        self.latencies_us[index] as f64 / 1000.0
+    }
 }
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(args.clients > 0, "--clients must be at least 1");
-    let setup = Client::connect(&args.endpoints)?;
-    let value = bytes::Bytes::from(vec![b'x'; args.value_bytes]);
-    match setup.create(skyway_coord::proto::coord::CreateRequest { path: "/bench".into(), ..Default::default() }).await
-    {
+    anyhow::ensure!(args.clients.iter().all(|c| *c > 0), "--clients must be at least 1");
+    let temp = tempfile::tempdir()?;
+    let (_cluster, endpoints) = if args.local_cluster {
+        let binary = std::env::current_exe()?;
+        let cluster = ProcessCluster::start(&binary, temp.path(), 3, &[])?;
+        cluster.wait_for_leader(Duration::from_secs(20)).await?;
+        let endpoints = cluster.endpoints();
+        eprintln!("started a local 3-node cluster at {}", endpoints.join(","));
+        (Some(cluster), endpoints)
+    } else {
+        (None, args.endpoints.clone())
+    };
+    let value = Bytes::from(vec![b'x'; args.value_bytes]);
+    let max_clients = args.clients.iter().copied().max().unwrap_or(1);
+    prepare_keys(&Client::connect(&endpoints)?, max_clients, &value).await?;
+    let op_name = format!("{:?}", args.op).to_lowercase();
+    for &clients in &args.clients {
+        let figures = measure(&endpoints, args.op, clients, &value, Duration::from_secs_f64(args.duration)).await?;
+        match args.output {
+            Output::Human => println!(
+                "{op_name}: {clients} clients, {} B values, {:.1} s: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {}",
+                args.value_bytes,
+                figures.seconds,
+                figures.ops_per_sec(),
+                figures.percentile_ms(0.50),
+                figures.percentile_ms(0.99),
+                figures.percentile_ms(0.999),
+                figures.percentile_ms(1.0),
+                figures.errors
+            ),
+            Output::Json => println!(
+                "{}",
+                json!({"op": op_name, "clients": figures.clients, "value_bytes": args.value_bytes, "seconds": figures.seconds,
+                       "ops_per_sec": figures.ops_per_sec(), "p50_ms": figures.percentile_ms(0.5), "p99_ms": figures.percentile_ms(0.99),
+                       "p999_ms": figures.percentile_ms(0.999), "max_ms": figures.percentile_ms(1.0), "errors": figures.errors,
+                       "completed": figures.latencies_us.len()})
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Creates `/bench/k{c}` for every client.
+async fn prepare_keys(client: &Client, clients: usize, value: &Bytes) -> anyhow::Result<()> {
+    let request = skyway_coord::proto::coord::CreateRequest { path: "/bench".into(), ..Default::default() };
+    match client.create(request).await {
         Ok(_) | Err(CoordError::NodeExists { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    for c in 0..args.clients {
-        match setup.create_node(&format!("/bench/k{c}"), value.clone()).await {
+    for c in 0..clients {
+        match client.create_node(&format!("/bench/k{c}"), value.clone()).await {
             Ok(_) | Err(CoordError::NodeExists { .. }) => {}
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(())
+}
+
+/// Runs `clients` closed-loop clients for a warm-up second plus `duration`.
+async fn measure(
+    endpoints: &[String],
+    op: Op,
+    clients: usize,
+    value: &Bytes,
+    duration: Duration,
+) -> anyhow::Result<Figures> {
     let warmup = Duration::from_secs(1);
-    let measure = Duration::from_secs_f64(args.duration);
     let start = Instant::now();
     let mut tasks = Vec::new();
-    for c in 0..args.clients {
-        // Each client its own connection, to one endpoint, spread over the cluster.
-        let endpoint = args.endpoints[c % args.endpoints.len()].clone();
-        let others: Vec<String> = std::iter::once(endpoint).chain(args.endpoints.iter().cloned()).collect();
-        let client = Client::connect(&others)?;
+    for c in 0..clients {
+        // Each client its own connection, first to one endpoint, spread over the cluster.
+        let mut own: Vec<String> = endpoints.to_vec();
+        own.rotate_left(c % endpoints.len());
+        let client = Client::connect(&own)?;
         let value = value.clone();
-        let op = args.op;
         tasks.push(tokio::spawn(async move {
             let key = format!("/bench/k{c}");
             let mut latencies = Vec::new();
             let mut errors = 0u64;
-            while start.elapsed() < warmup + measure {
+            while start.elapsed() < warmup + duration {
                 let t = Instant::now();
                 let result = match op {
                     Op::Put => client.set(&key, value.clone(), None).await.map(|_| ()),
@@ -97,35 +176,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             (latencies, errors)
         }));
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
+    let mut figures = Figures { clients, seconds: duration.as_secs_f64(), latencies_us: Vec::new(), errors: 0 };
     for task in tasks {
-        let (latencies, e) = task.await?;
-        all.extend(latencies);
-        errors += e;
+        let (latencies, errors) = task.await?;
+        figures.latencies_us.extend(latencies);
+        figures.errors += errors;
     }
-    all.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if all.is_empty() { 0.0 } else { all[((all.len() as f64 * p) as usize).min(all.len() - 1)] as f64 / 1000.0 }
-    };
-    let ops = all.len() as f64 / measure.as_secs_f64();
-    let op_name = format!("{:?}", args.op).to_lowercase();
-    match args.output {
-        Output::Human => println!(
-            "{op_name}: {} clients, {} B values, {:.1} s: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {errors}",
-            args.clients,
-            args.value_bytes,
-            measure.as_secs_f64(),
-            ops,
-            pct(0.50),
-            pct(0.99),
-            pct(0.999),
-            pct(1.0)
-        ),
-        Output::Json => println!(
-            "{}",
-            json!({"op": op_name, "clients": args.clients, "value_bytes": args.value_bytes, "seconds": measure.as_secs_f64(), "ops_per_sec": ops, "p50_ms": pct(0.5), "p99_ms": pct(0.99), "p999_ms": pct(0.999), "max_ms": pct(1.0), "errors": errors, "completed": all.len()})
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
+    figures.latencies_us.sort_unstable();
+    Ok(figures)
 }
