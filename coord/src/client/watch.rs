@@ -75,9 +75,13 @@ impl Watcher {
         self.next
     }
 
+    /// Connects to a node that can continue the watch from `self.next`. Nodes keep their own
+    /// history window (a node restarted from a snapshot holds less), so `Compacted` from one
+    /// node sends the watcher to the next; only if every node says so is it returned.
     async fn reconnect(&mut self) -> Result<(), CoordError> {
         let started = std::time::Instant::now();
         let endpoints = self.client.endpoints().len();
+        let mut compacted_on = std::collections::BTreeSet::new();
         loop {
             let index = self.endpoint_index % endpoints;
             let request = pb::WatchRequest { path: self.path.clone(), prefix: self.prefix, from_revision: self.next };
@@ -91,16 +95,20 @@ impl Watcher {
                 Err(_) => CoordError::Unavailable { reason: "watch request timed out".into() },
             };
             match error {
-                CoordError::Compacted { .. } | CoordError::InvalidPath { .. } | CoordError::InvalidArgument { .. } => {
-                    return Err(error);
+                CoordError::Compacted { .. } => {
+                    compacted_on.insert(index);
+                    if compacted_on.len() == endpoints {
+                        return Err(error);
+                    }
                 }
+                CoordError::InvalidPath { .. } | CoordError::InvalidArgument { .. } => return Err(error),
                 _ if started.elapsed() > self.reconnect_budget => return Err(error),
                 _ => {
                     tracing::debug!(endpoint = index, "watch reconnect failed: {error}");
-                    self.endpoint_index += 1;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
+            self.endpoint_index += 1;
         }
     }
 
@@ -132,10 +140,9 @@ impl Watcher {
                     self.endpoint_index = index + 1;
                 }
                 Err(status) => {
+                    // Also `Compacted` (this node's window moved past us): another node may
+                    // still hold the history; `reconnect` gives up only if none does.
                     let error = from_status(&status);
-                    if matches!(error, CoordError::Compacted { .. }) {
-                        return Err(error);
-                    }
                     tracing::debug!(endpoint = index, "watch stream broke ({error}); resuming elsewhere");
                     self.stream = None;
                     self.endpoint_index = index + 1;

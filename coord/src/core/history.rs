@@ -8,8 +8,6 @@
 
 use std::collections::VecDeque;
 
-use serde::{Deserialize, Serialize};
-
 use super::event::Event;
 use super::path::NodePath;
 use super::types::Revision;
@@ -35,17 +33,12 @@ impl WatchFilter {
 }
 
 /// A bounded, revision-ordered window of events.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct WatchHistory {
     events: VecDeque<Event>,
     /// Every event with a revision at or below this one has been dropped.
     compacted_through: Revision,
-    #[serde(skip, default = "default_max")]
     events_max: usize,
-}
-
-fn default_max() -> usize {
-    HISTORY_EVENTS_DEFAULT
 }
 
 impl WatchHistory {
@@ -55,11 +48,12 @@ impl WatchHistory {
         Self { events: VecDeque::new(), compacted_through: Revision(0), events_max }
     }
 
-    /// Changes the window (after loading a snapshot, where the limit is local configuration).
-    pub fn set_events_max(&mut self, events_max: usize) {
-        assert!(events_max > 0, "the watch history must keep at least one event");
-        self.events_max = events_max;
-        self.trim();
+    /// An empty history for a state restored at `revision`: everything up to it counts as
+    /// compacted, because those events are not here.
+    pub fn starting_after(revision: Revision, events_max: usize) -> Self {
+        let mut history = Self::new(events_max);
+        history.compacted_through = revision;
+        history
     }
 
     /// Appends the events of one entry, in order, then drops the oldest whole revisions past the window.

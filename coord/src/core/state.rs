@@ -45,6 +45,9 @@ pub struct Session {
 pub struct CoordState {
     namespace: Namespace,
     sessions: BTreeMap<SessionId, Session>,
+    /// Not part of snapshots: it is a serving cache that every replica rebuilds from the log
+    /// it applies (see [`CoordState::from_snapshot`]).
+    #[serde(skip, default = "empty_history")]
     history: WatchHistory,
     /// The last applied entry's revision; `None` before the first (Raft's first entry is index 0).
     revision: Option<Revision>,
@@ -81,9 +84,17 @@ impl CoordState {
         &self.history
     }
 
-    /// Mutable access to the history window (local configuration after a snapshot).
-    pub fn history_mut(&mut self) -> &mut WatchHistory {
-        &mut self.history
+    /// Encodes the state for a snapshot (without the watch history).
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
+    }
+
+    /// Decodes a snapshot. The watch history starts empty and compacted through the snapshot's
+    /// revision, so a watcher asking for anything older gets `Compacted`, never a silent gap.
+    pub fn from_snapshot(bytes: &[u8], history_events_max: usize) -> Result<Self, postcard::Error> {
+        let mut state: Self = postcard::from_bytes(bytes)?;
+        state.history = WatchHistory::starting_after(state.revision(), history_events_max);
+        Ok(state)
     }
 
     /// Marks an entry without a command (a Raft blank or membership entry) as applied.
@@ -334,6 +345,10 @@ impl CoordState {
     ) -> Result<(Vec<Event>, Revision), CoordError> {
         self.history.since(from, filter, limit, self.revision())
     }
+}
+
+fn empty_history() -> WatchHistory {
+    WatchHistory::new(1)
 }
 
 fn op_path(op: &Op) -> &NodePath {

@@ -255,10 +255,14 @@ fn snapshots_round_trip_through_serde() {
     let mut m = Machine::new();
     let session = m.open(Some("a"));
     m.apply(create("/s", "v")).unwrap();
-    let bytes = postcard::to_stdvec(&m.state).unwrap();
-    let restored: CoordState = postcard::from_bytes(&bytes).unwrap();
+    let bytes = m.state.to_snapshot().unwrap();
+    let restored = CoordState::from_snapshot(&bytes, 100).unwrap();
     assert_eq!(restored.revision(), m.state.revision());
     assert_eq!(restored.get(&p("/s")).unwrap(), m.state.get(&p("/s")).unwrap());
     assert_eq!(restored.sessions().get(&session), m.state.sessions().get(&session));
     assert_eq!(restored.membership_log(Revision(0)).unwrap(), m.state.membership_log(Revision(0)).unwrap());
+    // The history is not in the snapshot: asking for what it held is a clear error, not a gap.
+    let all = WatchFilter { path: NodePath::root(), prefix: true };
+    assert!(matches!(restored.events_since(Revision(1), &all, 10), Err(CoordError::Compacted { oldest: 3, .. })));
+    assert!(restored.events_since(Revision(3), &all, 10).unwrap().0.is_empty());
 }

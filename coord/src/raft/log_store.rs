@@ -169,11 +169,48 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
-        let bytes = encode(&log_id)?;
-        let txn = self.db.begin_write().map_err(io_err)?;
-        // Record the purge point first, in the same transaction, so a crash leaves a consistent log.
-        txn.open_table(META).map_err(io_err)?.insert(PURGED_KEY, bytes.as_slice()).map_err(io_err)?;
-        txn.open_table(LOG).map_err(io_err)?.retain_in(..=log_id.index(), |_, _| false).map_err(io_err)?;
-        txn.commit().map_err(io_err)
+        // Record the purge point now; from here on openraft never reads below it. Deleting
+        // thousands of entries in one transaction would hold redb's single writer for a long
+        // time and stall appends (seen as ~300 ms latency spikes at every snapshot), so the
+        // entries go in small transactions in the background, interleaved with appends.
+        // Neither needs an fsync: entries left below the purge point after a crash are
+        // harmless, and redb keeps commit order, so a deletion never survives without the
+        // purge point it follows.
+        self.write_meta(PURGED_KEY, &log_id, Durability::None)?;
+        let db = self.db.clone();
+        let upto = log_id.index();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = delete_entries_upto(&db, upto) {
+                tracing::warn!("deleting purged log entries up to {upto}: {e}");
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Deletes log entries with index ≤ `upto`, a bounded number per transaction.
+fn delete_entries_upto(db: &Database, upto: u64) -> io::Result<()> {
+    const ENTRIES_PER_TXN: usize = 512;
+    loop {
+        let mut txn = db.begin_write().map_err(io_err)?;
+        txn.set_durability(Durability::None).map_err(io_err)?;
+        let deleted = {
+            let mut table = txn.open_table(LOG).map_err(io_err)?;
+            let keys: Vec<u64> = table
+                .range(..=upto)
+                .map_err(io_err)?
+                .take(ENTRIES_PER_TXN)
+                .map(|item| item.map(|(key, _)| key.value()))
+                .collect::<Result<_, _>>()
+                .map_err(io_err)?;
+            for key in &keys {
+                table.remove(key).map_err(io_err)?;
+            }
+            keys.len()
+        };
+        txn.commit().map_err(io_err)?;
+        if deleted < ENTRIES_PER_TXN {
+            return Ok(());
+        }
     }
 }

@@ -78,9 +78,9 @@ pub struct StateMachineStore {
 impl StateMachineStore {
     /// Opens the state machine, starting from the latest snapshot in `db` if there is one.
     pub fn open(db: Arc<Database>, history_events_max: usize) -> io::Result<Self> {
-        let (mut state, meta) = match read_snapshot(&db)? {
+        let (state, meta) = match read_snapshot(&db)? {
             Some(snapshot) => {
-                let state: CoordState = decode(&snapshot.snapshot)?;
+                let state = CoordState::from_snapshot(&snapshot.snapshot, history_events_max).map_err(invalid)?;
                 let meta = AppliedMeta {
                     last_applied: snapshot.meta.last_log_id,
                     last_membership: snapshot.meta.last_membership.clone(),
@@ -89,7 +89,6 @@ impl StateMachineStore {
             }
             None => (CoordState::new(history_events_max), AppliedMeta::default()),
         };
-        state.history_mut().set_events_max(history_events_max);
         let (applied_tx, _) = watch::channel(state.revision());
         let shared = Arc::new(SharedState { state: RwLock::new(state), applied_tx });
         Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history_events_max })
@@ -112,6 +111,10 @@ impl StateMachineStore {
     }
 }
 
+fn invalid(error: postcard::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {error}"))
+}
+
 fn read_snapshot(db: &Database) -> io::Result<Option<Snapshot>> {
     let txn = db.begin_read().map_err(io_err)?;
     let table = txn.open_table(SNAPSHOT).map_err(io_err)?;
@@ -132,7 +135,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (data, meta) = {
             let state = self.shared.read();
             let meta = self.meta.lock().expect("meta lock poisoned").clone();
-            (encode(&*state)?, meta)
+            (state.to_snapshot().map_err(invalid)?, meta)
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.last_membership },
@@ -194,8 +197,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
-        let mut state: CoordState = decode(&snapshot)?;
-        state.history_mut().set_events_max(self.history_events_max);
+        let state = CoordState::from_snapshot(&snapshot, self.history_events_max).map_err(invalid)?;
         let revision = state.revision();
         let snapshot = Snapshot { meta: meta.clone(), snapshot };
         self.save_snapshot(&snapshot)?;
