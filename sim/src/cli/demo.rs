@@ -115,7 +115,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     step(&format!("Restarting node {leader} from its data directory"));
     cluster.spawn(leader)?;
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
-    for (endpoint, status) in cluster.client()?.status_all().await {
+    // Give the restarted node a moment to catch up from the leader, then show everyone.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut statuses = cluster.client()?.status_all().await;
+    while Instant::now() < deadline {
+        let applied: Vec<u64> = statuses.iter().filter_map(|(_, s)| s.as_ref().ok()).map(|s| s.last_applied).collect();
+        if applied.len() == 3 && applied.iter().all(|a| *a == applied[0]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        statuses = cluster.client()?.status_all().await;
+    }
+    println!("node {leader} rejoined as a follower and caught up from the log:");
+    for (endpoint, status) in statuses {
         match status {
             Ok(s) => {
                 println!("   {endpoint} node {} {} term {} applied {}", s.node_id, s.raft_role, s.term, s.last_applied)
