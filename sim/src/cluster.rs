@@ -19,6 +19,8 @@ pub struct NodeProcess {
     pub addr: String,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Started with `--join`: waits to be added to the cluster instead of forming one.
+    pub joining: bool,
     child: Option<Child>,
 }
 
@@ -28,6 +30,7 @@ pub struct ProcessCluster {
     /// The nodes, by id.
     pub nodes: BTreeMap<u64, NodeProcess>,
     extra_args: Vec<String>,
+    root: PathBuf,
     log_dir: PathBuf,
 }
 
@@ -49,13 +52,16 @@ impl ProcessCluster {
             binary: binary.to_path_buf(),
             nodes: BTreeMap::new(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            root: root.to_path_buf(),
             log_dir,
         };
         let peers_arg = peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(",");
         cluster.extra_args.extend(["--peers".to_string(), peers_arg]);
         for (id, addr) in &peers {
             let data_dir = root.join(format!("node-{id}"));
-            cluster.nodes.insert(*id, NodeProcess { id: *id, addr: addr.clone(), data_dir, child: None });
+            cluster
+                .nodes
+                .insert(*id, NodeProcess { id: *id, addr: addr.clone(), data_dir, joining: false, child: None });
         }
         for id in peers.keys() {
             cluster.spawn(*id)?;
@@ -72,6 +78,7 @@ impl ProcessCluster {
             .args(["coord", "serve", "--id", &id.to_string(), "--listen", &node.addr, "--data-dir"])
             .arg(&node.data_dir)
             .args(&self.extra_args)
+            .args(node.joining.then_some("--join"))
             .env("RUST_LOG", std::env::var("SKYWAY_NODE_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::null())
             .stderr(log)
@@ -79,6 +86,17 @@ impl ProcessCluster {
             .with_context(|| format!("cannot start {}", self.binary.display()))?;
         node.child = Some(child);
         Ok(())
+    }
+
+    /// Starts one more node with `--join` (not yet a member: add it with `Client::add_node`).
+    /// Returns its id.
+    pub fn start_joining_node(&mut self) -> anyhow::Result<u64> {
+        let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
+        let addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
+        let data_dir = self.root.join(format!("node-{id}"));
+        self.nodes.insert(id, NodeProcess { id, addr, data_dir, joining: true, child: None });
+        self.spawn(id)?;
+        Ok(id)
     }
 
     /// Every node's address, in id order.
