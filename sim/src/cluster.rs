@@ -119,6 +119,14 @@ impl ProcessCluster {
         Ok(())
     }
 
+    /// Stops node `id` cleanly (SIGTERM) and waits for it to exit.
+    pub fn terminate(&mut self, id: u64) -> anyhow::Result<std::process::ExitStatus> {
+        self.signal(id, "TERM")?;
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        let mut child = node.child.take().context("node not running")?;
+        Ok(child.wait()?)
+    }
+
     /// Sends a signal (e.g. "STOP", "CONT") to node `id`.
     pub fn signal(&self, id: u64, signal: &str) -> anyhow::Result<()> {
         let node = self.nodes.get(&id).context("no such node")?;

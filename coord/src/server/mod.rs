@@ -23,6 +23,8 @@ use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
 
 /// How often the leader looks for expired sessions. Small against the shortest TTL.
 const SESSION_EXPIRY_TICK: Duration = Duration::from_millis(10);
+/// How long a leader shutting down cleanly waits for its successor to take over.
+const LEADERSHIP_HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts a node and serves it on an already-bound listener until `shutdown` completes.
 pub async fn serve(
@@ -32,7 +34,15 @@ pub async fn serve(
 ) -> Result<(), CoordError> {
     let node = CoordNode::start(config).await?;
     let expiry = tokio::spawn(node.clone().run_session_expiry(SESSION_EXPIRY_TICK));
-    let result = serve_node(node.clone(), listener, shutdown).await;
+    // Hand leadership over while the transport still serves, then stop.
+    let handover = {
+        let node = node.clone();
+        async move {
+            shutdown.await;
+            node.hand_over_leadership(LEADERSHIP_HANDOVER_TIMEOUT).await;
+        }
+    };
+    let result = serve_node(node.clone(), listener, handover).await;
     expiry.abort();
     if let Err(e) = node.raft.shutdown().await {
         tracing::warn!("raft shutdown: {e}");

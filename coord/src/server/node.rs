@@ -304,6 +304,36 @@ impl CoordNode {
         }
     }
 
+    /// On a clean shutdown of the leader: hands leadership to the most up-to-date voter, so the
+    /// cluster does not sit out an election timeout. Waits at most `timeout` for the handover.
+    pub async fn hand_over_leadership(&self, timeout: Duration) {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        if metrics.state != ServerState::Leader {
+            return;
+        }
+        let voters: Vec<NodeId> =
+            metrics.membership_config.membership().voter_ids().filter(|id| *id != self.config.id).collect();
+        let best = metrics.replication.as_ref().and_then(|replication| {
+            voters.iter().max_by_key(|id| replication.get(id).cloned().flatten().map(|l| l.index)).copied()
+        });
+        let Some(successor) = best else { return };
+        tracing::info!(node = self.config.id, successor, "shutting down as leader: transferring leadership");
+        if let Err(e) = self.raft.trigger().transfer_leader(successor).await {
+            tracing::warn!("leadership transfer failed: {e}");
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut metrics = self.raft.metrics();
+        while tokio::time::Instant::now() < deadline {
+            let leader = metrics.borrow_watched().current_leader;
+            if leader.is_some_and(|l| l != self.config.id) {
+                tracing::info!(node = self.config.id, new_leader = ?leader, "leadership handed over");
+                return;
+            }
+            let _ = tokio::time::timeout_at(deadline, metrics.changed()).await;
+        }
+    }
+
     /// Adds a node: as a learner (caught up before returning), then as a voter if asked.
     pub async fn add_node(&self, id: NodeId, addr: String, voter: bool) -> Result<(), CoordError> {
         let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
