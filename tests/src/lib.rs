@@ -3,3 +3,4 @@
 //! `tests/tests/`; this library holds what they share.
 
 pub mod harness;
+pub mod lincheck;
