@@ -286,15 +286,18 @@ fn record_from_pb(record: pb::MembershipRecord) -> MembershipRecord {
 /// Turns a status into an error; transport failures are classified by whether the request
 /// may have reached a server.
 fn classify(status: &tonic::Status, is_write: bool) -> CoordError {
-    let error = from_status(status);
-    let sent = !status.message().contains("connect") && !status.message().contains("Connection refused");
-    match error {
+    use tonic::Code;
+    let transport_failure = matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::Internal
+    );
+    if status.metadata().get(crate::server::status::ERROR_METADATA_KEY).is_some() || !transport_failure {
+        return from_status(status);
+    }
+    let reason = format!("{}: {}", status.code(), status.message());
+    if crate::server::status::is_connect_failure(status) || !is_write {
         CoordError::Unavailable { reason }
-            if is_write && sent && status.metadata().get(crate::server::status::ERROR_METADATA_KEY).is_none() =>
-        {
-            CoordError::OutcomeUnknown { reason }
-        }
-        CoordError::OutcomeUnknown { reason } if !is_write => CoordError::Unavailable { reason },
-        other => other,
+    } else {
+        CoordError::OutcomeUnknown { reason }
     }
 }

@@ -171,14 +171,14 @@ impl CoordNode {
         let mut grpc_request = tonic::Request::new(Payload { data: data.into() });
         grpc_request.set_timeout(FORWARD_TIMEOUT);
         let is_write = matches!(request, Forwarded::Write(_));
+        // The leader answers errors inside the payload, so a failed call is the transport's:
+        // a write that may have reached the leader before the failure has an unknown outcome.
         let reply = client.forward(grpc_request).await.map_err(|status| {
-            let error = crate::server::status::from_status(&status);
-            match error {
-                // A write that reached the leader and then lost its answer may have applied.
-                CoordError::Unavailable { reason } if is_write && status.code() != tonic::Code::Unavailable => {
-                    CoordError::OutcomeUnknown { reason }
-                }
-                other => other,
+            let reason = format!("forwarding to the leader at {addr}: {}", status.message());
+            if is_write && !crate::server::status::is_connect_failure(&status) {
+                CoordError::OutcomeUnknown { reason }
+            } else {
+                CoordError::Unavailable { reason }
             }
         })?;
         let reply: Result<ForwardedReply, CoordError> =

@@ -55,8 +55,22 @@ pub fn from_status(status: &Status) -> CoordError {
             CoordError::OutcomeUnknown { reason: format!("{}: {}", status.code(), status.message()) }
         }
         Code::InvalidArgument => CoordError::InvalidArgument { reason: status.message().to_string() },
+        Code::ResourceExhausted | Code::OutOfRange => CoordError::InvalidArgument {
+            reason: format!(
+                "the server refused the request as too large ({}); put large data in blob storage and store its URL here",
+                status.message()
+            ),
+        },
         _ => CoordError::Internal { reason: format!("{}: {}", status.code(), status.message()) },
     }
+}
+
+/// Whether a status means the request never left this process (the connection could not be
+/// made), so it certainly did not reach a server.
+pub fn is_connect_failure(status: &Status) -> bool {
+    status.metadata().get(ERROR_METADATA_KEY).is_none()
+        && status.code() == Code::Unavailable
+        && (status.message().contains("connect") || status.message().contains("Connection refused"))
 }
 
 #[cfg(test)]
