@@ -58,12 +58,15 @@ pub fn init_database(db: Database) -> io::Result<Arc<Database>> {
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    /// The latest committed log id not yet written: it rides along with the next append, so
+    /// advancing the commit index costs no transaction of its own.
+    unsaved_committed: Arc<std::sync::Mutex<Option<Option<LogId>>>>,
 }
 
 impl LogStore {
     /// A log store over an opened database.
     pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+        Self { db, unsaved_committed: Arc::default() }
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
@@ -133,12 +136,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
-        // Losing the committed index in a crash is harmless (it is re-learned from the leader),
-        // so it is not worth an fsync of its own; the next append or vote carries it to disk.
-        self.write_meta(COMMITTED_KEY, &committed, Durability::None)
+        // Losing the committed index in a crash is harmless (a restarted node re-learns it from
+        // the leader), so it is kept in memory and written with the next append.
+        *self.unsaved_committed.lock().expect("committed lock poisoned") = Some(committed);
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
+        if let Some(committed) = *self.unsaved_committed.lock().expect("committed lock poisoned") {
+            return Ok(committed);
+        }
         Ok(self.read_meta::<Option<LogId>>(COMMITTED_KEY)?.flatten())
     }
 
@@ -153,6 +160,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 let bytes = encode(&entry)?;
                 table.insert(entry.index(), bytes.as_slice()).map_err(io_err)?;
             }
+        }
+        if let Some(committed) = self.unsaved_committed.lock().expect("committed lock poisoned").take() {
+            let bytes = encode(&committed)?;
+            txn.open_table(META).map_err(io_err)?.insert(COMMITTED_KEY, bytes.as_slice()).map_err(io_err)?;
         }
         // Durability::Immediate is redb's default: commit returns after the fsync.
         let result = txn.commit().map_err(io_err);

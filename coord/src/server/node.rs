@@ -23,6 +23,8 @@ use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
 use crate::raft::{NodeId, Raft, TypeConfig};
 
+/// Most bytes of entries in one replication message (below the peer message limit).
+const REPLICATION_BATCH_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// How long a follower waits for the leader to answer a forwarded request.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -81,6 +83,9 @@ impl CoordNode {
             election_timeout_max: config.election_timeout.as_millis() as u64 * 2,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
             max_in_snapshot_log_to_keep: config.log_entries_kept,
+            // openraft caps replication batches by entries; derive that from a byte budget, so
+            // a batch of the largest values still fits one peer message.
+            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.value_bytes_max + 4096)).clamp(1, 300) as u64,
             ..Default::default()
         }
         .validate()
@@ -193,7 +198,7 @@ impl CoordNode {
                 let (revision, outcome) = self.propose_locally(command).await.map_err(|(e, _)| e)?;
                 Ok(ForwardedReply::Written(revision, outcome))
             }
-            Forwarded::KeepAlive(session) => Ok(ForwardedReply::KeptAlive(self.keep_alive_locally(session)?)),
+            Forwarded::KeepAlive(session) => Ok(ForwardedReply::KeptAlive(self.keep_alive_locally(session).await?)),
             Forwarded::ReadIndex => Ok(ForwardedReply::ReadIndex(self.read_index_locally().await?)),
         }
     }
@@ -238,7 +243,7 @@ impl CoordNode {
 
     /// Refreshes a session's lease at the leader. Returns the session's TTL in milliseconds.
     pub async fn keep_alive(&self, session: SessionId) -> Result<u64, CoordError> {
-        match self.keep_alive_locally(session) {
+        match self.keep_alive_locally(session).await {
             Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self
                 .forward(&addr, Forwarded::KeepAlive(session))
                 .await?
@@ -250,17 +255,21 @@ impl CoordNode {
         }
     }
 
-    fn keep_alive_locally(&self, session: SessionId) -> Result<u64, CoordError> {
+    async fn keep_alive_locally(&self, session: SessionId) -> Result<u64, CoordError> {
         if !self.is_leader() {
             return Err(self.not_leader());
         }
-        let ttl_ms = self
-            .shared
-            .read()
-            .sessions()
-            .get(&session)
-            .map(|s| s.ttl_ms)
-            .ok_or(CoordError::SessionExpired { session: session.0 })?;
+        let ttl_of = |node: &Self| node.shared.read().sessions().get(&session).map(|s| s.ttl_ms);
+        let ttl_ms = match ttl_of(self) {
+            Some(ttl) => ttl,
+            None => {
+                // A new leader may not have applied everything committed yet (the session's
+                // opening among it): catch up before declaring the session unknown.
+                let read_index = self.read_index_locally().await?;
+                self.shared.wait_applied(read_index).await;
+                ttl_of(self).ok_or(CoordError::SessionExpired { session: session.0 })?
+            }
+        };
         self.leases.lock().expect("leases poisoned").renew(session, Duration::from_millis(ttl_ms), Instant::now());
         Ok(ttl_ms)
     }
