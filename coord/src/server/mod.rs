@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod convert;
+pub mod forward;
 pub mod node;
 pub mod status;
 pub mod transport;

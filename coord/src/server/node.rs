@@ -9,46 +9,22 @@ use std::time::{Duration, Instant};
 use openraft::async_runtime::WatchReceiver;
 use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{BasicNode, ReadPolicy, ServerState};
-use serde::{Deserialize, Serialize};
 
 use crate::config::NodeConfig;
 use crate::core::command::{Command, Outcome};
 use crate::core::leases::Leases;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
-use crate::proto::raft::Payload;
-use crate::raft::codec::{decode, encode};
 use crate::raft::log_store::{LogStore, open_database};
 use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
 use crate::raft::{NodeId, Raft, TypeConfig};
+use crate::server::forward::{Forwarded, ForwardedReply, WriteForwarder, call_leader};
 
 /// Most bytes of entries in one replication message (below the peer message limit).
 const REPLICATION_BATCH_BYTES_MAX: usize = 256 * 1024 * 1024;
-/// How long a follower waits for the leader to answer a forwarded request.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A request a follower forwards to the leader over the node-to-node transport.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum Forwarded {
-    /// Propose a command.
-    Write(Command),
-    /// Refresh a session's lease.
-    KeepAlive(SessionId),
-    /// Confirm leadership and return the read index.
-    ReadIndex,
-}
-
-/// The leader's answer to a forwarded request.
-#[derive(Debug, Serialize, Deserialize)]
-pub enum ForwardedReply {
-    /// A command's revision and outcome.
-    Written(Revision, Outcome),
-    /// A session's TTL in milliseconds.
-    KeptAlive(u64),
-    /// The leader's read index.
-    ReadIndex(Revision),
-}
+/// How long a linearizable read waits for this node to apply up to the read index.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A running coordinator node (without its gRPC server; see `server::serve`).
 pub struct CoordNode {
@@ -59,6 +35,7 @@ pub struct CoordNode {
     /// The applied state, for local reads.
     pub shared: Arc<SharedState>,
     peers: Peers,
+    forwarder: WriteForwarder,
     leases: Mutex<Leases>,
 }
 
@@ -107,7 +84,8 @@ impl CoordNode {
                 Err(e) => tracing::info!(node = config.id, "cluster already initialized: {e}"),
             }
         }
-        Ok(Arc::new(Self { config, raft, shared, peers, leases: Mutex::new(Leases::new()) }))
+        let forwarder = WriteForwarder::start(peers.clone());
+        Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases: Mutex::new(Leases::new()) }))
     }
 
     /// Whether this node currently believes it is the Raft leader.
@@ -132,10 +110,7 @@ impl CoordNode {
     pub async fn propose(&self, command: Command) -> Result<(Revision, Outcome), CoordError> {
         match self.propose_locally(command).await {
             Err((CoordError::NotLeader { leader_addr: Some(addr), .. }, Some(command))) => {
-                match self.forward(&addr, Forwarded::Write(command)).await? {
-                    ForwardedReply::Written(revision, outcome) => Ok((revision, outcome)),
-                    other => Err(CoordError::Internal { reason: format!("leader answered a write with {other:?}") }),
-                }
+                self.forwarder.forward(addr, command).await
             }
             Err((error, _)) => Err(error),
             Ok(result) => Ok(result),
@@ -166,37 +141,18 @@ impl CoordNode {
         }
     }
 
-    /// Sends a request to the leader at `addr` and decodes its answer.
-    async fn forward(&self, addr: &str, request: Forwarded) -> Result<ForwardedReply, CoordError> {
-        let data = encode(&request).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
-        let mut client = self
-            .peers
-            .client(addr)
-            .map_err(|e| CoordError::Unavailable { reason: format!("leader at {addr}: {e}") })?;
-        let mut grpc_request = tonic::Request::new(Payload { data: data.into() });
-        grpc_request.set_timeout(FORWARD_TIMEOUT);
-        let is_write = matches!(request, Forwarded::Write(_));
-        // The leader answers errors inside the payload, so a failed call is the transport's:
-        // a write that may have reached the leader before the failure has an unknown outcome.
-        let reply = client.forward(grpc_request).await.map_err(|status| {
-            let reason = format!("forwarding to the leader at {addr}: {}", status.message());
-            if is_write && !crate::server::status::is_connect_failure(&status) {
-                CoordError::OutcomeUnknown { reason }
-            } else {
-                CoordError::Unavailable { reason }
-            }
-        })?;
-        let reply: Result<ForwardedReply, CoordError> =
-            decode(&reply.into_inner().data).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
-        reply
-    }
-
     /// Serves a request forwarded by a follower: only if this node is the leader.
     pub async fn handle_forwarded(&self, request: Forwarded) -> Result<ForwardedReply, CoordError> {
         match request {
-            Forwarded::Write(command) => {
-                let (revision, outcome) = self.propose_locally(command).await.map_err(|(e, _)| e)?;
-                Ok(ForwardedReply::Written(revision, outcome))
+            Forwarded::Writes(commands) => {
+                // Proposed concurrently, so openraft appends them as one batch.
+                let results = futures::future::join_all(
+                    commands
+                        .into_iter()
+                        .map(|command| async { self.propose_locally(command).await.map_err(|(e, _)| e) }),
+                )
+                .await;
+                Ok(ForwardedReply::Written(results))
             }
             Forwarded::KeepAlive(session) => Ok(ForwardedReply::KeptAlive(self.keep_alive_locally(session).await?)),
             Forwarded::ReadIndex => Ok(ForwardedReply::ReadIndex(self.read_index_locally().await?)),
@@ -209,7 +165,7 @@ impl CoordNode {
         let read_index = match self.read_index_locally().await {
             Ok(index) => index,
             Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => {
-                match self.forward(&addr, Forwarded::ReadIndex).await? {
+                match call_leader(&self.peers, &addr, &Forwarded::ReadIndex).await? {
                     ForwardedReply::ReadIndex(index) => index,
                     other => {
                         return Err(CoordError::Internal {
@@ -220,7 +176,7 @@ impl CoordNode {
             }
             Err(e) => return Err(e),
         };
-        tokio::time::timeout(FORWARD_TIMEOUT, self.shared.wait_applied(read_index)).await.map_err(|_| {
+        tokio::time::timeout(CATCH_UP_TIMEOUT, self.shared.wait_applied(read_index)).await.map_err(|_| {
             CoordError::Unavailable {
                 reason: format!("this node did not catch up to revision {} in time", read_index.0),
             }
@@ -244,13 +200,14 @@ impl CoordNode {
     /// Refreshes a session's lease at the leader. Returns the session's TTL in milliseconds.
     pub async fn keep_alive(&self, session: SessionId) -> Result<u64, CoordError> {
         match self.keep_alive_locally(session).await {
-            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => match self
-                .forward(&addr, Forwarded::KeepAlive(session))
-                .await?
-            {
-                ForwardedReply::KeptAlive(ttl) => Ok(ttl),
-                other => Err(CoordError::Internal { reason: format!("leader answered a keep-alive with {other:?}") }),
-            },
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => {
+                match call_leader(&self.peers, &addr, &Forwarded::KeepAlive(session)).await? {
+                    ForwardedReply::KeptAlive(ttl) => Ok(ttl),
+                    other => {
+                        Err(CoordError::Internal { reason: format!("leader answered a keep-alive with {other:?}") })
+                    }
+                }
+            }
             other => other,
         }
     }

@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
 
-use super::node::{CoordNode, Forwarded};
+use super::forward::Forwarded;
+use super::node::CoordNode;
 use crate::proto::raft::Payload;
 use crate::proto::raft::raft_transport_server::RaftTransport;
 use crate::raft::codec::{decode, encode};

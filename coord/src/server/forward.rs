@@ -1,0 +1,150 @@
+//! Requests a follower sends on to the leader: writes, keep-alives, read-index requests.
+//!
+//! Writes arriving at a follower are batched: concurrent writes travel to the leader together
+//! in one message, as ZooKeeper's followers and etcd's do, instead of one RPC each. Batches form
+//! by themselves under load: a few batches may be in flight, and while they are, new writes
+//! queue up and leave together in the next one. An idle follower sends each write at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::core::command::{Command, Outcome};
+use crate::core::types::{Revision, SessionId};
+use crate::error::CoordError;
+use crate::proto::raft::Payload;
+use crate::raft::codec::{decode, encode};
+use crate::raft::network::Peers;
+use crate::server::status::is_connect_failure;
+
+/// How long a follower waits for the leader to answer a forwarded request.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most writes in one forwarded batch (with 1 MiB values, well below the peer message limit).
+const BATCH_WRITES_MAX: usize = 256;
+/// Most batches in flight from one follower at a time.
+const BATCHES_IN_FLIGHT_MAX: usize = 4;
+
+/// A request a follower forwards to the leader over the node-to-node transport.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Forwarded {
+    /// Propose these commands (each on its own: they succeed or fail independently).
+    Writes(Vec<Command>),
+    /// Refresh a session's lease.
+    KeepAlive(SessionId),
+    /// Confirm leadership and return the read index.
+    ReadIndex,
+}
+
+/// What applying one forwarded command gave.
+pub type WriteResult = Result<(Revision, Outcome), CoordError>;
+
+/// The leader's answer to a forwarded request.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum ForwardedReply {
+    /// One result per forwarded command, in order.
+    Written(Vec<WriteResult>),
+    /// A session's TTL in milliseconds.
+    KeptAlive(u64),
+    /// The leader's read index.
+    ReadIndex(Revision),
+}
+
+/// Sends one request to the leader at `addr` and decodes its answer. A failed call is the
+/// transport's (the leader answers errors inside the payload): for writes that may have
+/// reached the leader, the outcome is unknown.
+pub async fn call_leader(peers: &Peers, addr: &str, request: &Forwarded) -> Result<ForwardedReply, CoordError> {
+    let data = encode(request).map_err(|e| CoordError::Internal { reason: e.to_string() })?;
+    let mut client =
+        peers.client(addr).map_err(|e| CoordError::Unavailable { reason: format!("leader at {addr}: {e}") })?;
+    let mut grpc_request = tonic::Request::new(Payload { data: data.into() });
+    grpc_request.set_timeout(FORWARD_TIMEOUT);
+    let is_write = matches!(request, Forwarded::Writes(_));
+    let reply = client.forward(grpc_request).await.map_err(|status| {
+        let reason = format!("forwarding to the leader at {addr}: {}", status.message());
+        if is_write && !is_connect_failure(&status) {
+            CoordError::OutcomeUnknown { reason }
+        } else {
+            CoordError::Unavailable { reason }
+        }
+    })?;
+    decode::<Result<ForwardedReply, CoordError>>(&reply.into_inner().data)
+        .map_err(|e| CoordError::Internal { reason: e.to_string() })?
+}
+
+/// A write waiting to be forwarded.
+struct Pending {
+    addr: String,
+    command: Command,
+    reply: oneshot::Sender<WriteResult>,
+}
+
+/// Batches a follower's writes to the leader.
+pub struct WriteForwarder {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+impl WriteForwarder {
+    /// Starts the batching task.
+    pub fn start(peers: Peers) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(peers, rx));
+        Self { queue }
+    }
+
+    /// Forwards `command` to the leader at `addr` and waits for its result.
+    pub async fn forward(&self, addr: String, command: Command) -> WriteResult {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { addr, command, reply })
+            .map_err(|_| CoordError::Unavailable { reason: "node is shutting down".into() })?;
+        answer.await.unwrap_or_else(|_| {
+            Err(CoordError::OutcomeUnknown { reason: "the forwarding task stopped with the write in flight".into() })
+        })
+    }
+}
+
+async fn run(peers: Peers, mut queue: mpsc::UnboundedReceiver<Pending>) {
+    let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
+    while let Some(first) = queue.recv().await {
+        // While every slot is busy, writes keep queueing and leave together.
+        let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let mut batch = vec![first];
+        while batch.len() < BATCH_WRITES_MAX {
+            match queue.try_recv() {
+                Ok(pending) if pending.addr == batch[0].addr => batch.push(pending),
+                Ok(pending) => {
+                    // The leader changed: the rest goes in a batch of its own.
+                    let peers = peers.clone();
+                    tokio::spawn(async move { send(&peers, vec![pending]).await });
+                }
+                Err(_) => break,
+            }
+        }
+        let peers = peers.clone();
+        tokio::spawn(async move {
+            send(&peers, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn send(peers: &Peers, batch: Vec<Pending>) {
+    let addr = batch[0].addr.clone();
+    let (commands, replies): (Vec<Command>, Vec<oneshot::Sender<WriteResult>>) =
+        batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+    let count = commands.len();
+    match call_leader(peers, &addr, &Forwarded::Writes(commands)).await {
+        Ok(ForwardedReply::Written(results)) if results.len() == count => {
+            for (reply, result) in replies.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Ok(other) => {
+            let error = CoordError::Internal { reason: format!("leader answered {count} writes with {other:?}") };
+            replies.into_iter().for_each(|r| drop(r.send(Err(error.clone()))));
+        }
+        Err(error) => replies.into_iter().for_each(|r| drop(r.send(Err(error.clone())))),
+    }
+}
