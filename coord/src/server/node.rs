@@ -302,38 +302,40 @@ impl CoordNode {
 
     /// Adds a node: as a learner (caught up before returning), then as a voter if asked.
     pub async fn add_node(&self, id: NodeId, addr: String, voter: bool) -> Result<(), CoordError> {
-        let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
-            }
-            other => CoordError::Unavailable { reason: other.to_string() },
-        };
-        self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(map_err)?;
+        self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(membership_change_error)?;
         if voter {
             self.raft
                 .change_membership(openraft::ChangeMembers::AddVoterIds([id].into()), false)
                 .await
-                .map_err(map_err)?;
+                .map_err(membership_change_error)?;
         }
         Ok(())
     }
 
     /// Removes a node from the voters and learners.
     pub async fn remove_node(&self, id: NodeId) -> Result<(), CoordError> {
-        let map_err = |e: RaftError<TypeConfig, ClientWriteError<TypeConfig>>| match e {
-            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
-                CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
-            }
-            other => CoordError::Unavailable { reason: other.to_string() },
-        };
         let membership = self.raft.metrics().borrow_watched().membership_config.membership().clone();
         if membership.voter_ids().any(|v| v == id) {
             self.raft
                 .change_membership(openraft::ChangeMembers::RemoveVoters([id].into()), false)
                 .await
-                .map_err(map_err)?;
+                .map_err(membership_change_error)?;
         }
-        self.raft.change_membership(openraft::ChangeMembers::RemoveNodes([id].into()), false).await.map_err(map_err)?;
+        self.raft
+            .change_membership(openraft::ChangeMembers::RemoveNodes([id].into()), false)
+            .await
+            .map_err(membership_change_error)?;
         Ok(())
+    }
+}
+
+/// The error for a failed membership change: redirect to the leader, or retry later (another
+/// change in progress, no quorum).
+fn membership_change_error(error: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> CoordError {
+    match error {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+            CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
+        }
+        other => CoordError::Unavailable { reason: format!("membership change failed: {other}") },
     }
 }
