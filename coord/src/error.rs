@@ -99,10 +99,12 @@ pub enum CoordError {
         /// The path that was to be created.
         path: String,
     },
-    /// A transaction check did not hold; nothing was applied.
-    #[error("transaction check {index} failed at {path}: {reason}; nothing was applied")]
+    /// A transaction check did not hold, or one of its operations failed; nothing was applied.
+    #[error(
+        "transaction step {index} (checks count first, then operations) failed at {path}: {reason}; nothing was applied"
+    )]
     CheckFailed {
-        /// Index of the check (or operation) that failed.
+        /// Index of the step that failed: checks first, then operations.
         index: usize,
         /// The path it checked.
         path: String,

@@ -164,3 +164,24 @@ impl fmt::Display for Command {
         }
     }
 }
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Created { path, stat } => write!(f, "created {path} ({stat})"),
+            Outcome::Set { stat } => write!(f, "set ({stat})"),
+            Outcome::Deleted => write!(f, "deleted"),
+            Outcome::Txn(outcomes) => {
+                write!(f, "txn ok")?;
+                outcomes.iter().try_for_each(|o| write!(f, "; {o}"))
+            }
+            Outcome::SessionOpened { session, ttl_ms } => write!(f, "session {session} opened (ttl {ttl_ms} ms)"),
+            Outcome::SessionClosed => write!(f, "session closed"),
+            Outcome::Empty => write!(f, "empty entry"),
+            Outcome::SessionsExpired { sessions } => {
+                let ids: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
+                write!(f, "expired [{}]", ids.join(" "))
+            }
+        }
+    }
+}

@@ -13,4 +13,6 @@ pub mod state;
 pub mod types;
 
 #[cfg(test)]
+mod script_tests;
+#[cfg(test)]
 mod state_tests;

@@ -255,6 +255,13 @@ impl CoordState {
         if let Some(name) = member {
             let path = member_path(name)?;
             let data = Bytes::from(session.0.to_string());
+            if self.namespace.get(&path).is_some() {
+                return Err(CoordError::InvalidArgument {
+                    reason: format!(
+                        "a member named {name} has already joined: pick another name, or wait for its session to end"
+                    ),
+                });
+            }
             let op = CreateOp { path, data, ephemeral_owner: Some(session), sequential: false, make_parents: true };
             self.namespace.create(&op, revision, cs)?;
             self.append_record(MembershipKind::Joined, name, session, revision, cs)?;

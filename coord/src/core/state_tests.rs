@@ -175,7 +175,7 @@ fn closing_a_session_records_leaving() {
     assert!(
         matches!(
             m.apply(Command::OpenSession { ttl_ms: 1000, member: Some("ctl-a".into()) }),
-            Err(CoordError::NodeExists { .. })
+            Err(CoordError::InvalidArgument { .. })
         ),
         "one member per name"
     );

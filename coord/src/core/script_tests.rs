@@ -1,0 +1,201 @@
+//! Golden-script tests of the state machine: text in, text out.
+//!
+//! Each file in `testscripts/` is a story told in commands (`> create /a one`), each followed
+//! by what the state machine answered. The runner replays the commands on a fresh state and
+//! compares. Run with `UPDATE_GOLDEN=1` to rewrite the answers after a deliberate change, then
+//! read the diff: it is the behaviour change.
+//!
+//! Commands (one entry each, revisions counting from 1):
+//! `create PATH [DATA] [eph=S] [seq] [parents]`, `set PATH DATA [v=N]`, `delete PATH [v=N]`,
+//! `open [member=NAME] [ttl=MS]`, `close S`, `expire S...`, `txn check:KIND:PATH[:V]... op:...`;
+//! and reads (no entry): `get PATH`, `ls PATH`, `log`, `events FROM [PATH] [prefix]`.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use super::command::{Check, Command, CreateOp, DeleteOp, Op, SetOp};
+use super::history::WatchFilter;
+use super::path::NodePath;
+use super::state::CoordState;
+use super::types::{Revision, SessionId};
+use crate::error::CoordError;
+
+/// The state under test and the revision of the next entry.
+struct Script {
+    state: CoordState,
+    next: u64,
+}
+
+fn path(text: &str) -> Result<NodePath, CoordError> {
+    NodePath::parse(text)
+}
+
+/// `key=value` options and positional words of a command line.
+fn option<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
+    words.iter().find_map(|w| w.strip_prefix(key).and_then(|rest| rest.strip_prefix('=')))
+}
+
+fn positional<'a>(words: &[&'a str]) -> Vec<&'a str> {
+    words.iter().copied().filter(|w| !w.contains('=') && *w != "seq" && *w != "parents" && *w != "prefix").collect()
+}
+
+fn number(text: Option<&str>) -> Option<u64> {
+    text.map(|t| t.trim_start_matches('s').parse().expect("a number"))
+}
+
+fn create_op(words: &[&str]) -> Result<CreateOp, CoordError> {
+    let args = positional(words);
+    Ok(CreateOp {
+        path: path(args[0])?,
+        data: Bytes::from(args.get(1).copied().unwrap_or("").to_string()),
+        ephemeral_owner: number(option(words, "eph")).map(SessionId),
+        sequential: words.contains(&"seq"),
+        make_parents: words.contains(&"parents"),
+    })
+}
+
+fn set_op(words: &[&str]) -> Result<SetOp, CoordError> {
+    let args = positional(words);
+    Ok(SetOp {
+        path: path(args[0])?,
+        data: Bytes::from(args[1].to_string()),
+        expected_version: number(option(words, "v")),
+    })
+}
+
+fn delete_op(words: &[&str]) -> Result<DeleteOp, CoordError> {
+    Ok(DeleteOp { path: path(positional(words)[0])?, expected_version: number(option(words, "v")) })
+}
+
+/// `check:exists:/a`, `check:absent:/a`, `check:version:/a:3`, `op:create:/a:data`,
+/// `op:set:/a:data`, `op:delete:/a`.
+fn txn(words: &[&str]) -> Result<Command, CoordError> {
+    let (mut checks, mut ops) = (Vec::new(), Vec::new());
+    for word in words {
+        let parts: Vec<&str> = word.split(':').collect();
+        match parts.as_slice() {
+            ["check", "exists", p] => checks.push(Check::Exists(path(p)?)),
+            ["check", "absent", p] => checks.push(Check::NotExists(path(p)?)),
+            ["check", "version", p, v] => checks.push(Check::Version(path(p)?, v.parse().expect("version"))),
+            ["op", "create", p, data @ ..] => {
+                ops.push(Op::Create(create_op(&[p, data.first().copied().unwrap_or("")])?))
+            }
+            ["op", "set", p, data] => ops.push(Op::Set(set_op(&[p, data])?)),
+            ["op", "delete", p] => ops.push(Op::Delete(delete_op(&[p])?)),
+            _ => panic!("bad txn part {word:?}"),
+        }
+    }
+    Ok(Command::Txn { checks, ops })
+}
+
+impl Script {
+    fn new() -> Self {
+        Self { state: CoordState::new(100), next: 1 }
+    }
+
+    fn apply(&mut self, command: Command) -> String {
+        let revision = Revision(self.next);
+        self.next += 1;
+        let head = format!("@{} ", revision.0);
+        match self.state.apply(revision, &command) {
+            Ok(outcome) => format!("{head}{outcome}"),
+            Err(error) => format!("{head}error: {error}"),
+        }
+    }
+
+    /// Runs one command line and returns its output lines.
+    fn run(&mut self, line: &str) -> String {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let (verb, rest) = (words[0], &words[1..]);
+        let command = match verb {
+            "create" => create_op(rest).map(Command::Create),
+            "set" => set_op(rest).map(Command::Set),
+            "delete" => delete_op(rest).map(Command::Delete),
+            "txn" => txn(rest),
+            "open" => Ok(Command::OpenSession {
+                ttl_ms: number(option(rest, "ttl")).unwrap_or(1000),
+                member: option(rest, "member").map(str::to_string),
+            }),
+            "close" => Ok(Command::CloseSession { session: SessionId(number(Some(rest[0])).expect("session")) }),
+            "expire" => Ok(Command::ExpireSessions {
+                sessions: rest.iter().map(|s| SessionId(number(Some(s)).expect("session"))).collect(),
+            }),
+            _ => return self.read(verb, rest).unwrap_or_else(|e| format!("error: {e}")),
+        };
+        match command {
+            Ok(command) => self.apply(command),
+            Err(error) => format!("refused at the edge: {error}"),
+        }
+    }
+
+    fn read(&self, verb: &str, rest: &[&str]) -> Result<String, CoordError> {
+        Ok(match verb {
+            "get" => {
+                let (data, stat) = self.state.get(&path(rest[0])?)?;
+                format!("{:?} ({stat})", String::from_utf8_lossy(&data))
+            }
+            "ls" => self.state.children(&path(rest[0])?)?.0.join(" "),
+            "log" => {
+                self.state.membership_log(Revision(0))?.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n")
+            }
+            "events" => {
+                let from = Revision(rest[0].parse().expect("revision"));
+                let filter = WatchFilter {
+                    path: path(rest.get(1).copied().unwrap_or("/"))?,
+                    prefix: rest.contains(&"prefix") || rest.len() < 2,
+                };
+                let (events, next) = self.state.events_since(from, &filter, 1000)?;
+                let mut lines: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+                lines.push(format!("(resume from {})", next.0));
+                lines.join("\n")
+            }
+            _ => panic!("unknown script command {verb:?}"),
+        })
+    }
+}
+
+/// Replays one script; returns the script as it should read.
+fn replay(text: &str) -> String {
+    let mut script = Script::new();
+    let mut out = String::new();
+    for line in text.lines() {
+        if let Some(command) = line.strip_prefix("> ") {
+            out.push_str(line);
+            out.push('\n');
+            let answer = script.run(command);
+            if !answer.is_empty() {
+                out.push_str(&answer);
+                out.push('\n');
+            }
+        } else if line.starts_with('#') || line.is_empty() {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_scripts() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/testscripts");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).expect("testscripts dir").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scripts in {}", dir.display());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("read script");
+        let expected = replay(&text);
+        if update {
+            std::fs::write(&file, &expected).expect("write script");
+        } else {
+            assert_eq!(
+                text,
+                expected,
+                "{} differs from what the state machine answers (UPDATE_GOLDEN=1 rewrites it)",
+                file.display()
+            );
+        }
+    }
+}
