@@ -15,9 +15,9 @@ async fn primaries_follow_each_other_with_increasing_tokens() -> anyhow::Result<
     let client = cluster.client()?;
     let election = Election::new(&client, "runway/07")?;
 
-    let session_a = Session::open(&client, Duration::from_millis(600), Some("ctl-a")).await?;
-    let session_b = Session::open(&client, Duration::from_millis(600), Some("ctl-b")).await?;
-    let session_c = Session::open(&client, Duration::from_millis(600), Some("ctl-c")).await?;
+    let session_a = Session::open(&client, Duration::from_millis(1000), Some("ctl-a")).await?;
+    let session_b = Session::open(&client, Duration::from_secs(3), Some("ctl-b")).await?;
+    let session_c = Session::open(&client, Duration::from_secs(3), Some("ctl-c")).await?;
     let a = election.campaign(&session_a, "ctl-a").await?;
     let b = election.campaign(&session_b, "ctl-b").await?;
     let c = election.campaign(&session_c, "ctl-c").await?;
