@@ -208,7 +208,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     session.id().0
                 );
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => { session.close().await?; }
+                    _ = super::interrupted() => { session.close().await?; }
                     _ = session.lost() => { anyhow::bail!("session {} lost; the ephemeral node is gone or going", session.id().0); }
                 }
             }
@@ -268,7 +268,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             loop {
                 let events = tokio::select! {
                     events = watcher.next() => events?,
-                    _ = tokio::signal::ctrl_c() => break,
+                    _ = super::interrupted() => break,
                 };
                 for event in events {
                     let kind = format!("{:?}", event.kind).to_lowercase();

@@ -44,3 +44,18 @@ pub enum CoordCommand {
     /// first start, and come back from --data-dir on restart.
     Serve(serve::ServeArgs),
 }
+
+/// Completes on Ctrl-C or SIGTERM: the signals that ask a command to stop cleanly.
+pub async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
