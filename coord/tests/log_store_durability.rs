@@ -1,10 +1,12 @@
-//! The log store reports entries flushed only once they are on disk.
+//! The log store reports entries flushed only once they are durable.
 //!
 //! A SIGKILL test cannot prove this (the page cache survives a killed process), so these tests
-//! run the log store on a redb backend that models a disk: writes land in a volatile image and
-//! only `sync_data` makes them durable. A simulated crash keeps the durable image alone. If the
-//! store acknowledged before syncing, entries acknowledged before the crash would be missing.
+//! put the log store on a crash model of a device: writes land in a volatile image, only a
+//! synced flush makes them durable, and a simulated crash keeps the durable image alone. If the
+//! store acknowledged anything before asking for (and hearing back from) a sync, entries or the
+//! vote acknowledged before the crash would be missing afterwards.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex};
 
@@ -12,66 +14,83 @@ use openraft::RaftLogReader;
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::type_config::TypeConfigExt;
-use redb::{Database, Durability, ReadableDatabase, StorageBackend, TableDefinition};
-use skyway_coord::raft::log_store::{LogStore, init_database};
-use skyway_coord::raft::{Entry, TypeConfig};
+use skyway_coord::raft::wal_store::{DeviceState, Flushed, LogDevice, WalStore};
+use skyway_coord::raft::{Entry, LogId, TypeConfig, Vote};
 
-/// A disk with a volatile write cache: only synced bytes survive a crash.
+/// What a device holds.
 #[derive(Debug, Clone, Default)]
-struct CrashDisk {
-    inner: Arc<Mutex<Images>>,
+struct Image {
+    vote: Option<Vote>,
+    entries: BTreeMap<u64, Entry>,
+    committed: Option<LogId>,
+    purged: Option<LogId>,
 }
 
-#[derive(Debug, Default)]
-struct Images {
-    volatile: Vec<u8>,
-    durable: Vec<u8>,
+/// A device with a volatile cache in front of durable storage.
+#[derive(Debug, Clone, Default)]
+struct CrashModel {
+    images: Arc<Mutex<(Image, Image)>>, // (volatile, durable)
 }
 
-impl CrashDisk {
-    /// The disk as it is after power loss: the durable image, on a fresh device.
-    fn after_crash(&self) -> CrashDisk {
-        let durable = self.inner.lock().unwrap().durable.clone();
-        CrashDisk { inner: Arc::new(Mutex::new(Images { volatile: durable.clone(), durable })) }
+impl CrashModel {
+    /// The device after power loss: only the durable image is left.
+    fn after_crash(&self) -> CrashModel {
+        let durable = self.images.lock().unwrap().1.clone();
+        CrashModel { images: Arc::new(Mutex::new((durable.clone(), durable))) }
+    }
+
+    fn volatile<R>(&self, f: impl FnOnce(&mut Image) -> R) -> R {
+        f(&mut self.images.lock().unwrap().0)
     }
 }
 
-impl StorageBackend for CrashDisk {
-    fn len(&self) -> Result<u64, io::Error> {
-        Ok(self.inner.lock().unwrap().volatile.len() as u64)
-    }
-    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
-        let images = self.inner.lock().unwrap();
-        let start = offset as usize;
-        let end = start + out.len();
-        if end > images.volatile.len() {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "read past end"));
+impl LogDevice for CrashModel {
+    fn state(&self) -> DeviceState {
+        let images = self.images.lock().unwrap();
+        let v = &images.0;
+        DeviceState {
+            vote: v.vote,
+            last: v.entries.values().last().map(|e| e.log_id()),
+            committed: v.committed,
+            purged: v.purged,
         }
-        out.copy_from_slice(&images.volatile[start..end]);
+    }
+    fn read(&self, from: u64, to: u64) -> io::Result<Vec<Entry>> {
+        Ok(self.images.lock().unwrap().0.entries.range(from..to).map(|(_, e)| e.clone()).collect())
+    }
+    fn save_vote(&mut self, vote: Vote) -> io::Result<()> {
+        self.volatile(|v| v.vote = Some(vote));
         Ok(())
     }
-    fn set_len(&self, len: u64) -> Result<(), io::Error> {
-        self.inner.lock().unwrap().volatile.resize(len as usize, 0);
+    fn append(&mut self, entries: Vec<Entry>) -> io::Result<()> {
+        self.volatile(|v| entries.into_iter().for_each(|e| drop(v.entries.insert(e.index(), e))));
         Ok(())
     }
-    fn sync_data(&self) -> Result<(), io::Error> {
-        let mut images = self.inner.lock().unwrap();
-        images.durable = images.volatile.clone();
+    fn truncate(&mut self, from: u64) -> io::Result<()> {
+        self.volatile(|v| v.entries.retain(|i, _| *i < from));
         Ok(())
     }
-    fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
-        let mut images = self.inner.lock().unwrap();
-        let end = offset as usize + data.len();
-        if end > images.volatile.len() {
-            images.volatile.resize(end, 0);
+    fn purge(&mut self, upto: LogId) -> io::Result<()> {
+        self.volatile(|v| {
+            v.entries.retain(|i, _| *i > upto.index());
+            v.purged = Some(upto);
+        });
+        Ok(())
+    }
+    fn commit(&mut self, committed: LogId) -> io::Result<()> {
+        self.volatile(|v| v.committed = Some(committed));
+        Ok(())
+    }
+    fn flush(&mut self, sync: bool, done: Option<Flushed>) -> io::Result<()> {
+        if sync {
+            let mut images = self.images.lock().unwrap();
+            images.1 = images.0.clone();
         }
-        images.volatile[offset as usize..end].copy_from_slice(data);
+        if let Some(done) = done {
+            done.complete(Ok(()));
+        }
         Ok(())
     }
-}
-
-fn open(disk: &CrashDisk) -> Arc<Database> {
-    init_database(Database::builder().create_with_backend(disk.clone()).expect("open database")).expect("init tables")
 }
 
 fn blank(index: u64) -> Entry {
@@ -79,33 +98,38 @@ fn blank(index: u64) -> Entry {
 }
 
 #[tokio::test]
-async fn entries_reported_flushed_survive_a_crash() {
-    let disk = CrashDisk::default();
-    let mut store = LogStore::new(open(&disk));
+async fn entries_and_votes_reported_durable_survive_a_crash() {
+    let disk = CrashModel::default();
+    let mut store = WalStore::new(disk.clone());
+    let vote = Vote::new(3, 1);
+    store.save_vote(&vote).await.unwrap();
     for batch in 0..5u64 {
         let (tx, rx) = TypeConfig::oneshot();
         store.append((batch * 10..batch * 10 + 10).map(blank), IOFlushed::<TypeConfig>::signal(tx)).await.unwrap();
         rx.await.unwrap().expect("flush reported ok");
     }
-    // Power loss right after the last flush was reported.
-    let mut recovered = LogStore::new(open(&disk.after_crash()));
-    let entries = recovered.try_get_log_entries(0..50).await.unwrap();
-    let indexes: Vec<u64> = entries.iter().map(|e| e.index()).collect();
+    // Power loss right after the last acknowledgement.
+    let recovered_disk = disk.after_crash();
+    let mut recovered = WalStore::new(recovered_disk.clone());
+    let indexes: Vec<u64> = recovered.try_get_log_entries(0..100).await.unwrap().iter().map(|e| e.index()).collect();
     assert_eq!(indexes, (0..50).collect::<Vec<_>>(), "every entry reported flushed must survive the crash");
+    assert_eq!(recovered.read_vote().await.unwrap(), Some(vote), "a saved vote must survive the crash");
+
+    // A truncation that returned is durable too (a crash must not resurrect removed entries).
+    recovered.truncate_after(Some(blank(44).log_id())).await.unwrap();
+    let mut after_second_crash = WalStore::new(recovered_disk.after_crash());
+    let indexes: Vec<u64> =
+        after_second_crash.try_get_log_entries(0..100).await.unwrap().iter().map(|e| e.index()).collect();
+    assert_eq!(indexes, (0..45).collect::<Vec<_>>(), "a completed truncation must survive the crash");
 }
 
 #[tokio::test]
 async fn the_crash_model_drops_unsynced_writes() {
-    // The negative control: without an fsync a commit does not survive, so the test above
+    // The negative control: writes flushed without a sync do not survive, so the test above
     // would catch a store that acknowledged before syncing.
-    const T: TableDefinition<u64, u64> = TableDefinition::new("t");
-    let disk = CrashDisk::default();
-    let db = open(&disk);
-    let mut txn = db.begin_write().unwrap();
-    txn.set_durability(Durability::None).unwrap();
-    txn.open_table(T).unwrap().insert(1, 1).unwrap();
-    txn.commit().unwrap();
-    assert!(db.begin_read().unwrap().open_table(T).is_ok(), "visible before the crash");
-    let after = open(&disk.after_crash());
-    assert!(after.begin_read().unwrap().open_table(T).is_err(), "an unsynced commit must not survive the crash");
+    let mut disk = CrashModel::default();
+    disk.append(vec![blank(0)]).unwrap();
+    disk.flush(false, None).unwrap();
+    assert_eq!(disk.read(0, 10).unwrap().len(), 1, "visible before the crash");
+    assert!(disk.after_crash().read(0, 10).unwrap().is_empty(), "an unsynced write must not survive the crash");
 }

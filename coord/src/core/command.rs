@@ -142,6 +142,24 @@ pub enum Outcome {
 }
 
 impl Command {
+    /// Roughly how many bytes the command occupies (for cache accounting).
+    pub fn approximate_bytes(&self) -> usize {
+        let op_bytes = |op: &Op| match op {
+            Op::Create(c) => c.path.as_str().len() + c.data.len(),
+            Op::Set(s) => s.path.as_str().len() + s.data.len(),
+            Op::Delete(d) => d.path.as_str().len(),
+        };
+        match self {
+            Command::Create(c) => c.path.as_str().len() + c.data.len(),
+            Command::Set(s) => s.path.as_str().len() + s.data.len(),
+            Command::Delete(d) => d.path.as_str().len(),
+            Command::Txn { checks, ops } => checks.len() * 64 + ops.iter().map(op_bytes).sum::<usize>(),
+            Command::OpenSession { member, .. } => member.as_ref().map_or(0, String::len),
+            Command::CloseSession { .. } => 8,
+            Command::ExpireSessions { sessions } => sessions.len() * 8,
+        }
+    }
+
     /// Number of checks and ops, for the transaction limit.
     pub fn op_count(&self) -> usize {
         match self {

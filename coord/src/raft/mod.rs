@@ -1,10 +1,11 @@
-//! Replication with openraft: the type configuration, the log store (redb), the state machine
-//! adapter and the node-to-node network.
+//! Replication with openraft: the type configuration, the log store (raft-log), the state
+//! machine adapter (snapshots in redb) and the node-to-node network.
 
 pub mod codec;
-pub mod log_store;
+pub mod database;
 pub mod network;
 pub mod state_machine;
+pub mod wal_store;
 
 use crate::core::command::{Command, Outcome};
 use crate::error::CoordError;

@@ -20,7 +20,7 @@ use redb::{Database, ReadableDatabase};
 use tokio::sync::watch;
 
 use super::codec::{decode, encode};
-use super::log_store::{SNAPSHOT, io_err};
+use super::database::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::core::command::Outcome;
 use crate::core::state::CoordState;

@@ -15,9 +15,10 @@ use crate::core::command::{Command, Outcome};
 use crate::core::leases::Leases;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
-use crate::raft::log_store::{LogStore, open_database};
+use crate::raft::database::open_database;
 use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
+use crate::raft::wal_store::WalStore;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::server::forward::{Forwarded, ForwardedReply, WriteForwarder, call_leader};
 
@@ -48,7 +49,9 @@ impl CoordNode {
             .map_err(|e| internal(&format!("cannot create data directory {}", config.data_dir.display()), &e))?;
         let db_path = config.data_dir.join("skyway.redb");
         let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
-        let log_store = LogStore::new(db.clone());
+        let wal_dir = config.data_dir.join("wal");
+        let log_store = WalStore::open(&wal_dir)
+            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?;
         let state_machine =
             StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
         let shared = state_machine.shared();
