@@ -1,5 +1,6 @@
 //! Skyway's coordination service: a hierarchical namespace of small nodes, replicated with Raft
-//! (openraft), durable on disk (redb, fsynced before a write is acknowledged), served over gRPC
+//! (openraft), durable on disk (a raft-log write-ahead log fsynced before a write is acknowledged;
+//! snapshots in redb), served over gRPC
 //! (tonic), with sessions, ephemeral and sequential nodes, versions and conditional writes,
 //! transactions, watches that never drop an event, the membership log, and — in the client —
 //! the election recipe with fencing tokens.
