@@ -28,6 +28,8 @@ pub struct NodeConfig {
     /// The initial voters, id → address (this node included). Nodes started with the same
     /// peers form a cluster on first start. Empty for a node that will be added at run time.
     pub peers: BTreeMap<u64, String>,
+    /// Peer address → the address this node dials instead (a proxy on the link, a NAT).
+    pub peer_routes: BTreeMap<String, String>,
     /// Where the node keeps its log, vote and snapshots.
     pub data_dir: PathBuf,
     /// Largest node value accepted, in bytes.
@@ -53,6 +55,7 @@ impl NodeConfig {
             id,
             listen,
             peers: BTreeMap::new(),
+            peer_routes: BTreeMap::new(),
             data_dir,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             txn_ops_max: TXN_OPS_MAX_DEFAULT,

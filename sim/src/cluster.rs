@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use skyway_coord::client::Client;
 
+use crate::netfault::{FaultProxy, Mode};
+
 /// One node's process and identity.
 pub struct NodeProcess {
     /// Node id.
@@ -30,6 +32,8 @@ pub struct ProcessCluster {
     /// The nodes, by id.
     pub nodes: BTreeMap<u64, NodeProcess>,
     extra_args: Vec<String>,
+    /// Arguments for one node only (its routes through link proxies).
+    node_args: BTreeMap<u64, Vec<String>>,
     root: PathBuf,
     log_dir: PathBuf,
 }
@@ -43,6 +47,45 @@ pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
 impl ProcessCluster {
     /// Starts `size` nodes of `binary` with data under `root`. `extra_args` go to every node.
     pub fn start(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
+        let mut cluster = Self::prepare(binary, root, size, extra_args)?;
+        cluster.spawn_all()?;
+        Ok(cluster)
+    }
+
+    /// Like [`ProcessCluster::start`], with a fault proxy on every link between two nodes (each
+    /// node dials its peers through its own proxies), so links can be held or cut.
+    pub async fn start_with_links(
+        binary: &Path,
+        root: &Path,
+        size: usize,
+        extra_args: &[&str],
+    ) -> anyhow::Result<(Self, Links)> {
+        let mut cluster = Self::prepare(binary, root, size, extra_args)?;
+        let mut proxies = BTreeMap::new();
+        for (from, node) in &cluster.nodes {
+            let mut routes = Vec::new();
+            for (to, peer) in &cluster.nodes {
+                if from != to {
+                    let proxy = FaultProxy::start(peer.addr.parse()?).await?;
+                    routes.push(format!("{}={}", peer.addr, proxy.addr()));
+                    proxies.insert((*from, *to), proxy);
+                }
+            }
+            cluster.node_args.insert(node.id, vec!["--route".into(), routes.join(",")]);
+        }
+        cluster.spawn_all()?;
+        Ok((cluster, Links { proxies }))
+    }
+
+    fn spawn_all(&mut self) -> anyhow::Result<()> {
+        let ids: Vec<u64> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.spawn(id)?;
+        }
+        Ok(())
+    }
+
+    fn prepare(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
         let ports = free_ports(size)?;
         let peers: BTreeMap<u64, String> =
             ports.iter().enumerate().map(|(i, p)| (i as u64 + 1, format!("127.0.0.1:{p}"))).collect();
@@ -52,6 +95,7 @@ impl ProcessCluster {
             binary: binary.to_path_buf(),
             nodes: BTreeMap::new(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            node_args: BTreeMap::new(),
             root: root.to_path_buf(),
             log_dir,
         };
@@ -62,9 +106,6 @@ impl ProcessCluster {
             cluster
                 .nodes
                 .insert(*id, NodeProcess { id: *id, addr: addr.clone(), data_dir, joining: false, child: None });
-        }
-        for id in peers.keys() {
-            cluster.spawn(*id)?;
         }
         Ok(cluster)
     }
@@ -79,6 +120,7 @@ impl ProcessCluster {
             .arg(&node.data_dir)
             .args(&self.extra_args)
             .args(node.joining.then_some("--join"))
+            .args(self.node_args.get(&id).into_iter().flatten())
             .env("RUST_LOG", std::env::var("SKYWAY_NODE_LOG").unwrap_or_else(|_| "info".into()))
             .stdout(Stdio::null())
             .stderr(log)
@@ -145,8 +187,14 @@ impl ProcessCluster {
 
     /// Waits until some running node reports a leader that all answering nodes agree on.
     pub async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<u64> {
+        let running: Vec<u64> = self.nodes.values().filter(|n| n.child.is_some()).map(|n| n.id).collect();
+        self.wait_for_leader_among(&running, timeout).await
+    }
+
+    /// Waits until the nodes `ids` agree on a leader among them.
+    pub async fn wait_for_leader_among(&self, ids: &[u64], timeout: Duration) -> anyhow::Result<u64> {
         let deadline = Instant::now() + timeout;
-        let running: Vec<String> = self.nodes.values().filter(|n| n.child.is_some()).map(|n| n.addr.clone()).collect();
+        let running: Vec<String> = ids.iter().filter_map(|id| self.nodes.get(id)).map(|n| n.addr.clone()).collect();
         let client = Client::connect(&running)?;
         loop {
             let statuses = client.status_all().await;
@@ -160,6 +208,7 @@ impl ProcessCluster {
                 && leaders.len() == running.len()
                 && leaders.iter().all(|l| l == first)
                 && self.is_running(*first)
+                && ids.contains(first)
             {
                 return Ok(*first);
             }
@@ -185,5 +234,34 @@ impl Drop for ProcessCluster {
                 let _ = child.wait();
             }
         }
+    }
+}
+
+/// The fault proxies on the links of a [`ProcessCluster`], by (from, to) node id.
+pub struct Links {
+    proxies: BTreeMap<(u64, u64), FaultProxy>,
+}
+
+impl Links {
+    /// Sets the link from one node to another (one way).
+    pub fn set(&self, from: u64, to: u64, mode: Mode) {
+        if let Some(proxy) = self.proxies.get(&(from, to)) {
+            proxy.set(mode);
+        }
+    }
+
+    /// Partitions `node` from every other node, both ways: its messages and theirs are held,
+    /// as TCP holds them across a network partition.
+    pub fn isolate(&self, node: u64) {
+        for ((from, to), proxy) in &self.proxies {
+            if *from == node || *to == node {
+                proxy.set(Mode::Hold);
+            }
+        }
+    }
+
+    /// Lets every link pass again (held bytes are delivered, late).
+    pub fn heal(&self) {
+        self.proxies.values().for_each(|p| p.set(Mode::Pass));
     }
 }

@@ -1,150 +1,25 @@
 //! Reads, writes and compare-and-sets on a few keys, from several clients at once, while the
 //! Raft leader is SIGKILLed: the recorded history must be linearizable.
-//!
-//! Every written value is unique, so the check is sharp. Outcomes are recorded honestly: an
-//! acknowledged write is `Written`, a refused compare-and-set is `Cas(false)`, an error that
-//! proves the request was not applied (`NotLeader`, `Unavailable`) drops the operation, and
-//! anything else (a lost answer) is `Unknown` — it may have applied at any later time, or never.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency};
 use skyway_tests::harness::start_cluster;
-use skyway_tests::lincheck::{CheckOptions, CheckResult, Input, Operation, Output, check};
-
-const KEYS: usize = 3;
-const CLIENTS: u64 = 6;
-
-/// A small seeded generator, so a run's choice of operations is reproducible.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// One client's loop: random operations until `until`.
-async fn run_client(id: u64, client: Client, start: Instant, until: Instant, seed: u64) -> Vec<Operation> {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-    let mut history = Vec::new();
-    // The last (value, version) this client read per key, for its compare-and-sets.
-    let mut last_read: Vec<Option<(String, u64)>> = vec![None; KEYS];
-    let mut n = 0u64;
-    let micros = |t: Instant| t.duration_since(start).as_micros() as u64;
-    while Instant::now() < until {
-        let k = rng.below(KEYS as u64) as usize;
-        let (key, path) = (format!("k{k}"), format!("/lin/k{k}"));
-        let choice = rng.below(3);
-        let call = Instant::now();
-        let (input, output) = match (choice, last_read[k].clone()) {
-            (0, _) | (_, None) => {
-                let result = client.get(&path, Consistency::Linearizable).await;
-                let output = match result {
-                    Ok(node) => {
-                        let value = String::from_utf8_lossy(&node.data).into_owned();
-                        last_read[k] = Some((value.clone(), node.stat.map_or(0, |s| s.version)));
-                        Output::Read(Some(value))
-                    }
-                    Err(_) => continue, // a failed read has no effect
-                };
-                (Input::Read, output)
-            }
-            (1, _) => {
-                n += 1;
-                let value = format!("c{id}-{n}");
-                let output = match client.set(&path, value.clone(), None).await {
-                    Ok(_) => Output::Written,
-                    Err(CoordError::NotLeader { .. } | CoordError::Unavailable { .. }) => continue,
-                    Err(_) => Output::Unknown,
-                };
-                (Input::Write(value), output)
-            }
-            (_, Some((expected, version))) => {
-                n += 1;
-                let new = format!("c{id}-{n}");
-                // Versions and values move together (every value is unique), so "version v"
-                // is "the value that had version v".
-                let output = match client.set(&path, new.clone(), Some(version)).await {
-                    Ok(_) => Output::Cas(true),
-                    Err(CoordError::BadVersion { .. }) => Output::Cas(false),
-                    Err(CoordError::NotLeader { .. } | CoordError::Unavailable { .. }) => continue,
-                    Err(_) => Output::Unknown,
-                };
-                (Input::Cas { expected: Some(expected), new }, output)
-            }
-        };
-        let ret = micros(Instant::now());
-        history.push(Operation { client: id, key, call: micros(call), ret, input, output });
-    }
-    history
-}
+use skyway_tests::workload::{assert_linearizable, create_keys, spawn_clients};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_history_taken_while_the_leader_is_killed_is_linearizable() -> anyhow::Result<()> {
     let (mut cluster, dir) = start_cluster(&[])?;
     let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
-    let setup = cluster.client()?;
     let start = Instant::now();
-    let mut history = Vec::new();
-    for k in 0..KEYS {
-        let value = format!("init-{k}");
-        let call = start.elapsed().as_micros() as u64;
-        let request = skyway_coord::proto::coord::CreateRequest {
-            path: format!("/lin/k{k}"),
-            data: value.clone().into(),
-            make_parents: true,
-            ..Default::default()
-        };
-        setup.create(request).await?;
-        let ret = start.elapsed().as_micros() as u64;
-        history.push(Operation {
-            client: 0,
-            key: format!("k{k}"),
-            call,
-            ret,
-            input: Input::Write(value),
-            output: Output::Written,
-        });
-    }
-
-    let until = Instant::now() + Duration::from_secs(6);
-    let endpoints = Arc::new(cluster.endpoints());
-    let mut tasks = Vec::new();
-    for id in 1..=CLIENTS {
-        let mut own = endpoints.as_ref().clone();
-        let shift = id as usize % own.len();
-        own.rotate_left(shift);
-        let client = Client::connect(&own)?;
-        tasks.push(tokio::spawn(run_client(id, client, start, until, id)));
-    }
+    let mut history = create_keys(&cluster.client()?, start).await?;
+    let tasks = spawn_clients(&cluster.endpoints(), 6, start, Duration::from_secs(6))?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     cluster.kill(leader)?;
     for task in tasks {
         history.extend(task.await?);
     }
-
-    let unknown = history.iter().filter(|o| o.output == Output::Unknown).count();
-    let cas_ok = history.iter().filter(|o| o.output == Output::Cas(true)).count();
-    println!(
-        "{} operations ({} with unknown outcome, {} successful CAS) by {CLIENTS} clients on {KEYS} keys",
-        history.len(),
-        unknown,
-        cas_ok
-    );
-    assert!(history.len() > 300, "too few operations to mean anything: {}", history.len());
-    assert!(cas_ok > 0, "the history should contain successful compare-and-sets");
-
-    let result = check(&history, &CheckOptions::default());
-    if result != CheckResult::Linearizable {
-        let saved = dir.path().join("history.json");
-        std::fs::write(&saved, serde_json::to_vec_pretty(&history)?)?;
-        let kept = dir.keep();
-        panic!("not linearizable: {result:?}; history saved in {} (kept at {})", saved.display(), kept.display());
-    }
+    let kept = dir.keep();
+    assert_linearizable(&history, &kept)?;
+    let _ = std::fs::remove_dir_all(&kept);
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! that cannot be reached is reported as `Unreachable`, so openraft backs off instead of
 //! hammering it; a request that reached the peer but failed is a `Network` error.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,11 +32,19 @@ pub const PEER_MESSAGE_BYTES_MAX: usize = 512 * 1024 * 1024;
 #[derive(Clone, Default)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
+    /// Peer address (as the membership advertises it) → the address to dial instead.
+    routes: Arc<BTreeMap<String, String>>,
 }
 
 impl Peers {
+    /// Peers dialled through `routes` where one is given (e.g. a proxy on the link).
+    pub fn with_routes(routes: BTreeMap<String, String>) -> Self {
+        Self { channels: Arc::default(), routes: Arc::new(routes) }
+    }
+
     /// A client for the peer at `addr` (host:port), reusing one HTTP/2 connection per peer.
     pub fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, tonic::transport::Error> {
+        let addr = self.routes.get(addr).map_or(addr, String::as_str);
         let mut channels = self.channels.lock().expect("peer cache poisoned");
         let channel = match channels.get(addr) {
             Some(channel) => channel.clone(),

@@ -71,7 +71,7 @@ impl CoordNode {
         .validate()
         .map_err(|e| internal("invalid raft configuration", &e))?;
 
-        let peers = Peers::default();
+        let peers = Peers::with_routes(config.peer_routes.clone());
         let raft =
             Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
                 .await

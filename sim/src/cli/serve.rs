@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// for a node that an existing cluster adds with `skyway ctl member-add`.
     #[arg(long, value_parser = parse_peers, default_value = "")]
     pub peers: BTreeMap<u64, String>,
+    /// Reach a peer through another address: ADDR=VIA,... where ADDR is the peer's address as
+    /// in --peers and VIA what to dial instead (a proxy on the link, as the failover drills use).
+    #[arg(long, value_parser = parse_routes, default_value = "")]
+    pub route: BTreeMap<String, String>,
     /// Do not form a cluster: wait to be added to an existing one.
     #[arg(long)]
     pub join: bool,
@@ -53,6 +57,18 @@ pub struct ServeArgs {
     pub snapshot_after: u64,
 }
 
+fn parse_routes(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut routes = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (addr, via) = part.split_once('=').ok_or_else(|| format!("route {part:?} is not ADDR=VIA"))?;
+        for a in [addr, via] {
+            a.parse::<SocketAddr>().map_err(|_| format!("route address {a:?} is not HOST:PORT"))?;
+        }
+        routes.insert(addr.to_string(), via.to_string());
+    }
+    Ok(routes)
+}
+
 fn parse_peers(text: &str) -> Result<BTreeMap<u64, String>, String> {
     let mut peers = BTreeMap::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -75,6 +91,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let mut config = NodeConfig::new(args.id, args.listen, args.data_dir);
     config.peers = if args.join { BTreeMap::new() } else { args.peers };
+    config.peer_routes = args.route;
     config.value_bytes_max = args.value_bytes_max;
     config.txn_ops_max = args.txn_ops_max;
     config.history_events_max = args.watch_history;
