@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod blob;
 pub mod error;
+pub mod object_log;
 
 pub use backend::{Capabilities, S3Options, StorageConfig};
 pub use blob::{BlobRef, BlobStore, Condition, Object, ObjectInfo, ObjectVersion, sha256_hex};
