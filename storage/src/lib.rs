@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod blob;
 pub mod error;
+pub mod model;
 pub mod object_log;
 
 pub use backend::{Capabilities, S3Options, StorageConfig};
