@@ -52,7 +52,7 @@ impl EventuallyConsistentModel {
     pub fn new(staleness: Staleness) -> Self {
         Self {
             current: InMemory::new(),
-            history: Mutex::default(),
+            history: Arc::default(),
             rng: Mutex::new(StdRng::seed_from_u64(staleness.seed)),
             staleness,
         }
