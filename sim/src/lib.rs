@@ -4,4 +4,6 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod embedded;
+pub mod lesson;
 pub mod netfault;

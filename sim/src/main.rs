@@ -27,6 +27,7 @@ fn main() -> std::process::ExitCode {
             Command::Ctl(args) => skyway_sim::cli::ctl::run(args).await,
             Command::Bench(args) => skyway_sim::cli::bench::run(args).await,
             Command::Demo(args) => skyway_sim::cli::demo::run(args).await,
+            Command::Lesson(args) => skyway_sim::cli::lesson::run(args).await,
         }
     });
     match result {

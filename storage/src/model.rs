@@ -38,11 +38,14 @@ pub struct Staleness {
     pub seed: u64,
 }
 
+/// The versions of one object, oldest first: content and ETag.
+type Versions = VecDeque<(Bytes, Option<String>)>;
+
 /// An eventually consistent store modelled in memory.
 pub struct EventuallyConsistentModel {
     current: InMemory,
     /// Per object, the versions written, newest last (at most `versions_kept + 1`).
-    history: Arc<Mutex<HashMap<Path, VecDeque<(Bytes, Option<String>)>>>>,
+    history: Arc<Mutex<HashMap<Path, Versions>>>,
     rng: Mutex<StdRng>,
     staleness: Staleness,
 }

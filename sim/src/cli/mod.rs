@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod ctl;
 pub mod demo;
+pub mod lesson;
 pub mod serve;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,9 @@ pub enum Command {
     /// Start a 3-node cluster on loopback and walk through what it does (writes, a watch, an
     /// ephemeral node vanishing with its session, the membership log, a leader killed).
     Demo(demo::DemoArgs),
+    /// Lessons to run and measure, e.g. `skyway lesson logs`: why a log in cloud storage loses
+    /// records and causes split brain while the coordinator's log does not.
+    Lesson(lesson::LessonArgs),
 }
 
 /// Coordinator node commands.

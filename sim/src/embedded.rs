@@ -1,0 +1,99 @@
+//! A coordinator cluster inside this process: the embedded default for lessons and the
+//! simulator. Every node is a real node (Raft over gRPC on 127.0.0.1, its log fsynced in its
+//! own directory); only the processes are shared.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use skyway_coord::client::Client;
+use skyway_coord::config::NodeConfig;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running in-process cluster; stopped when dropped (or cleanly with [`EmbeddedCluster::stop`]).
+pub struct EmbeddedCluster {
+    endpoints: Vec<String>,
+    nodes: Vec<(oneshot::Sender<()>, JoinHandle<()>)>,
+}
+
+impl EmbeddedCluster {
+    /// Starts `size` nodes with data under `root` and waits until they have a leader.
+    pub async fn start(root: &Path, size: usize) -> anyhow::Result<Self> {
+        let mut listeners = Vec::new();
+        for _ in 0..size {
+            listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await?);
+        }
+        let peers: BTreeMap<u64, String> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Ok((i as u64 + 1, l.local_addr()?.to_string())))
+            .collect::<std::io::Result<_>>()?;
+        let mut nodes = Vec::new();
+        for (listener, (&id, addr)) in listeners.into_iter().zip(peers.iter()) {
+            let mut config = NodeConfig::new(id, addr.parse()?, root.join(format!("node-{id}")));
+            config.peers = peers.clone();
+            config.validate()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            let task = tokio::spawn(async move {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                if let Err(error) = skyway_coord::server::serve(config, listener, shutdown).await {
+                    tracing::error!(node = id, "embedded coordinator node failed: {error}");
+                }
+            });
+            nodes.push((stop, task));
+        }
+        let cluster = Self { endpoints: peers.into_values().collect(), nodes };
+        cluster.wait_for_leader(Duration::from_secs(20)).await?;
+        Ok(cluster)
+    }
+
+    /// The nodes' addresses.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// A client for the cluster.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::connect(&self.endpoints)?)
+    }
+
+    async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<()> {
+        let client = self.client()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let statuses = client.status_all().await;
+            if statuses.iter().all(|(_, s)| s.as_ref().is_ok_and(|s| s.has_leader)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("the embedded cluster elected no leader within {timeout:?}: {statuses:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops every node at once and waits for them.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let mut tasks = Vec::new();
+        for (stop, task) in self.nodes.drain(..) {
+            let _ = stop.send(());
+            tasks.push(task);
+        }
+        for task in tasks {
+            task.await.context("an embedded node panicked")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for EmbeddedCluster {
+    fn drop(&mut self) {
+        for (_, task) in &self.nodes {
+            task.abort();
+        }
+    }
+}
