@@ -133,12 +133,15 @@ async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
             targets.store.backend()
         );
     }
-    let reports = run_lesson(&targets, &config).await?;
+    let (reports, skipped) = run_lesson(&targets, &config).await?;
     if let Some(cluster) = embedded {
         cluster.stop().await?;
     }
     if human {
         print_reports(&reports, &config);
+        for s in &skipped {
+            println!("\n== {} — not run: {}", s.log.title(), s.why);
+        }
     } else {
         println!(
             "{}",

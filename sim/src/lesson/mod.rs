@@ -340,9 +340,23 @@ pub struct LessonTargets {
     pub coordinator: Option<Client>,
 }
 
-/// Runs all three logs (those the targets allow) and returns their reports, in order.
-pub async fn run_lesson(targets: &LessonTargets, config: &LessonConfig) -> anyhow::Result<Vec<LogReport>> {
+/// A log the lesson could not run on these targets, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Which log.
+    pub log: LogKind,
+    /// Why.
+    pub why: String,
+}
+
+/// Runs all three logs (those the targets allow) and returns their reports, in order, and the
+/// logs skipped.
+pub async fn run_lesson(
+    targets: &LessonTargets,
+    config: &LessonConfig,
+) -> anyhow::Result<(Vec<LogReport>, Vec<Skipped>)> {
     let mut reports = Vec::new();
+    let mut skipped = Vec::new();
     let store = &targets.store;
     for (kind, mode) in
         [(LogKind::NaiveObject, AppendMode::ReadModifyWrite), (LogKind::ConditionalObject, AppendMode::Conditional)]
@@ -354,7 +368,7 @@ pub async fn run_lesson(targets: &LessonTargets, config: &LessonConfig) -> anyho
                 let how = format!("{} at {} ({})", log.layout().describe(), log.url(), store.backend());
                 reports.push(run_log(kind, LessonLog::Object(log), how, config).await?);
             }
-            Err(error) => tracing::warn!("{}: skipped: {error}", kind.title()),
+            Err(error) => skipped.push(Skipped { log: kind, why: error.to_string() }),
         }
     }
     if let Some(client) = &targets.coordinator {
@@ -363,5 +377,5 @@ pub async fn run_lesson(targets: &LessonTargets, config: &LessonConfig) -> anyho
         let log = LessonLog::Coordinator { client: client.clone(), dir };
         reports.push(run_log(LogKind::Coordinator, log, how, config).await.context("coordinator log")?);
     }
-    Ok(reports)
+    Ok((reports, skipped))
 }
