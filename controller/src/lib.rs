@@ -2,4 +2,14 @@
 //! coordinator's election recipe, act only while primary, and stamp every command with the
 //! role's fencing token so that actuators refuse a stale primary.
 //!
-//! Status: not built yet (issue 4). There is deliberately no code here rather than pretend code.
+//! - [`fencing`]: the actuator's rule, pure.
+//! - [`actuator`]: an actuator with a durable floor and an audit trail, served over gRPC.
+
+pub mod actuator;
+pub mod fencing;
+
+/// The actuator protocol (generated from `proto/actuator.proto`).
+#[allow(missing_docs, clippy::all)]
+pub mod proto {
+    tonic::include_proto!("skyway.actuator");
+}
