@@ -1,13 +1,12 @@
 //! What every end-to-end test needs: the `skyway` binary and a fresh cluster of real processes.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 pub use skyway_sim::cluster::ProcessCluster;
 
-/// The `skyway` binary of this build: `$SKYWAY_BIN` if set, else the one next to the test
-/// executable's target directory, built first if it is missing.
+/// The `skyway` binary of this build: `$SKYWAY_BIN` if set, else this package's copy of it
+/// (`skyway-under-test`), which cargo builds alongside the tests.
 pub fn skyway_binary() -> PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY
@@ -15,21 +14,17 @@ pub fn skyway_binary() -> PathBuf {
             if let Ok(path) = std::env::var("SKYWAY_BIN") {
                 return PathBuf::from(path);
             }
-            // target/<profile>/deps/<test-binary> → target/<profile>/skyway
+            // target/<profile>/deps/<test-binary> → target/<profile>/skyway-under-test, which
+            // cargo builds before it runs this package's integration tests.
             let exe = std::env::current_exe().expect("test executable path");
             let profile_dir =
                 exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps layout").to_path_buf();
-            let binary = profile_dir.join("skyway");
-            let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-            build.args(["build", "-p", "skyway-sim", "--bin", "skyway"]);
-            if release {
-                build.arg("--release");
-            }
-            // Always (re)build: cargo makes this a no-op when the binary is current.
-            let status = build.status().expect("run cargo build for the skyway binary");
-            assert!(status.success(), "building the skyway binary failed");
-            assert!(binary.exists(), "skyway binary not found at {}", binary.display());
+            let binary = profile_dir.join("skyway-under-test");
+            assert!(
+                binary.exists(),
+                "{} not found: run the tests through cargo (`cargo test --workspace`), or set SKYWAY_BIN",
+                binary.display()
+            );
             binary
         })
         .clone()

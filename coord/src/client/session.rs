@@ -36,6 +36,9 @@ pub struct Session {
     id: SessionId,
     ttl: Duration,
     health: watch::Receiver<SessionHealth>,
+    /// When the last acknowledged keep-alive was *sent*: the leader renewed the lease no
+    /// earlier than that.
+    last_ack: Arc<std::sync::Mutex<Instant>>,
     keep_alive: JoinHandle<()>,
 }
 
@@ -46,6 +49,7 @@ impl Session {
             ttl_ms: ttl.as_millis() as u64,
             member_name: member_name.unwrap_or_default().to_string(),
         };
+        let opened = Instant::now();
         let response = client
             .run(true, |mut c| {
                 let r = request.clone();
@@ -54,9 +58,10 @@ impl Session {
             .await?;
         let id = SessionId(response.session_id);
         let (tx, health) = watch::channel(SessionHealth::Alive);
-        let keep_alive = tokio::spawn(keep_alive_loop(client.clone(), id, ttl, Arc::new(tx)));
+        let last_ack = Arc::new(std::sync::Mutex::new(opened));
+        let keep_alive = tokio::spawn(keep_alive_loop(client.clone(), id, ttl, Arc::new(tx), last_ack.clone()));
         tracing::info!(session = %id, ttl_ms = ttl.as_millis() as u64, member = member_name, "session opened");
-        Ok(Self { client: client.clone(), id, ttl, health, keep_alive })
+        Ok(Self { client: client.clone(), id, ttl, health, last_ack, keep_alive })
     }
 
     /// The session's id (the owner of its ephemeral nodes).
@@ -77,6 +82,19 @@ impl Session {
     /// What the client knows about the session right now.
     pub fn health(&self) -> SessionHealth {
         *self.health.borrow()
+    }
+
+    /// Until when the session is certainly alive, by this client's clock: the time the last
+    /// acknowledged keep-alive was sent plus the safety margin (two thirds of the TTL). A role
+    /// holder checks this right before it acts, so that a process that was paused (SIGSTOP) or
+    /// cut off does not act on a session the leader may already have expired.
+    pub fn certain_until(&self) -> Instant {
+        *self.last_ack.lock().expect("session clock poisoned") + safety_margin(self.ttl)
+    }
+
+    /// Whether the session is certainly alive right now (see [`Session::certain_until`]).
+    pub fn is_certain(&self) -> bool {
+        self.health() == SessionHealth::Alive && Instant::now() < self.certain_until()
     }
 
     /// A receiver that sees every change of health.
@@ -111,27 +129,54 @@ impl Drop for Session {
     }
 }
 
+/// Past this long without an acknowledged keep-alive the session is uncertain.
+fn safety_margin(ttl: Duration) -> Duration {
+    ttl * 2 / 3
+}
+
 /// Sends a keep-alive every third of the TTL and tracks the answers. The safety margin is
-/// two thirds of the TTL: past it without an answer the session is uncertain.
-async fn keep_alive_loop(client: Client, id: SessionId, ttl: Duration, health: Arc<watch::Sender<SessionHealth>>) {
+/// two thirds of the TTL: past it without an answer the session is uncertain — flagged by a
+/// timer at that very moment, not at the next keep-alive.
+async fn keep_alive_loop(
+    client: Client,
+    id: SessionId,
+    ttl: Duration,
+    health: Arc<watch::Sender<SessionHealth>>,
+    shared_last_ack: Arc<std::sync::Mutex<Instant>>,
+) {
     let interval = ttl / 3;
-    let margin = ttl * 2 / 3;
-    let mut last_ack = Instant::now();
+    let margin = safety_margin(ttl);
+    let mut last_ack = *shared_last_ack.lock().expect("session clock poisoned");
+    let mark_uncertain = |last_ack: Instant| {
+        let changed =
+            health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Uncertain) != SessionHealth::Uncertain);
+        if changed {
+            tracing::warn!(session = %id, silent_ms = last_ack.elapsed().as_millis() as u64, "session uncertain: no keep-alive acknowledged");
+        }
+    };
     loop {
         let sent = Instant::now();
         let request = pb::KeepAliveRequest { session_id: id.0 };
-        let result = tokio::time::timeout(
+        let call = tokio::time::timeout(
             interval.max(Duration::from_millis(20)),
             client.run(false, |mut c| {
                 let r = request;
                 async move { c.keep_alive(r).await }
             }),
-        )
-        .await;
+        );
+        tokio::pin!(call);
+        let result = loop {
+            tokio::select! {
+                result = &mut call => break result,
+                _ = tokio::time::sleep_until((last_ack + margin).into()),
+                    if *health.borrow() == SessionHealth::Alive => mark_uncertain(last_ack),
+            }
+        };
         match result {
             Ok(Ok(_)) => {
                 // The lease was renewed no earlier than when the request was sent.
                 last_ack = sent;
+                *shared_last_ack.lock().expect("session clock poisoned") = sent;
                 health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Alive) != SessionHealth::Alive);
             }
             Ok(Err(CoordError::SessionExpired { .. })) => {
@@ -143,13 +188,16 @@ async fn keep_alive_loop(client: Client, id: SessionId, ttl: Duration, health: A
             Err(_) => tracing::debug!(session = %id, "keep-alive timed out"),
         }
         if last_ack.elapsed() > margin {
-            let changed =
-                health.send_if_modified(|h| std::mem::replace(h, SessionHealth::Uncertain) != SessionHealth::Uncertain);
-            if changed {
-                tracing::warn!(session = %id, silent_ms = last_ack.elapsed().as_millis() as u64, "session uncertain: no keep-alive acknowledged");
-            }
+            mark_uncertain(last_ack);
         }
         let next = sent + interval;
-        tokio::time::sleep_until(next.into()).await;
+        tokio::select! {
+            _ = tokio::time::sleep_until(next.into()) => {}
+            _ = tokio::time::sleep_until((last_ack + margin).into()),
+                if last_ack + margin < next && *health.borrow() == SessionHealth::Alive => {
+                mark_uncertain(last_ack);
+                tokio::time::sleep_until(next.into()).await;
+            }
+        }
     }
 }
