@@ -4,9 +4,11 @@
 //!
 //! - [`fencing`]: the actuator's rule, pure.
 //! - [`actuator`]: an actuator with a durable floor and an audit trail, served over gRPC.
+//! - [`role`]: the role logic, pure: events in, actions out.
 
 pub mod actuator;
 pub mod fencing;
+pub mod role;
 
 /// The actuator protocol (generated from `proto/actuator.proto`).
 #[allow(missing_docs, clippy::all)]
