@@ -5,8 +5,10 @@
 //! - [`fencing`]: the actuator's rule, pure.
 //! - [`actuator`]: an actuator with a durable floor and an audit trail, served over gRPC.
 //! - [`role`]: the role logic, pure: events in, actions out.
+//! - [`controller`]: the running controller: session, elections, actuator.
 
 pub mod actuator;
+pub mod controller;
 pub mod fencing;
 pub mod role;
 

@@ -88,6 +88,8 @@ pub enum Event {
     SessionAlive,
     /// The session expired or was closed.
     SessionGone,
+    /// Our candidate node vanished while the session lives (deleted by hand, or a lost create).
+    CandidateLost,
     /// Hand this role to a backup (rebalancing).
     HandOver,
     /// The controller is shutting down cleanly.
@@ -228,6 +230,10 @@ impl RoleMachine {
                 let mut actions = if acting { vec![stop(&reason)] } else { Vec::new() };
                 actions.extend([Action::Resign, Action::Campaign]);
                 actions
+            }
+            (Campaigning | Backup { .. }, Event::CandidateLost) => {
+                self.phase = Campaigning;
+                vec![Action::Campaign]
             }
             (Primary { .. }, Event::HandOver) => {
                 self.phase = Campaigning;

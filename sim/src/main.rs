@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default_filter = match &cli.command {
-        Command::Coord { .. } => "info",
+        Command::Coord { .. } | Command::Controller(_) | Command::Actuator(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -28,6 +28,8 @@ fn main() -> std::process::ExitCode {
             Command::Bench(args) => skyway_sim::cli::bench::run(args).await,
             Command::Demo(args) => skyway_sim::cli::demo::run(args).await,
             Command::Lesson(args) => skyway_sim::cli::lesson::run(args).await,
+            Command::Controller(args) => skyway_sim::cli::controller::run_controller(args).await,
+            Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,
         }
     });
     match result {

@@ -14,5 +14,5 @@ pub mod watch;
 
 pub use self::connection::{Client, ClientOptions, Consistency};
 pub use self::election::{Candidate, Election, FencingToken, RoleView};
-pub use self::session::Session;
+pub use self::session::{Session, SessionHealth};
 pub use self::watch::{WatchEvent, WatchEventKind, Watcher};

@@ -1,6 +1,7 @@
 //! The `skyway` command line: one binary, subcommands, `--help` at every level.
 
 pub mod bench;
+pub mod controller;
 pub mod ctl;
 pub mod demo;
 pub mod lesson;
@@ -39,6 +40,11 @@ pub enum Command {
     /// Lessons to run and measure, e.g. `skyway lesson logs`: why a log in cloud storage loses
     /// records and causes split brain while the coordinator's log does not.
     Lesson(lesson::LessonArgs),
+    /// Run a controller: hold roles (runway/07, segment/12) with sessions, elections and
+    /// fencing tokens, and command an actuator while primary.
+    Controller(controller::ControllerArgs),
+    /// Run an actuator: obey only commands with a current fencing token, audit every decision.
+    Actuator(controller::ActuatorArgs),
 }
 
 /// Coordinator node commands.

@@ -1,0 +1,284 @@
+//! The running controller: holds a session, runs the election recipe for each of its roles,
+//! and talks to the actuator — doing what the pure [`RoleMachine`] decides.
+//!
+//! One task per role. Each waits for whichever comes first — the election making it first in
+//! line, a change of session health, the next command tick while primary, or shutdown — feeds
+//! it to the machine, and carries out the actions. Right before every command it checks that
+//! the session is still certainly alive by its own clock ([`Session::is_certain`]), so a
+//! process that was paused or cut off does not act on a session the leader may have expired;
+//! the fencing token covers the rest.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use skyway_coord::CoordError;
+use skyway_coord::client::{Candidate, Client, Election, Session, SessionHealth};
+use tokio::sync::watch;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::proto::actuator_client::ActuatorClient;
+use crate::proto::{ClaimRequest, CommandRequest, Decision};
+use crate::role::{Action, Event, Phase, RoleMachine};
+
+/// How a controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The controller's name (its member name and the data of its candidate nodes).
+    pub name: String,
+    /// The roles it serves, e.g. `runway/07`.
+    pub roles: Vec<String>,
+    /// Coordinator endpoints.
+    pub endpoints: Vec<String>,
+    /// The actuator's address (host:port).
+    pub actuator: String,
+    /// Session TTL.
+    pub ttl: Duration,
+    /// How often a primary sends a command.
+    pub command_interval: Duration,
+}
+
+/// What each role is, for status reports.
+pub type RoleStatus = Arc<Mutex<BTreeMap<String, Phase>>>;
+
+struct Shared {
+    config: ControllerConfig,
+    client: Client,
+    actuator: ActuatorClient<Channel>,
+    status: RoleStatus,
+}
+
+/// Why a role task ended.
+enum RoleExit {
+    SessionGone,
+    Shutdown,
+}
+
+/// Runs a controller until `shutdown` completes; then resigns every role and closes the
+/// session, so backups take over at once.
+pub async fn run(
+    config: ControllerConfig,
+    status: RoleStatus,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let client = Client::connect(&config.endpoints).context("bad coordinator endpoints")?;
+    let endpoint = Endpoint::from_shared(format!("http://{}", config.actuator))
+        .with_context(|| format!("bad actuator address {:?}", config.actuator))?
+        .connect_timeout(Duration::from_millis(500))
+        .timeout(Duration::from_secs(1))
+        .tcp_nodelay(true);
+    let actuator = ActuatorClient::new(endpoint.connect_lazy());
+    let shared = Arc::new(Shared { config, client, actuator, status });
+    let (stop, stopping) = watch::channel(false);
+    let epochs = tokio::spawn(run_sessions(shared.clone(), stopping));
+    shutdown.await;
+    tracing::info!(controller = %shared.config.name, "shutting down: resigning every role");
+    let _ = stop.send(true);
+    epochs.await.context("controller task panicked")?
+}
+
+/// One session after another: when a session is lost, every role rejoins with a new one.
+async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let name = shared.config.name.clone();
+    loop {
+        let session = match Session::open(&shared.client, shared.config.ttl, Some(&name)).await {
+            Ok(session) => Arc::new(session),
+            Err(e) => {
+                tracing::warn!(controller = %name, "cannot open a session: {e}; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    _ = wait_stop(stopping.clone()) => return Ok(()),
+                }
+            }
+        };
+        tracing::info!(controller = %name, session = %session.id(), "joined");
+        let tasks: Vec<_> = shared
+            .config
+            .roles
+            .iter()
+            .map(|role| tokio::spawn(run_role(shared.clone(), role.clone(), session.clone(), stopping.clone())))
+            .collect();
+        let mut shutdown = false;
+        for task in tasks {
+            if let RoleExit::Shutdown = task.await.context("role task panicked")? {
+                shutdown = true;
+            }
+        }
+        if shutdown {
+            if let Ok(session) = Arc::try_unwrap(session) {
+                let _ = session.close().await;
+            }
+            tracing::info!(controller = %name, "stopped");
+            return Ok(());
+        }
+        tracing::warn!(controller = %name, "session lost: rejoining as a candidate with a new session");
+    }
+}
+
+async fn wait_stop(mut stopping: watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stop| *stop).await;
+}
+
+/// Waits until `candidate` is first in line; never completes without a candidate.
+async fn first_in_line(candidate: Option<&Candidate>, session: &Session) -> Result<u64, CoordError> {
+    match candidate {
+        Some(candidate) => candidate.wait_primary(session).await.map(|token| token.0),
+        None => std::future::pending().await,
+    }
+}
+
+async fn run_role(
+    shared: Arc<Shared>,
+    role: String,
+    session: Arc<Session>,
+    stopping: watch::Receiver<bool>,
+) -> RoleExit {
+    let name = shared.config.name.clone();
+    let election = match Election::new(&shared.client, &role) {
+        Ok(election) => election,
+        Err(e) => {
+            tracing::error!(controller = %name, %role, "cannot serve this role: {e}");
+            return RoleExit::Shutdown;
+        }
+    };
+    let mut machine = RoleMachine::new(&role);
+    let mut health = session.health_changes();
+    let mut pending: VecDeque<Action> = machine.on(Event::SessionOpened).into();
+    let mut candidate: Option<Candidate> = None;
+    let mut ticker = tokio::time::interval(shared.config.command_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut commands = 0u64;
+    let mut reported = machine.phase();
+    shared.status.lock().expect("status poisoned").insert(role.clone(), reported);
+    loop {
+        while let Some(action) = pending.pop_front() {
+            match action {
+                Action::Campaign => match election.campaign(&session, name.clone()).await {
+                    Ok(created) => {
+                        candidate = Some(created);
+                        pending.extend(machine.on(Event::Campaigned));
+                    }
+                    Err(e) if session.health() == SessionHealth::Gone => {
+                        tracing::debug!(%role, "campaign failed with the session gone: {e}");
+                        pending.extend(machine.on(Event::SessionGone));
+                    }
+                    Err(e) => {
+                        tracing::warn!(controller = %name, %role, "campaign failed: {e}; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        pending.push_front(Action::Campaign);
+                    }
+                },
+                Action::Claim { token } => match claim(&shared, &role, token).await {
+                    Ok(decision) if decision.accepted => pending.extend(machine.on(Event::ClaimAccepted)),
+                    Ok(decision) => pending.extend(machine.on(Event::Refused { floor: decision.floor })),
+                    Err(e) if session.is_certain() => {
+                        tracing::warn!(controller = %name, %role, "claim failed: {e}; retrying");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        pending.push_front(Action::Claim { token });
+                    }
+                    Err(e) => {
+                        tracing::warn!(controller = %name, %role, "claim failed and the session is in doubt: {e}");
+                        pending.extend(machine.on(Event::SessionUncertain));
+                    }
+                },
+                Action::StartActing { token } => {
+                    tracing::info!(controller = %name, %role, token, "primary: acting");
+                    ticker.reset_immediately();
+                }
+                Action::StopActing { reason } => {
+                    tracing::warn!(controller = %name, %role, "stopped acting: {reason}");
+                }
+                Action::Resign => {
+                    if let Some(candidate) = candidate.take()
+                        && let Err(e) = candidate.resign().await
+                    {
+                        tracing::warn!(controller = %name, %role, "resign failed (the session's end will remove it): {e}");
+                    }
+                }
+                Action::Rejoin => {
+                    report(&shared, &role, &mut reported, machine.phase());
+                    return RoleExit::SessionGone;
+                }
+            }
+        }
+        report(&shared, &role, &mut reported, machine.phase());
+        if machine.phase() == Phase::Stopped {
+            return RoleExit::Shutdown;
+        }
+        let waiting = matches!(machine.phase(), Phase::Backup { .. }) && session.health() == SessionHealth::Alive;
+        let acting = machine.acting_token();
+        tokio::select! {
+            _ = wait_stop(stopping.clone()) => pending.extend(machine.on(Event::Shutdown)),
+            changed = health.changed() => {
+                let event = match (changed, *health.borrow_and_update()) {
+                    (Err(_), _) | (_, SessionHealth::Gone) => Event::SessionGone,
+                    (_, SessionHealth::Uncertain) => Event::SessionUncertain,
+                    (_, SessionHealth::Alive) => Event::SessionAlive,
+                };
+                pending.extend(machine.on(event));
+            }
+            first = first_in_line(candidate.as_ref().filter(|_| waiting), &session) => match first {
+                Ok(token) => pending.extend(machine.on(Event::FirstInLine { token })),
+                Err(_) if session.health() == SessionHealth::Gone => pending.extend(machine.on(Event::SessionGone)),
+                Err(_) if session.health() != SessionHealth::Alive => {} // health change comes next
+                Err(CoordError::SessionExpired { .. }) => pending.extend(machine.on(Event::CandidateLost)),
+                Err(e) => {
+                    tracing::warn!(controller = %name, %role, "watching the election failed: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = ticker.tick(), if acting.is_some() => {
+                let token = acting.expect("acting");
+                // The last check before acting: is the session certainly alive right now?
+                if !session.is_certain() {
+                    pending.extend(machine.on(Event::SessionUncertain));
+                    continue;
+                }
+                commands += 1;
+                match command(&shared, &role, token, commands).await {
+                    Ok(decision) if decision.accepted => {}
+                    Ok(decision) => {
+                        tracing::warn!(controller = %name, %role, "{}", decision.reason);
+                        pending.extend(machine.on(Event::Refused { floor: decision.floor }));
+                    }
+                    Err(e) => tracing::warn!(controller = %name, %role, "command not delivered: {e}"),
+                }
+            }
+        }
+    }
+}
+
+fn report(shared: &Shared, role: &str, reported: &mut Phase, phase: Phase) {
+    if *reported != phase {
+        tracing::info!(controller = %shared.config.name, role, %phase, "role changed");
+        *reported = phase;
+        shared.status.lock().expect("status poisoned").insert(role.to_string(), phase);
+    }
+}
+
+async fn claim(shared: &Shared, role: &str, token: u64) -> Result<Decision, tonic::Status> {
+    let request = ClaimRequest { role: role.to_string(), controller: shared.config.name.clone(), token };
+    Ok(shared.actuator.clone().claim(request).await?.into_inner())
+}
+
+/// What a primary commands: runway lights and clearances, segment speed limits and lanes.
+fn action_for(role: &str, n: u64) -> String {
+    match (role.split('/').next().unwrap_or_default(), n % 2) {
+        ("runway", 0) => format!("clear to land SKY{:04}", n % 10_000),
+        ("runway", _) => "lights on".to_string(),
+        ("segment", 0) => format!("speed limit {}", if n % 4 == 0 { 80 } else { 100 }),
+        ("segment", _) => format!("open lane {}", 1 + n % 3),
+        (_, _) => format!("hold {n}"),
+    }
+}
+
+async fn command(shared: &Shared, role: &str, token: u64, n: u64) -> Result<Decision, tonic::Status> {
+    let request = CommandRequest {
+        role: role.to_string(),
+        controller: shared.config.name.clone(),
+        token,
+        action: action_for(role, n),
+    };
+    Ok(shared.actuator.clone().command(request).await?.into_inner())
+}

@@ -1,0 +1,86 @@
+//! `skyway controller` and `skyway actuator`: the processes that failover drills kill, pause
+//! and cut off.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use skyway_controller::actuator::{self, Actuator};
+use skyway_controller::controller::{self, ControllerConfig};
+
+/// Flags of `skyway controller`.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  skyway controller --name A --roles runway/07,segment/12 \\\n    \
+--endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --actuator 127.0.0.1:7100\n\n\
+It joins the membership with a session, campaigns for each role, and acts only as primary, \
+stamping every command with the role's fencing token. It stops acting as soon as it cannot be \
+sure of its session, rejoins as a backup when the session is lost, and resigns every role on \
+Ctrl-C or SIGTERM so that backups take over at once.")]
+pub struct ControllerArgs {
+    /// This controller's name (unique among controllers).
+    #[arg(long)]
+    pub name: String,
+    /// The roles to serve, e.g. runway/07,segment/12.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub roles: Vec<String>,
+    /// Coordinator endpoints.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// The actuator's address.
+    #[arg(long)]
+    pub actuator: String,
+    /// Session TTL in milliseconds: a crashed primary is replaced about this long after it stops.
+    #[arg(long, default_value_t = 1000)]
+    pub ttl_ms: u64,
+    /// How often a primary sends a command, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    pub command_interval_ms: u64,
+}
+
+/// Flags of `skyway actuator`.
+#[derive(Debug, Args)]
+#[command(after_help = "It obeys a command only if its fencing token is at least the highest it has \
+accepted for the command's role, and records every decision, fsynced, in DATA_DIR/audit.jsonl before \
+it takes effect; on restart it rebuilds its floors from that trail.")]
+pub struct ActuatorArgs {
+    /// Address to serve on.
+    #[arg(long)]
+    pub listen: SocketAddr,
+    /// Where the audit trail (and so the durable floors) live.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+}
+
+/// Runs a controller until Ctrl-C or SIGTERM.
+pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
+    if args.name.is_empty() || args.name.contains('/') {
+        anyhow::bail!("--name must be a non-empty name without '/'");
+    }
+    if args.ttl_ms < 50 {
+        anyhow::bail!("--ttl-ms {} is too short: at least 50 ms", args.ttl_ms);
+    }
+    let config = ControllerConfig {
+        name: args.name,
+        roles: args.roles,
+        endpoints: args.endpoints,
+        actuator: args.actuator,
+        ttl: Duration::from_millis(args.ttl_ms),
+        command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
+    };
+    controller::run(config, Arc::default(), super::interrupted()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs an actuator until Ctrl-C or SIGTERM.
+pub async fn run_actuator(args: ActuatorArgs) -> anyhow::Result<ExitCode> {
+    let actuator = Arc::new(Actuator::open(&args.data_dir)?);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    actuator::serve(actuator, listener, super::interrupted()).await?;
+    Ok(ExitCode::SUCCESS)
+}
