@@ -267,7 +267,7 @@ fn action_for(role: &str, n: u64) -> String {
     match (role.split('/').next().unwrap_or_default(), n % 2) {
         ("runway", 0) => format!("clear to land SKY{:04}", n % 10_000),
         ("runway", _) => "lights on".to_string(),
-        ("segment", 0) => format!("speed limit {}", if n % 4 == 0 { 80 } else { 100 }),
+        ("segment", 0) => format!("speed limit {}", if n.is_multiple_of(4) { 80 } else { 100 }),
         ("segment", _) => format!("open lane {}", 1 + n % 3),
         (_, _) => format!("hold {n}"),
     }
