@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod drill;
 pub mod embedded;
 pub mod lesson;
 pub mod netfault;

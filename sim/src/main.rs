@@ -30,6 +30,7 @@ fn main() -> std::process::ExitCode {
             Command::Lesson(args) => skyway_sim::cli::lesson::run(args).await,
             Command::Controller(args) => skyway_sim::cli::controller::run_controller(args).await,
             Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,
+            Command::Drill(args) => skyway_sim::cli::drill::run(args).await,
         }
     });
     match result {

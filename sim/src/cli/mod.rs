@@ -4,6 +4,7 @@ pub mod bench;
 pub mod controller;
 pub mod ctl;
 pub mod demo;
+pub mod drill;
 pub mod lesson;
 pub mod serve;
 
@@ -45,6 +46,9 @@ pub enum Command {
     Controller(controller::ControllerArgs),
     /// Run an actuator: obey only commands with a current fencing token, audit every decision.
     Actuator(controller::ActuatorArgs),
+    /// Failover drills on real processes: kill, pause (SIGSTOP) and cut off primaries and the
+    /// coordinator's leader; measure detection and takeover; fail on any split brain.
+    Drill(drill::DrillArgs),
 }
 
 /// Coordinator node commands.

@@ -1,0 +1,373 @@
+//! Failover drills: real processes on 127.0.0.1, real faults, measured outcomes.
+//!
+//! A run starts a 3-node coordinator cluster, an actuator, and several controllers that all
+//! serve the same roles; each controller reaches the coordinator through its own fault proxies
+//! (this kernel has no netem or iptables), so it can be cut off without a flag inside it. Once
+//! every role is being commanded, the drill injects the scenario's fault and reads the outcome
+//! from outside: the coordinator's membership (detection), and the actuator's audit trail
+//! (takeover, refused commands, split brain, token order).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use skyway_controller::actuator::CLAIM;
+use skyway_controller::proto::actuator_client::ActuatorClient;
+use skyway_controller::proto::{AuditEntry, AuditRequest};
+use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
+
+use crate::cluster::{Links, ProcessCluster, free_ports};
+use crate::netfault::{FaultProxy, Mode};
+
+/// A fault to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// SIGKILL the primary of the first role.
+    KillPrimary,
+    /// SIGSTOP the primary past its TTL, then SIGCONT it: it must not be obeyed.
+    PausePrimary,
+    /// Cut the primary off from the coordinator (held both ways), then heal.
+    PartitionPrimary,
+    /// SIGTERM the primary: it resigns, the backup takes over at once.
+    CleanShutdown,
+    /// SIGKILL the coordinator's Raft leader: roles must not move, sessions must survive.
+    KillCoordLeader,
+    /// Cut the coordinator's leader off from the other nodes, then heal.
+    PartitionCoordLeader,
+    /// SIGKILL the primary and the coordinator's leader at once.
+    KillPrimaryAndCoordLeader,
+}
+
+impl Scenario {
+    /// Whether the fault is meant to move the role to another controller.
+    pub fn moves_the_role(self) -> bool {
+        !matches!(self, Scenario::KillCoordLeader | Scenario::PartitionCoordLeader)
+    }
+}
+
+/// What a drill runs.
+#[derive(Debug, Clone)]
+pub struct DrillConfig {
+    /// The `skyway` binary.
+    pub binary: PathBuf,
+    /// Controllers (all serve every role).
+    pub controllers: usize,
+    /// Roles served.
+    pub roles: Vec<String>,
+    /// Session TTL of the controllers.
+    pub ttl: Duration,
+    /// Command interval of the primaries.
+    pub command_interval: Duration,
+}
+
+/// What one run measured. Times are from the fault, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// The controller that was primary of the first role when the fault hit.
+    pub primary: String,
+    /// Fault → the primary's membership node deleted (session expiry or close committed).
+    pub detection_ms: Option<f64>,
+    /// Fault → first accepted command of another controller for the first role.
+    pub takeover_ms: Option<f64>,
+    /// Longest stretch without an accepted command for the first role, from the fault on.
+    pub longest_gap_ms: f64,
+    /// Commands refused for stale tokens after the fault.
+    pub refused: usize,
+    /// Pairs of controllers whose commands were accepted at the same fencing level.
+    pub split_brains: usize,
+    /// Accepted tokens that went down for a role.
+    pub non_monotonic: usize,
+    /// Sessions of controllers that were not faulted that expired anyway.
+    pub false_expiries: usize,
+}
+
+impl RunOutcome {
+    /// Whether an invariant was violated.
+    pub fn violated(&self) -> bool {
+        self.split_brains > 0 || self.non_monotonic > 0
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+struct Controller {
+    name: String,
+    child: Option<Child>,
+    proxies: Vec<FaultProxy>,
+}
+
+impl Controller {
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self.child.as_ref().context("controller not running")?;
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
+        if !status.success() {
+            bail!("kill -{signal} {} failed", child.id());
+        }
+        Ok(())
+    }
+
+    fn set_links(&self, mode: Mode) {
+        self.proxies.iter().for_each(|p| p.set(mode));
+    }
+}
+
+/// Everything one run started; stopped when dropped.
+struct Rig {
+    cluster: ProcessCluster,
+    links: Links,
+    actuator: Child,
+    actuator_addr: String,
+    controllers: Vec<Controller>,
+    client: Client,
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for controller in &mut self.controllers {
+            if let Some(mut child) = controller.child.take() {
+                let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        let _ = self.actuator.kill();
+        let _ = self.actuator.wait();
+    }
+}
+
+async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
+    let (cluster, links) = ProcessCluster::start_with_links(&config.binary, &root.join("coord"), 3, &[]).await?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let logs = root.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let actuator_addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
+    let actuator = Command::new(&config.binary)
+        .args(["actuator", "--listen", &actuator_addr, "--data-dir"])
+        .arg(root.join("actuator"))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(logs.join("actuator.log"))?)
+        .spawn()
+        .context("cannot start the actuator")?;
+    let mut controllers = Vec::new();
+    for i in 0..config.controllers {
+        let name = format!("c{}", i + 1);
+        let mut proxies = Vec::new();
+        for addr in cluster.endpoints() {
+            proxies.push(FaultProxy::start(addr.parse()?).await?);
+        }
+        let endpoints: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
+        let child = Command::new(&config.binary)
+            .args(["controller", "--name", &name, "--roles", &config.roles.join(",")])
+            .args(["--endpoints", &endpoints.join(","), "--actuator", &actuator_addr])
+            .args(["--ttl-ms", &config.ttl.as_millis().to_string()])
+            .args(["--command-interval-ms", &config.command_interval.as_millis().to_string()])
+            .env("RUST_LOG", std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into()))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(logs.join(format!("{name}.log")))?)
+            .spawn()
+            .context("cannot start a controller")?;
+        controllers.push(Controller { name, child: Some(child), proxies });
+    }
+    let client = cluster.client()?;
+    Ok(Rig { cluster, links, actuator, actuator_addr, controllers, client })
+}
+
+async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {
+    let mut client = ActuatorClient::connect(format!("http://{actuator_addr}")).await?;
+    Ok(client.audit(AuditRequest { role: String::new() }).await?.into_inner().entries)
+}
+
+/// Waits until every role is being commanded and every controller is a member.
+async fn settle(rig: &Rig, config: &DrillConfig, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let entries = audit(&rig.actuator_addr).await.unwrap_or_default();
+        let commanded =
+            config.roles.iter().all(|role| entries.iter().any(|e| e.role == *role && e.accepted && e.action != CLAIM));
+        let members =
+            rig.client.children("/skyway/members", Consistency::Linearizable).await.map_or(0, |c| c.names.len());
+        if commanded && members == config.controllers {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the drill did not settle within {timeout:?}: {members} members, roles commanded: {commanded}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs one scenario once, with its processes under `root`.
+pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path) -> anyhow::Result<RunOutcome> {
+    let mut rig = start_rig(config, root).await?;
+    settle(&rig, config, Duration::from_secs(30)).await?;
+    let role = config.roles[0].clone();
+    let view = Election::new(&rig.client, &role)?.observe().await?;
+    let primary_name = view.primary.map(|c| String::from_utf8_lossy(&c.data).into_owned()).context("no primary")?;
+    let target = rig.controllers.iter().position(|c| c.name == primary_name).context("primary is no controller")?;
+
+    // Watch the membership from now on, to time the primary's removal.
+    let revision = rig.client.get("/", Consistency::Linearizable).await?.revision;
+    let removals: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let mut watcher = Watcher::start(&rig.client, "/skyway/members", true, revision + 1).await?;
+    let recorded = removals.clone();
+    let watch_task = tokio::spawn(async move {
+        while let Ok(events) = watcher.next().await {
+            for event in events.into_iter().filter(|e| e.kind == WatchEventKind::Deleted) {
+                let member = event.path.rsplit('/').next().unwrap_or_default().to_string();
+                recorded.lock().expect("removals poisoned").push((member, unix_ms()));
+            }
+        }
+    });
+
+    let fault_at = unix_ms();
+    let settle_after = config.ttl * 4 + Duration::from_secs(2);
+    let coord_leader = rig.cluster.wait_for_leader(Duration::from_secs(5)).await?;
+    match scenario {
+        Scenario::KillPrimary => kill_controller(&mut rig.controllers[target])?,
+        Scenario::PausePrimary => {
+            rig.controllers[target].signal("STOP")?;
+            tokio::time::sleep(config.ttl * 3).await;
+            rig.controllers[target].signal("CONT")?;
+        }
+        Scenario::PartitionPrimary => {
+            rig.controllers[target].set_links(Mode::Hold);
+            tokio::time::sleep(config.ttl * 3).await;
+            rig.controllers[target].set_links(Mode::Pass);
+        }
+        Scenario::CleanShutdown => rig.controllers[target].signal("TERM")?,
+        Scenario::KillCoordLeader => rig.cluster.kill(coord_leader)?,
+        Scenario::PartitionCoordLeader => {
+            rig.links.isolate(coord_leader);
+            tokio::time::sleep(config.ttl * 3).await;
+            rig.links.heal();
+        }
+        Scenario::KillPrimaryAndCoordLeader => {
+            kill_controller(&mut rig.controllers[target])?;
+            rig.cluster.kill(coord_leader)?;
+        }
+    }
+    tokio::time::sleep(settle_after).await;
+    watch_task.abort();
+
+    let entries = audit(&rig.actuator_addr).await?;
+    let removals = removals.lock().expect("removals poisoned").clone();
+    let faulted = if scenario.moves_the_role() { Some(primary_name.as_str()) } else { None };
+    Ok(measure(scenario, &primary_name, faulted, &role, fault_at, &entries, &removals))
+}
+
+fn kill_controller(controller: &mut Controller) -> anyhow::Result<()> {
+    let mut child = controller.child.take().context("controller not running")?;
+    child.kill()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// Reads a run's outcome from the actuator's audit trail and the membership removals. Pure.
+pub fn measure(
+    scenario: Scenario,
+    primary: &str,
+    faulted: Option<&str>,
+    role: &str,
+    fault_at: u64,
+    entries: &[AuditEntry],
+    removals: &[(String, u64)],
+) -> RunOutcome {
+    let since = |at: u64| at.saturating_sub(fault_at) as f64;
+    let detection_ms = removals.iter().find(|(member, _)| member == primary).map(|(_, at)| since(*at));
+    let takeover_ms = entries
+        .iter()
+        .find(|e| e.unix_ms >= fault_at && e.role == role && e.accepted && e.action != CLAIM && e.controller != primary)
+        .map(|e| since(e.unix_ms));
+    let mut last = fault_at;
+    let mut longest_gap = 0u64;
+    for e in entries.iter().filter(|e| e.role == role && e.accepted && e.action != CLAIM && e.unix_ms >= fault_at) {
+        longest_gap = longest_gap.max(e.unix_ms - last);
+        last = e.unix_ms;
+    }
+    let refused = entries.iter().filter(|e| e.unix_ms >= fault_at && !e.accepted).count();
+    let (split_brains, non_monotonic) = judge_trail(entries);
+    let false_expiries = removals.iter().filter(|(member, _)| Some(member.as_str()) != faulted).count();
+    RunOutcome {
+        scenario,
+        primary: primary.to_string(),
+        detection_ms,
+        takeover_ms,
+        longest_gap_ms: longest_gap as f64,
+        refused,
+        split_brains,
+        non_monotonic,
+        false_expiries,
+    }
+}
+
+/// Split brains and token inversions in an audit trail: per role, accepted entries must carry
+/// non-decreasing tokens, and one token belongs to one controller.
+pub fn judge_trail(entries: &[AuditEntry]) -> (usize, usize) {
+    let mut owner: BTreeMap<(&str, u64), &str> = BTreeMap::new();
+    let mut highest: BTreeMap<&str, u64> = BTreeMap::new();
+    let (mut split, mut inverted) = (0, 0);
+    for e in entries.iter().filter(|e| e.accepted) {
+        if *owner.entry((e.role.as_str(), e.token)).or_insert(e.controller.as_str()) != e.controller {
+            split += 1;
+        }
+        let high = highest.entry(e.role.as_str()).or_insert(0);
+        if e.token < *high {
+            inverted += 1;
+        }
+        *high = (*high).max(e.token);
+    }
+    (split, inverted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(at: u64, controller: &str, token: u64, action: &str, accepted: bool) -> AuditEntry {
+        AuditEntry {
+            unix_ms: at,
+            role: "runway/07".into(),
+            controller: controller.into(),
+            token,
+            action: action.into(),
+            accepted,
+            floor: token,
+        }
+    }
+
+    #[test]
+    fn a_clean_takeover_is_measured_and_judged_sound() {
+        let trail = [
+            entry(100, "c1", 5, "lights on", true),
+            entry(1900, "c2", 9, CLAIM, true),
+            entry(1910, "c2", 9, "lights on", true),
+            entry(2500, "c1", 5, "lights on", false),
+        ];
+        let removals = [("c1".to_string(), 1800)];
+        let outcome = measure(Scenario::PausePrimary, "c1", Some("c1"), "runway/07", 1000, &trail, &removals);
+        assert_eq!(outcome.detection_ms, Some(800.0));
+        assert_eq!(outcome.takeover_ms, Some(910.0));
+        assert_eq!(
+            (outcome.refused, outcome.split_brains, outcome.non_monotonic, outcome.false_expiries),
+            (1, 0, 0, 0)
+        );
+        assert!(!outcome.violated());
+    }
+
+    #[test]
+    fn two_controllers_on_one_token_or_a_falling_token_are_violations() {
+        let same_token = [entry(1, "c1", 5, "lights on", true), entry(2, "c2", 5, "lights on", true)];
+        assert_eq!(judge_trail(&same_token), (1, 0));
+        let falling = [entry(1, "c2", 9, "lights on", true), entry(2, "c1", 5, "lights on", true)];
+        assert_eq!(judge_trail(&falling), (0, 1));
+    }
+}
