@@ -63,6 +63,8 @@ pub struct DrillConfig {
     pub ttl: Duration,
     /// Command interval of the primaries.
     pub command_interval: Duration,
+    /// Clients of a `skyway bench` put load on the coordinator during the run (0 for none).
+    pub load_clients: usize,
 }
 
 /// What one run measured. Times are from the fault, in milliseconds.
@@ -86,6 +88,8 @@ pub struct RunOutcome {
     pub non_monotonic: usize,
     /// Sessions of controllers that were not faulted that expired anyway.
     pub false_expiries: usize,
+    /// Writes per second the coordinator committed during the run (the load, if any).
+    pub coordinator_writes_per_sec: f64,
 }
 
 impl RunOutcome {
@@ -128,6 +132,7 @@ struct Rig {
     actuator_addr: String,
     controllers: Vec<Controller>,
     client: Client,
+    load: Option<Child>,
 }
 
 impl Drop for Rig {
@@ -139,8 +144,10 @@ impl Drop for Rig {
                 let _ = child.wait();
             }
         }
-        let _ = self.actuator.kill();
-        let _ = self.actuator.wait();
+        for child in [Some(&mut self.actuator), self.load.as_mut()].into_iter().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -178,7 +185,20 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
         controllers.push(Controller { name, child: Some(child), proxies });
     }
     let client = cluster.client()?;
-    Ok(Rig { cluster, links, actuator, actuator_addr, controllers, client })
+    let load = if config.load_clients > 0 {
+        // A separate load generator process, as a user's other clients would be.
+        let child = Command::new(&config.binary)
+            .args(["bench", "--op", "put", "--duration", "3600", "--endpoints", &cluster.endpoints().join(",")])
+            .args(["--clients", &config.load_clients.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(logs.join("load.log"))?)
+            .spawn()
+            .context("cannot start the load generator")?;
+        Some(child)
+    } else {
+        None
+    };
+    Ok(Rig { cluster, links, actuator, actuator_addr, controllers, client, load })
 }
 
 async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {
@@ -229,6 +249,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path) -> 
     });
 
     let fault_at = unix_ms();
+    let fault_instant = Instant::now();
     let settle_after = config.ttl * 4 + Duration::from_secs(2);
     let coord_leader = rig.cluster.wait_for_leader(Duration::from_secs(5)).await?;
     match scenario {
@@ -261,7 +282,11 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path) -> 
     let entries = audit(&rig.actuator_addr).await?;
     let removals = removals.lock().expect("removals poisoned").clone();
     let faulted = if scenario.moves_the_role() { Some(primary_name.as_str()) } else { None };
-    Ok(measure(scenario, &primary_name, faulted, &role, fault_at, &entries, &removals))
+    let mut outcome = measure(scenario, &primary_name, faulted, &role, fault_at, &entries, &removals);
+    let revision_after = rig.client.get("/", Consistency::Linearizable).await?.revision;
+    outcome.coordinator_writes_per_sec =
+        revision_after.saturating_sub(revision) as f64 / fault_instant.elapsed().as_secs_f64();
+    Ok(outcome)
 }
 
 fn kill_controller(controller: &mut Controller) -> anyhow::Result<()> {
@@ -306,6 +331,7 @@ pub fn measure(
         split_brains,
         non_monotonic,
         false_expiries,
+        coordinator_writes_per_sec: 0.0,
     }
 }
 

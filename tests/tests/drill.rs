@@ -16,6 +16,7 @@ async fn every_scenario_fails_over_without_split_brain() {
         roles: vec!["runway/07".into(), "segment/12".into()],
         ttl: Duration::from_millis(1000),
         command_interval: Duration::from_millis(20),
+        load_clients: 0,
     };
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();

@@ -36,6 +36,9 @@ pub struct DrillArgs {
     /// How often a primary commands its actuator, in milliseconds.
     #[arg(long, default_value_t = 20)]
     pub command_interval_ms: u64,
+    /// Put load on the coordinator during each run: this many `skyway bench` clients.
+    #[arg(long, default_value_t = 0)]
+    pub load_clients: usize,
     /// Keep the processes' logs and data here (default: a temporary directory, removed).
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
@@ -60,6 +63,7 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
         roles: args.roles.clone(),
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
+        load_clients: args.load_clients,
     };
     let temp = tempfile::tempdir()?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
@@ -75,11 +79,12 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
                 run_once(&config, *scenario, &dir).await.with_context(|| format!("{scenario:?} run {run}"))?;
             if human {
                 eprintln!(
-                    "detection {} takeover {} refused {} split brains {}",
+                    "detection {} takeover {} refused {} split brains {} (coordinator {:.0} writes/s)",
                     ms(outcome.detection_ms),
                     ms(outcome.takeover_ms),
                     outcome.refused,
-                    outcome.split_brains
+                    outcome.split_brains,
+                    outcome.coordinator_writes_per_sec
                 );
             }
             outcomes.push(outcome);
@@ -115,10 +120,11 @@ fn spread(values: impl Iterator<Item = Option<f64>>) -> String {
 
 fn print_table(scenarios: &[Scenario], outcomes: &[RunOutcome], args: &DrillArgs) {
     println!(
-        "\nTTL {} ms, {} controllers, roles {}; times in ms from the fault (min/median/p99/max)\n",
+        "\nTTL {} ms, {} controllers, roles {}, {} load clients; times in ms from the fault (min/median/p99/max)\n",
         args.ttl_ms,
         args.controllers,
-        args.roles.join(",")
+        args.roles.join(","),
+        args.load_clients
     );
     println!(
         "{:<30} {:>4} {:>22} {:>22} {:>14} {:>7} {:>11} {:>13}",
