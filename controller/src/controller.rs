@@ -14,8 +14,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use skyway_coord::CoordError;
+use skyway_coord::client::Consistency;
 use skyway_coord::client::{Candidate, Client, Election, Session, SessionHealth};
-use tokio::sync::watch;
+use skyway_coord::proto::coord as pb;
+use tokio::sync::{Notify, mpsc, watch};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::proto::actuator_client::ActuatorClient;
@@ -47,7 +49,12 @@ struct Shared {
     client: Client,
     actuator: ActuatorClient<Channel>,
     status: RoleStatus,
+    status_changed: Notify,
 }
+
+/// Where a controller publishes what it holds: an ephemeral node per controller, so that
+/// `skyway ctl get /controllers/NAME` shows it and it vanishes with the session.
+pub const STATUS_PATH: &str = "/controllers";
 
 /// Why a role task ended.
 enum RoleExit {
@@ -69,7 +76,7 @@ pub async fn run(
         .timeout(Duration::from_secs(1))
         .tcp_nodelay(true);
     let actuator = ActuatorClient::new(endpoint.connect_lazy());
-    let shared = Arc::new(Shared { config, client, actuator, status });
+    let shared = Arc::new(Shared { config, client, actuator, status, status_changed: Notify::new() });
     let (stop, stopping) = watch::channel(false);
     let epochs = tokio::spawn(run_sessions(shared.clone(), stopping));
     shutdown.await;
@@ -93,17 +100,27 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
             }
         };
         tracing::info!(controller = %name, session = %session.id(), "joined");
-        let tasks: Vec<_> = shared
-            .config
-            .roles
-            .iter()
-            .map(|role| tokio::spawn(run_role(shared.clone(), role.clone(), session.clone(), stopping.clone())))
-            .collect();
+        let mut handovers = BTreeMap::new();
+        let mut tasks = Vec::new();
+        for role in &shared.config.roles {
+            let (handover, handover_rx) = mpsc::channel(1);
+            handovers.insert(role.clone(), handover);
+            let task = run_role(shared.clone(), role.clone(), session.clone(), stopping.clone(), handover_rx);
+            tasks.push(tokio::spawn(task));
+        }
+        let helpers = [
+            tokio::spawn(spread_roles(shared.clone(), session.clone(), handovers)),
+            tokio::spawn(publish_status(shared.clone(), session.clone())),
+        ];
         let mut shutdown = false;
         for task in tasks {
             if let RoleExit::Shutdown = task.await.context("role task panicked")? {
                 shutdown = true;
             }
+        }
+        helpers.iter().for_each(|helper| helper.abort());
+        for helper in helpers {
+            let _ = helper.await;
         }
         if shutdown {
             if let Ok(session) = Arc::try_unwrap(session) {
@@ -128,11 +145,90 @@ async fn first_in_line(candidate: Option<&Candidate>, session: &Session) -> Resu
     }
 }
 
+/// Every so often, hands over one role if this controller holds too many (see [`balance`]).
+///
+/// [`balance`]: crate::balance
+async fn spread_roles(shared: Arc<Shared>, session: Arc<Session>, handovers: BTreeMap<String, mpsc::Sender<()>>) {
+    let name = &shared.config.name;
+    let mut tick = tokio::time::interval(shared.config.ttl.max(Duration::from_millis(500)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if !session.is_certain() {
+            continue;
+        }
+        let Ok(lines) = role_lines(&shared.client, &shared.config.roles).await else { continue };
+        if let Some((role, next)) = crate::balance::handover(name, &lines) {
+            tracing::info!(controller = %name, role, to = next, "handing a role over to spread the roles");
+            if let Some(handover) = handovers.get(role) {
+                let _ = handover.try_send(());
+            }
+        }
+    }
+}
+
+/// Every role's line of candidates (controller names, primary first).
+pub async fn role_lines(client: &Client, roles: &[String]) -> Result<BTreeMap<String, Vec<String>>, CoordError> {
+    let mut lines = BTreeMap::new();
+    for role in roles {
+        let view = Election::new(client, role)?.observe().await?;
+        let line = view.all().map(|c| String::from_utf8_lossy(&c.data).into_owned()).collect();
+        lines.insert(role.clone(), line);
+    }
+    Ok(lines)
+}
+
+/// Keeps `/controllers/NAME` (ephemeral, owned by the session) saying what each role is.
+async fn publish_status(shared: Arc<Shared>, session: Arc<Session>) {
+    let path = format!("{STATUS_PATH}/{}", shared.config.name);
+    let mut created = false;
+    loop {
+        let status: BTreeMap<String, String> = {
+            let status = shared.status.lock().expect("status poisoned");
+            status.iter().map(|(role, phase)| (role.clone(), phase.to_string())).collect()
+        };
+        let data = serde_json::json!({ "session": session.id().0, "roles": status }).to_string();
+        let result = if created {
+            shared.client.set(&path, data, None).await.map(|_| ())
+        } else {
+            let request = pb::CreateRequest {
+                path: path.clone(),
+                data: data.into(),
+                ephemeral: true,
+                make_parents: true,
+                session_id: session.id().0,
+                ..Default::default()
+            };
+            // Fails with NodeExists while an earlier session of ours has not expired: retried.
+            shared.client.create(request).await.map(|_| ())
+        };
+        match result {
+            Ok(()) => created = true,
+            Err(e) => {
+                tracing::debug!(controller = %shared.config.name, "cannot publish status: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        }
+        shared.status_changed.notified().await;
+    }
+}
+
+/// What controller `name` published about its roles, if its session lives.
+pub async fn status_of(client: &Client, name: &str) -> Result<Option<serde_json::Value>, CoordError> {
+    match client.get(&format!("{STATUS_PATH}/{name}"), Consistency::Linearizable).await {
+        Ok(node) => Ok(serde_json::from_slice(&node.data).ok()),
+        Err(CoordError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn run_role(
     shared: Arc<Shared>,
     role: String,
     session: Arc<Session>,
     stopping: watch::Receiver<bool>,
+    mut handover: mpsc::Receiver<()>,
 ) -> RoleExit {
     let name = shared.config.name.clone();
     let election = match Election::new(&shared.client, &role) {
@@ -210,6 +306,7 @@ async fn run_role(
         let acting = machine.acting_token();
         tokio::select! {
             _ = wait_stop(stopping.clone()) => pending.extend(machine.on(Event::Shutdown)),
+            Some(()) = handover.recv() => pending.extend(machine.on(Event::HandOver)),
             changed = health.changed() => {
                 let event = match (changed, *health.borrow_and_update()) {
                     (Err(_), _) | (_, SessionHealth::Gone) => Event::SessionGone,
@@ -254,6 +351,7 @@ fn report(shared: &Shared, role: &str, reported: &mut Phase, phase: Phase) {
         tracing::info!(controller = %shared.config.name, role, %phase, "role changed");
         *reported = phase;
         shared.status.lock().expect("status poisoned").insert(role.to_string(), phase);
+        shared.status_changed.notify_one();
     }
 }
 

@@ -6,8 +6,10 @@
 //! - [`actuator`]: an actuator with a durable floor and an audit trail, served over gRPC.
 //! - [`role`]: the role logic, pure: events in, actions out.
 //! - [`controller`]: the running controller: session, elections, actuator.
+//! - [`balance`]: spreading roles over controllers, pure.
 
 pub mod actuator;
+pub mod balance;
 pub mod controller;
 pub mod fencing;
 pub mod role;

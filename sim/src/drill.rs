@@ -16,6 +16,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use serde::Serialize;
 use skyway_controller::actuator::CLAIM;
+use skyway_controller::balance::handover;
+use skyway_controller::controller::role_lines;
 use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_controller::proto::{AuditEntry, AuditRequest};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
@@ -206,7 +208,8 @@ async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {
     Ok(client.audit(AuditRequest { role: String::new() }).await?.into_inner().entries)
 }
 
-/// Waits until every role is being commanded and every controller is a member.
+/// Waits until every role is being commanded, every controller is a member, and the roles are
+/// spread (no controller is about to hand one over).
 async fn settle(rig: &Rig, config: &DrillConfig, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -215,11 +218,17 @@ async fn settle(rig: &Rig, config: &DrillConfig, timeout: Duration) -> anyhow::R
             config.roles.iter().all(|role| entries.iter().any(|e| e.role == *role && e.accepted && e.action != CLAIM));
         let members =
             rig.client.children("/skyway/members", Consistency::Linearizable).await.map_or(0, |c| c.names.len());
-        if commanded && members == config.controllers {
+        let spread = match role_lines(&rig.client, &config.roles).await {
+            Ok(lines) => rig.controllers.iter().all(|c| handover(&c.name, &lines).is_none()),
+            Err(_) => false,
+        };
+        if commanded && spread && members == config.controllers {
             return Ok(());
         }
         if Instant::now() > deadline {
-            bail!("the drill did not settle within {timeout:?}: {members} members, roles commanded: {commanded}");
+            bail!(
+                "the drill did not settle within {timeout:?}: {members} members, roles commanded: {commanded}, spread: {spread}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
