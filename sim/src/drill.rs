@@ -210,10 +210,11 @@ async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {
 
 /// Waits until every role is being commanded, every controller is a member, and the roles are
 /// spread (no controller is about to hand one over).
-async fn settle(rig: &Rig, config: &DrillConfig, timeout: Duration) -> anyhow::Result<()> {
+async fn settle(rig: &mut Rig, config: &DrillConfig, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let entries = audit(&rig.actuator_addr).await.unwrap_or_default();
+        let audited = audit(&rig.actuator_addr).await;
+        let entries = audited.as_ref().map(Vec::as_slice).unwrap_or_default();
         let commanded =
             config.roles.iter().all(|role| entries.iter().any(|e| e.role == *role && e.accepted && e.action != CLAIM));
         let members =
@@ -226,8 +227,20 @@ async fn settle(rig: &Rig, config: &DrillConfig, timeout: Duration) -> anyhow::R
             return Ok(());
         }
         if Instant::now() > deadline {
+            let mut exited = Vec::new();
+            for controller in &mut rig.controllers {
+                if let Some(Ok(Some(status))) = controller.child.as_mut().map(Child::try_wait) {
+                    exited.push(format!("{} exited ({status})", controller.name));
+                }
+            }
+            if let Ok(Some(status)) = rig.actuator.try_wait() {
+                exited.push(format!("the actuator exited ({status})"));
+            }
             bail!(
-                "the drill did not settle within {timeout:?}: {members} members, roles commanded: {commanded}, spread: {spread}"
+                "the drill did not settle within {timeout:?}: {members} members, roles commanded: {commanded}, \
+                 spread: {spread}; actuator audit: {}; {}",
+                audited.as_ref().map_or_else(|e| format!("{e:#}"), |_| "ok".into()),
+                if exited.is_empty() { "all processes running".to_string() } else { exited.join(", ") }
             );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -237,7 +250,7 @@ async fn settle(rig: &Rig, config: &DrillConfig, timeout: Duration) -> anyhow::R
 /// Runs one scenario once, with its processes under `root`.
 pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path) -> anyhow::Result<RunOutcome> {
     let mut rig = start_rig(config, root).await?;
-    settle(&rig, config, Duration::from_secs(30)).await?;
+    settle(&mut rig, config, Duration::from_secs(30)).await?;
     let role = config.roles[0].clone();
     let view = Election::new(&rig.client, &role)?.observe().await?;
     let primary_name = view.primary.map(|c| String::from_utf8_lossy(&c.data).into_owned()).context("no primary")?;

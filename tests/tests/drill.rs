@@ -21,7 +21,10 @@ async fn every_scenario_fails_over_without_split_brain() {
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for scenario in <Scenario as clap::ValueEnum>::value_variants() {
-        let outcome = run_once(&config, *scenario, &dir.path().join(format!("{scenario:?}"))).await.unwrap();
+        let outcome = match run_once(&config, *scenario, &dir.path().join(format!("{scenario:?}"))).await {
+            Ok(outcome) => outcome,
+            Err(e) => panic!("{scenario:?}: {e:#}\nlogs in {}", dir.keep().display()),
+        };
         println!("{outcome:?}");
         if outcome.violated() {
             failures.push(format!("{scenario:?}: invariant violated: {outcome:?}"));
