@@ -36,6 +36,9 @@ pub struct ProcessCluster {
     node_args: BTreeMap<u64, Vec<String>>,
     root: PathBuf,
     log_dir: PathBuf,
+    /// Ports held open until their node is spawned, so that nothing else in this process (a
+    /// fault proxy binding port 0) is handed one of them meanwhile.
+    reserved: BTreeMap<u64, TcpListener>,
 }
 
 /// Picks free loopback ports (bound then released; good enough on a test machine).
@@ -86,9 +89,14 @@ impl ProcessCluster {
     }
 
     fn prepare(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
-        let ports = free_ports(size)?;
-        let peers: BTreeMap<u64, String> =
-            ports.iter().enumerate().map(|(i, p)| (i as u64 + 1, format!("127.0.0.1:{p}"))).collect();
+        let listeners: Vec<TcpListener> =
+            (0..size).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
+        let mut peers = BTreeMap::new();
+        let mut reserved = BTreeMap::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            peers.insert(i as u64 + 1, listener.local_addr()?.to_string());
+            reserved.insert(i as u64 + 1, listener);
+        }
         let log_dir = root.join("logs");
         std::fs::create_dir_all(&log_dir)?;
         let mut cluster = Self {
@@ -98,6 +106,7 @@ impl ProcessCluster {
             node_args: BTreeMap::new(),
             root: root.to_path_buf(),
             log_dir,
+            reserved,
         };
         let peers_arg = peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(",");
         cluster.extra_args.extend(["--peers".to_string(), peers_arg]);
@@ -112,6 +121,7 @@ impl ProcessCluster {
 
     /// (Re)starts node `id` from its data directory.
     pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
+        self.reserved.remove(&id); // release the port for the node to bind
         let node = self.nodes.get_mut(&id).context("no such node")?;
         let log =
             std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("node-{id}.log")))?;

@@ -22,7 +22,7 @@ use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_controller::proto::{AuditEntry, AuditRequest};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
-use crate::cluster::{Links, ProcessCluster, free_ports};
+use crate::cluster::{Links, ProcessCluster};
 use crate::netfault::{FaultProxy, Mode};
 
 /// A fault to inject.
@@ -158,14 +158,14 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let actuator_addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
-    let actuator = Command::new(&config.binary)
-        .args(["actuator", "--listen", &actuator_addr, "--data-dir"])
+    let mut actuator = Command::new(&config.binary)
+        .args(["actuator", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(root.join("actuator"))
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(std::fs::File::create(logs.join("actuator.log"))?)
         .spawn()
         .context("cannot start the actuator")?;
+    let actuator_addr = listening_address(&mut actuator).context("the actuator did not start (see actuator.log)")?;
     let mut controllers = Vec::new();
     for i in 0..config.controllers {
         let name = format!("c{}", i + 1);
@@ -201,6 +201,20 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
         None
     };
     Ok(Rig { cluster, links, actuator, actuator_addr, controllers, client, load })
+}
+
+/// Reads "listening on ADDR" from a child's stdout (within 10 s).
+fn listening_address(child: &mut Child) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(10)).context("no address within 10 s")?;
+    line.trim().strip_prefix("listening on ").map(str::to_string).with_context(|| format!("unexpected output {line:?}"))
 }
 
 async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {

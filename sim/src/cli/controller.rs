@@ -47,7 +47,7 @@ pub struct ControllerArgs {
 accepted for the command's role, and records every decision, fsynced, in DATA_DIR/audit.jsonl before \
 it takes effect; on restart it rebuilds its floors from that trail.")]
 pub struct ActuatorArgs {
-    /// Address to serve on.
+    /// Address to serve on (port 0: any free port, printed as "listening on ADDR").
     #[arg(long)]
     pub listen: SocketAddr,
     /// Where the audit trail (and so the durable floors) live.
@@ -81,6 +81,8 @@ pub async fn run_actuator(args: ActuatorArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    // On stdout, so that a launcher that asked for port 0 learns the port.
+    println!("listening on {}", listener.local_addr()?);
     actuator::serve(actuator, listener, super::interrupted()).await?;
     Ok(ExitCode::SUCCESS)
 }
