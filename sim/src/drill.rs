@@ -35,6 +35,9 @@ pub enum Scenario {
     PausePrimary,
     /// Cut the primary off from the coordinator (held both ways), then heal.
     PartitionPrimary,
+    /// Cut the primary off from the coordinator and hold its commands to the actuator; after
+    /// the backup took over, deliver the held commands late: they must be refused.
+    LateCommands,
     /// SIGTERM the primary: it resigns, the backup takes over at once.
     CleanShutdown,
     /// SIGKILL the coordinator's Raft leader: roles must not move, sessions must survive.
@@ -65,6 +68,9 @@ pub struct DrillConfig {
     pub ttl: Duration,
     /// Command interval of the primaries.
     pub command_interval: Duration,
+    /// Seed of each run's choices (which role's primary to fault, and a delay before the
+    /// fault of up to half a TTL, so that faults land at different points of the command cycle).
+    pub seed: u64,
     /// Clients of a `skyway bench` put load on the coordinator during the run (0 for none).
     pub load_clients: usize,
 }
@@ -74,13 +80,15 @@ pub struct DrillConfig {
 pub struct RunOutcome {
     /// The scenario.
     pub scenario: Scenario,
-    /// The controller that was primary of the first role when the fault hit.
+    /// The role whose primary was faulted (or watched, for coordinator faults).
+    pub role: String,
+    /// The controller that was primary of that role when the fault hit.
     pub primary: String,
     /// Fault → the primary's membership node deleted (session expiry or close committed).
     pub detection_ms: Option<f64>,
-    /// Fault → first accepted command of another controller for the first role.
+    /// Fault → first accepted command of another controller for the role.
     pub takeover_ms: Option<f64>,
-    /// Longest stretch without an accepted command for the first role, from the fault on.
+    /// Longest stretch without an accepted command for the role, from the fault on.
     pub longest_gap_ms: f64,
     /// Commands refused for stale tokens after the fault.
     pub refused: usize,
@@ -109,6 +117,7 @@ struct Controller {
     name: String,
     child: Option<Child>,
     proxies: Vec<FaultProxy>,
+    actuator_link: FaultProxy,
 }
 
 impl Controller {
@@ -174,9 +183,10 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
             proxies.push(FaultProxy::start(addr.parse()?).await?);
         }
         let endpoints: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
+        let actuator_link = FaultProxy::start(actuator_addr.parse()?).await?;
         let child = Command::new(&config.binary)
             .args(["controller", "--name", &name, "--roles", &config.roles.join(",")])
-            .args(["--endpoints", &endpoints.join(","), "--actuator", &actuator_addr])
+            .args(["--endpoints", &endpoints.join(","), "--actuator", &actuator_link.addr().to_string()])
             .args(["--ttl-ms", &config.ttl.as_millis().to_string()])
             .args(["--command-interval-ms", &config.command_interval.as_millis().to_string()])
             .env("RUST_LOG", std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into()))
@@ -184,7 +194,7 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
             .stderr(std::fs::File::create(logs.join(format!("{name}.log")))?)
             .spawn()
             .context("cannot start a controller")?;
-        controllers.push(Controller { name, child: Some(child), proxies });
+        controllers.push(Controller { name, child: Some(child), proxies, actuator_link });
     }
     let client = cluster.client()?;
     let load = if config.load_clients > 0 {
@@ -261,11 +271,16 @@ async fn settle(rig: &mut Rig, config: &DrillConfig, timeout: Duration) -> anyho
     }
 }
 
-/// Runs one scenario once, with its processes under `root`.
-pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path) -> anyhow::Result<RunOutcome> {
+/// Runs one scenario once, with its processes under `root`; `run` picks this run's seeded
+/// choices.
+pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run: u64) -> anyhow::Result<RunOutcome> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(run));
+    let role = config.roles[rng.random_range(0..config.roles.len())].clone();
+    let jitter = config.ttl.mul_f64(rng.random_range(0.0..0.5));
     let mut rig = start_rig(config, root).await?;
     settle(&mut rig, config, Duration::from_secs(30)).await?;
-    let role = config.roles[0].clone();
+    tokio::time::sleep(jitter).await;
     let view = Election::new(&rig.client, &role)?.observe().await?;
     let primary_name = view.primary.map(|c| String::from_utf8_lossy(&c.data).into_owned()).context("no primary")?;
     let target = rig.controllers.iter().position(|c| c.name == primary_name).context("primary is no controller")?;
@@ -299,6 +314,15 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path) -> 
             rig.controllers[target].set_links(Mode::Hold);
             tokio::time::sleep(config.ttl * 3).await;
             rig.controllers[target].set_links(Mode::Pass);
+        }
+        Scenario::LateCommands => {
+            let primary = &rig.controllers[target];
+            primary.set_links(Mode::Hold);
+            primary.actuator_link.set(Mode::Hold);
+            tokio::time::sleep(config.ttl * 3).await;
+            primary.actuator_link.set(Mode::Pass); // its held commands arrive now, late
+            tokio::time::sleep(config.ttl).await;
+            primary.set_links(Mode::Pass);
         }
         Scenario::CleanShutdown => rig.controllers[target].signal("TERM")?,
         Scenario::KillCoordLeader => rig.cluster.kill(coord_leader)?,
@@ -359,6 +383,7 @@ pub fn measure(
     let false_expiries = removals.iter().filter(|(member, _)| Some(member.as_str()) != faulted).count();
     RunOutcome {
         scenario,
+        role: role.to_string(),
         primary: primary.to_string(),
         detection_ms,
         takeover_ms,

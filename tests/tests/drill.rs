@@ -17,11 +17,12 @@ async fn every_scenario_fails_over_without_split_brain() {
         ttl: Duration::from_millis(1000),
         command_interval: Duration::from_millis(20),
         load_clients: 0,
+        seed: 1,
     };
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for scenario in <Scenario as clap::ValueEnum>::value_variants() {
-        let outcome = match run_once(&config, *scenario, &dir.path().join(format!("{scenario:?}"))).await {
+        let outcome = match run_once(&config, *scenario, &dir.path().join(format!("{scenario:?}")), 0).await {
             Ok(outcome) => outcome,
             Err(e) => panic!("{scenario:?}: {e:#}\nlogs in {}", dir.keep().display()),
         };

@@ -36,6 +36,9 @@ pub struct DrillArgs {
     /// How often a primary commands its actuator, in milliseconds.
     #[arg(long, default_value_t = 20)]
     pub command_interval_ms: u64,
+    /// Seed of the runs' choices (which role's primary is faulted, and when in its command cycle).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Put load on the coordinator during each run: this many `skyway bench` clients.
     #[arg(long, default_value_t = 0)]
     pub load_clients: usize,
@@ -64,6 +67,7 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
         load_clients: args.load_clients,
+        seed: args.seed,
     };
     let temp = tempfile::tempdir()?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
@@ -75,8 +79,9 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
                 eprint!("{scenario:?} run {}/{}… ", run + 1, args.runs);
             }
             let dir = root.join(format!("{scenario:?}-{run}"));
-            let outcome =
-                run_once(&config, *scenario, &dir).await.with_context(|| format!("{scenario:?} run {run}"))?;
+            let outcome = run_once(&config, *scenario, &dir, run as u64)
+                .await
+                .with_context(|| format!("{scenario:?} run {run}"))?;
             if human {
                 eprintln!(
                     "detection {} takeover {} refused {} split brains {} (coordinator {:.0} writes/s)",
