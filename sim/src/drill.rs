@@ -40,6 +40,9 @@ pub enum Scenario {
     LateCommands,
     /// SIGTERM the primary: it resigns, the backup takes over at once.
     CleanShutdown,
+    /// SIGKILL the actuator and pause the primary; the backup takes over while the actuator is
+    /// down; the actuator restarts from its trail and must still refuse the old token.
+    ActuatorRestart,
     /// SIGKILL the coordinator's Raft leader: roles must not move, sessions must survive.
     KillCoordLeader,
     /// Cut the coordinator's leader off from the other nodes, then heal.
@@ -167,14 +170,7 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let mut actuator = Command::new(&config.binary)
-        .args(["actuator", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(root.join("actuator"))
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(logs.join("actuator.log"))?)
-        .spawn()
-        .context("cannot start the actuator")?;
-    let actuator_addr = listening_address(&mut actuator).context("the actuator did not start (see actuator.log)")?;
+    let (actuator, actuator_addr) = start_actuator(&config.binary, root, "127.0.0.1:0")?;
     let mut controllers = Vec::new();
     for i in 0..config.controllers {
         let name = format!("c{}", i + 1);
@@ -211,6 +207,20 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
         None
     };
     Ok(Rig { cluster, links, actuator, actuator_addr, controllers, client, load })
+}
+
+/// Starts (or restarts) the actuator whose trail is under `root`; returns it and its address.
+fn start_actuator(binary: &Path, root: &Path, listen: &str) -> anyhow::Result<(Child, String)> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(root.join("logs/actuator.log"))?;
+    let mut actuator = Command::new(binary)
+        .args(["actuator", "--listen", listen, "--data-dir"])
+        .arg(root.join("actuator"))
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .context("cannot start the actuator")?;
+    let addr = listening_address(&mut actuator).context("the actuator did not start (see actuator.log)")?;
+    Ok((actuator, addr))
 }
 
 /// Reads "listening on ADDR" from a child's stdout (within 10 s).
@@ -325,6 +335,15 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
             primary.set_links(Mode::Pass);
         }
         Scenario::CleanShutdown => rig.controllers[target].signal("TERM")?,
+        Scenario::ActuatorRestart => {
+            rig.actuator.kill()?;
+            rig.actuator.wait()?;
+            rig.controllers[target].signal("STOP")?;
+            tokio::time::sleep(config.ttl * 3).await;
+            let (actuator, _) = start_actuator(&config.binary, root, &rig.actuator_addr)?;
+            rig.actuator = actuator;
+            rig.controllers[target].signal("CONT")?;
+        }
         Scenario::KillCoordLeader => rig.cluster.kill(coord_leader)?,
         Scenario::PartitionCoordLeader => {
             rig.links.isolate(coord_leader);
