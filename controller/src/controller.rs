@@ -103,7 +103,7 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
         let mut handovers = BTreeMap::new();
         let mut tasks = Vec::new();
         for role in &shared.config.roles {
-            let (handover, handover_rx) = mpsc::channel(1);
+            let (handover, handover_rx) = mpsc::channel(4);
             handovers.insert(role.clone(), handover);
             let task = run_role(shared.clone(), role.clone(), session.clone(), stopping.clone(), handover_rx);
             tasks.push(tokio::spawn(task));
@@ -145,10 +145,11 @@ async fn first_in_line(candidate: Option<&Candidate>, session: &Session) -> Resu
     }
 }
 
-/// Every so often, hands over one role if this controller holds too many (see [`balance`]).
+/// Every so often, reads every role's line: tells backups their rank, and hands over one role
+/// if this controller holds too many (see [`balance`]).
 ///
 /// [`balance`]: crate::balance
-async fn spread_roles(shared: Arc<Shared>, session: Arc<Session>, handovers: BTreeMap<String, mpsc::Sender<()>>) {
+async fn spread_roles(shared: Arc<Shared>, session: Arc<Session>, nudges: BTreeMap<String, mpsc::Sender<Nudge>>) {
     let name = &shared.config.name;
     let mut tick = tokio::time::interval(shared.config.ttl.max(Duration::from_millis(500)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -158,13 +159,30 @@ async fn spread_roles(shared: Arc<Shared>, session: Arc<Session>, handovers: BTr
             continue;
         }
         let Ok(lines) = role_lines(&shared.client, &shared.config.roles).await else { continue };
+        // Backups learn their place in line, for status reports.
+        for (role, line) in &lines {
+            if let (Some(rank), Some(nudge)) = (line.iter().position(|c| c == name), nudges.get(role))
+                && rank > 0
+            {
+                let _ = nudge.try_send(Nudge::Rank(rank));
+            }
+        }
         if let Some((role, next)) = crate::balance::handover(name, &lines) {
             tracing::info!(controller = %name, role, to = next, "handing a role over to spread the roles");
-            if let Some(handover) = handovers.get(role) {
-                let _ = handover.try_send(());
+            if let Some(nudge) = nudges.get(role) {
+                let _ = nudge.try_send(Nudge::HandOver);
             }
         }
     }
+}
+
+/// What the role-watching task tells a role task.
+#[derive(Debug, Clone, Copy)]
+enum Nudge {
+    /// Hand the role over (spreading).
+    HandOver,
+    /// Our place in the role's line.
+    Rank(usize),
 }
 
 /// Every role's line of candidates (controller names, primary first).
@@ -228,7 +246,7 @@ async fn run_role(
     role: String,
     session: Arc<Session>,
     stopping: watch::Receiver<bool>,
-    mut handover: mpsc::Receiver<()>,
+    mut nudges: mpsc::Receiver<Nudge>,
 ) -> RoleExit {
     let name = shared.config.name.clone();
     let election = match Election::new(&shared.client, &role) {
@@ -306,7 +324,10 @@ async fn run_role(
         let acting = machine.acting_token();
         tokio::select! {
             _ = wait_stop(stopping.clone()) => pending.extend(machine.on(Event::Shutdown)),
-            Some(()) = handover.recv() => pending.extend(machine.on(Event::HandOver)),
+            Some(nudge) = nudges.recv() => pending.extend(machine.on(match nudge {
+                Nudge::HandOver => Event::HandOver,
+                Nudge::Rank(rank) => Event::Ranked(rank),
+            })),
             changed = health.changed() => {
                 let event = match (changed, *health.borrow_and_update()) {
                     (Err(_), _) | (_, SessionHealth::Gone) => Event::SessionGone,
