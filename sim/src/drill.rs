@@ -171,15 +171,17 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs)?;
     let (actuator, actuator_addr) = start_actuator(&config.binary, root, "127.0.0.1:0")?;
-    let mut controllers = Vec::new();
+    let client = cluster.client()?;
+    // From here on the rig owns every process it starts: an error stops them all.
+    let mut rig = Rig { cluster, links, actuator, actuator_addr, controllers: Vec::new(), client, load: None };
     for i in 0..config.controllers {
         let name = format!("c{}", i + 1);
         let mut proxies = Vec::new();
-        for addr in cluster.endpoints() {
+        for addr in rig.cluster.endpoints() {
             proxies.push(FaultProxy::start(addr.parse()?).await?);
         }
         let endpoints: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
-        let actuator_link = FaultProxy::start(actuator_addr.parse()?).await?;
+        let actuator_link = FaultProxy::start(rig.actuator_addr.parse()?).await?;
         let child = Command::new(&config.binary)
             .args(["controller", "--name", &name, "--roles", &config.roles.join(",")])
             .args(["--endpoints", &endpoints.join(","), "--actuator", &actuator_link.addr().to_string()])
@@ -190,23 +192,20 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
             .stderr(std::fs::File::create(logs.join(format!("{name}.log")))?)
             .spawn()
             .context("cannot start a controller")?;
-        controllers.push(Controller { name, child: Some(child), proxies, actuator_link });
+        rig.controllers.push(Controller { name, child: Some(child), proxies, actuator_link });
     }
-    let client = cluster.client()?;
-    let load = if config.load_clients > 0 {
+    if config.load_clients > 0 {
         // A separate load generator process, as a user's other clients would be.
         let child = Command::new(&config.binary)
-            .args(["bench", "--op", "put", "--duration", "3600", "--endpoints", &cluster.endpoints().join(",")])
+            .args(["bench", "--op", "put", "--duration", "3600", "--endpoints", &rig.cluster.endpoints().join(",")])
             .args(["--clients", &config.load_clients.to_string()])
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(logs.join("load.log"))?)
             .spawn()
             .context("cannot start the load generator")?;
-        Some(child)
-    } else {
-        None
-    };
-    Ok(Rig { cluster, links, actuator, actuator_addr, controllers, client, load })
+        rig.load = Some(child);
+    }
+    Ok(rig)
 }
 
 /// Starts (or restarts) the actuator whose trail is under `root`; returns it and its address.
@@ -219,8 +218,14 @@ fn start_actuator(binary: &Path, root: &Path, listen: &str) -> anyhow::Result<(C
         .stderr(log)
         .spawn()
         .context("cannot start the actuator")?;
-    let addr = listening_address(&mut actuator).context("the actuator did not start (see actuator.log)")?;
-    Ok((actuator, addr))
+    match listening_address(&mut actuator) {
+        Ok(addr) => Ok((actuator, addr)),
+        Err(e) => {
+            let _ = actuator.kill();
+            let _ = actuator.wait();
+            Err(e.context("the actuator did not start (see actuator.log)"))
+        }
+    }
 }
 
 /// Reads "listening on ADDR" from a child's stdout (within 10 s).
