@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use skyway_coord::CoordError;
-use skyway_coord::client::Consistency;
 use skyway_coord::client::{Candidate, Client, Election, Session, SessionHealth};
 use skyway_coord::proto::coord as pb;
 use tokio::sync::{Notify, mpsc, watch};
@@ -229,15 +228,6 @@ async fn publish_status(shared: Arc<Shared>, session: Arc<Session>) {
             }
         }
         shared.status_changed.notified().await;
-    }
-}
-
-/// What controller `name` published about its roles, if its session lives.
-pub async fn status_of(client: &Client, name: &str) -> Result<Option<serde_json::Value>, CoordError> {
-    match client.get(&format!("{STATUS_PATH}/{name}"), Consistency::Linearizable).await {
-        Ok(node) => Ok(serde_json::from_slice(&node.data).ok()),
-        Err(CoordError::NotFound { .. }) => Ok(None),
-        Err(e) => Err(e),
     }
 }
 

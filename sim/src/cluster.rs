@@ -41,6 +41,20 @@ pub struct ProcessCluster {
     reserved: BTreeMap<u64, TcpListener>,
 }
 
+/// The first line a started child writes to its (piped) stdout, e.g. the address it listens on;
+/// an error if none comes within `timeout`.
+pub fn first_line(child: &mut Child, timeout: Duration) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().context("the child's stdout is not piped")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(timeout).with_context(|| format!("no output within {timeout:?}"))
+}
+
 /// Picks free loopback ports (bound then released; good enough on a test machine).
 pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
     let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;

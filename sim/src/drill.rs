@@ -22,7 +22,7 @@ use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_controller::proto::{AuditEntry, AuditRequest};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
-use crate::cluster::{Links, ProcessCluster};
+use crate::cluster::{Links, ProcessCluster, first_line};
 use crate::netfault::{FaultProxy, Mode};
 
 /// A fault to inject.
@@ -144,6 +144,8 @@ struct Rig {
     links: Links,
     actuator: Child,
     actuator_addr: String,
+    /// One channel to the actuator for the drill's own audit reads (reconnects after a restart).
+    auditor: ActuatorClient<tonic::transport::Channel>,
     controllers: Vec<Controller>,
     client: Client,
     load: Option<Child>,
@@ -173,7 +175,9 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
     let (actuator, actuator_addr) = start_actuator(&config.binary, root, "127.0.0.1:0")?;
     let client = cluster.client()?;
     // From here on the rig owns every process it starts: an error stops them all.
-    let mut rig = Rig { cluster, links, actuator, actuator_addr, controllers: Vec::new(), client, load: None };
+    let auditor =
+        ActuatorClient::new(tonic::transport::Endpoint::from_shared(format!("http://{actuator_addr}"))?.connect_lazy());
+    let mut rig = Rig { cluster, links, actuator, actuator_addr, auditor, controllers: Vec::new(), client, load: None };
     for i in 0..config.controllers {
         let name = format!("c{}", i + 1);
         let mut proxies = Vec::new();
@@ -230,21 +234,12 @@ fn start_actuator(binary: &Path, root: &Path, listen: &str) -> anyhow::Result<(C
 
 /// Reads "listening on ADDR" from a child's stdout (within 10 s).
 fn listening_address(child: &mut Child) -> anyhow::Result<String> {
-    use std::io::BufRead;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(10)).context("no address within 10 s")?;
+    let line = first_line(child, Duration::from_secs(10))?;
     line.trim().strip_prefix("listening on ").map(str::to_string).with_context(|| format!("unexpected output {line:?}"))
 }
 
-async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {
-    let mut client = ActuatorClient::connect(format!("http://{actuator_addr}")).await?;
-    Ok(client.audit(AuditRequest { role: String::new() }).await?.into_inner().entries)
+async fn audit(rig: &Rig) -> anyhow::Result<Vec<AuditEntry>> {
+    Ok(rig.auditor.clone().audit(AuditRequest { role: String::new() }).await?.into_inner().entries)
 }
 
 /// Waits until every role is being commanded, every controller is a member, and the roles are
@@ -252,7 +247,7 @@ async fn audit(actuator_addr: &str) -> anyhow::Result<Vec<AuditEntry>> {
 async fn settle(rig: &mut Rig, config: &DrillConfig, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let audited = audit(&rig.actuator_addr).await;
+        let audited = audit(rig).await;
         let entries = audited.as_ref().map(Vec::as_slice).unwrap_or_default();
         let commanded =
             config.roles.iter().all(|role| entries.iter().any(|e| e.role == *role && e.accepted && e.action != CLAIM));
@@ -363,7 +358,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
     tokio::time::sleep(settle_after).await;
     watch_task.abort();
 
-    let entries = audit(&rig.actuator_addr).await?;
+    let entries = audit(&rig).await?;
     let removals = removals.lock().expect("removals poisoned").clone();
     let faulted = if scenario.moves_the_role() { Some(primary_name.as_str()) } else { None };
     let mut outcome = measure(scenario, &primary_name, faulted, &role, fault_at, &entries, &removals);

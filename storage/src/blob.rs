@@ -163,15 +163,12 @@ impl BlobStore {
     }
 
     fn path(key: &str) -> Result<Path, StorageError> {
-        Path::parse(key).map_err(|e| StorageError::InvalidKey { key: key.to_string(), reason: e.to_string() }).and_then(
-            |path| {
-                if path.as_ref().is_empty() {
-                    Err(StorageError::InvalidKey { key: key.to_string(), reason: "empty".into() })
-                } else {
-                    Ok(path)
-                }
-            },
-        )
+        let invalid = |reason: String| StorageError::InvalidKey { key: key.to_string(), reason };
+        let path = Path::parse(key).map_err(|e| invalid(e.to_string()))?;
+        if path.as_ref().is_empty() {
+            return Err(invalid("empty".into()));
+        }
+        Ok(path)
     }
 
     /// Stores `data` at `key`, replacing whatever is there; large data goes up in parts.

@@ -9,7 +9,6 @@
 //! conditional writes are right under concurrency once it serves one request at a time (see
 //! `s3server/moto_launcher.py`); s3s-fs, Garage and s3rver get them wrong or ignore them.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -40,18 +39,11 @@ impl S3Server {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("cannot run {}", python.display()))?;
-        let stdout = child.stdout.take().context("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+        let line = match skyway_sim::cluster::first_line(&mut child, Duration::from_secs(60)) {
             Ok(line) => line,
-            Err(_) => {
+            Err(e) => {
                 let _ = child.kill();
-                bail!("moto did not start within 60 s");
+                bail!("moto did not start: {e}");
             }
         };
         let Some(port) = line.trim().strip_prefix("ready ") else {
