@@ -1,6 +1,7 @@
 //! Sessions end by agreement: an expiry committed by the leader deletes the session's
 //! ephemeral nodes and appends the same failure record on every node; closing a session does
-//! the same at once with a "left" record; and a live session survives a leader failover.
+//! the same at once with a "left" record; a live session survives a leader failover; and a dead
+//! one still expires while coordinator leaders keep failing (no fresh TTL per election).
 
 use std::time::{Duration, Instant};
 
@@ -99,7 +100,7 @@ async fn a_live_session_survives_a_leader_failover() -> anyhow::Result<()> {
     create_ephemeral(&client, &session, "/eph/survivor").await?;
     cluster.kill(leader)?;
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
-    // Well past the TTL: the new leader granted a fresh TTL and the keep-alives kept it alive.
+    // Well past the TTL: the new leader granted a grace, in which the keep-alives found it.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         client.exists("/eph/survivor", Consistency::Linearizable).await?.found,
@@ -108,5 +109,52 @@ async fn a_live_session_survives_a_leader_failover() -> anyhow::Result<()> {
     let kinds: Vec<_> = client.membership_log(0, Consistency::Linearizable).await?.iter().map(|r| r.kind).collect();
     assert_eq!(kinds, [MembershipKind::Joined], "no failure may be recorded for a live member");
     session.close().await?;
+    Ok(())
+}
+
+/// The trap of leases reset by every coordinator election: the holder is dead, and the
+/// coordinator's leader is killed every 2.5 s — more often than the 4 s TTL. A new leader that
+/// granted fresh TTLs would keep the dead session alive for as long as the elections go on; here
+/// each new leader honours the checkpointed remainder or a grace of 1.83 s, so it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_session_expires_while_coordinator_leaders_keep_failing() -> anyhow::Result<()> {
+    let ttl = Duration::from_secs(4);
+    let (mut cluster, _dir) = start_cluster(&[])?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let client = cluster.client()?;
+    let session = Session::open(&client, ttl, Some("dead-holder")).await?;
+    create_ephemeral(&client, &session, "/eph/dead-holder").await?;
+    // Let a lease checkpoint or two commit, then the holder dies.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    drop(session);
+    let died = Instant::now();
+
+    let mut elections = 0;
+    let expired_after = loop {
+        if !client.exists("/eph/dead-holder", Consistency::Linearizable).await?.found {
+            break died.elapsed();
+        }
+        anyhow::ensure!(
+            elections < 6,
+            "the dead session outlived {elections} coordinator elections ({:?} after it died, TTL {ttl:?})",
+            died.elapsed()
+        );
+        let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+        let term_ends = Instant::now() + Duration::from_millis(2500);
+        while Instant::now() < term_ends && client.exists("/eph/dead-holder", Consistency::Linearizable).await?.found {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if Instant::now() >= term_ends {
+            cluster.kill(leader)?;
+            cluster.spawn(leader)?;
+            elections += 1;
+        }
+    };
+    println!("dead session expired {expired_after:?} after its holder died, across {elections} leader kills");
+    // By the committed remainder (≤ 4 s from the death) or one grace into some leader's term:
+    // never more than a TTL plus one kill interval and one election here.
+    assert!(expired_after < ttl + Duration::from_secs(4), "took {expired_after:?}");
+    let kinds: Vec<_> = client.membership_log(0, Consistency::Linearizable).await?.iter().map(|r| r.kind).collect();
+    assert_eq!(kinds, [MembershipKind::Joined, MembershipKind::Failed]);
     Ok(())
 }

@@ -134,9 +134,13 @@ fn safety_margin(ttl: Duration) -> Duration {
     ttl * 2 / 3
 }
 
-/// Sends a keep-alive every third of the TTL and tracks the answers. The safety margin is
-/// two thirds of the TTL: past it without an answer the session is uncertain — flagged by a
-/// timer at that very moment, not at the next keep-alive.
+/// After a failed keep-alive, the next one goes out this soon (or at the next period, if that is
+/// sooner): a new coordinator leader gives a session only a short grace to find it.
+const KEEP_ALIVE_RETRY: Duration = Duration::from_millis(50);
+
+/// Sends a keep-alive every third of the TTL and tracks the answers; retries failed ones after
+/// [`KEEP_ALIVE_RETRY`]. The safety margin is two thirds of the TTL: past it without an answer
+/// the session is uncertain — flagged by a timer at that very moment, not at the next keep-alive.
 async fn keep_alive_loop(
     client: Client,
     id: SessionId,
@@ -187,10 +191,11 @@ async fn keep_alive_loop(
             Ok(Err(e)) => tracing::debug!(session = %id, "keep-alive failed: {e}"),
             Err(_) => tracing::debug!(session = %id, "keep-alive timed out"),
         }
+        let acknowledged = last_ack == sent;
         if last_ack.elapsed() > margin {
             mark_uncertain(last_ack);
         }
-        let next = sent + interval;
+        let next = if acknowledged { sent + interval } else { Instant::now() + KEEP_ALIVE_RETRY.min(interval) };
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()) => {}
             _ = tokio::time::sleep_until((last_ack + margin).into()),

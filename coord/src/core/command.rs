@@ -102,6 +102,12 @@ pub enum Command {
         /// The sessions.
         sessions: Vec<SessionId>,
     },
+    /// Record the sessions' remaining TTLs as the leader measured them, so that a new leader
+    /// honours them instead of granting fresh TTLs (see `leases`).
+    CheckpointLeases {
+        /// Session → remaining milliseconds.
+        remaining: Vec<(SessionId, u64)>,
+    },
 }
 
 /// What applying a command produced.
@@ -157,6 +163,7 @@ impl Command {
             Command::OpenSession { member, .. } => member.as_ref().map_or(0, String::len),
             Command::CloseSession { .. } => 8,
             Command::ExpireSessions { sessions } => sessions.len() * 8,
+            Command::CheckpointLeases { remaining } => remaining.len() * 16,
         }
     }
 
@@ -179,6 +186,7 @@ impl fmt::Display for Command {
             Command::OpenSession { ttl_ms, member } => write!(f, "open-session ttl={ttl_ms}ms member={member:?}"),
             Command::CloseSession { session } => write!(f, "close-session {session}"),
             Command::ExpireSessions { sessions } => write!(f, "expire-sessions {sessions:?}"),
+            Command::CheckpointLeases { remaining } => write!(f, "checkpoint-leases {remaining:?}"),
         }
     }
 }

@@ -1,15 +1,30 @@
-//! Session leases as the Raft leader sees them: when each session was last heard from, and
-//! which have gone silent for longer than their TTL.
+//! Session leases as the Raft leader sees them: until when each session is alive, and which have
+//! gone silent for longer than their TTL.
 //!
-//! This is leader-local, in-memory and deliberately not replicated: keep-alives are frequent and
-//! carry no state worth agreeing on. What is agreed is the *decision*: the leader proposes an
-//! `ExpireSessions` command, and a session is expired only when that entry commits.
+//! Keep-alives are leader-local and in memory: they are frequent and carry no state worth
+//! agreeing on. What is agreed is the *decision*: the leader proposes an `ExpireSessions` command,
+//! and a session is expired only when that entry commits.
 //!
-//! A newly elected leader starts with an empty table, and [`Leases::reconcile`] gives every
-//! open session a fresh TTL from the moment this leader first sees it. So a session is never
-//! expired because the previous leader's clock (or a gap between leaders) said so, and no
-//! session lives forever either: leadership changes only restart the countdown once per
-//! election, and an election takes far less than a TTL.
+//! # Across a change of leader
+//!
+//! A new leader does not know when the old one last heard from each session. Granting every
+//! session a fresh TTL (what ZooKeeper does, and etcd did before lease checkpoints) is the trap
+//! where a dead holder's lease never expires while coordinator elections come more often than its
+//! TTL. Here a new leader grants each session the larger of
+//!
+//! - what it had *earned*: the remaining TTL the previous leaders committed in their last lease
+//!   checkpoint, counted from when this node applied that checkpoint (never earlier than when it
+//!   was measured, so a live session is never cut short by it). Opening a session counts as a
+//!   checkpoint of its whole TTL, so a session that was never checkpointed (short TTLs are not)
+//!   has earned its TTL from its opening, which is usually long past;
+//! - a *grace* of one keep-alive period plus two election timeouts, capped at the TTL: enough
+//!   for a live client, whose keep-alives failed while there was no leader (it retries them
+//!   quickly), to find the new one once the followers know it.
+//!
+//! Neither term grows with the number of elections: the earned deadline is an absolute time
+//! (later than the true one only by the commit latency of a checkpoint), and the grace is counted
+//! from this leader's promotion. So a silent session expires at its earned deadline or, at the
+//! latest, once some leader has held office for one grace — not never.
 //!
 //! Time is an input (`now`), so the whole rule is tested without a clock.
 
@@ -19,62 +34,103 @@ use std::time::{Duration, Instant};
 use super::state::Session;
 use super::types::SessionId;
 
+/// How often the leader commits the remaining TTLs.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Sessions with TTLs up to this are not checkpointed: by the time a checkpoint could be read
+/// by a new leader their remaining TTL would be mostly spent, and the grace covers them.
+pub const CHECKPOINT_TTL_MIN: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    deadline: Instant,
+    ttl: Duration,
+}
+
 /// Deadlines of the open sessions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Leases {
-    deadlines: HashMap<SessionId, Instant>,
+    election_timeout: Duration,
+    leases: HashMap<SessionId, Lease>,
 }
 
 impl Leases {
-    /// An empty table, as a new leader has.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty table, as a new leader has. `election_timeout` sizes the grace.
+    pub fn new(election_timeout: Duration) -> Self {
+        Self { election_timeout, leases: HashMap::new() }
+    }
+
+    /// The grace a new leader gives a session with `ttl`: one keep-alive period (a third of
+    /// the TTL) plus two election timeouts, and never more than the TTL itself.
+    pub fn grace(&self, ttl: Duration) -> Duration {
+        (ttl / 3 + self.election_timeout * 2).min(ttl)
     }
 
     /// Forgets everything (this node stopped or started being leader).
     pub fn clear(&mut self) {
-        self.deadlines.clear();
+        self.leases.clear();
     }
 
-    /// Brings the table in line with the open sessions: new ones get a fresh TTL from `now`,
-    /// closed or expired ones are dropped.
-    pub fn reconcile(&mut self, sessions: &BTreeMap<SessionId, Session>, now: Instant) {
-        self.deadlines.retain(|id, _| sessions.contains_key(id));
+    /// Brings the table in line with the open sessions: sessions this leader has not tracked yet
+    /// get the larger of their earned deadline and the grace (see the module docs); closed or
+    /// expired ones are dropped. `checkpoint_applied` says when this node applied each session's
+    /// last checkpoint or its opening (absent after a snapshot install or a restart: then it
+    /// counts from `now`).
+    pub fn reconcile(
+        &mut self,
+        sessions: &BTreeMap<SessionId, Session>,
+        checkpoint_applied: &HashMap<SessionId, Instant>,
+        now: Instant,
+    ) {
+        self.leases.retain(|id, _| sessions.contains_key(id));
         for (id, session) in sessions {
-            self.deadlines.entry(*id).or_insert_with(|| now + Duration::from_millis(session.ttl_ms));
+            if self.leases.contains_key(id) {
+                continue;
+            }
+            let ttl = Duration::from_millis(session.ttl_ms);
+            let applied = checkpoint_applied.get(id).copied().unwrap_or(now).min(now);
+            let earned = applied + Duration::from_millis(session.checkpoint_remaining_ms);
+            let deadline = earned.max(now + self.grace(ttl));
+            self.leases.insert(*id, Lease { deadline, ttl });
         }
     }
 
     /// Records a keep-alive. Returns false if the session is unknown to the table.
     pub fn renew(&mut self, session: SessionId, ttl: Duration, now: Instant) -> bool {
-        match self.deadlines.get_mut(&session) {
-            Some(deadline) => {
-                *deadline = (*deadline).max(now + ttl);
-                true
-            }
-            None => {
-                // Opened so recently that no reconcile has seen it yet: the keep-alive counts.
-                self.deadlines.insert(session, now + ttl);
-                true
-            }
-        }
+        let lease = self.leases.entry(session).or_insert(Lease { deadline: now, ttl });
+        // A session opened so recently that no reconcile has seen it yet: the keep-alive counts.
+        lease.deadline = lease.deadline.max(now + ttl);
+        true
     }
 
     /// Sessions whose deadline has passed at `now`, in id order.
     pub fn expired(&self, now: Instant) -> Vec<SessionId> {
-        let mut out: Vec<_> = self.deadlines.iter().filter(|(_, d)| **d <= now).map(|(id, _)| *id).collect();
+        let mut out: Vec<_> = self.leases.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| *id).collect();
+        out.sort();
+        out
+    }
+
+    /// The remaining TTL of every session worth checkpointing (TTL above
+    /// [`CHECKPOINT_TTL_MIN`]), in milliseconds, in id order.
+    pub fn checkpoint(&self, now: Instant) -> Vec<(SessionId, u64)> {
+        let mut out: Vec<_> = self
+            .leases
+            .iter()
+            .filter(|(_, l)| l.ttl > CHECKPOINT_TTL_MIN)
+            .map(|(id, l)| (*id, l.deadline.saturating_duration_since(now).as_millis() as u64))
+            .collect();
         out.sort();
         out
     }
 
     /// Number of sessions tracked.
     pub fn len(&self) -> usize {
-        self.deadlines.len()
+        self.leases.len()
     }
 
     /// Whether no session is tracked.
     pub fn is_empty(&self) -> bool {
-        self.deadlines.is_empty()
+        self.leases.is_empty()
     }
 }
 
@@ -82,42 +138,128 @@ impl Leases {
 mod tests {
     use super::*;
 
+    const ELECTION: Duration = Duration::from_millis(250);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn session(ttl_ms: u64, checkpoint_remaining_ms: u64) -> Session {
+        Session { ttl_ms, member: None, ephemerals: Default::default(), checkpoint_remaining_ms }
+    }
+
     fn sessions(ids: &[(u64, u64)]) -> BTreeMap<SessionId, Session> {
-        ids.iter()
-            .map(|(id, ttl)| (SessionId(*id), Session { ttl_ms: *ttl, member: None, ephemerals: Default::default() }))
-            .collect()
+        ids.iter().map(|(id, ttl)| (SessionId(*id), session(*ttl, *ttl))).collect()
+    }
+
+    fn no_checkpoints() -> HashMap<SessionId, Instant> {
+        HashMap::new()
     }
 
     #[test]
     fn silent_sessions_expire_after_their_ttl_and_renewed_ones_do_not() {
         let t0 = Instant::now();
-        let mut leases = Leases::new();
-        leases.reconcile(&sessions(&[(1, 100), (2, 100)]), t0);
-        assert!(leases.expired(t0 + Duration::from_millis(99)).is_empty());
-        leases.renew(SessionId(2), Duration::from_millis(100), t0 + Duration::from_millis(80));
-        assert_eq!(leases.expired(t0 + Duration::from_millis(100)), vec![SessionId(1)]);
-        assert_eq!(leases.expired(t0 + Duration::from_millis(180)), vec![SessionId(1), SessionId(2)]);
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(&sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
+        assert!(leases.expired(t0 + ms(99)).is_empty());
+        leases.renew(SessionId(2), ms(100), t0 + ms(80));
+        assert_eq!(leases.expired(t0 + ms(100)), vec![SessionId(1)]);
+        assert_eq!(leases.expired(t0 + ms(180)), vec![SessionId(1), SessionId(2)]);
     }
 
     #[test]
-    fn a_new_leader_grants_every_session_a_fresh_ttl() {
+    fn the_grace_is_a_keep_alive_period_plus_an_election_timeout_capped_at_the_ttl() {
+        let leases = Leases::new(ELECTION);
+        assert_eq!(leases.grace(ms(100)), ms(100));
+        assert_eq!(leases.grace(ms(1000)), ms(1000) / 3 + ELECTION * 2);
+        assert_eq!(leases.grace(Duration::from_secs(30)), ms(10_000 + 500));
+    }
+
+    #[test]
+    fn a_new_leader_honours_the_checkpointed_remainder_not_a_fresh_ttl() {
         let t0 = Instant::now();
-        let mut leases = Leases::new();
-        leases.reconcile(&sessions(&[(1, 100)]), t0);
-        // Leadership moves away and comes back much later: the old deadline must not count.
-        leases.clear();
-        let later = t0 + Duration::from_secs(10);
-        leases.reconcile(&sessions(&[(1, 100)]), later);
-        assert!(leases.expired(later + Duration::from_millis(50)).is_empty());
-        assert_eq!(leases.expired(later + Duration::from_millis(100)), vec![SessionId(1)]);
+        let ttl = 30_000;
+        // The old leader committed "12 s left"; this node applied that at t0.
+        let open = BTreeMap::from([(SessionId(1), session(ttl, 12_000))]);
+        let applied = HashMap::from([(SessionId(1), t0)]);
+        // This node becomes leader 3 s later: 9 s are left, not 30; the grace (10.5 s) is larger.
+        let mut leases = Leases::new(ELECTION);
+        let promoted = t0 + ms(3_000);
+        leases.reconcile(&open, &applied, promoted);
+        assert!(leases.expired(promoted + ms(10_499)).is_empty());
+        assert_eq!(leases.expired(promoted + ms(10_500)), vec![SessionId(1)]);
+        // With 25 s checkpointed, the earned deadline is the larger and is kept.
+        let open = BTreeMap::from([(SessionId(1), session(ttl, 25_000))]);
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(&open, &applied, promoted);
+        assert!(leases.expired(t0 + ms(24_999)).is_empty());
+        assert_eq!(leases.expired(t0 + ms(25_000)), vec![SessionId(1)]);
+    }
+
+    /// The trap: coordinator elections every 20 s and a 30 s TTL. With a fresh TTL per election
+    /// the dead holder's session would never expire; here it expires in the first term.
+    #[test]
+    fn back_to_back_elections_cannot_keep_a_dead_session_alive() {
+        let ttl = Duration::from_secs(30);
+        let term = Duration::from_secs(20);
+        let t0 = Instant::now();
+        let mut open = BTreeMap::from([(SessionId(7), session(ttl.as_millis() as u64, ttl.as_millis() as u64))]);
+        let mut applied = HashMap::from([(SessionId(7), t0)]);
+        let mut now = t0;
+        let mut expired_at = None;
+        'elections: for _ in 0..10 {
+            let mut leases = Leases::new(ELECTION);
+            leases.reconcile(&open, &applied, now);
+            // This leader's term: it checkpoints every second and looks for expiries.
+            let end = now + term;
+            while now < end {
+                if !leases.expired(now).is_empty() {
+                    expired_at = Some(now);
+                    break 'elections;
+                }
+                for (id, remaining) in leases.checkpoint(now) {
+                    open.get_mut(&id).unwrap().checkpoint_remaining_ms = remaining;
+                    applied.insert(id, now + ms(5)); // applied a commit latency later
+                }
+                now += CHECKPOINT_INTERVAL;
+            }
+            now += ELECTION * 2; // no leader while the next one is elected
+        }
+        let expired_at = expired_at.expect("the dead session outlived ten elections");
+        // Its own TTL ran out during the first term; the second leader's grace ends in its term.
+        assert!(expired_at - t0 < term * 2, "{:?}", expired_at - t0);
+    }
+
+    #[test]
+    fn after_an_election_a_session_gets_the_grace_to_find_the_new_leader_not_a_fresh_ttl() {
+        // 1 s TTLs (not checkpointed), opened long ago; this node applied the openings at t0.
+        let t0 = Instant::now();
+        let applied = HashMap::from([(SessionId(1), t0), (SessionId(2), t0)]);
+        let mut leases = Leases::new(ELECTION);
+        let promoted = t0 + ms(10_000);
+        leases.reconcile(&sessions(&[(1, 1000), (2, 1000)]), &applied, promoted);
+        // Session 1 is alive: its client finds the new leader 100 ms in. Session 2 is dead.
+        leases.renew(SessionId(1), ms(1000), promoted + ms(100));
+        let grace = ms(1000) / 3 + ELECTION * 2;
+        assert!(leases.expired(promoted + grace - ms(1)).is_empty());
+        assert_eq!(leases.expired(promoted + grace), vec![SessionId(2)], "a fresh TTL would give it 1 s");
+        assert_eq!(leases.expired(promoted + ms(1099)), vec![SessionId(2)]);
+    }
+
+    #[test]
+    fn short_ttls_are_not_checkpointed() {
+        let t0 = Instant::now();
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(&sessions(&[(1, 1000), (2, 2000), (3, 10_000)]), &no_checkpoints(), t0);
+        assert_eq!(leases.checkpoint(t0 + ms(1000)), vec![(SessionId(3), 9_000)]);
     }
 
     #[test]
     fn closed_sessions_are_forgotten() {
         let t0 = Instant::now();
-        let mut leases = Leases::new();
-        leases.reconcile(&sessions(&[(1, 100), (2, 100)]), t0);
-        leases.reconcile(&sessions(&[(2, 100)]), t0);
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(&sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
+        leases.reconcile(&sessions(&[(2, 100)]), &no_checkpoints(), t0);
         assert_eq!(leases.len(), 1);
         assert_eq!(leases.expired(t0 + Duration::from_secs(1)), vec![SessionId(2)]);
     }

@@ -12,7 +12,8 @@
 //!   the membership record is appended in that same entry.
 //!
 //! Caveats: time-to-live is not judged here. Which sessions have expired is decided by the
-//! leader (see `leases`) and arrives as an `ExpireSessions` command like any other.
+//! leader (see `leases`) and arrives as an `ExpireSessions` command like any other; the
+//! remaining TTLs a leader checkpoints arrive as `CheckpointLeases` and are only recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +39,9 @@ pub struct Session {
     pub member: Option<String>,
     /// The session's ephemeral nodes.
     pub ephemerals: BTreeSet<NodePath>,
+    /// Its remaining TTL as of the last lease checkpoint; opening the session counts as one,
+    /// with the whole TTL remaining (see `leases`).
+    pub checkpoint_remaining_ms: u64,
 }
 
 /// The replicated state.
@@ -159,6 +163,15 @@ impl CoordState {
                 }
                 Ok(Outcome::SessionsExpired { sessions: expired })
             }
+            Command::CheckpointLeases { remaining } => {
+                // Sessions closed since the leader measured are simply not there any more.
+                for (id, remaining_ms) in remaining {
+                    if let Some(session) = self.sessions.get_mut(id) {
+                        session.checkpoint_remaining_ms = *remaining_ms;
+                    }
+                }
+                Ok(Outcome::Empty)
+            }
         }
     }
 
@@ -266,8 +279,15 @@ impl CoordState {
             self.namespace.create(&op, revision, cs)?;
             self.append_record(MembershipKind::Joined, name, session, revision, cs)?;
         }
-        self.sessions
-            .insert(session, Session { ttl_ms, member: member.map(str::to_string), ephemerals: BTreeSet::new() });
+        self.sessions.insert(
+            session,
+            Session {
+                ttl_ms,
+                member: member.map(str::to_string),
+                ephemerals: BTreeSet::new(),
+                checkpoint_remaining_ms: ttl_ms,
+            },
+        );
         Ok(Outcome::SessionOpened { session, ttl_ms })
     }
 

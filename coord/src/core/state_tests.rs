@@ -266,3 +266,18 @@ fn snapshots_round_trip_through_serde() {
     assert!(matches!(restored.events_since(Revision(1), &all, 10), Err(CoordError::Compacted { oldest: 3, .. })));
     assert!(restored.events_since(Revision(3), &all, 10).unwrap().0.is_empty());
 }
+
+#[test]
+fn a_lease_checkpoint_records_remaining_ttls_and_changes_nothing_else() {
+    let mut m = Machine::new();
+    let a = m.open(Some("a"));
+    let b = m.open(None);
+    assert_eq!(m.state.sessions()[&a].checkpoint_remaining_ms, 1000, "opening counts as a checkpoint of the whole TTL");
+    m.apply(Command::CloseSession { session: b }).unwrap();
+    let events_before = m.state.history().len();
+    let checkpoint = Command::CheckpointLeases { remaining: vec![(a, 700), (b, 900), (SessionId(999), 5)] };
+    assert_eq!(m.apply(checkpoint).unwrap(), Outcome::Empty);
+    assert_eq!(m.state.sessions()[&a].checkpoint_remaining_ms, 700);
+    assert_eq!(m.state.sessions().len(), 1, "closed and unknown sessions are not brought back");
+    assert_eq!(m.state.history().len(), events_before, "a checkpoint is not a change anyone watches");
+}

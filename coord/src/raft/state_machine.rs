@@ -9,8 +9,10 @@
 //! Snapshots are the whole state encoded with postcard, stored in the node's redb file, so a
 //! restarted node starts from its latest snapshot and replays only the log after it.
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::Instant;
 
 use futures::{Stream, TryStreamExt};
 use openraft::entry::RaftEntry;
@@ -22,9 +24,10 @@ use tokio::sync::watch;
 use super::codec::{decode, encode};
 use super::database::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
-use crate::core::command::Outcome;
+use crate::core::command::{Command, Outcome};
 use crate::core::state::CoordState;
-use crate::core::types::Revision;
+use crate::core::types::{Revision, SessionId};
+use crate::error::CoordError;
 
 const SNAPSHOT_META_KEY: &str = "meta";
 const SNAPSHOT_DATA_KEY: &str = "data";
@@ -33,12 +36,20 @@ const SNAPSHOT_DATA_KEY: &str = "data";
 pub struct SharedState {
     state: RwLock<CoordState>,
     applied_tx: watch::Sender<Revision>,
+    /// When this node applied each session's opening or last lease checkpoint, by its own clock. Local,
+    /// not replicated: a new leader counts a checkpointed remaining TTL from here (see `leases`).
+    checkpoint_applied: Mutex<HashMap<SessionId, Instant>>,
 }
 
 impl SharedState {
     /// Read access to the state.
     pub fn read(&self) -> RwLockReadGuard<'_, CoordState> {
         self.state.read().expect("state lock poisoned")
+    }
+
+    /// When this node applied each session's opening or last lease checkpoint.
+    pub fn checkpoint_applied(&self) -> HashMap<SessionId, Instant> {
+        self.checkpoint_applied.lock().expect("checkpoint times poisoned").clone()
     }
 
     /// A receiver that sees the last applied revision change.
@@ -90,13 +101,29 @@ impl StateMachineStore {
             None => (CoordState::new(history_events_max), AppliedMeta::default()),
         };
         let (applied_tx, _) = watch::channel(state.revision());
-        let shared = Arc::new(SharedState { state: RwLock::new(state), applied_tx });
+        let shared =
+            Arc::new(SharedState { state: RwLock::new(state), applied_tx, checkpoint_applied: Mutex::default() });
         Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history_events_max })
     }
 
     /// The state shared with local readers.
     pub fn shared(&self) -> Arc<SharedState> {
         self.shared.clone()
+    }
+
+    /// Remembers when this node applied a session's opening or lease checkpoint: a new leader
+    /// counts the session's remaining TTL from that moment.
+    fn note_lease_start(&self, command: &Command, outcome: &Result<Outcome, CoordError>, state: &CoordState) {
+        let sessions: Vec<SessionId> = match (command, outcome) {
+            (Command::OpenSession { .. }, Ok(Outcome::SessionOpened { session, .. })) => vec![*session],
+            (Command::CheckpointLeases { remaining }, Ok(_)) => remaining.iter().map(|(id, _)| *id).collect(),
+            (Command::CloseSession { .. } | Command::ExpireSessions { .. }, Ok(_)) => Vec::new(),
+            _ => return,
+        };
+        let now = Instant::now();
+        let mut applied = self.shared.checkpoint_applied.lock().expect("checkpoint times poisoned");
+        applied.extend(sessions.into_iter().map(|id| (id, now)));
+        applied.retain(|id, _| state.sessions().contains_key(id));
     }
 
     fn save_snapshot(&self, snapshot: &Snapshot) -> io::Result<()> {
@@ -167,7 +194,11 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let response = {
                 let mut state = self.shared.state.write().expect("state lock poisoned");
                 match &entry.payload {
-                    EntryPayload::Normal(command) => Some(Response(state.apply(revision, command))),
+                    EntryPayload::Normal(command) => {
+                        let outcome = state.apply(revision, command);
+                        self.note_lease_start(command, &outcome, &state);
+                        Some(Response(outcome))
+                    }
                     EntryPayload::Blank => {
                         state.apply_empty(revision);
                         None
@@ -202,6 +233,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let snapshot = Snapshot { meta: meta.clone(), snapshot };
         self.save_snapshot(&snapshot)?;
         *self.shared.state.write().expect("state lock poisoned") = state;
+        // Checkpoints inside the snapshot were applied elsewhere: count them from now instead.
+        self.shared.checkpoint_applied.lock().expect("checkpoint times poisoned").clear();
         *self.meta.lock().expect("meta lock poisoned") =
             AppliedMeta { last_applied: meta.last_log_id, last_membership: meta.last_membership.clone() };
         self.shared.applied_tx.send_replace(revision);

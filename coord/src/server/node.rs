@@ -12,7 +12,7 @@ use openraft::{BasicNode, ReadPolicy, ServerState};
 
 use crate::config::NodeConfig;
 use crate::core::command::{Command, Outcome};
-use crate::core::leases::Leases;
+use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::raft::database::open_database;
@@ -88,7 +88,8 @@ impl CoordNode {
             }
         }
         let forwarder = WriteForwarder::start(peers.clone());
-        Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases: Mutex::new(Leases::new()) }))
+        let leases = Mutex::new(Leases::new(config.election_timeout));
+        Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases }))
     }
 
     /// Whether this node currently believes it is the Raft leader.
@@ -235,10 +236,13 @@ impl CoordNode {
     }
 
     /// The leader's session-expiry loop: every tick, bring the lease table in line with the
-    /// open sessions and propose the expiry of those that went silent. Runs on every node; only
-    /// acts while leader, and starts from a fresh table at every change of leadership.
+    /// open sessions and propose the expiry of those that went silent; every
+    /// [`CHECKPOINT_INTERVAL`], commit the remaining TTLs of long sessions. Runs on every node;
+    /// only acts while leader, and starts from a fresh table at every change of leadership (the
+    /// rule for what a new leader grants is in `core::leases`).
     pub async fn run_session_expiry(self: Arc<Self>, tick: Duration) {
         let mut was_leader = false;
+        let mut next_checkpoint = Instant::now();
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -247,19 +251,35 @@ impl CoordNode {
             if leader != was_leader {
                 self.leases.lock().expect("leases poisoned").clear();
                 if leader {
-                    tracing::info!(node = self.config.id, "became leader: every session gets a fresh TTL");
+                    tracing::info!(
+                        node = self.config.id,
+                        "became leader: sessions keep their checkpointed TTL or a short grace, whichever is longer"
+                    );
+                    next_checkpoint = Instant::now() + CHECKPOINT_INTERVAL;
                 }
                 was_leader = leader;
             }
             if !leader {
                 continue;
             }
-            let expired = {
+            let now = Instant::now();
+            let checkpoint_applied = self.shared.checkpoint_applied();
+            let (expired, checkpoint) = {
                 let state = self.shared.read();
                 let mut leases = self.leases.lock().expect("leases poisoned");
-                leases.reconcile(state.sessions(), Instant::now());
-                leases.expired(Instant::now())
+                leases.reconcile(state.sessions(), &checkpoint_applied, now);
+                let checkpoint = if now >= next_checkpoint { leases.checkpoint(now) } else { Vec::new() };
+                (leases.expired(now), checkpoint)
             };
+            if now >= next_checkpoint {
+                next_checkpoint = now + CHECKPOINT_INTERVAL;
+            }
+            if !checkpoint.is_empty() {
+                let sessions = checkpoint.len();
+                if let Err((e, _)) = self.propose_locally(Command::CheckpointLeases { remaining: checkpoint }).await {
+                    tracing::warn!(node = self.config.id, sessions, "lease checkpoint not committed: {e}");
+                }
+            }
             if expired.is_empty() {
                 continue;
             }
