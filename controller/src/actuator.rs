@@ -152,35 +152,50 @@ impl ActuatorService {
     pub fn new(actuator: Arc<Actuator>) -> Self {
         Self { actuator }
     }
-
-    async fn decide(&self, role: String, controller: String, token: u64, action: String) -> Result<Decision, Status> {
-        check(&role, &controller, token)?;
-        let actuator = self.actuator.clone();
-        tokio::task::spawn_blocking(move || actuator.decide(&role, &controller, token, &action))
-            .await
-            .map_err(|e| Status::internal(e.to_string()))?
-            .map_err(|e| Status::unavailable(format!("{e:#}")))
-    }
 }
 
 #[tonic::async_trait]
 impl ActuatorRpc for ActuatorService {
     async fn claim(&self, request: Request<ClaimRequest>) -> Result<Response<Decision>, Status> {
-        let r = request.into_inner();
-        self.decide(r.role, r.controller, r.token, CLAIM.into()).await.map(Response::new)
+        handle_claim(&self.actuator, request.into_inner()).await.map(Response::new)
     }
 
     async fn command(&self, request: Request<CommandRequest>) -> Result<Response<Decision>, Status> {
-        let r = request.into_inner();
-        if r.action.is_empty() || r.action == CLAIM {
-            return Err(Status::invalid_argument("empty or reserved action: say what to do, e.g. \"lights on\""));
-        }
-        self.decide(r.role, r.controller, r.token, r.action).await.map(Response::new)
+        handle_command(&self.actuator, request.into_inner()).await.map(Response::new)
     }
 
     async fn audit(&self, request: Request<AuditRequest>) -> Result<Response<AuditReply>, Status> {
         Ok(Response::new(AuditReply { entries: self.actuator.audit(&request.into_inner().role) }))
     }
+}
+
+/// A claim, validated and decided on the blocking pool (the decision is fsynced). What the gRPC
+/// service and an in-process link both call.
+pub async fn handle_claim(actuator: &Arc<Actuator>, r: ClaimRequest) -> Result<Decision, Status> {
+    decide_off_thread(actuator, r.role, r.controller, r.token, CLAIM.into()).await
+}
+
+/// A command, validated and decided on the blocking pool (see [`handle_claim`]).
+pub async fn handle_command(actuator: &Arc<Actuator>, r: CommandRequest) -> Result<Decision, Status> {
+    if r.action.is_empty() || r.action == CLAIM {
+        return Err(Status::invalid_argument("empty or reserved action: say what to do, e.g. \"lights on\""));
+    }
+    decide_off_thread(actuator, r.role, r.controller, r.token, r.action).await
+}
+
+async fn decide_off_thread(
+    actuator: &Arc<Actuator>,
+    role: String,
+    controller: String,
+    token: u64,
+    action: String,
+) -> Result<Decision, Status> {
+    check(&role, &controller, token)?;
+    let actuator = actuator.clone();
+    tokio::task::spawn_blocking(move || actuator.decide(&role, &controller, token, &action))
+        .await
+        .map_err(|e| Status::internal(format!("the actuator's decision did not complete: {e}")))?
+        .map_err(|e| Status::unavailable(format!("the actuator cannot record its decision: {e:#}")))
 }
 
 /// Serves an actuator on `listener` until `shutdown` completes.

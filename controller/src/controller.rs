@@ -12,16 +12,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::link::{ActuatorLink, ActuatorTarget};
+use crate::proto::Decision;
+use crate::role::{Action, Event, Phase, RoleMachine};
 use anyhow::Context;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Candidate, Client, Election, Session, SessionHealth};
 use skyway_coord::proto::coord as pb;
 use tokio::sync::{Notify, mpsc, watch};
-use tonic::transport::{Channel, Endpoint};
-
-use crate::proto::actuator_client::ActuatorClient;
-use crate::proto::{ClaimRequest, CommandRequest, Decision};
-use crate::role::{Action, Event, Phase, RoleMachine};
 
 /// How a controller runs.
 #[derive(Debug, Clone)]
@@ -32,8 +30,8 @@ pub struct ControllerConfig {
     pub roles: Vec<String>,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
-    /// The actuator's address (host:port).
-    pub actuator: String,
+    /// The actuator: a process at host:port, or one in this process.
+    pub actuator: ActuatorTarget,
     /// Session TTL.
     pub ttl: Duration,
     /// How often a primary sends a command.
@@ -46,7 +44,7 @@ pub type RoleStatus = Arc<Mutex<BTreeMap<String, Phase>>>;
 struct Shared {
     config: ControllerConfig,
     client: Client,
-    actuator: ActuatorClient<Channel>,
+    actuator: ActuatorLink,
     status: RoleStatus,
     status_changed: Notify,
 }
@@ -69,12 +67,7 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let client = Client::connect(&config.endpoints).context("bad coordinator endpoints")?;
-    let endpoint = Endpoint::from_shared(format!("http://{}", config.actuator))
-        .with_context(|| format!("bad actuator address {:?}", config.actuator))?
-        .connect_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_secs(1))
-        .tcp_nodelay(true);
-    let actuator = ActuatorClient::new(endpoint.connect_lazy());
+    let actuator = ActuatorLink::new(&config.actuator)?;
     let shared = Arc::new(Shared { config, client, actuator, status, status_changed: Notify::new() });
     let (stop, stopping) = watch::channel(false);
     let epochs = tokio::spawn(run_sessions(shared.clone(), stopping));
@@ -367,8 +360,7 @@ fn report(shared: &Shared, role: &str, reported: &mut Phase, phase: Phase) {
 }
 
 async fn claim(shared: &Shared, role: &str, token: u64) -> Result<Decision, tonic::Status> {
-    let request = ClaimRequest { role: role.to_string(), controller: shared.config.name.clone(), token };
-    Ok(shared.actuator.clone().claim(request).await?.into_inner())
+    shared.actuator.claim(role, &shared.config.name, token).await
 }
 
 /// What a primary commands: runway lights and clearances, segment speed limits and lanes.
@@ -383,11 +375,5 @@ fn action_for(role: &str, n: u64) -> String {
 }
 
 async fn command(shared: &Shared, role: &str, token: u64, n: u64) -> Result<Decision, tonic::Status> {
-    let request = CommandRequest {
-        role: role.to_string(),
-        controller: shared.config.name.clone(),
-        token,
-        action: action_for(role, n),
-    };
-    Ok(shared.actuator.clone().command(request).await?.into_inner())
+    shared.actuator.command(role, &shared.config.name, token, action_for(role, n)).await
 }

@@ -6,12 +6,14 @@
 //! - [`actuator`]: an actuator with a durable floor and an audit trail, served over gRPC.
 //! - [`role`]: the role logic, pure: events in, actions out.
 //! - [`controller`]: the running controller: session, elections, actuator.
+//! - [`link`]: how a controller reaches its actuator: gRPC to a process, or in-process calls.
 //! - [`balance`]: spreading roles over controllers, pure.
 
 pub mod actuator;
 pub mod balance;
 pub mod controller;
 pub mod fencing;
+pub mod link;
 pub mod role;
 
 /// The actuator protocol (generated from `proto/actuator.proto`).

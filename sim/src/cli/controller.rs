@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use skyway_controller::actuator::{self, Actuator};
 use skyway_controller::controller::{self, ControllerConfig};
+use skyway_controller::link::ActuatorTarget;
 
 /// Flags of `skyway controller`.
 #[derive(Debug, Args)]
@@ -67,7 +68,7 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         roles: args.roles,
         endpoints: args.endpoints,
-        actuator: args.actuator,
+        actuator: ActuatorTarget::Remote(args.actuator),
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
     };
