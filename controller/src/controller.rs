@@ -9,9 +9,10 @@
 //! the fencing token covers the rest.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use crate::health::{Report, RoleReport};
 use crate::link::{ActuatorLink, ActuatorTarget};
 use crate::proto::Decision;
 use crate::role::{Action, Event, Phase, RoleMachine};
@@ -38,20 +39,69 @@ pub struct ControllerConfig {
     pub command_interval: Duration,
 }
 
-/// What each role is, for status reports.
-pub type RoleStatus = Arc<Mutex<BTreeMap<String, Phase>>>;
+/// What the controller holds, kept up to date by its tasks and read by status and health
+/// reports (see [`health`]).
+#[derive(Default)]
+pub struct StatusBoard {
+    state: Mutex<BoardState>,
+    changed: Notify,
+}
+
+#[derive(Default)]
+struct BoardState {
+    /// Weak, so that a report never keeps a session from being closed.
+    session: Weak<Session>,
+    roles: BTreeMap<String, RoleReport>,
+}
+
+impl StatusBoard {
+    /// A snapshot, with the session's certainty as of now.
+    pub fn report(&self) -> Report {
+        let state = self.state.lock().expect("status poisoned");
+        Report { session: state.session.upgrade().map(|s| (s.id().0, s.is_certain())), roles: state.roles.clone() }
+    }
+
+    fn set_session(&self, session: &Arc<Session>) {
+        self.state.lock().expect("status poisoned").session = Arc::downgrade(session);
+    }
+
+    fn set_phase(&self, role: &str, phase: Phase) {
+        let now = Instant::now();
+        let mut state = self.state.lock().expect("status poisoned");
+        let report =
+            state.roles.entry(role.to_string()).or_insert(RoleReport { phase, since: now, last_accepted: None });
+        if report.phase != phase {
+            report.phase = phase;
+            report.since = now;
+        }
+        drop(state);
+        self.changed.notify_one();
+    }
+
+    fn accepted(&self, role: &str) {
+        if let Some(report) = self.state.lock().expect("status poisoned").roles.get_mut(role) {
+            report.last_accepted = Some(Instant::now());
+        }
+    }
+}
+
+/// A controller's status board, shared with whoever reports on it.
+pub type RoleStatus = Arc<StatusBoard>;
 
 struct Shared {
     config: ControllerConfig,
     client: Client,
     actuator: ActuatorLink,
     status: RoleStatus,
-    status_changed: Notify,
 }
 
 /// Where a controller publishes what it holds: an ephemeral node per controller, so that
 /// `skyway ctl get /controllers/NAME` shows it and it vanishes with the session.
 pub const STATUS_PATH: &str = "/controllers";
+
+/// First wait before retrying a failed campaign or claim; it doubles up to [`RETRY_MAX`].
+const RETRY_MIN: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// Why a role task ended.
 enum RoleExit {
@@ -68,7 +118,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let client = Client::connect(&config.endpoints).context("bad coordinator endpoints")?;
     let actuator = ActuatorLink::new(&config.actuator)?;
-    let shared = Arc::new(Shared { config, client, actuator, status, status_changed: Notify::new() });
+    let shared = Arc::new(Shared { config, client, actuator, status });
     let (stop, stopping) = watch::channel(false);
     let epochs = tokio::spawn(run_sessions(shared.clone(), stopping));
     shutdown.await;
@@ -92,6 +142,7 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
             }
         };
         tracing::info!(controller = %name, session = %session.id(), "joined");
+        shared.status.set_session(&session);
         let mut handovers = BTreeMap::new();
         let mut tasks = Vec::new();
         for role in &shared.config.roles {
@@ -193,10 +244,8 @@ async fn publish_status(shared: Arc<Shared>, session: Arc<Session>) {
     let path = format!("{STATUS_PATH}/{}", shared.config.name);
     let mut created = false;
     loop {
-        let status: BTreeMap<String, String> = {
-            let status = shared.status.lock().expect("status poisoned");
-            status.iter().map(|(role, phase)| (role.clone(), phase.to_string())).collect()
-        };
+        let status: BTreeMap<String, String> =
+            shared.status.report().roles.iter().map(|(role, r)| (role.clone(), r.phase.to_string())).collect();
         let data = serde_json::json!({ "session": session.id().0, "roles": status }).to_string();
         let result = if created {
             shared.client.set(&path, data, None).await.map(|_| ())
@@ -220,7 +269,7 @@ async fn publish_status(shared: Arc<Shared>, session: Arc<Session>) {
                 continue;
             }
         }
-        shared.status_changed.notified().await;
+        shared.status.changed.notified().await;
     }
 }
 
@@ -247,12 +296,17 @@ async fn run_role(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut commands = 0u64;
     let mut reported = machine.phase();
-    shared.status.lock().expect("status poisoned").insert(role.clone(), reported);
+    shared.status.set_phase(&role, reported);
+    // A failed campaign or claim is retried from the select below, with a growing backoff.
+    let mut retry: Option<(Action, tokio::time::Instant)> = None;
+    let mut backoff = RETRY_MIN;
     loop {
         while let Some(action) = pending.pop_front() {
+            report(&shared, &role, &mut reported, machine.phase());
             match action {
                 Action::Campaign => match election.campaign(&session, name.clone()).await {
                     Ok(created) => {
+                        backoff = RETRY_MIN;
                         candidate = Some(created);
                         pending.extend(machine.on(Event::Campaigned));
                     }
@@ -261,18 +315,26 @@ async fn run_role(
                         pending.extend(machine.on(Event::SessionGone));
                     }
                     Err(e) => {
-                        tracing::warn!(controller = %name, %role, "campaign failed: {e}; retrying");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        pending.push_front(Action::Campaign);
+                        tracing::warn!(controller = %name, %role, "campaign failed: {e}; retrying in {backoff:?}");
+                        retry = Some((Action::Campaign, tokio::time::Instant::now() + backoff));
+                        backoff = (backoff * 2).min(RETRY_MAX);
+                        break;
                     }
                 },
                 Action::Claim { token } => match claim(&shared, &role, token).await {
-                    Ok(decision) if decision.accepted => pending.extend(machine.on(Event::ClaimAccepted)),
+                    Ok(decision) if decision.accepted => {
+                        backoff = RETRY_MIN;
+                        shared.status.accepted(&role);
+                        pending.extend(machine.on(Event::ClaimAccepted))
+                    }
                     Ok(decision) => pending.extend(machine.on(Event::Refused { floor: decision.floor })),
                     Err(e) if session.is_certain() => {
-                        tracing::warn!(controller = %name, %role, "claim failed: {e}; retrying");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        pending.push_front(Action::Claim { token });
+                        // Not in a loop here: while it waits to retry, the task still hears
+                        // shutdown, session changes and nudges, and reports itself as claiming.
+                        tracing::warn!(controller = %name, %role, "claim failed: {}; retrying in {backoff:?}", e.message());
+                        retry = Some((Action::Claim { token }, tokio::time::Instant::now() + backoff));
+                        backoff = (backoff * 2).min(RETRY_MAX);
+                        break;
                     }
                     Err(e) => {
                         tracing::warn!(controller = %name, %role, "claim failed and the session is in doubt: {e}");
@@ -307,6 +369,19 @@ async fn run_role(
         let acting = machine.acting_token();
         tokio::select! {
             _ = wait_stop(stopping.clone()) => pending.extend(machine.on(Event::Shutdown)),
+            _ = tokio::time::sleep_until(retry.as_ref().map_or_else(tokio::time::Instant::now, |(_, at)| *at)),
+                if retry.is_some() => {
+                // Only if the machine still wants it: an event meanwhile may have moved it on.
+                let (action, _) = retry.take().expect("retry");
+                let still_wanted = match (&action, machine.phase()) {
+                    (Action::Campaign, Phase::Campaigning) => true,
+                    (Action::Claim { token }, Phase::Claiming { token: current }) => *token == current,
+                    _ => false,
+                };
+                if still_wanted {
+                    pending.push_front(action);
+                }
+            }
             Some(nudge) = nudges.recv() => pending.extend(machine.on(match nudge {
                 Nudge::HandOver => Event::HandOver,
                 Nudge::Rank(rank) => Event::Ranked(rank),
@@ -338,7 +413,7 @@ async fn run_role(
                 }
                 commands += 1;
                 match command(&shared, &role, token, commands).await {
-                    Ok(decision) if decision.accepted => {}
+                    Ok(decision) if decision.accepted => shared.status.accepted(&role),
                     Ok(decision) => {
                         tracing::warn!(controller = %name, %role, "{}", decision.reason);
                         pending.extend(machine.on(Event::Refused { floor: decision.floor }));
@@ -354,8 +429,7 @@ fn report(shared: &Shared, role: &str, reported: &mut Phase, phase: Phase) {
     if *reported != phase {
         tracing::info!(controller = %shared.config.name, role, %phase, "role changed");
         *reported = phase;
-        shared.status.lock().expect("status poisoned").insert(role.to_string(), phase);
-        shared.status_changed.notify_one();
+        shared.status.set_phase(role, phase);
     }
 }
 

@@ -5,12 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
 use clap::Args;
 use skyway_controller::actuator::{self, Actuator};
-use skyway_controller::controller::{self, ControllerConfig};
+use skyway_controller::controller::{self, ControllerConfig, RoleStatus};
+use skyway_controller::health::{Limits, StatusJson};
 use skyway_controller::link::ActuatorTarget;
 
 /// Flags of `skyway controller`.
@@ -40,6 +44,11 @@ pub struct ControllerArgs {
     /// How often a primary sends a command, in milliseconds.
     #[arg(long, default_value_t = 50)]
     pub command_interval_ms: u64,
+    /// Serve health checks on this address: GET /health answers 200 "healthy" or 503 with what
+    /// is wrong (session in doubt, a role stuck, a primary whose commands are not accepted);
+    /// GET /status gives the roles as JSON.
+    #[arg(long)]
+    pub health: Option<SocketAddr>,
 }
 
 /// Flags of `skyway actuator`.
@@ -72,8 +81,37 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
     };
-    controller::run(config, Arc::default(), super::interrupted()).await?;
+    let board = RoleStatus::default();
+    if let Some(addr) = args.health {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve health on {addr}"))?;
+        let limits = Limits::for_controller(config.ttl, config.command_interval);
+        let app = health_routes(config.name.clone(), board.clone(), limits);
+        tracing::info!(addr = %listener.local_addr()?, "health checks at /health and /status");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("health server stopped: {e}");
+            }
+        });
+    }
+    controller::run(config, board, super::interrupted()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `/health` (200 or 503, for probes) and `/status` (JSON) over a controller's status board.
+pub fn health_routes(name: String, board: RoleStatus, limits: Limits) -> Router {
+    let status = move || StatusJson::new(&name, &board.report(), Instant::now(), limits);
+    let for_health = status.clone();
+    Router::new()
+        .route(
+            "/health",
+            get(move || async move {
+                let status = for_health();
+                let code = if status.healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+                (code, status.text())
+            }),
+        )
+        .route("/status", get(move || async move { Json(status()) }))
 }
 
 /// Runs an actuator until Ctrl-C or SIGTERM.

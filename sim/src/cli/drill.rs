@@ -73,15 +73,24 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let human = args.output == super::ctl::Output::Human;
     let mut outcomes = Vec::new();
-    for scenario in &scenarios {
+    let mut interrupted = false;
+    'scenarios: for scenario in &scenarios {
         for run in 0..args.runs {
             if human {
                 eprint!("{scenario:?} run {}/{}… ", run + 1, args.runs);
             }
             let dir = root.join(format!("{scenario:?}-{run}"));
-            let outcome = run_once(&config, *scenario, &dir, run as u64)
-                .await
-                .with_context(|| format!("{scenario:?} run {run}"))?;
+            // Ctrl-C or SIGTERM drops the run, and with it every process it started.
+            let outcome = tokio::select! {
+                outcome = run_once(&config, *scenario, &dir, run as u64) => {
+                    outcome.with_context(|| format!("{scenario:?} run {run}"))?
+                }
+                _ = super::interrupted() => {
+                    eprintln!("interrupted: its processes are stopped; the runs finished so far:");
+                    interrupted = true;
+                    break 'scenarios;
+                }
+            };
             if human {
                 eprintln!(
                     "detection {} takeover {} refused {} split brains {} (coordinator {:.0} writes/s)",
@@ -105,7 +114,13 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
         eprintln!("INVARIANT VIOLATED: see the split brain / token columns; logs in {}", root.display());
         let _ = temp.keep();
     }
-    Ok(if violated { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if violated {
+        ExitCode::FAILURE
+    } else if interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn ms(value: Option<f64>) -> String {
