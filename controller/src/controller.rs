@@ -103,6 +103,10 @@ pub const STATUS_PATH: &str = "/controllers";
 const RETRY_MIN: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
+/// How long a resignation or the closing of the session may take: a coordinator that cannot be
+/// reached must not keep a stopping controller from exiting (its session expires instead).
+const RESIGN_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Why a role task ended.
 enum RoleExit {
     SessionGone,
@@ -166,8 +170,10 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
             let _ = helper.await;
         }
         if shutdown {
-            if let Ok(session) = Arc::try_unwrap(session) {
-                let _ = session.close().await;
+            if let Ok(session) = Arc::try_unwrap(session)
+                && tokio::time::timeout(RESIGN_TIMEOUT, session.close()).await.is_err()
+            {
+                tracing::warn!(controller = %name, "the coordinator did not answer the session's close: it will expire");
             }
             tracing::info!(controller = %name, "stopped");
             return Ok(());
@@ -349,10 +355,16 @@ async fn run_role(
                     tracing::warn!(controller = %name, %role, "stopped acting: {reason}");
                 }
                 Action::Resign => {
-                    if let Some(candidate) = candidate.take()
-                        && let Err(e) = candidate.resign().await
-                    {
-                        tracing::warn!(controller = %name, %role, "resign failed (the session's end will remove it): {e}");
+                    if let Some(candidate) = candidate.take() {
+                        match tokio::time::timeout(RESIGN_TIMEOUT, candidate.resign()).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                tracing::warn!(controller = %name, %role, "resign failed (the session's end will remove it): {e}")
+                            }
+                            Err(_) => tracing::warn!(
+                                controller = %name, %role, "no answer to the resignation within {RESIGN_TIMEOUT:?}: the session's end will remove it"
+                            ),
+                        }
                     }
                 }
                 Action::Rejoin => {
