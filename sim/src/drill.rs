@@ -290,6 +290,9 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
     let jitter = config.ttl.mul_f64(rng.random_range(0.0..0.5));
     let mut rig = start_rig(config, root).await?;
     settle(&mut rig, config, Duration::from_secs(30)).await?;
+    if config.load_clients > 0 {
+        wait_for_load(&rig, root, Duration::from_secs(30)).await?;
+    }
     tokio::time::sleep(jitter).await;
     let view = Election::new(&rig.client, &role)?.observe().await?;
     let primary_name = view.primary.map(|c| String::from_utf8_lossy(&c.data).into_owned()).context("no primary")?;
@@ -366,6 +369,26 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
     outcome.coordinator_writes_per_sec =
         revision_after.saturating_sub(revision) as f64 / fault_instant.elapsed().as_secs_f64();
     Ok(outcome)
+}
+
+/// Waits until the load generator's writes are flowing (a few hundred committed in half a
+/// second), so that the fault hits a loaded coordinator and not one still starting its load.
+async fn wait_for_load(rig: &Rig, root: &Path, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let before = rig.client.get("/", Consistency::Linearizable).await?.revision;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let after = rig.client.get("/", Consistency::Linearizable).await?.revision;
+        if after.saturating_sub(before) >= 300 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the load generator is not writing ({} writes in the last 0.5 s): see {}",
+            after.saturating_sub(before),
+            root.join("logs/load.log").display()
+        );
+    }
 }
 
 fn kill_controller(controller: &mut Controller) -> anyhow::Result<()> {

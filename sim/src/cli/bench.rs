@@ -122,17 +122,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates `/bench/k{c}` for every client.
+/// Creates `/bench/k{c}` for every client. A create whose outcome is unknown (the leader
+/// failed as it was sent) is tried again: "already exists" then means it had applied.
 async fn prepare_keys(client: &Client, clients: usize, value: &Bytes) -> anyhow::Result<()> {
-    let request = skyway_coord::proto::coord::CreateRequest { path: "/bench".into(), ..Default::default() };
-    match client.create(request).await {
-        Ok(_) | Err(CoordError::NodeExists { .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    for c in 0..clients {
-        match client.create_node(&format!("/bench/k{c}"), value.clone()).await {
-            Ok(_) | Err(CoordError::NodeExists { .. }) => {}
-            Err(e) => return Err(e.into()),
+    let paths = std::iter::once("/bench".to_string()).chain((0..clients).map(|c| format!("/bench/k{c}")));
+    for path in paths {
+        let data = if path == "/bench" { Bytes::new() } else { value.clone() };
+        let mut attempts = 0;
+        loop {
+            match client.create_node(&path, data.clone()).await {
+                Ok(_) | Err(CoordError::NodeExists { .. }) => break,
+                Err(CoordError::OutcomeUnknown { .. }) if attempts < 5 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
     Ok(())

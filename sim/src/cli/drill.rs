@@ -71,6 +71,15 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     };
     let temp = tempfile::tempdir()?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    // A run reusing an earlier run's coordinator data would start nodes that remember other
+    // peers' addresses: refuse, rather than drill a confused cluster.
+    if let Some(earlier) = std::fs::read_dir(&root).into_iter().flatten().flatten().next() {
+        anyhow::bail!(
+            "--keep {}: it already holds {} from an earlier drill; give an empty or new directory",
+            root.display(),
+            earlier.file_name().to_string_lossy()
+        );
+    }
     let human = args.output == super::ctl::Output::Human;
     let mut outcomes = Vec::new();
     let mut interrupted = false;
