@@ -40,7 +40,7 @@ pub struct ControllerConfig {
 }
 
 /// What the controller holds, kept up to date by its tasks and read by status and health
-/// reports (see [`health`]).
+/// reports (see [`crate::health`]).
 #[derive(Default)]
 pub struct StatusBoard {
     state: Mutex<BoardState>,
