@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use skyway_coord::client::{Client, Consistency, Session};
 use skyway_coord::core::membership::{MembershipKind, MembershipRecord};
 use skyway_coord::proto::coord::CreateRequest;
+use skyway_sim::netfault::{FaultProxy, Mode};
 use skyway_tests::harness::start_cluster;
 
 async fn create_ephemeral(client: &Client, session: &Session, path: &str) -> anyhow::Result<u64> {
@@ -156,5 +157,32 @@ async fn a_dead_session_expires_while_coordinator_leaders_keep_failing() -> anyh
     assert!(expired_after < ttl + Duration::from_secs(4), "took {expired_after:?}");
     let kinds: Vec<_> = client.membership_log(0, Consistency::Linearizable).await?.iter().map(|r| r.kind).collect();
     assert_eq!(kinds, [MembershipKind::Joined, MembershipKind::Failed]);
+    Ok(())
+}
+
+/// The endpoint a client prefers goes silent — connections stay open but nothing comes back, as
+/// with a cut-off or paused node. Keep-alives must move to another endpoint within the TTL, not
+/// retry the silent one until the session expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alives_move_off_an_endpoint_that_went_silent() -> anyhow::Result<()> {
+    let (cluster, _dir) = start_cluster(&[])?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let endpoints = cluster.endpoints();
+    let proxy = FaultProxy::start(endpoints[0].parse()?).await?;
+    // The proxy first, so it is where this client starts.
+    let client = Client::connect(&[proxy.addr().to_string(), endpoints[1].clone(), endpoints[2].clone()])?;
+    let session = Session::open(&client, Duration::from_secs(1), Some("steady")).await?;
+    create_ephemeral(&client, &session, "/eph/steady").await?;
+
+    proxy.set(Mode::Hold);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let observer = cluster.client()?;
+    assert!(
+        observer.exists("/eph/steady", Consistency::Linearizable).await?.found,
+        "the session expired while two nodes were reachable"
+    );
+    assert!(session.is_certain(), "the session should be certain again: {:?}", session.health());
+    proxy.set(Mode::Pass);
+    session.close().await?;
     Ok(())
 }

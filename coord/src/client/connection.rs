@@ -99,6 +99,21 @@ impl Client {
         CoordClient::new(self.channels[index % self.channels.len()].clone()).max_decoding_message_size(64 * 1024 * 1024)
     }
 
+    /// Stops preferring endpoint `index` if it still is the preferred one: it did not answer in
+    /// time (cut off, paused, overloaded), so the next request starts at the next endpoint. A
+    /// caller that gives up on a request by its own timeout calls this too (see
+    /// [`Client::avoid_preferred`]); otherwise every retry would start at the silent endpoint.
+    fn avoid(&self, index: usize) {
+        let next = (index + 1) % self.channels.len();
+        let _ = self.preferred.compare_exchange(index, next, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Stops preferring the current endpoint (a request to it was abandoned by the caller's
+    /// own timeout, before the client's per-endpoint timeout could notice).
+    pub(crate) fn avoid_preferred(&self) {
+        self.avoid(self.preferred.load(Ordering::Relaxed) % self.channels.len());
+    }
+
     /// Runs `call` against the endpoints, starting at the preferred one, retrying on errors that
     /// prove the request did not apply. `is_write` decides how a lost answer is classified.
     pub(crate) async fn run<T, F, Fut>(&self, is_write: bool, call: F) -> Result<T, CoordError>
@@ -117,13 +132,19 @@ impl Client {
                     return Ok(response.into_inner());
                 }
                 Ok(Err(status)) => classify(&status, is_write),
-                Err(_) if is_write => CoordError::OutcomeUnknown {
-                    reason: format!(
-                        "no answer from {} within {:?}",
-                        self.endpoints[index], self.options.request_timeout
-                    ),
-                },
-                Err(_) => CoordError::Unavailable { reason: format!("no answer from {}", self.endpoints[index]) },
+                Err(_) if is_write => {
+                    self.avoid(index);
+                    CoordError::OutcomeUnknown {
+                        reason: format!(
+                            "no answer from {} within {:?}",
+                            self.endpoints[index], self.options.request_timeout
+                        ),
+                    }
+                }
+                Err(_) => {
+                    self.avoid(index);
+                    CoordError::Unavailable { reason: format!("no answer from {}", self.endpoints[index]) }
+                }
             };
             attempt += 1;
             if !error.is_retryable() || started.elapsed() >= self.options.retry_budget {

@@ -189,7 +189,11 @@ async fn keep_alive_loop(
                 return;
             }
             Ok(Err(e)) => tracing::debug!(session = %id, "keep-alive failed: {e}"),
-            Err(_) => tracing::debug!(session = %id, "keep-alive timed out"),
+            Err(_) => {
+                // The endpoint it went to is silent: the retry must go elsewhere.
+                client.avoid_preferred();
+                tracing::debug!(session = %id, "keep-alive timed out");
+            }
         }
         let acknowledged = last_ack == sent;
         if last_ack.elapsed() > margin {
