@@ -12,15 +12,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::health::{Report, RoleReport};
-use crate::link::{ActuatorLink, ActuatorTarget};
-use crate::proto::Decision;
-use crate::role::{Action, Event, Phase, RoleMachine};
 use anyhow::Context;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Candidate, Client, Election, Session, SessionHealth};
 use skyway_coord::proto::coord as pb;
 use tokio::sync::{Notify, mpsc, watch};
+
+use crate::health::{Report, RoleReport};
+use crate::link::{ActuatorLink, ActuatorTarget};
+use crate::proto::Decision;
+use crate::role::{Action, Event, Phase, RoleMachine};
 
 /// How a controller runs.
 #[derive(Debug, Clone)]

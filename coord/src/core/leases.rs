@@ -95,12 +95,11 @@ impl Leases {
         }
     }
 
-    /// Records a keep-alive. Returns false if the session is unknown to the table.
-    pub fn renew(&mut self, session: SessionId, ttl: Duration, now: Instant) -> bool {
+    /// Records a keep-alive. A session opened so recently that no reconcile has seen it yet is
+    /// tracked from here: the keep-alive counts.
+    pub fn renew(&mut self, session: SessionId, ttl: Duration, now: Instant) {
         let lease = self.leases.entry(session).or_insert(Lease { deadline: now, ttl });
-        // A session opened so recently that no reconcile has seen it yet: the keep-alive counts.
         lease.deadline = lease.deadline.max(now + ttl);
-        true
     }
 
     /// Sessions whose deadline has passed at `now`, in id order.
@@ -168,7 +167,7 @@ mod tests {
     }
 
     #[test]
-    fn the_grace_is_a_keep_alive_period_plus_an_election_timeout_capped_at_the_ttl() {
+    fn the_grace_is_a_keep_alive_period_plus_two_election_timeouts_capped_at_the_ttl() {
         let leases = Leases::new(ELECTION);
         assert_eq!(leases.grace(ms(100)), ms(100));
         assert_eq!(leases.grace(ms(1000)), ms(1000) / 3 + ELECTION * 2);

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Instant;
 
 use futures::{Stream, TryStreamExt};
@@ -47,9 +47,10 @@ impl SharedState {
         self.state.read().expect("state lock poisoned")
     }
 
-    /// When this node applied each session's opening or last lease checkpoint.
-    pub fn checkpoint_applied(&self) -> HashMap<SessionId, Instant> {
-        self.checkpoint_applied.lock().expect("checkpoint times poisoned").clone()
+    /// When this node applied each session's opening or last lease checkpoint. Take it after
+    /// [`SharedState::read`] if both are needed: applying takes them in that order.
+    pub fn checkpoint_applied(&self) -> MutexGuard<'_, HashMap<SessionId, Instant>> {
+        self.checkpoint_applied.lock().expect("checkpoint times poisoned")
     }
 
     /// A receiver that sees the last applied revision change.
@@ -114,16 +115,27 @@ impl StateMachineStore {
     /// Remembers when this node applied a session's opening or lease checkpoint: a new leader
     /// counts the session's remaining TTL from that moment.
     fn note_lease_start(&self, command: &Command, outcome: &Result<Outcome, CoordError>, state: &CoordState) {
-        let sessions: Vec<SessionId> = match (command, outcome) {
-            (Command::OpenSession { .. }, Ok(Outcome::SessionOpened { session, .. })) => vec![*session],
-            (Command::CheckpointLeases { remaining }, Ok(_)) => remaining.iter().map(|(id, _)| *id).collect(),
-            (Command::CloseSession { .. } | Command::ExpireSessions { .. }, Ok(_)) => Vec::new(),
-            _ => return,
-        };
+        if outcome.is_err() {
+            return;
+        }
         let now = Instant::now();
-        let mut applied = self.shared.checkpoint_applied.lock().expect("checkpoint times poisoned");
-        applied.extend(sessions.into_iter().map(|id| (id, now)));
-        applied.retain(|id, _| state.sessions().contains_key(id));
+        let mut applied = self.shared.checkpoint_applied();
+        match (command, outcome) {
+            (Command::OpenSession { .. }, Ok(Outcome::SessionOpened { session, .. })) => {
+                applied.insert(*session, now);
+            }
+            (Command::CheckpointLeases { remaining }, _) => {
+                let open = remaining.iter().map(|(id, _)| *id).filter(|id| state.sessions().contains_key(id));
+                applied.extend(open.map(|id| (id, now)));
+            }
+            (Command::CloseSession { session }, _) => {
+                applied.remove(session);
+            }
+            (Command::ExpireSessions { sessions }, _) => sessions.iter().for_each(|id| {
+                applied.remove(id);
+            }),
+            _ => {}
+        }
     }
 
     fn save_snapshot(&self, snapshot: &Snapshot) -> io::Result<()> {
@@ -234,7 +246,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         self.save_snapshot(&snapshot)?;
         *self.shared.state.write().expect("state lock poisoned") = state;
         // Checkpoints inside the snapshot were applied elsewhere: count them from now instead.
-        self.shared.checkpoint_applied.lock().expect("checkpoint times poisoned").clear();
+        self.shared.checkpoint_applied().clear();
         *self.meta.lock().expect("meta lock poisoned") =
             AppliedMeta { last_applied: meta.last_log_id, last_membership: meta.last_membership.clone() };
         self.shared.applied_tx.send_replace(revision);

@@ -263,17 +263,18 @@ impl CoordNode {
                 continue;
             }
             let now = Instant::now();
-            let checkpoint_applied = self.shared.checkpoint_applied();
-            let (expired, checkpoint) = {
-                let state = self.shared.read();
-                let mut leases = self.leases.lock().expect("leases poisoned");
-                leases.reconcile(state.sessions(), &checkpoint_applied, now);
-                let checkpoint = if now >= next_checkpoint { leases.checkpoint(now) } else { Vec::new() };
-                (leases.expired(now), checkpoint)
-            };
-            if now >= next_checkpoint {
+            let checkpoint_due = now >= next_checkpoint;
+            if checkpoint_due {
                 next_checkpoint = now + CHECKPOINT_INTERVAL;
             }
+            let (expired, checkpoint) = {
+                let state = self.shared.read();
+                let checkpoint_applied = self.shared.checkpoint_applied();
+                let mut leases = self.leases.lock().expect("leases poisoned");
+                leases.reconcile(state.sessions(), &checkpoint_applied, now);
+                let checkpoint = if checkpoint_due { leases.checkpoint(now) } else { Vec::new() };
+                (leases.expired(now), checkpoint)
+            };
             if !checkpoint.is_empty() {
                 let sessions = checkpoint.len();
                 if let Err((e, _)) = self.propose_locally(Command::CheckpointLeases { remaining: checkpoint }).await {
