@@ -1,2 +1,0 @@
-//! The controllers' decisions, pure: what a segment's or a runway's primary commands, given the
-//! summaries the world published. (Being built.)

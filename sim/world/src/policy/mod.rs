@@ -1,0 +1,10 @@
+//! The controllers' decisions, pure: what a segment's or a runway's primary commands, given the
+//! summaries the world published. The controller processes run these; they stay in the world's
+//! crate because what "close lane 2" or "clear to land" means is the world's business, not the
+//! generic controller's.
+//!
+//! - [`segment`]: speed-limit harmonisation and closing the lane of a stalled vehicle.
+//! - [`tower`]: runway clearances, one at a time, with the handover protocol.
+
+pub mod segment;
+pub mod tower;

@@ -1,0 +1,1 @@
+//! Tower policy (being built).
