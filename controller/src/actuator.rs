@@ -29,15 +29,30 @@ struct State {
     trail: File,
 }
 
+/// Told of every decision, after it is durable and before it is answered, in the order the
+/// decisions were made: how a world in the same process obeys what its actuator accepted.
+pub type Observer = Box<dyn Fn(&AuditEntry) + Send + Sync>;
+
 /// An actuator with its durable audit trail.
 pub struct Actuator {
     state: Mutex<State>,
     path: PathBuf,
+    observer: Option<Observer>,
 }
 
 impl Actuator {
     /// Opens (or creates) the actuator whose trail is in `dir`, rebuilding its floors.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        Self::open_inner(dir, None)
+    }
+
+    /// Like [`open`](Self::open), and tells `observer` of every decision from now on (see
+    /// [`Observer`]).
+    pub fn open_observed(dir: &Path, observer: Observer) -> anyhow::Result<Self> {
+        Self::open_inner(dir, Some(observer))
+    }
+
+    fn open_inner(dir: &Path, observer: Option<Observer>) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = dir.join("audit.jsonl");
         let entries = read_trail(&path)?;
@@ -53,7 +68,7 @@ impl Actuator {
         for (role, floor) in floors.iter() {
             tracing::info!(role, floor, "floor restored from the audit trail");
         }
-        Ok(Self { state: Mutex::new(State { floors, entries, trail }), path })
+        Ok(Self { state: Mutex::new(State { floors, entries, trail }), path, observer })
     }
 
     /// The audit trail's path.
@@ -89,6 +104,10 @@ impl Actuator {
             tracing::debug!(role, controller, token, action, "accepted");
         } else {
             tracing::warn!(role, controller, token, floor, action, "refused: stale fencing token");
+        }
+        // Under the lock, so that the observer sees decisions in the order they were made.
+        if let Some(observer) = &self.observer {
+            observer(&entry);
         }
         state.entries.push(entry);
         let reason = if accepted {

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Candidate, Client, Election, Session, SessionHealth};
+use skyway_coord::client::{Candidate, Client, Consistency, Election, Session, SessionHealth};
 use skyway_coord::proto::coord as pb;
 use tokio::sync::{Notify, mpsc, watch};
 
+use crate::commander::{Commander, RoleCommander};
 use crate::health::{Report, RoleReport};
 use crate::link::{ActuatorLink, ActuatorTarget};
 use crate::proto::Decision;
@@ -36,8 +37,10 @@ pub struct ControllerConfig {
     pub actuator: ActuatorTarget,
     /// Session TTL.
     pub ttl: Duration,
-    /// How often a primary sends a command.
+    /// How often a primary asks its commander for a command and sends it.
     pub command_interval: Duration,
+    /// What a primary sends ([`Heartbeat`](crate::commander::Heartbeat) for drills).
+    pub commander: Arc<dyn Commander>,
 }
 
 /// What the controller holds, kept up to date by its tasks and read by status and health
@@ -301,7 +304,8 @@ async fn run_role(
     let mut candidate: Option<Candidate> = None;
     let mut ticker = tokio::time::interval(shared.config.command_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut commands = 0u64;
+    let inputs = shared.config.commander.inputs(&role);
+    let mut term: Option<(u64, Box<dyn RoleCommander>)> = None;
     let mut reported = machine.phase();
     shared.status.set_phase(&role, reported);
     // A failed campaign or claim is retried from the select below, with a growing backoff.
@@ -350,6 +354,10 @@ async fn run_role(
                 },
                 Action::StartActing { token } => {
                     tracing::info!(controller = %name, %role, token, "primary: acting");
+                    // A new term starts a new decision-maker; resuming the same term keeps it.
+                    if term.as_ref().is_none_or(|(current, _)| *current != token) {
+                        term = Some((token, shared.config.commander.start(&role, token)));
+                    }
                     ticker.reset_immediately();
                 }
                 Action::StopActing { reason } => {
@@ -424,8 +432,8 @@ async fn run_role(
                     pending.extend(machine.on(Event::SessionUncertain));
                     continue;
                 }
-                commands += 1;
-                match command(&shared, &role, token, commands).await {
+                let Some(action) = next_command(&shared, &inputs, &mut term, token).await else { continue };
+                match shared.actuator.command(&role, &name, token, action).await {
                     Ok(decision) if decision.accepted => shared.status.accepted(&role),
                     Ok(decision) => {
                         tracing::warn!(controller = %name, %role, "{}", decision.reason);
@@ -450,17 +458,25 @@ async fn claim(shared: &Shared, role: &str, token: u64) -> Result<Decision, toni
     shared.actuator.claim(role, &shared.config.name, token).await
 }
 
-/// What a primary commands: runway lights and clearances, segment speed limits and lanes.
-fn action_for(role: &str, n: u64) -> String {
-    match (role.split('/').next().unwrap_or_default(), n % 2) {
-        ("runway", 0) => format!("clear to land SKY{:04}", n % 10_000),
-        ("runway", _) => "lights on".to_string(),
-        ("segment", 0) => format!("speed limit {}", if n.is_multiple_of(4) { 80 } else { 100 }),
-        ("segment", _) => format!("open lane {}", 1 + n % 3),
-        (_, _) => format!("hold {n}"),
+/// Reads the role's inputs and asks the term's commander what to send; None if it has nothing
+/// to say or an input could not be read (a primary does not act on what it could not see).
+async fn next_command(
+    shared: &Shared,
+    inputs: &[String],
+    term: &mut Option<(u64, Box<dyn RoleCommander>)>,
+    token: u64,
+) -> Option<String> {
+    let mut values = Vec::with_capacity(inputs.len());
+    for path in inputs {
+        match shared.client.get(path, Consistency::Linearizable).await {
+            Ok(reply) => values.push(Some(reply.data)),
+            Err(CoordError::NotFound { .. }) => values.push(None),
+            Err(e) => {
+                tracing::debug!(controller = %shared.config.name, path, "cannot read an input: {e}");
+                return None;
+            }
+        }
     }
-}
-
-async fn command(shared: &Shared, role: &str, token: u64, n: u64) -> Result<Decision, tonic::Status> {
-    shared.actuator.command(role, &shared.config.name, token, action_for(role, n)).await
+    let (_, commander) = term.as_mut().filter(|(current, _)| *current == token)?;
+    commander.next(&values)
 }

@@ -22,8 +22,8 @@ use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_controller::proto::{AuditEntry, AuditRequest};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
-use crate::cluster::{Links, ProcessCluster, first_line};
-use crate::netfault::{FaultProxy, Mode};
+use crate::rig::cluster::{Links, ProcessCluster, first_line};
+use crate::rig::netfault::{FaultProxy, Mode};
 
 /// A fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]

@@ -1,10 +1,15 @@
-//! The `skyway` binary's library: its command line and the pieces the end-to-end tests reuse
-//! (a launcher for real coordinator processes on loopback). Later: the highway and airport
-//! simulator, the failover drills, the lessons and the dashboard.
+//! The `skyway` binary's library: the command line, the world run live behind its actuator,
+//! the rig that starts and faults real processes, the failover drills and the lessons. The
+//! world itself is the pure crate `skyway-world` (`sim/world/`).
+//!
+//! - [`cli`]: one module per subcommand.
+//! - [`live`]: the world in real time: actuator, published summaries, the controllers' policies.
+//! - [`rig`]: coordinator clusters (processes or in-process), fault proxies.
+//! - [`drill`]: failover drills with real kills, pauses and partitions.
+//! - [`lesson`]: lessons a student runs and measures.
 
 pub mod cli;
-pub mod cluster;
 pub mod drill;
-pub mod embedded;
 pub mod lesson;
-pub mod netfault;
+pub mod live;
+pub mod rig;

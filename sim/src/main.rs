@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             Command::Controller(args) => skyway_sim::cli::controller::run_controller(args).await,
             Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,
             Command::Drill(args) => skyway_sim::cli::drill::run(args).await,
+            Command::Sim(args) => skyway_sim::cli::sim::run(args).await,
         }
     });
     match result {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-pub use skyway_sim::cluster::ProcessCluster;
+pub use skyway_sim::rig::cluster::ProcessCluster;
 
 /// The `skyway` binary of this build: `$SKYWAY_BIN` if set, else this package's copy of it
 /// (`skyway-under-test`), which cargo builds alongside the tests.

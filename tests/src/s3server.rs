@@ -39,7 +39,7 @@ impl S3Server {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("cannot run {}", python.display()))?;
-        let line = match skyway_sim::cluster::first_line(&mut child, Duration::from_secs(60)) {
+        let line = match skyway_sim::rig::cluster::first_line(&mut child, Duration::from_secs(60)) {
             Ok(line) => line,
             Err(e) => {
                 let _ = child.kill();

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use skyway_controller::actuator::{Actuator, CLAIM, read_trail};
+use skyway_controller::commander::Heartbeat;
 use skyway_controller::controller::{self, ControllerConfig, RoleStatus};
 use skyway_controller::health::Limits;
 use skyway_controller::link::ActuatorTarget;
 use skyway_controller::role::Phase;
 use skyway_sim::cli::controller::health_routes;
 use skyway_sim::drill::judge_trail;
-use skyway_sim::embedded::EmbeddedCluster;
+use skyway_sim::rig::embedded::EmbeddedCluster;
 use std::future::IntoFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -39,6 +40,7 @@ fn start_with(name: &str, endpoints: &[String], actuator: ActuatorTarget) -> Run
         actuator,
         ttl: Duration::from_secs(1),
         command_interval: Duration::from_millis(20),
+        commander: Arc::new(Heartbeat),
     };
     let status = RoleStatus::default();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -2,8 +2,8 @@
 //! loses records under a race forced by the seeded schedule (the same seed, the same loss), the
 //! conditional and coordinator logs lose none, and readers of the coordinator's log agree.
 
-use skyway_sim::embedded::EmbeddedCluster;
 use skyway_sim::lesson::{LessonConfig, LessonLog, LogKind, LogReport, Schedule, run_log};
+use skyway_sim::rig::embedded::EmbeddedCluster;
 use skyway_storage::model::{EventuallyConsistentModel, Staleness};
 use skyway_storage::object_log::{AppendMode, Layout, ObjectLog};
 use skyway_storage::{BlobStore, StorageConfig};

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use skyway_coord::client::Consistency;
-use skyway_sim::cluster::ProcessCluster;
+use skyway_sim::rig::cluster::ProcessCluster;
 use skyway_tests::harness::skyway_binary;
 use skyway_tests::workload::{assert_linearizable, create_keys, spawn_clients};
 

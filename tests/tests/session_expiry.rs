@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use skyway_coord::client::{Client, Consistency, Session};
 use skyway_coord::core::membership::{MembershipKind, MembershipRecord};
 use skyway_coord::proto::coord::CreateRequest;
-use skyway_sim::netfault::{FaultProxy, Mode};
+use skyway_sim::rig::netfault::{FaultProxy, Mode};
 use skyway_tests::harness::start_cluster;
 
 async fn create_ephemeral(client: &Client, session: &Session, path: &str) -> anyhow::Result<u64> {

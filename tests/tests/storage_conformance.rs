@@ -29,7 +29,7 @@ async fn s3_backend_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_s3_server_is_a_clear_error_not_a_hang() {
-    let port = skyway_sim::cluster::free_ports(1).unwrap()[0];
+    let port = skyway_sim::rig::cluster::free_ports(1).unwrap()[0];
     let mut config = StorageConfig::new("s3://frames");
     config.s3.endpoint = Some(format!("http://127.0.0.1:{port}"));
     config.s3.access_key_id = Some("k".into());

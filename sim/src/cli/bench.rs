@@ -12,7 +12,7 @@ use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency};
 
 use super::ctl::Output;
-use crate::cluster::ProcessCluster;
+use crate::rig::cluster::ProcessCluster;
 
 /// Flags of `skyway bench`.
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use clap::Args;
 use skyway_controller::actuator::{self, Actuator};
+use skyway_controller::commander::{Commander, Heartbeat};
 use skyway_controller::controller::{self, ControllerConfig, RoleStatus};
 use skyway_controller::health::{Limits, StatusJson};
 use skyway_controller::link::ActuatorTarget;
@@ -49,6 +50,30 @@ pub struct ControllerArgs {
     /// GET /status gives the roles as JSON.
     #[arg(long)]
     pub health: Option<SocketAddr>,
+    /// What a primary sends: heartbeat (numbered `hold N` commands, for drills) or world (the
+    /// simulator's policies: speed limits and lane closures from the segments' loop summaries,
+    /// runway clearances from the runways' states, read from /world in the coordinator).
+    #[arg(long, value_enum, default_value_t = Commands::Heartbeat)]
+    pub commands: Commands,
+}
+
+/// What a controller's primaries send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Commands {
+    /// Numbered heartbeats.
+    Heartbeat,
+    /// The world's policies.
+    World,
+}
+
+impl Commands {
+    /// The commander.
+    pub fn commander(self) -> Arc<dyn Commander> {
+        match self {
+            Commands::Heartbeat => Arc::new(Heartbeat),
+            Commands::World => Arc::new(crate::live::commander::WorldCommander),
+        }
+    }
 }
 
 /// Flags of `skyway actuator`.
@@ -80,6 +105,7 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         actuator: ActuatorTarget::Remote(args.actuator),
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
+        commander: args.commands.commander(),
     };
     let board = RoleStatus::default();
     if let Some(addr) = args.health {

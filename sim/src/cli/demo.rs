@@ -9,7 +9,7 @@ use clap::Args;
 use skyway_coord::client::{Client, Consistency, Election, Session, Watcher};
 use skyway_coord::proto::coord as pb;
 
-use crate::cluster::ProcessCluster;
+use crate::rig::cluster::ProcessCluster;
 
 /// Flags of `skyway demo`.
 #[derive(Debug, Args)]

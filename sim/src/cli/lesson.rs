@@ -8,8 +8,8 @@ use skyway_coord::client::Client;
 use skyway_storage::model::{EventuallyConsistentModel, Staleness};
 use skyway_storage::{BlobStore, StorageConfig};
 
-use crate::embedded::EmbeddedCluster;
 use crate::lesson::{LessonConfig, LessonTargets, LogReport, Schedule, run_lesson};
+use crate::rig::embedded::EmbeddedCluster;
 
 /// Flags of `skyway lesson`.
 #[derive(Debug, Args)]

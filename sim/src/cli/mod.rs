@@ -7,6 +7,7 @@ pub mod demo;
 pub mod drill;
 pub mod lesson;
 pub mod serve;
+pub mod sim;
 
 use clap::{Parser, Subcommand};
 
@@ -49,6 +50,9 @@ pub enum Command {
     /// Failover drills on real processes: kill, pause (SIGSTOP) and cut off primaries and the
     /// coordinator's leader; measure detection and takeover; fail on any split brain.
     Drill(drill::DrillArgs),
+    /// The highway and airport world alone, with no coordinator: run a scenario and print its
+    /// loop tables, print the model's credibility figures, or measure its speed.
+    Sim(sim::SimArgs),
 }
 
 /// Coordinator node commands.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use skyway_coord::client::Client;
 
-use crate::netfault::{FaultProxy, Mode};
+use crate::rig::netfault::{FaultProxy, Mode};
 
 /// One node's process and identity.
 pub struct NodeProcess {

@@ -1,0 +1,276 @@
+//! `skyway sim …`: the world alone, as fast as it can, with no coordinator: loop tables, the
+//! credibility figures a traffic engineer would ask for, and the world's speed.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use skyway_world::summary::SegmentSummary;
+use skyway_world::world::WorldStats;
+use skyway_world::{Scenario, ScenarioError, World};
+
+/// Flags of `skyway sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SimCommand,
+}
+
+/// The `skyway sim` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SimCommand {
+    /// Run a scenario alone, as fast as it can, and print its induction loops' tables.
+    #[command(after_help = "Examples:\n  skyway sim run --scenario incident --minutes 30\n  \
+skyway sim run --scenario my-road.toml --seed 7 --output csv > loops.csv\n  \
+skyway sim run --scenario highway --minutes 60 --control --output json\n\n\
+Shipped scenarios: highway (the demo's), incident, ring, airport, bench; or the path of a TOML file \
+(see sim/world/scenarios/ for commented examples).")]
+    Run(RunArgs),
+    /// Measure the world's speed: real-time factor, vehicle-updates per second, peak memory.
+    #[command(
+        after_help = "Example:\n  skyway sim bench                 # 4 km, two lanes, 2,800 veh/h, 60 simulated minutes\n  \
+skyway sim bench --scenario highway --minutes 30\n\nBuild with --release for figures worth reading."
+    )]
+    Bench(BenchArgs),
+}
+
+/// Output formats of `skyway sim run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimOutput {
+    /// A table for people.
+    Table,
+    /// One JSON document.
+    Json,
+    /// One CSV row per lane per loop per period.
+    Csv,
+}
+
+/// Flags of `skyway sim run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A shipped scenario's name, or the path of a TOML file.
+    #[arg(long, default_value = "highway")]
+    pub scenario: String,
+    /// Simulated minutes to run.
+    #[arg(long, default_value_t = 30.0)]
+    pub minutes: f64,
+    /// Seed of the random streams (default: the scenario's own).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = SimOutput::Table)]
+    pub output: SimOutput,
+}
+
+/// Flags of `skyway sim bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A shipped scenario's name, or the path of a TOML file.
+    #[arg(long, default_value = "bench")]
+    pub scenario: String,
+    /// Simulated minutes to run.
+    #[arg(long, default_value_t = 60.0)]
+    pub minutes: f64,
+    /// Seed of the random streams.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `skyway sim …`.
+pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    // Pure computation: off the async runtime's workers.
+    tokio::task::spawn_blocking(move || match args.command {
+        SimCommand::Run(args) => run_scenario(args),
+        SimCommand::Bench(args) => bench(args),
+    })
+    .await?
+}
+
+/// A shipped scenario by name, or a TOML file by path.
+pub fn load_scenario(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+    let path = Path::new(name_or_path);
+    if name_or_path.ends_with(".toml") || path.exists() {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError::Parse {
+            origin: name_or_path.to_string(),
+            message: format!("cannot read it: {e}"),
+        })?;
+        return Scenario::parse(&text, name_or_path);
+    }
+    Scenario::builtin(name_or_path)
+}
+
+fn ticks_for(scenario: &Scenario, minutes: f64) -> anyhow::Result<u64> {
+    anyhow::ensure!(minutes > 0.0 && minutes <= 7.0 * 24.0 * 60.0, "--minutes {minutes}: give 0 < minutes <= 10080");
+    Ok((minutes * 60.0 / scenario.dt_s()).round() as u64)
+}
+
+#[derive(Serialize)]
+struct RunReport {
+    scenario: String,
+    seed: u64,
+    minutes: f64,
+    stats: WorldStats,
+    digest: String,
+    segments: Vec<SegmentSummary>,
+}
+
+fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load_scenario(&args.scenario)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let ticks = ticks_for(&scenario, args.minutes)?;
+    let mut world = World::new(&scenario, seed)?;
+    let mut segments = Vec::new();
+    let mut events = 0usize;
+    for _ in 0..ticks {
+        let outputs = world.step(&[]);
+        events += outputs.events.len();
+        segments.extend(outputs.segments);
+    }
+    let report = RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        minutes: args.minutes,
+        stats: world.stats(),
+        digest: world.digest(),
+        segments,
+    };
+    match args.output {
+        SimOutput::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        SimOutput::Csv => {
+            println!("period_end_s,segment,loop,position_m,lane,count,flow_vph,occupancy_pct,mean_speed_kmh");
+            for s in &report.segments {
+                for l in &s.loops {
+                    for lane in &l.lanes {
+                        let speed = lane.mean_speed_kmh.map_or(String::new(), |v| format!("{v:.1}"));
+                        println!(
+                            "{:.0},{},{},{:.0},{},{},{:.0},{:.1},{speed}",
+                            s.period_end_s,
+                            s.segment,
+                            l.id,
+                            l.position_m,
+                            lane.lane,
+                            lane.count,
+                            lane.flow_vph,
+                            lane.occupancy_pct
+                        );
+                    }
+                }
+            }
+        }
+        SimOutput::Table => print_table(&report, events),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(report: &RunReport, events: usize) {
+    println!(
+        "scenario {} seed {}: {} simulated minutes, {} events, digest {}",
+        report.scenario, report.seed, report.minutes, events, report.digest
+    );
+    println!("\n{:>8} {:>4} {:>10} {:>9} {:>8} {:>10}  limit  closed", "time", "seg", "loop", "veh/h", "occ %", "km/h");
+    for s in &report.segments {
+        for l in &s.loops {
+            let flow: f64 = l.lanes.iter().map(|x| x.flow_vph).sum();
+            let occupancy = l.lanes.iter().map(|x| x.occupancy_pct).sum::<f64>() / l.lanes.len().max(1) as f64;
+            let counted: u32 = l.lanes.iter().map(|x| x.count).sum();
+            let speed = if counted == 0 {
+                "-".to_string()
+            } else {
+                let sum: f64 = l.lanes.iter().filter_map(|x| x.mean_speed_kmh.map(|v| v * f64::from(x.count))).sum();
+                format!("{:.1}", sum / f64::from(counted))
+            };
+            let limit = s.speed_limit_kmh.map_or("-".to_string(), |v| v.to_string());
+            let closed: Vec<String> = s.closed_lanes.iter().map(u8::to_string).collect();
+            println!(
+                "{:>8.0} {:>4} {:>10} {:>9.0} {:>8.1} {:>10}  {:>5}  {}",
+                s.period_end_s,
+                s.segment,
+                l.id,
+                flow,
+                occupancy,
+                speed,
+                limit,
+                if closed.is_empty() { "-".to_string() } else { closed.join(",") }
+            );
+        }
+    }
+    println!("\n{}", serde_json::to_string_pretty(&report.stats).unwrap_or_default());
+}
+
+#[derive(Serialize)]
+struct BenchReport {
+    scenario: String,
+    simulated_s: f64,
+    wall_s: f64,
+    real_time_factor: f64,
+    ticks_per_s: f64,
+    vehicle_updates: u64,
+    vehicle_updates_per_s: f64,
+    peak_vehicles: u64,
+    peak_rss_mib: Option<f64>,
+    cores_used: usize,
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load_scenario(&args.scenario)?;
+    let seed = args.seed.unwrap_or(scenario.seed);
+    let ticks = ticks_for(&scenario, args.minutes)?;
+    let mut world = World::new(&scenario, seed)?;
+    let mut peak_vehicles = 0;
+    let mut vehicle_updates = 0u64;
+    let started = Instant::now();
+    for _ in 0..ticks {
+        world.step(&[]);
+        let present = world.stats().highway.map_or(0, |h| h.vehicles);
+        vehicle_updates += present;
+        peak_vehicles = peak_vehicles.max(present);
+    }
+    let wall_s = started.elapsed().as_secs_f64();
+    let simulated_s = world.time_s();
+    let report = BenchReport {
+        scenario: scenario.name.clone(),
+        simulated_s,
+        wall_s,
+        real_time_factor: simulated_s / wall_s,
+        ticks_per_s: ticks as f64 / wall_s,
+        vehicle_updates,
+        vehicle_updates_per_s: vehicle_updates as f64 / wall_s,
+        peak_vehicles,
+        peak_rss_mib: peak_rss_mib(),
+        cores_used: 1,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{}: {:.0} simulated s in {:.2} s on one core: {:.0}x real time, {:.0} ticks/s, {:.2} M vehicle-updates/s, \
+             peak {} vehicles, peak memory {}",
+            report.scenario,
+            report.simulated_s,
+            report.wall_s,
+            report.real_time_factor,
+            report.ticks_per_s,
+            report.vehicle_updates_per_s / 1e6,
+            report.peak_vehicles,
+            report.peak_rss_mib.map_or("unknown".to_string(), |m| format!("{m:.1} MiB (whole process)")),
+        );
+        if cfg!(debug_assertions) {
+            println!("(a debug build: build with --release for figures worth reading)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The process's peak resident memory, from /proc (Linux only).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

@@ -1,0 +1,19 @@
+//! Where the world publishes in the coordinator. Small JSON values only, never per-vehicle data.
+
+/// Below this, everything the world publishes.
+pub const WORLD: &str = "/world";
+
+/// The latest loop summary of segment `n` ([`skyway_world::summary::SegmentSummary`]).
+pub fn segment(n: u32) -> String {
+    format!("{WORLD}/segments/{n}")
+}
+
+/// The state of runway `id` ([`skyway_world::summary::RunwaySummary`]).
+pub fn runway(id: &str) -> String {
+    format!("{WORLD}/runways/{id}")
+}
+
+/// The world's counters, refreshed every few seconds (time, vehicles, landings, incursions…).
+pub fn status() -> String {
+    format!("{WORLD}/status")
+}
