@@ -1,149 +1,101 @@
-//! `skyway demo`: a guided tour on a real 3-node cluster started on this machine.
+//! `skyway demo`: the main job (see [`crate::demo`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use skyway_coord::client::{Client, Consistency, Election, Session, Watcher};
-use skyway_coord::proto::coord as pb;
 
-use crate::rig::cluster::ProcessCluster;
+use super::ctl::Output;
+use super::sim::load_scenario;
+use crate::demo::{self, DemoConfig};
 
 /// Flags of `skyway demo`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+skyway demo                                  # real time, a summary every 5 s, Ctrl-C stops it\n  \
+skyway demo --tour                           # faults, one every 20 s, each explained\n  \
+skyway demo --speed 10 --duration 120 --output json\n  \
+skyway demo --no-control --duration 120 --output json   # the same seed without controllers\n\n\
+Everything runs on 127.0.0.1: three coordinator nodes and the controllers as processes of this binary, the \
+world and its actuator in this process. Try `skyway ctl --endpoints … get /world/segments/3` meanwhile.")]
 pub struct DemoArgs {
-    /// Keep the data here instead of a temporary directory.
+    /// The world: a shipped scenario's name or the path of a TOML file.
+    #[arg(long, default_value = "highway")]
+    pub scenario: String,
+    /// The world's seed (default: the scenario's own).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Simulated seconds per wall second.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Controller processes; each is a candidate for every role.
+    #[arg(long, default_value_t = 3)]
+    pub controllers: usize,
+    /// Run the world without controllers (same seed), to see what control changes.
+    #[arg(long)]
+    pub no_control: bool,
+    /// The controllers' session TTL, ms: a dead primary is replaced about this long after it dies.
+    #[arg(long, default_value_t = 1000)]
+    pub ttl_ms: u64,
+    /// How often a primary decides and sends a command, ms.
+    #[arg(long, default_value_t = 200)]
+    pub command_interval_ms: u64,
+    /// Inject faults, one after another, each with a line of explanation: kill a segment's primary,
+    /// kill a tower's primary, pause a tower's primary past its TTL, kill the coordinator's leader.
+    #[arg(long)]
+    pub tour: bool,
+    /// Seconds between two faults of the tour.
+    #[arg(long, default_value_t = 20.0)]
+    pub tour_gap_s: f64,
+    /// Stop after this many wall seconds (default: run until Ctrl-C).
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Seconds between two terminal summaries.
+    #[arg(long, default_value_t = 5.0)]
+    pub summary_every_s: f64,
+    /// human: live summaries and a final report; json: only the final report, as JSON.
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+    /// Keep the data and logs here instead of a temporary directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Keep the cluster running after the tour, until Ctrl-C, so you can try `skyway ctl`.
-    #[arg(long)]
-    pub keep_running: bool,
 }
 
-fn step(title: &str) {
-    println!("\n== {title}");
-}
-
-/// Runs the tour.
+/// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let scenario = load_scenario(&args.scenario)?;
+    anyhow::ensure!(args.controllers >= 1 || args.no_control, "--controllers must be at least 1");
+    anyhow::ensure!(args.ttl_ms >= 50, "--ttl-ms {} is too short: at least 50 ms", args.ttl_ms);
+    anyhow::ensure!(
+        args.tour_gap_s > 0.0 && args.summary_every_s > 0.0,
+        "give positive --tour-gap-s and --summary-every-s"
+    );
     let temp = tempfile::tempdir()?;
     let root = args.data_dir.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let binary = std::env::current_exe().context("cannot find the skyway binary")?;
-
-    step("Starting a 3-node coordinator cluster on 127.0.0.1 (real processes, fsync on)");
-    let mut cluster = ProcessCluster::start(&binary, &root, 3, &[])?;
-    let started = Instant::now();
-    let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
-    println!("nodes {:?}; node {leader} was elected leader in {:?}", cluster.endpoints(), started.elapsed());
-    println!("data in {}", root.display());
-    let client = cluster.client()?;
-
-    step("A watch on /airport (every change below it, in revision order)");
-    let mut watcher = Watcher::start(&client, "/airport", true, 0).await?;
-    let watch_task = tokio::spawn(async move {
-        while let Ok(events) = watcher.next().await {
-            for e in events {
-                println!("   watch: @{} {:?} {} {:?}", e.revision, e.kind, e.path, String::from_utf8_lossy(&e.data));
-            }
-        }
-    });
-
-    step("Writes: nodes hold small values; every change gets a revision");
-    client
-        .create(pb::CreateRequest {
-            path: "/airport/runways/07".into(),
-            data: "open".into(),
-            make_parents: true,
-            ..Default::default()
-        })
-        .await?;
-    let set = client.set("/airport/runways/07", "closed for snow", Some(0)).await?;
-    println!("set /airport/runways/07 -> version {}", set.stat.map_or(0, |s| s.version));
-    match client.set("/airport/runways/07", "open", Some(0)).await {
-        Err(e) => println!("a stale compare-and-set is refused: {e}"),
-        Ok(_) => anyhow::bail!("a stale compare-and-set was accepted"),
+    let human = !matches!(args.output, Output::Json);
+    let config = DemoConfig {
+        binary: std::env::current_exe().context("cannot find the skyway binary")?,
+        root,
+        seed: args.seed.unwrap_or(scenario.seed),
+        scenario,
+        speed: args.speed,
+        controllers: args.controllers,
+        control: !args.no_control,
+        ttl: Duration::from_millis(args.ttl_ms),
+        command_interval: Duration::from_millis(args.command_interval_ms.max(10)),
+        tour: args.tour,
+        tour_gap: Duration::from_secs_f64(args.tour_gap_s),
+        duration: args.duration.map(Duration::from_secs_f64),
+        summary_every: human.then(|| Duration::from_secs_f64(args.summary_every_s)),
+    };
+    let report = demo::run(config, super::interrupted()).await?;
+    if human {
+        println!("{}", demo::view::final_report(&report));
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-
-    step("A controller joins with a session (TTL 1 s) and becomes primary for runway 07");
-    let session = Session::open(&client, Duration::from_secs(1), Some("controller-a")).await?;
-    let election = Election::new(&client, "runway/07")?;
-    let candidate = election.campaign(&session, "controller-a").await?;
-    let token = candidate.wait_primary(&session).await?;
-    println!("controller-a is primary for runway/07 with fencing token {}", token.0);
-    client
-        .create(pb::CreateRequest {
-            path: "/airport/controllers/a".into(),
-            ephemeral: true,
-            session_id: session.id().0,
-            make_parents: true,
-            ..Default::default()
-        })
-        .await?;
-    println!("it also holds an ephemeral node /airport/controllers/a");
-
-    step("The controller crashes (its keep-alives stop); the leader expires its session after the TTL");
-    let crashed = Instant::now();
-    drop(candidate);
-    drop(session);
-    loop {
-        if !client.exists("/airport/controllers/a", Consistency::Linearizable).await?.found {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    println!("the ephemeral node vanished {:?} after the crash; the membership log says:", crashed.elapsed());
-    for record in client.membership_log(0, Consistency::Linearizable).await? {
-        println!("   {record}");
-    }
-
-    step(&format!("Killing the leader, node {leader}, with SIGKILL"));
-    let killed = Instant::now();
-    cluster.kill(leader)?;
-    let survivors: Vec<String> =
-        cluster.nodes.values().filter(|n| cluster.is_running(n.id)).map(|n| n.addr.clone()).collect();
-    let client = Client::connect(&survivors)?;
-    let new_leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
-    println!("node {new_leader} is the new leader, {:?} after the kill", killed.elapsed());
-    let node = client.get("/airport/runways/07", Consistency::Linearizable).await?;
-    println!("nothing acknowledged was lost: /airport/runways/07 = {:?}", String::from_utf8_lossy(&node.data));
-    client.set("/airport/runways/07", "open", None).await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    step(&format!("Restarting node {leader} from its data directory"));
-    cluster.spawn(leader)?;
-    cluster.wait_for_leader(Duration::from_secs(20)).await?;
-    // Give the restarted node a moment to catch up from the leader, then show everyone.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut statuses = cluster.client()?.status_all().await;
-    while Instant::now() < deadline {
-        let applied: Vec<u64> = statuses.iter().filter_map(|(_, s)| s.as_ref().ok()).map(|s| s.last_applied).collect();
-        if applied.len() == 3 && applied.iter().all(|a| *a == applied[0]) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        statuses = cluster.client()?.status_all().await;
-    }
-    println!("node {leader} rejoined as a follower and caught up from the log:");
-    for (endpoint, status) in statuses {
-        match status {
-            Ok(s) => {
-                println!("   {endpoint} node {} {} term {} applied {}", s.node_id, s.raft_role, s.term, s.last_applied)
-            }
-            Err(e) => println!("   {endpoint} {e}"),
-        }
-    }
-    watch_task.abort();
-
-    if args.keep_running {
-        println!(
-            "\nThe cluster keeps running. Try:\n  skyway ctl --endpoints {} status\nCtrl-C stops it.",
-            cluster.endpoints().join(",")
-        );
-        tokio::signal::ctrl_c().await?;
-    }
-    println!("\nDone. `skyway demo --keep-running` leaves the cluster up for `skyway ctl`.");
-    Ok(ExitCode::SUCCESS)
+    let violated = report.split_brains > 0 || report.world_conflicts > 0 || report.incursions > 0;
+    Ok(if violated { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }

@@ -34,6 +34,10 @@ pub enum Lesson {
 skyway lesson logs --schedule concurrent\n  skyway lesson logs --store model --stale-reads 0.3\n  \
 AWS_ENDPOINT=http://127.0.0.1:9000 skyway lesson logs --store s3://lessons/run1")]
     Logs(LogsArgs),
+    /// A guided tour of the coordination service on a real 3-node cluster: writes and
+    /// compare-and-set, a watch, an ephemeral node vanishing with its session, the membership
+    /// log, the leader killed with SIGKILL and restarted from its data.
+    Coordinator(super::coordinator_tour::TourArgs),
 }
 
 /// Flags of `skyway lesson logs`.
@@ -80,6 +84,7 @@ pub struct LogsArgs {
 pub async fn run(args: LessonArgs) -> anyhow::Result<ExitCode> {
     match args.lesson {
         Lesson::Logs(args) => logs(args).await,
+        Lesson::Coordinator(args) => super::coordinator_tour::run(args).await,
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod controller;
+pub mod coordinator_tour;
 pub mod ctl;
 pub mod demo;
 pub mod drill;
@@ -15,8 +16,10 @@ use clap::{Parser, Subcommand};
 /// coordination service with sessions, watches, elections and fencing tokens.
 #[derive(Debug, Parser)]
 #[command(name = "skyway", version, propagate_version = true)]
-#[command(after_help = "Start here: `skyway demo` runs a 3-node cluster on this machine and walks you through it.\n\
-Logs go to stderr; set RUST_LOG=debug (or e.g. RUST_LOG=skyway_coord=debug) for more.")]
+#[command(
+    after_help = "Start here: `skyway demo --tour` runs the highway, the airport, their controllers and a 3-node coordinator on\nthis machine, kills and pauses some of them, and shows the backups taking over.\n\
+Logs go to stderr; set RUST_LOG=debug (or e.g. RUST_LOG=skyway_coord=debug) for more."
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -36,8 +39,10 @@ pub enum Command {
     Ctl(ctl::CtlArgs),
     /// Measure a running cluster: throughput and latency percentiles of puts or gets.
     Bench(bench::BenchArgs),
-    /// Start a 3-node cluster on loopback and walk through what it does (writes, a watch, an
-    /// ephemeral node vanishing with its session, the membership log, a leader killed).
+    /// The main job: a 3-node coordinator, the highway and the airport, and three controllers
+    /// holding every segment and runway role, all on this machine; a live summary in the
+    /// terminal; --tour injects faults (kills, a pause, the coordinator's leader) and explains
+    /// each.
     Demo(demo::DemoArgs),
     /// Lessons to run and measure, e.g. `skyway lesson logs`: why a log in cloud storage loses
     /// records and causes split brain while the coordinator's log does not.

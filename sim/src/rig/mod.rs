@@ -6,3 +6,4 @@
 pub mod cluster;
 pub mod embedded;
 pub mod netfault;
+pub mod process;

@@ -1,0 +1,103 @@
+//! One child process, handled asynchronously: started, signalled (SIGSTOP, SIGCONT, SIGTERM),
+//! killed and reaped without blocking a runtime worker (a blocking `wait` there would distort the
+//! very gaps a drill or the demo measures). Killed when dropped, so nothing leaks.
+
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// A signal the rig sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Pause (the process cannot catch it).
+    Stop,
+    /// Resume a paused process.
+    Cont,
+    /// Ask it to stop cleanly.
+    Term,
+    /// End it at once.
+    Kill,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Stop => "STOP",
+            Signal::Cont => "CONT",
+            Signal::Term => "TERM",
+            Signal::Kill => "KILL",
+        }
+    }
+}
+
+/// A running child, named for messages.
+pub struct Process {
+    name: String,
+    child: Child,
+}
+
+impl Process {
+    /// Starts `binary args…` with stdout discarded and stderr appended to `log`.
+    pub fn spawn(name: &str, binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("cannot open {}", log.display()))?;
+        let child = Command::new(binary)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("cannot start {name} ({})", binary.display()))?;
+        Ok(Self { name: name.to_string(), child })
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends `signal` (through kill(1), so no unsafe code here).
+    pub async fn signal(&self, signal: Signal) -> anyhow::Result<()> {
+        let pid = self.pid().with_context(|| format!("{} is not running", self.name))?;
+        let status = Command::new("kill").arg(format!("-{}", signal.name())).arg(pid.to_string()).status().await?;
+        if !status.success() {
+            bail!("kill -{} {pid} ({}) failed", signal.name(), self.name);
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs it (resuming it first, in case it was paused) and reaps it.
+    pub async fn kill(&mut self) -> anyhow::Result<ExitStatus> {
+        let _ = self.signal(Signal::Cont).await;
+        let _ = self.child.start_kill();
+        Ok(self.child.wait().await?)
+    }
+
+    /// SIGTERMs it and waits up to `grace` for it to exit, then SIGKILLs it.
+    pub async fn stop(&mut self, grace: Duration) -> anyhow::Result<ExitStatus> {
+        let _ = self.signal(Signal::Cont).await;
+        if self.signal(Signal::Term).await.is_ok()
+            && let Ok(status) = tokio::time::timeout(grace, self.child.wait()).await
+        {
+            return Ok(status?);
+        }
+        self.kill().await
+    }
+
+    /// Whether it has exited, and how.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
