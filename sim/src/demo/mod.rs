@@ -122,7 +122,7 @@ fn unix_ms() -> u64 {
 /// Runs the demo until its duration passes or `interrupted` completes; stops everything it
 /// started either way.
 pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Output = ()>) -> anyhow::Result<DemoReport> {
-    anyhow::ensure!(!(config.tour && !config.control), "--tour needs controllers: drop --no-control");
+    anyhow::ensure!(!config.tour || config.control, "--tour needs controllers: drop --no-control");
     let logs = config.root.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     say(

@@ -30,7 +30,7 @@ pub struct HighwaySpec {
 impl HighwaySpec {
     /// Checks every value: `Err((field, reason))`.
     pub fn validate(&self) -> Result<(), (String, String)> {
-        if !(self.length_m > 0.0) {
+        if self.length_m.is_nan() || self.length_m <= 0.0 {
             return Err(("length_m".into(), format!("{} m: a road must be longer than 0 m", self.length_m)));
         }
         Ok(())
