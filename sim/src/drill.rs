@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,8 +21,9 @@ use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_controller::proto::{AuditEntry, AuditRequest};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
-use crate::rig::cluster::{Links, ProcessCluster, first_line};
+use crate::rig::cluster::{Links, ProcessCluster};
 use crate::rig::netfault::{FaultProxy, Mode};
+use crate::rig::process::{Process, Signal};
 
 /// A fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -118,19 +118,14 @@ fn unix_ms() -> u64 {
 
 struct Controller {
     name: String,
-    child: Option<Child>,
+    child: Option<Process>,
     proxies: Vec<FaultProxy>,
     actuator_link: FaultProxy,
 }
 
 impl Controller {
-    fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let child = self.child.as_ref().context("controller not running")?;
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
-        if !status.success() {
-            bail!("kill -{signal} {} failed", child.id());
-        }
-        Ok(())
+    async fn signal(&self, signal: Signal) -> anyhow::Result<()> {
+        self.child.as_ref().context("controller not running")?.signal(signal).await
     }
 
     fn set_links(&self, mode: Mode) {
@@ -138,33 +133,17 @@ impl Controller {
     }
 }
 
-/// Everything one run started; stopped when dropped.
+/// Everything one run started; every process is killed when it is dropped.
 struct Rig {
     cluster: ProcessCluster,
     links: Links,
-    actuator: Child,
+    actuator: Process,
     actuator_addr: String,
     /// One channel to the actuator for the drill's own audit reads (reconnects after a restart).
     auditor: ActuatorClient<tonic::transport::Channel>,
     controllers: Vec<Controller>,
     client: Client,
-    load: Option<Child>,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        for controller in &mut self.controllers {
-            if let Some(mut child) = controller.child.take() {
-                let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-        for child in [Some(&mut self.actuator), self.load.as_mut()].into_iter().flatten() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    load: Option<Process>,
 }
 
 async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
@@ -172,7 +151,7 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs)?;
-    let (actuator, actuator_addr) = start_actuator(&config.binary, root, "127.0.0.1:0")?;
+    let (actuator, actuator_addr) = start_actuator(&config.binary, root, "127.0.0.1:0").await?;
     let client = cluster.client()?;
     // From here on the rig owns every process it starts: an error stops them all.
     let auditor =
@@ -186,56 +165,61 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
         }
         let endpoints: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
         let actuator_link = FaultProxy::start(rig.actuator_addr.parse()?).await?;
-        let child = Command::new(&config.binary)
-            .args(["controller", "--name", &name, "--roles", &config.roles.join(",")])
-            .args(["--endpoints", &endpoints.join(","), "--actuator", &actuator_link.addr().to_string()])
-            .args(["--ttl-ms", &config.ttl.as_millis().to_string()])
-            .args(["--command-interval-ms", &config.command_interval.as_millis().to_string()])
-            .env("RUST_LOG", std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(logs.join(format!("{name}.log")))?)
-            .spawn()
-            .context("cannot start a controller")?;
+        let args: Vec<String> = [
+            "controller",
+            "--name",
+            &name,
+            "--roles",
+            &config.roles.join(","),
+            "--endpoints",
+            &endpoints.join(","),
+            "--actuator",
+            &actuator_link.addr().to_string(),
+            "--ttl-ms",
+            &config.ttl.as_millis().to_string(),
+            "--command-interval-ms",
+            &config.command_interval.as_millis().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let log_level = std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into());
+        let child = Process::spawn_env(
+            &name,
+            &config.binary,
+            &args,
+            &[("RUST_LOG", &log_level)],
+            &logs.join(format!("{name}.log")),
+        )?;
         rig.controllers.push(Controller { name, child: Some(child), proxies, actuator_link });
     }
     if config.load_clients > 0 {
         // A separate load generator process, as a user's other clients would be.
-        let child = Command::new(&config.binary)
-            .args(["bench", "--op", "put", "--duration", "3600", "--endpoints", &rig.cluster.endpoints().join(",")])
-            .args(["--clients", &config.load_clients.to_string()])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(logs.join("load.log"))?)
-            .spawn()
-            .context("cannot start the load generator")?;
+        let args: Vec<String> =
+            ["bench", "--op", "put", "--duration", "3600", "--endpoints", &rig.cluster.endpoints().join(",")]
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["--clients".to_string(), config.load_clients.to_string()])
+                .collect();
+        let child = Process::spawn("load generator", &config.binary, &args, &logs.join("load.log"))?;
         rig.load = Some(child);
     }
     Ok(rig)
 }
 
 /// Starts (or restarts) the actuator whose trail is under `root`; returns it and its address.
-fn start_actuator(binary: &Path, root: &Path, listen: &str) -> anyhow::Result<(Child, String)> {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(root.join("logs/actuator.log"))?;
-    let mut actuator = Command::new(binary)
-        .args(["actuator", "--listen", listen, "--data-dir"])
-        .arg(root.join("actuator"))
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .context("cannot start the actuator")?;
-    match listening_address(&mut actuator) {
-        Ok(addr) => Ok((actuator, addr)),
-        Err(e) => {
-            let _ = actuator.kill();
-            let _ = actuator.wait();
-            Err(e.context("the actuator did not start (see actuator.log)"))
-        }
-    }
-}
-
-/// Reads "listening on ADDR" from a child's stdout (within 10 s).
-fn listening_address(child: &mut Child) -> anyhow::Result<String> {
-    let line = first_line(child, Duration::from_secs(10))?;
-    line.trim().strip_prefix("listening on ").map(str::to_string).with_context(|| format!("unexpected output {line:?}"))
+async fn start_actuator(binary: &Path, root: &Path, listen: &str) -> anyhow::Result<(Process, String)> {
+    let args: Vec<String> = ["actuator", "--listen", listen, "--data-dir"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([root.join("actuator").display().to_string()])
+        .collect();
+    let (actuator, line) =
+        Process::spawn_reporting("actuator", binary, &args, &root.join("logs/actuator.log"), Duration::from_secs(10))
+            .await
+            .context("the actuator did not start (see actuator.log)")?;
+    let addr = line.trim().strip_prefix("listening on ").map(str::to_string);
+    Ok((actuator, addr.with_context(|| format!("unexpected output from the actuator: {line:?}"))?))
 }
 
 async fn audit(rig: &Rig) -> anyhow::Result<Vec<AuditEntry>> {
@@ -263,11 +247,11 @@ async fn settle(rig: &mut Rig, config: &DrillConfig, timeout: Duration) -> anyho
         if Instant::now() > deadline {
             let mut exited = Vec::new();
             for controller in &mut rig.controllers {
-                if let Some(Ok(Some(status))) = controller.child.as_mut().map(Child::try_wait) {
+                if let Some(status) = controller.child.as_mut().and_then(Process::exited) {
                     exited.push(format!("{} exited ({status})", controller.name));
                 }
             }
-            if let Ok(Some(status)) = rig.actuator.try_wait() {
+            if let Some(status) = rig.actuator.exited() {
                 exited.push(format!("the actuator exited ({status})"));
             }
             bail!(
@@ -317,11 +301,11 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
     let settle_after = config.ttl * 4 + Duration::from_secs(2);
     let coord_leader = rig.cluster.wait_for_leader(Duration::from_secs(5)).await?;
     match scenario {
-        Scenario::KillPrimary => kill_controller(&mut rig.controllers[target])?,
+        Scenario::KillPrimary => kill_controller(&mut rig.controllers[target]).await?,
         Scenario::PausePrimary => {
-            rig.controllers[target].signal("STOP")?;
+            rig.controllers[target].signal(Signal::Stop).await?;
             tokio::time::sleep(config.ttl * 3).await;
-            rig.controllers[target].signal("CONT")?;
+            rig.controllers[target].signal(Signal::Cont).await?;
         }
         Scenario::PartitionPrimary => {
             rig.controllers[target].set_links(Mode::Hold);
@@ -337,15 +321,14 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
             tokio::time::sleep(config.ttl).await;
             primary.set_links(Mode::Pass);
         }
-        Scenario::CleanShutdown => rig.controllers[target].signal("TERM")?,
+        Scenario::CleanShutdown => rig.controllers[target].signal(Signal::Term).await?,
         Scenario::ActuatorRestart => {
-            rig.actuator.kill()?;
-            rig.actuator.wait()?;
-            rig.controllers[target].signal("STOP")?;
+            rig.actuator.kill().await?;
+            rig.controllers[target].signal(Signal::Stop).await?;
             tokio::time::sleep(config.ttl * 3).await;
-            let (actuator, _) = start_actuator(&config.binary, root, &rig.actuator_addr)?;
+            let (actuator, _) = start_actuator(&config.binary, root, &rig.actuator_addr).await?;
             rig.actuator = actuator;
-            rig.controllers[target].signal("CONT")?;
+            rig.controllers[target].signal(Signal::Cont).await?;
         }
         Scenario::KillCoordLeader => rig.cluster.kill(coord_leader)?,
         Scenario::PartitionCoordLeader => {
@@ -354,7 +337,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
             rig.links.heal();
         }
         Scenario::KillPrimaryAndCoordLeader => {
-            kill_controller(&mut rig.controllers[target])?;
+            kill_controller(&mut rig.controllers[target]).await?;
             rig.cluster.kill(coord_leader)?;
         }
     }
@@ -391,10 +374,8 @@ async fn wait_for_load(rig: &Rig, root: &Path, timeout: Duration) -> anyhow::Res
     }
 }
 
-fn kill_controller(controller: &mut Controller) -> anyhow::Result<()> {
-    let mut child = controller.child.take().context("controller not running")?;
-    child.kill()?;
-    child.wait()?;
+async fn kill_controller(controller: &mut Controller) -> anyhow::Result<()> {
+    controller.child.take().context("controller not running")?.kill().await?;
     Ok(())
 }
 

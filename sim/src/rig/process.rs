@@ -42,6 +42,52 @@ pub struct Process {
 impl Process {
     /// Starts `binary args…` with stdout discarded and stderr appended to `log`.
     pub fn spawn(name: &str, binary: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        Self::spawn_env(name, binary, args, &[], log)
+    }
+
+    /// Like [`spawn`](Self::spawn), with extra environment variables.
+    pub fn spawn_env(
+        name: &str,
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
+        Self::start(name, binary, args, env, log, Stdio::null())
+    }
+
+    /// Starts it with stdout piped and returns the first line it prints (e.g. "listening on
+    /// ADDR" from a process asked to bind port 0); an error, and the process killed, if none
+    /// comes within `timeout`.
+    pub async fn spawn_reporting(
+        name: &str,
+        binary: &Path,
+        args: &[String],
+        log: &Path,
+        timeout: Duration,
+    ) -> anyhow::Result<(Self, String)> {
+        use tokio::io::AsyncBufReadExt;
+        let mut process = Self::start(name, binary, args, &[], log, Stdio::piped())?;
+        let stdout = process.child.stdout.take().context("stdout not piped")?;
+        let mut line = String::new();
+        let mut reader = tokio::io::BufReader::new(stdout);
+        match tokio::time::timeout(timeout, reader.read_line(&mut line)).await {
+            Ok(Ok(n)) if n > 0 => Ok((process, line)),
+            outcome => {
+                let _ = process.kill().await;
+                bail!("{name} printed nothing within {timeout:?} ({outcome:?}); see {}", log.display())
+            }
+        }
+    }
+
+    fn start(
+        name: &str,
+        binary: &Path,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: &Path,
+        stdout: Stdio,
+    ) -> anyhow::Result<Self> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -49,8 +95,9 @@ impl Process {
             .with_context(|| format!("cannot open {}", log.display()))?;
         let child = Command::new(binary)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(log)
             .kill_on_drop(true)
             .spawn()
