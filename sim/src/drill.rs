@@ -330,7 +330,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
             rig.actuator = actuator;
             rig.controllers[target].signal(Signal::Cont).await?;
         }
-        Scenario::KillCoordLeader => rig.cluster.kill(coord_leader)?,
+        Scenario::KillCoordLeader => rig.cluster.kill(coord_leader).await?,
         Scenario::PartitionCoordLeader => {
             rig.links.isolate(coord_leader);
             tokio::time::sleep(config.ttl * 3).await;
@@ -338,7 +338,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
         }
         Scenario::KillPrimaryAndCoordLeader => {
             kill_controller(&mut rig.controllers[target]).await?;
-            rig.cluster.kill(coord_leader)?;
+            rig.cluster.kill(coord_leader).await?;
         }
     }
     tokio::time::sleep(settle_after).await;

@@ -60,7 +60,7 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader() -> anyhow::Result<(
         tokio::spawn(async move { write_range(&client, 100..300).await })
     };
     tokio::time::sleep(Duration::from_millis(150)).await;
-    cluster.kill(leader)?;
+    cluster.kill(leader).await?;
     acknowledged.extend(writer.await?);
     let new_leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
     assert_ne!(new_leader, leader);
@@ -81,7 +81,7 @@ async fn acknowledged_writes_survive_sigkill_of_every_node() -> anyhow::Result<(
 
     let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
     for id in &ids {
-        cluster.kill(*id)?;
+        cluster.kill(*id).await?;
     }
     for id in &ids {
         cluster.spawn(*id)?;

@@ -28,8 +28,12 @@ async fn the_demo_fails_over_every_faulted_role_without_split_brain_or_incursion
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
         panic!("no JSON report ({e}); exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status)
     });
-    let keep = || format!("logs in {}", dir.keep().display());
-    let check = |ok: bool, what: &str| assert!(ok, "{what}\nreport: {report:#}\n{}", keep());
+    let mut failures: Vec<String> = Vec::new();
+    let mut check = |ok: bool, what: &str| {
+        if !ok {
+            failures.push(what.to_string());
+        }
+    };
 
     check(output.status.success(), "the demo reported a violation (non-zero exit)");
     check(report["every_role_commanded"] == Value::Bool(true), "a role was never commanded");
@@ -50,4 +54,7 @@ async fn the_demo_fails_over_every_faulted_role_without_split_brain_or_incursion
     check(kinds.contains(&"kill-segment-primary") && kinds.contains(&"kill-tower-primary"), "faults missing");
     let highway = &report["world"]["stats"]["highway"];
     check(highway["entered"].as_u64().unwrap_or(0) > 0, "no vehicle entered the highway");
+    if !failures.is_empty() {
+        panic!("{}\nreport: {report:#}\nlogs in {}", failures.join("\n"), dir.keep().display());
+    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use skyway_coord::CoordError;
 use skyway_coord::client::{Election, Session};
+use skyway_sim::rig::process::Signal;
 use skyway_tests::harness::start_cluster;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,11 +70,11 @@ async fn a_campaign_fails_when_its_session_is_gone() -> anyhow::Result<()> {
     // The campaign must end with an error rather than keep waiting (or report success).
     let ids: Vec<u64> = cluster.nodes.keys().copied().collect();
     for id in &ids {
-        cluster.signal(*id, "STOP")?;
+        cluster.signal(*id, Signal::Stop).await?;
     }
     let outcome = tokio::time::timeout(Duration::from_secs(10), candidate.wait_primary(&waiter)).await;
     for id in &ids {
-        cluster.signal(*id, "CONT")?;
+        cluster.signal(*id, Signal::Cont).await?;
     }
     match outcome {
         Ok(Err(CoordError::SessionExpired { .. })) => {}

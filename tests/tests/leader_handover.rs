@@ -14,7 +14,7 @@ async fn a_leader_stopped_cleanly_hands_over_leadership() -> anyhow::Result<()> 
     client.create_node("/before", "1").await?;
 
     let stopped = Instant::now();
-    let status = cluster.terminate(leader)?;
+    let status = cluster.terminate(leader).await?;
     assert!(status.success(), "a clean shutdown exits 0, got {status}");
     let new_leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
     println!("new leader {new_leader} agreed {:?} after SIGTERM to leader {leader}", stopped.elapsed());

@@ -14,7 +14,7 @@ async fn a_history_taken_while_the_leader_is_killed_is_linearizable() -> anyhow:
     let mut history = create_keys(&cluster.client()?, start).await?;
     let tasks = spawn_clients(&cluster.endpoints(), 6, start, Duration::from_secs(6))?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    cluster.kill(leader)?;
+    cluster.kill(leader).await?;
     for task in tasks {
         history.extend(task.await?);
     }

@@ -99,7 +99,7 @@ async fn a_live_session_survives_a_leader_failover() -> anyhow::Result<()> {
     let client = cluster.client()?;
     let session = Session::open(&client, Duration::from_secs(2), Some("survivor")).await?;
     create_ephemeral(&client, &session, "/eph/survivor").await?;
-    cluster.kill(leader)?;
+    cluster.kill(leader).await?;
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
     // Well past the TTL: the new leader granted a grace, in which the keep-alives found it.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -146,7 +146,7 @@ async fn a_dead_session_expires_while_coordinator_leaders_keep_failing() -> anyh
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if Instant::now() >= term_ends {
-            cluster.kill(leader)?;
+            cluster.kill(leader).await?;
             cluster.spawn(leader)?;
             elections += 1;
         }

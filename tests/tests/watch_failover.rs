@@ -42,7 +42,7 @@ async fn a_watch_resumes_across_a_leader_failover_with_no_gap_and_no_duplicate()
         })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    cluster.kill(leader)?;
+    cluster.kill(leader).await?;
     let (acknowledged, attempted) = writer.await?;
     client.set("/w", "end", None).await?;
 

@@ -103,7 +103,7 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
 
     step(&format!("Killing the leader, node {leader}, with SIGKILL"));
     let killed = Instant::now();
-    cluster.kill(leader)?;
+    cluster.kill(leader).await?;
     let survivors: Vec<String> =
         cluster.nodes.values().filter(|n| cluster.is_running(n.id)).map(|n| n.addr.clone()).collect();
     let client = Client::connect(&survivors)?;

@@ -359,7 +359,7 @@ async fn inject(
     } else {
         let leader = cluster.wait_for_leader(Duration::from_secs(10)).await?;
         record.at_unix_ms = unix_ms();
-        cluster.kill(leader)?;
+        cluster.kill(leader).await?;
         later.push((Instant::now() + Duration::from_secs(5), Later::RestartNode(leader)));
         record.victim = format!("node {leader}");
         say(config, &format!("coordinator node {leader}, the leader, killed (SIGKILL)"));

@@ -5,13 +5,14 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use skyway_coord::client::Client;
 
 use crate::rig::netfault::{FaultProxy, Mode};
+use crate::rig::process::{Process, Signal};
 
 /// One node's process and identity.
 pub struct NodeProcess {
@@ -23,7 +24,7 @@ pub struct NodeProcess {
     pub data_dir: PathBuf,
     /// Started with `--join`: waits to be added to the cluster instead of forming one.
     pub joining: bool,
-    child: Option<Child>,
+    child: Option<Process>,
 }
 
 /// A cluster of coordinator processes.
@@ -137,19 +138,19 @@ impl ProcessCluster {
     pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
         self.reserved.remove(&id); // release the port for the node to bind
         let node = self.nodes.get_mut(&id).context("no such node")?;
-        let log =
-            std::fs::OpenOptions::new().create(true).append(true).open(self.log_dir.join(format!("node-{id}.log")))?;
-        let child = Command::new(&self.binary)
-            .args(["coord", "serve", "--id", &id.to_string(), "--listen", &node.addr, "--data-dir"])
-            .arg(&node.data_dir)
-            .args(&self.extra_args)
-            .args(node.joining.then_some("--join"))
-            .args(self.node_args.get(&id).into_iter().flatten())
-            .env("RUST_LOG", std::env::var("SKYWAY_NODE_LOG").unwrap_or_else(|_| "info".into()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start {}", self.binary.display()))?;
+        let mut args: Vec<String> = ["coord", "serve", "--id", &id.to_string(), "--listen", &node.addr, "--data-dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(node.data_dir.display().to_string());
+        args.extend(self.extra_args.iter().cloned());
+        if node.joining {
+            args.push("--join".into());
+        }
+        args.extend(self.node_args.get(&id).into_iter().flatten().cloned());
+        let log_level = std::env::var("SKYWAY_NODE_LOG").unwrap_or_else(|_| "info".into());
+        let log = self.log_dir.join(format!("node-{id}.log"));
+        let child = Process::spawn_env(&format!("node {id}"), &self.binary, &args, &[("RUST_LOG", &log_level)], &log)?;
         node.child = Some(child);
         Ok(())
     }
@@ -176,32 +177,26 @@ impl ProcessCluster {
     }
 
     /// Sends SIGKILL to node `id` and reaps it.
-    pub fn kill(&mut self, id: u64) -> anyhow::Result<()> {
+    pub async fn kill(&mut self, id: u64) -> anyhow::Result<()> {
         let node = self.nodes.get_mut(&id).context("no such node")?;
         if let Some(mut child) = node.child.take() {
-            child.kill()?;
-            child.wait()?;
+            child.kill().await?;
         }
         Ok(())
     }
 
     /// Stops node `id` cleanly (SIGTERM) and waits for it to exit.
-    pub fn terminate(&mut self, id: u64) -> anyhow::Result<std::process::ExitStatus> {
-        self.signal(id, "TERM")?;
+    pub async fn terminate(&mut self, id: u64) -> anyhow::Result<ExitStatus> {
         let node = self.nodes.get_mut(&id).context("no such node")?;
         let mut child = node.child.take().context("node not running")?;
-        Ok(child.wait()?)
+        child.signal(Signal::Term).await?;
+        child.wait().await
     }
 
-    /// Sends a signal (e.g. "STOP", "CONT") to node `id`.
-    pub fn signal(&self, id: u64, signal: &str) -> anyhow::Result<()> {
+    /// Sends a signal (SIGSTOP, SIGCONT…) to node `id`.
+    pub async fn signal(&self, id: u64, signal: Signal) -> anyhow::Result<()> {
         let node = self.nodes.get(&id).context("no such node")?;
-        let child = node.child.as_ref().context("node not running")?;
-        let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status()?;
-        if !status.success() {
-            bail!("kill -{signal} {} failed", child.id());
-        }
-        Ok(())
+        node.child.as_ref().context("node not running")?.signal(signal).await
     }
 
     /// Whether node `id` is running (as far as this launcher knows).
@@ -249,17 +244,7 @@ impl ProcessCluster {
     }
 }
 
-impl Drop for ProcessCluster {
-    fn drop(&mut self) {
-        for node in self.nodes.values_mut() {
-            if let Some(mut child) = node.child.take() {
-                let _ = Command::new("kill").arg("-CONT").arg(child.id().to_string()).status();
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-}
+// No Drop: every node is a [`Process`], killed when the cluster is dropped.
 
 /// The fault proxies on the links of a [`ProcessCluster`], by (from, to) node id.
 pub struct Links {

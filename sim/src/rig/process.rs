@@ -143,6 +143,11 @@ impl Process {
         self.kill().await
     }
 
+    /// Waits for it to exit.
+    pub async fn wait(&mut self) -> anyhow::Result<ExitStatus> {
+        Ok(self.child.wait().await?)
+    }
+
     /// Whether it has exited, and how.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
