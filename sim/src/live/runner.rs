@@ -190,6 +190,7 @@ fn run_loop(
     let mut last_status = Instant::now();
     let mut busy = Duration::ZERO;
     let mut busy_since = Instant::now();
+    let mut cpu_at_window = thread_cpu();
     let mut behind_warned = false;
     let mut carried: Option<Input> = None;
     loop {
@@ -250,7 +251,12 @@ fn run_loop(
             snapshot.published = publisher.stats();
             let window = busy_since.elapsed().as_secs_f64();
             if window >= 1.0 {
-                snapshot.world_cpu_share = busy.as_secs_f64() / window;
+                let cpu = thread_cpu();
+                snapshot.world_cpu_share = match (cpu, cpu_at_window) {
+                    (Some(now), Some(then)) => now.saturating_sub(then).as_secs_f64() / window,
+                    _ => busy.as_secs_f64() / window,
+                };
+                cpu_at_window = cpu;
                 busy = Duration::ZERO;
                 busy_since = Instant::now();
             }
@@ -272,6 +278,13 @@ fn run_loop(
             Err(std_mpsc::RecvTimeoutError::Disconnected) => carried = Some(Input::Stop),
         }
     }
+}
+
+/// CPU time this thread has used (Linux's schedstat, in ns); None elsewhere, and the loop falls
+/// back to the wall time it spent busy.
+fn thread_cpu() -> Option<Duration> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    Some(Duration::from_nanos(text.split_whitespace().next()?.parse().ok()?))
 }
 
 fn handle(outputs: &Outputs, snapshot: &mut Snapshot, publisher: &Publisher) {

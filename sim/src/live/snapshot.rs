@@ -69,7 +69,8 @@ pub struct Snapshot {
     pub recent: VecDeque<String>,
     /// What the world published to the coordinator.
     pub published: PublishStats,
-    /// Wall-clock CPU share of one core the world's loop used (stepping and publishing).
+    /// Share of one core the world's thread used over the last second (stepping the world and
+    /// handing summaries to the publisher; the coordinator writes run elsewhere).
     pub world_cpu_share: f64,
 }
 

@@ -327,3 +327,79 @@ impl World {
         hex::encode(&hasher.finalize()[..8])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn applied(role: &str, controller: &str, token: u64, action: &str) -> Applied {
+        Applied { role: role.into(), controller: controller.into(), token, action: action.into() }
+    }
+
+    fn world() -> World {
+        World::new(&Scenario::builtin("highway").unwrap(), 1).unwrap()
+    }
+
+    #[test]
+    fn the_demo_world_has_a_role_per_segment_and_runway() {
+        let roles = world().roles();
+        assert!(roles.iter().filter(|r| r.starts_with("segment/")).count() >= 2, "{roles:?}");
+        assert!(roles.iter().any(|r| r.starts_with("runway/")), "{roles:?}");
+    }
+
+    #[test]
+    fn commands_for_unknown_targets_are_refused_and_the_world_keeps_running() {
+        let mut w = world();
+        let out = w.step(&[
+            applied("segment/99", "c1", 3, "limit=80 closed=none"),
+            applied("runway/99", "c1", 4, "hold #4-1"),
+            applied("tower/1", "c1", 5, "hold"),
+            applied("segment/1", "c1", 6, "slow down please"),
+        ]);
+        let refusals: Vec<String> = out
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Refused { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(refusals.len(), 4, "{refusals:?}");
+        assert!(refusals[0].contains("no segment 99"), "{}", refusals[0]);
+        assert_eq!(w.stats().commands_refused, 4);
+        for _ in 0..20 {
+            w.step(&[]);
+        }
+        w.check_invariants().unwrap();
+        assert_eq!(w.stats().conflicts, 0);
+    }
+
+    #[test]
+    fn the_world_counts_a_stale_or_doubled_token_as_a_conflict() {
+        let mut w = world();
+        w.step(&[applied("segment/1", "c1", 5, "limit=none closed=none")]);
+        w.step(&[applied("segment/1", "c2", 9, CLAIM_FOR_TEST)]);
+        assert_eq!(w.stats().conflicts, 0, "a newer claim is a takeover, not a conflict");
+        w.step(&[applied("segment/1", "c1", 5, "limit=80 closed=none")]);
+        assert_eq!(w.stats().conflicts, 1, "an older token obeyed after a newer one");
+        w.step(&[applied("segment/1", "c3", 9, "limit=80 closed=none")]);
+        assert_eq!(w.stats().conflicts, 2, "two controllers under one token");
+    }
+
+    const CLAIM_FOR_TEST: &str = crate::command::CLAIM;
+
+    #[test]
+    fn the_same_seed_gives_the_same_run() {
+        let (mut a, mut b) = (world(), world());
+        for _ in 0..400 {
+            a.step(&[]);
+            b.step(&[]);
+        }
+        assert_eq!(a.digest(), b.digest());
+        let mut c = World::new(&Scenario::builtin("highway").unwrap(), 2).unwrap();
+        for _ in 0..400 {
+            c.step(&[]);
+        }
+        assert_ne!(a.digest(), c.digest(), "another seed, another run");
+    }
+}
