@@ -109,8 +109,9 @@ impl Runner {
                     } else {
                         Brain::Broken(BrokenTower::new(token))
                     };
-                    if !self.towers.contains_key(&(runway.clone(), token)) {
-                        self.towers.insert((runway.clone(), token), brain);
+                    if let std::collections::btree_map::Entry::Vacant(slot) = self.towers.entry((runway.clone(), token))
+                    {
+                        slot.insert(brain);
                         self.pending.push(Applied {
                             role,
                             controller: format!("tower-{token}"),
@@ -121,7 +122,7 @@ impl Runner {
                 }
                 for _ in 0..num("ticks") {
                     let mut commands = std::mem::take(&mut self.pending);
-                    if self.world().tick() % 4 == 0 {
+                    if self.world().tick().is_multiple_of(4) {
                         for ((runway, t), brain) in &mut self.towers {
                             if *t != token {
                                 continue;

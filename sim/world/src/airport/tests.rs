@@ -178,7 +178,7 @@ fn what_cannot_be_done_is_refused_and_changes_nothing() {
     let before = (bench.summary(), bench.airport.stats());
     let published = bench.summaries.len();
     for (text, says) in [
-        (format!("land NOBODY #1-1"), "unknown callsign NOBODY"),
+        ("land NOBODY #1-1".to_string(), "unknown callsign NOBODY"),
         (format!("land {departure} #1-2"), "is at the holding point for runway 07L, not on final"),
         (format!("takeoff {arrival} #1-3"), "is on final for runway 07L, not at the holding point"),
         (format!("cross {arrival} #1-4"), "not waiting to cross"),
