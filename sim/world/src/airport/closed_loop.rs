@@ -5,25 +5,38 @@
 //! for a minute (a paused primary waking up), its late orders refused by the actuator.
 //!
 //! With [`TowerPolicy`] the world must count no incursion and no conflict while aircraft land
-//! and depart; with [`BrokenTower`] it must count incursions, which proves the counter counts.
+//! and depart, even when the round trip is slower than the tower's margins; with [`BrokenTower`]
+//! it must count incursions, which proves the counter counts; and the tower's own choices
+//! without the status-first rule cause incursions once summaries are slow, which proves the rule
+//! is what keeps the runway safe. An observer's count from the published summaries must agree
+//! with the world's.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::RunwayOrder;
 use crate::command::{Applied, CLAIM};
-use crate::policy::tower::{BrokenTower, TowerPolicy};
+use crate::policy::tower::{BrokenTower, TowerPolicy, order_id};
 use crate::summary::RunwaySummary;
 use crate::world::{Event, World};
 use crate::{Scenario, Target};
 
 /// Ticks between two decisions of a primary (1 s at the scenario's 250 ms tick).
 const DECIDE_EVERY: u64 = 4;
-/// How late a summary reaches the towers, ticks.
-const SUMMARY_DELAY: std::ops::RangeInclusive<u64> = 2..=12;
-/// How late an accepted order reaches the world, ticks.
-const ORDER_DELAY: std::ops::RangeInclusive<u64> = 1..=8;
+/// How late a summary reaches the towers, and an accepted order the world, ticks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Delays {
+    pub summary: (u64, u64),
+    pub order: (u64, u64),
+}
+
+/// Summaries up to 10 s late and orders up to 5 s late: more than the tower's margins.
+pub(super) const SLOW: Delays = Delays { summary: (4, 40), order: (4, 20) };
+
+/// A few ticks each way: a coordinator round trip of up to 5 s.
+pub(super) const ROUND_TRIP: Delays = Delays { summary: (2, 12), order: (1, 8) };
 /// How long a deposed primary keeps sending after the handover, ticks.
 const LATE_SENDING: u64 = 240;
 
@@ -31,11 +44,14 @@ const LATE_SENDING: u64 = 240;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Kind {
     Safe,
+    /// The tower's choice from whatever summary it holds, without the status-first rule.
+    Naive,
     Broken,
 }
 
 enum Brain {
     Safe(TowerPolicy),
+    Naive(String, u64, u64),
     Broken(BrokenTower),
 }
 
@@ -55,6 +71,14 @@ impl Primary {
     fn decide(&mut self, summary: Option<&RunwaySummary>) -> String {
         match &mut self.brain {
             Brain::Safe(tower) => tower.decide(summary),
+            Brain::Naive(runway, token, sent) => {
+                // A fresh tower each time, shown a summary that looks current: it forgets what
+                // it cleared and trusts whatever it holds.
+                *sent += 1;
+                let looks_current = summary.map(|s| RunwaySummary { claim_token: *token, ..s.clone() });
+                let clearance = TowerPolicy::new(runway.clone(), *token).choose(looks_current.as_ref());
+                RunwayOrder::new(clearance, order_id(*token, *sent)).to_string()
+            }
             Brain::Broken(tower) => tower.decide(summary),
         }
     }
@@ -62,8 +86,8 @@ impl Primary {
 
 /// The fenced actuator and the way to the world: accepted decisions, in order, each with the
 /// tick it reaches the world.
-#[derive(Default)]
 struct Actuator {
+    delay: (u64, u64),
     floors: BTreeMap<String, u64>,
     pipe: VecDeque<(u64, Applied)>,
     last_due: u64,
@@ -78,7 +102,7 @@ impl Actuator {
             return;
         }
         *floor = applied.token;
-        self.last_due = self.last_due.max(now + rng.random_range(ORDER_DELAY));
+        self.last_due = self.last_due.max(now + rng.random_range(self.delay.0..=self.delay.1));
         self.pipe.push_back((self.last_due, applied));
     }
 
@@ -104,6 +128,7 @@ pub(super) struct Report {
     pub go_arounds: u64,
     pub diverted: u64,
     pub incursions: u64,
+    pub incursions_seen_in_summaries: u64,
     pub conflicts: u64,
     pub refused_by_actuator: u64,
     pub refused_by_world: u64,
@@ -111,7 +136,7 @@ pub(super) struct Report {
 }
 
 /// Runs the `airport` scenario for `hours` with `kind` towers and the round trip in between.
-pub(super) fn run(kind: Kind, hours: u64, seed: u64) -> Report {
+pub(super) fn run(kind: Kind, hours: u64, seed: u64, delays: Delays) -> Report {
     let scenario = Scenario::builtin("airport").unwrap();
     let mut world = World::new(&scenario, seed).unwrap();
     let ticks = hours * 3600 * 1000 / u64::from(scenario.dt_ms);
@@ -125,6 +150,7 @@ pub(super) fn run(kind: Kind, hours: u64, seed: u64) -> Report {
         {
             let brain = match kind {
                 Kind::Safe => Brain::Safe(TowerPolicy::new(runway.clone(), token)),
+                Kind::Naive => Brain::Naive(runway.clone(), token, 0),
                 Kind::Broken => Brain::Broken(BrokenTower::new(token)),
             };
             primaries.push(Primary {
@@ -138,13 +164,16 @@ pub(super) fn run(kind: Kind, hours: u64, seed: u64) -> Report {
             });
         }
     }
-    let mut actuator = Actuator::default();
+    let mut actuator =
+        Actuator { delay: delays.order, floors: BTreeMap::new(), pipe: VecDeque::new(), last_due: 0, refused: 0 };
     // Summaries on their way to the towers, and what the towers see.
     let mut inflight: VecDeque<(u64, RunwaySummary)> = VecDeque::new();
     let mut last_delivery = 0;
     let mut seen: BTreeMap<String, RunwaySummary> = BTreeMap::new();
     let mut refused_by_world = 0;
     let mut at_handover = (0, 0);
+    let mut published: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut incursions_seen = 0;
     for tick in 0..ticks {
         while inflight.front().is_some_and(|(due, _)| *due <= tick) {
             let (_, s) = inflight.pop_front().unwrap();
@@ -173,7 +202,13 @@ pub(super) fn run(kind: Kind, hours: u64, seed: u64) -> Report {
             }
         }
         for s in out.runways {
-            last_delivery = last_delivery.max(tick + rng.random_range(SUMMARY_DELAY));
+            // An observer's own count: someone new on a runway that someone else is on.
+            let before = published.insert(s.runway.clone(), s.occupants.iter().map(|o| o.id.clone()).collect());
+            let before: Vec<String> = before.unwrap_or_default();
+            if s.occupants.len() >= 2 {
+                incursions_seen += s.occupants.iter().filter(|o| !before.contains(&o.id)).count() as u64;
+            }
+            last_delivery = last_delivery.max(tick + rng.random_range(delays.summary.0..=delays.summary.1));
             inflight.push_back((last_delivery, s));
         }
         if tick % 400 == 0 {
@@ -194,6 +229,7 @@ pub(super) fn run(kind: Kind, hours: u64, seed: u64) -> Report {
         go_arounds: airport.go_arounds,
         diverted: airport.diverted,
         incursions: airport.incursions,
+        incursions_seen_in_summaries: incursions_seen,
         conflicts: stats.conflicts,
         refused_by_actuator: actuator.refused,
         refused_by_world,
@@ -204,7 +240,7 @@ pub(super) fn run(kind: Kind, hours: u64, seed: u64) -> Report {
 #[test]
 fn the_tower_keeps_the_runways_safe_through_stale_summaries_and_a_handover() {
     for seed in [1, 2] {
-        let r = run(Kind::Safe, 4, seed);
+        let r = run(Kind::Safe, 4, seed, ROUND_TRIP);
         println!("TowerPolicy, seed {seed}: {r:?}");
         assert_eq!((r.incursions, r.conflicts), (0, 0), "{r:?}");
         assert!(r.refused_by_actuator > 0, "the deposed primaries' late orders were fenced off: {r:?}");
@@ -221,8 +257,27 @@ fn the_tower_keeps_the_runways_safe_through_stale_summaries_and_a_handover() {
 
 #[test]
 fn a_broken_tower_causes_incursions_and_the_world_counts_them() {
-    let r = run(Kind::Broken, 1, 1);
+    let r = run(Kind::Broken, 1, 1, ROUND_TRIP);
     println!("BrokenTower: {r:?}");
     assert!(r.incursions > 0, "{r:?}");
+    assert_eq!(r.incursions, r.incursions_seen_in_summaries, "the world's count is what an observer sees");
     assert_eq!(r.conflicts, 0, "fencing still works; only the tower is broken");
+}
+
+#[test]
+fn a_slow_round_trip_is_never_an_incursion() {
+    let r = run(Kind::Safe, 2, 3, SLOW);
+    println!("TowerPolicy, slow round trip: {r:?}");
+    assert_eq!((r.incursions, r.incursions_seen_in_summaries, r.conflicts), (0, 0, 0), "{r:?}");
+    assert!(r.landed > 0 && r.departed > 0, "{r:?}");
+}
+
+#[test]
+fn without_status_first_stale_summaries_cause_incursions() {
+    // The same choices from the same slow summaries, without waiting for the claim and the last
+    // clearance to show: the runway looks free in a summary from before the last clearance.
+    let r = run(Kind::Naive, 4, 1, SLOW);
+    println!("naive tower: {r:?}");
+    assert!(r.incursions > 0, "{r:?}");
+    assert_eq!(r.incursions, r.incursions_seen_in_summaries, "{r:?}");
 }
