@@ -22,7 +22,12 @@
 
 use serde::Serialize;
 
-use crate::highway::{Highway, HighwaySpec, RoadKind};
+use crate::command::Applied;
+use crate::highway::{Event as RoadEvent, Highway, HighwaySpec, RoadKind};
+use crate::policy::segment::SegmentPolicy;
+use crate::scenario::Scenario;
+use crate::summary::SegmentSummary;
+use crate::world::{Event, World};
 
 /// The tick every credibility run uses, seconds.
 const DT_S: f64 = 0.25;
@@ -244,20 +249,288 @@ pub fn stability(densities: &[f64], minutes: f64, seed: u64) -> Stability {
     Stability { runs, heals_up_to_vpkm: heals, stop_and_go_from_vpkm: grows }
 }
 
+/// What an incident did to the road.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IncidentFigures {
+    /// Minutes simulated.
+    pub minutes: f64,
+    /// Whether the segment policy was in the loop.
+    pub controlled: bool,
+    /// When the stall started and cleared, seconds.
+    pub stall_s: (f64, f64),
+    /// Where it stalled, metres.
+    pub stall_position_m: f64,
+    /// Seconds from the stall to its lane's closure (None: never closed).
+    pub closed_after_s: Option<f64>,
+    /// The queue upstream of the stall every 30 s: (seconds, metres).
+    pub queue_m: Vec<(f64, f64)>,
+    /// The longest queue, metres.
+    pub queue_max_m: f64,
+    /// The speed at which the queue's tail moved upstream while it grew, km/h.
+    pub tail_speed_kmh: f64,
+    /// Seconds from the clearance until the queue was gone (None: not within the run).
+    pub discharged_after_s: Option<f64>,
+    /// Variance of the 30 s loop speeds upstream of the stall's segment, (km/h)².
+    pub upstream_speed_variance: f64,
+    /// Braking episodes beyond the hard-braking threshold.
+    pub hard_brakings: u64,
+    /// Vehicles that reached the end of the road.
+    pub exited: u64,
+    /// Vehicles still waiting at the entry at the end.
+    pub waiting_end: u64,
+    /// What happened on the road (stalls, closures, limits), with the time: `612.5 segment 3 lane 2 closed`.
+    pub events: Vec<String>,
+}
+
+/// A queue's tail: vehicles slower than this, km/h, are queued.
+const QUEUE_KMH: f64 = 30.0;
+
+/// The queue upstream of `stall_x`: the cluster of slow vehicles (at least five, none more than
+/// 150 m behind the next) nearest upstream of the stall, from its head to its tail, metres.
+fn queue_length(road: &Highway, stall_x: f64) -> f64 {
+    let mut slow: Vec<f64> = road
+        .vehicles()
+        .into_iter()
+        .filter(|v| v.position_m <= stall_x + 1.0 && v.speed_mps * 3.6 < QUEUE_KMH)
+        .map(|v| v.position_m)
+        .collect();
+    slow.sort_by(|a, b| b.total_cmp(a));
+    let link_m = 150.0;
+    let mut i = 0;
+    while i < slow.len() {
+        let (head, mut tail, mut n) = (slow[i], slow[i], 1);
+        let mut j = i + 1;
+        while j < slow.len() && tail - slow[j] <= link_m {
+            tail = slow[j];
+            n += 1;
+            j += 1;
+        }
+        if n >= 5 {
+            return head - tail;
+        }
+        i = j;
+    }
+    0.0
+}
+
+/// Runs a scenario with an incident for `minutes`, with or without the segment policy in the
+/// loop, and measures the queue.
+pub fn incident_run(scenario: &Scenario, seed: u64, minutes: f64, controlled: bool) -> IncidentFigures {
+    let mut world = World::new(scenario, seed).expect("a valid scenario");
+    let spec = scenario.highway.as_ref().expect("a road");
+    let incident = spec.incidents.first().expect("an incident").clone();
+    let segments = spec.segments();
+    let stall_segment = (incident.position_m / spec.segment_length_m) as u32 + 1;
+    let mut policies: Vec<SegmentPolicy> = (1..=segments).map(SegmentPolicy::new).collect();
+    let mut latest: Vec<Option<SegmentSummary>> = vec![None; segments as usize];
+    let mut commands: Vec<Applied> = Vec::new();
+    let ticks = (minutes * 60.0 / scenario.dt_s()).round() as u64;
+    let every_30s = (30.0 / scenario.dt_s()).round() as u64;
+    let (mut stall_start, mut stall_end, mut closed_at) = (None, None, None);
+    let mut queue = Vec::new();
+    let mut upstream = Vec::new();
+    let mut log = Vec::new();
+    for _ in 0..ticks {
+        let out = world.step(&commands);
+        commands.clear();
+        for e in &out.events {
+            if let Event::Highway(road_event) = e
+                && !matches!(road_event, RoadEvent::OrderApplied { .. })
+            {
+                log.push(format!("{} {road_event}", out.time_s));
+            }
+            match e {
+                Event::Highway(RoadEvent::StallStarted { .. }) if stall_start.is_none() => {
+                    stall_start = Some(out.time_s)
+                }
+                Event::Highway(RoadEvent::StallCleared { .. }) if stall_end.is_none() => stall_end = Some(out.time_s),
+                Event::Highway(RoadEvent::LaneClosed { segment, lane })
+                    if closed_at.is_none() && *lane == incident.lane && *segment == stall_segment =>
+                {
+                    closed_at = Some(out.time_s)
+                }
+                _ => {}
+            }
+        }
+        for s in &out.segments {
+            if s.segment < stall_segment {
+                for l in &s.loops {
+                    upstream.extend(l.lanes.iter().filter_map(|r| r.mean_speed_kmh));
+                }
+            }
+            latest[s.segment as usize - 1] = Some(s.clone());
+        }
+        if controlled && !out.segments.is_empty() {
+            for (i, policy) in policies.iter_mut().enumerate() {
+                let Some(own) = &latest[i] else { continue };
+                let downstream: Vec<&SegmentSummary> = latest[i + 1..].iter().take(2).flatten().collect();
+                let order = policy.decide(own, &downstream);
+                commands.push(Applied {
+                    role: format!("segment/{}", i + 1),
+                    controller: "c1".into(),
+                    token: 1,
+                    action: order.to_string(),
+                });
+            }
+        }
+        if out.tick.is_multiple_of(every_30s) {
+            let road = world.highway().expect("a road");
+            queue.push((out.time_s, queue_length(road, incident.position_m)));
+        }
+    }
+    let start = stall_start.unwrap_or(f64::NAN);
+    let end = stall_end.unwrap_or(f64::INFINITY);
+    let queue_max_m = queue.iter().map(|q| q.1).fold(0.0, f64::max);
+    // The tail's speed: a straight line through the queue's growth while the stall lasted.
+    let growing = queue.iter().filter(|(t, _)| *t > start + 60.0 && *t <= end).map(|(t, q)| (*t, *q));
+    let (slope, _) = fit(growing);
+    let discharged = queue.iter().find(|(t, q)| *t > end && *q < 50.0).map(|(t, _)| t - end);
+    let mean = upstream.iter().sum::<f64>() / upstream.len().max(1) as f64;
+    let variance = upstream.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / upstream.len().max(1) as f64;
+    let stats = world.stats().highway.expect("a road");
+    IncidentFigures {
+        minutes,
+        controlled,
+        stall_s: (start, stall_end.unwrap_or(f64::NAN)),
+        stall_position_m: incident.position_m,
+        closed_after_s: closed_at.map(|t| t - start),
+        queue_m: queue,
+        queue_max_m,
+        tail_speed_kmh: slope * 3.6,
+        discharged_after_s: discharged,
+        upstream_speed_variance: variance,
+        hard_brakings: stats.hard_brakings,
+        exited: stats.exited,
+        waiting_end: stats.waiting,
+        events: log,
+    }
+}
+
+/// The `incident` scenario without control, for `minutes`.
+pub fn incident(seed: u64, minutes: f64) -> IncidentFigures {
+    incident_run(&Scenario::builtin("incident").expect("shipped"), seed, minutes, false)
+}
+
+/// The segment policy's effect on the `incident` scenario: the same seed with and without it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ControlEffect {
+    /// Without control (`--no-control`).
+    pub without: IncidentFigures,
+    /// With the segment policy in the loop.
+    pub with: IncidentFigures,
+}
+
+/// Runs the `incident` scenario for 35 minutes with and without the segment policy.
+pub fn control_effect(seed: u64) -> ControlEffect {
+    let scenario = Scenario::builtin("incident").expect("shipped");
+    ControlEffect {
+        without: incident_run(&scenario, seed, 35.0, false),
+        with: incident_run(&scenario, seed, 35.0, true),
+    }
+}
+
+/// Every figure, for `skyway sim report`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CredibilityReport {
+    /// The seed of every run.
+    pub seed: u64,
+    /// Flow against density (mixed traffic, single-lane ring).
+    pub fundamental: FundamentalDiagram,
+    /// Congestion waves' speed measured directly on a ring at 60 veh/km, km/h upstream.
+    pub wave_speed_kmh: f64,
+    /// Perturbations on a single-lane ring of identical cars.
+    pub stability: Stability,
+    /// The policy's effect on the `incident` scenario (its `without` is the bare incident).
+    pub control: ControlEffect,
+}
+
+/// The densities of the fundamental diagram, veh/km per lane.
+pub const FD_DENSITIES: &[f64] = &[10.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0, 60.0, 80.0, 100.0, 120.0];
+/// The densities of the stability runs, veh/km.
+pub const STABILITY_DENSITIES: &[f64] = &[15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 45.0, 50.0, 60.0];
+
+/// The mixed traffic of the fundamental diagram's rings.
+pub fn mixed_ring() -> RingSetup {
+    RingSetup {
+        length_m: 2000.0,
+        truck_share: 0.1,
+        spread: 1.0,
+        perturbation_mps: 0.0,
+        warmup_min: 5.0,
+        measure_min: 5.0,
+    }
+}
+
+/// Measures everything (a few seconds in release).
+pub fn report(seed: u64) -> CredibilityReport {
+    CredibilityReport {
+        seed,
+        fundamental: fundamental_diagram(FD_DENSITIES, &mixed_ring(), seed),
+        wave_speed_kmh: wave_speed(60.0, 15.0, seed),
+        stability: stability(STABILITY_DENSITIES, 25.0, seed),
+        control: control_effect(seed),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A quick diagram (short runs, fewer densities) for debug builds.
+    #[test]
+    fn the_fundamental_diagram_is_credible() {
+        let setup = RingSetup { warmup_min: 3.0, measure_min: 2.0, ..mixed_ring() };
+        let fd = fundamental_diagram(&[15.0, 25.0, 30.0, 40.0, 60.0, 80.0, 100.0, 120.0], &setup, 1);
+        assert!((1800.0..=2200.0).contains(&fd.capacity_vph), "capacity {:.0} veh/h/lane", fd.capacity_vph);
+        assert!((120.0..=160.0).contains(&fd.jam_density_vpkm), "jam density {:.0} veh/km", fd.jam_density_vpkm);
+        assert!((10.0..=25.0).contains(&fd.wave_speed_kmh), "wave speed {:.1} km/h", fd.wave_speed_kmh);
+    }
+
+    #[test]
+    fn stop_and_go_waves_travel_upstream_at_the_literature_speed() {
+        let c = wave_speed(60.0, 10.0, 1);
+        assert!((10.0..=25.0).contains(&c), "wave speed {c:.1} km/h");
+    }
+
+    #[test]
+    fn a_perturbation_heals_at_low_density_and_grows_at_medium_density() {
+        let st = stability(&[20.0, 25.0, 45.0, 50.0], 20.0, 1);
+        for run in &st.runs {
+            if run.density_vpkm <= 25.0 {
+                assert!(healed(run), "{run:?}");
+            } else {
+                assert!(is_stop_and_go(run), "{run:?}");
+            }
+        }
+    }
+
+    /// The full figures, as `skyway sim report` prints them (slow in debug).
     #[test]
     #[ignore]
-    fn scratch() {
-        let setup = RingSetup { length_m: 2000.0, truck_share: 0.1, spread: 1.0, perturbation_mps: 0.0, warmup_min: 5.0, measure_min: 5.0 };
-        let fd = fundamental_diagram(&[10.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0, 60.0, 80.0, 100.0, 120.0], &setup, 1);
-        for p in &fd.points { println!("{p:?}"); }
-        println!("cap {} crit {} jam {} wave {}", fd.capacity_vph, fd.critical_density_vpkm, fd.jam_density_vpkm, fd.wave_speed_kmh);
-        let st = stability(&[15.0, 20.0, 25.0, 30.0, 35.0, 40.0, 50.0, 60.0], 15.0, 1);
-        for r in &st.runs { println!("{r:?}"); }
-        println!("heals {} grows {}", st.heals_up_to_vpkm, st.stop_and_go_from_vpkm);
-        println!("wave {}", wave_speed(60.0, 15.0, 1));
+    fn the_full_report_is_credible() {
+        let r = report(1);
+        println!("{}", serde_json::to_string_pretty(&r).unwrap());
+        assert!((1800.0..=2200.0).contains(&r.fundamental.capacity_vph));
+        assert!((120.0..=160.0).contains(&r.fundamental.jam_density_vpkm));
+        assert!((10.0..=25.0).contains(&r.fundamental.wave_speed_kmh));
+        assert!(r.stability.heals_up_to_vpkm >= 25.0 && r.stability.stop_and_go_from_vpkm <= 45.0, "{:?}", r.stability);
+    }
+
+    #[test]
+    fn an_incident_queue_grows_upstream_and_discharges() {
+        let f = incident(1, 32.0);
+        assert!(f.queue_max_m > 500.0, "queue {:.0} m", f.queue_max_m);
+        assert!(f.tail_speed_kmh > 2.0, "the tail moves upstream at {:.1} km/h", f.tail_speed_kmh);
+        let discharged = f.discharged_after_s.expect("the queue discharges after clearance");
+        assert!(discharged < 900.0, "discharged after {discharged} s");
+    }
+
+    #[test]
+    fn the_policy_closes_the_stalled_lane_and_shortens_the_queue() {
+        let c = control_effect(1);
+        assert_eq!(c.without.closed_after_s, None);
+        let closed = c.with.closed_after_s.expect("the stalled lane is closed");
+        assert!(closed <= 240.0, "closed after {closed} s");
+        assert!(c.with.queue_max_m < c.without.queue_max_m, "{} vs {}", c.with.queue_max_m, c.without.queue_max_m);
     }
 }

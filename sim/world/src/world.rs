@@ -61,11 +61,9 @@ impl fmt::Display for Event {
             Event::Airport(e) => write!(f, "{e}"),
             Event::Obeyed { applied } => write!(f, "obeyed {applied}"),
             Event::Refused { applied, reason } => write!(f, "refused {applied}: {reason}"),
-            Event::Conflict { role, before, now } => write!(
-                f,
-                "CONFLICT {role}: obeyed {}@{} after {}@{}",
-                now.0, now.1, before.0, before.1
-            ),
+            Event::Conflict { role, before, now } => {
+                write!(f, "CONFLICT {role}: obeyed {}@{} after {}@{}", now.0, now.1, before.0, before.1)
+            }
         }
     }
 }
@@ -236,10 +234,9 @@ impl World {
                         })
                     }
                 }
-                Some(highway) => Err(Refusal::new(format!(
-                    "no segment {n}: this road has segments 1..={}",
-                    highway.segments()
-                ))),
+                Some(highway) => {
+                    Err(Refusal::new(format!("no segment {n}: this road has segments 1..={}", highway.segments())))
+                }
                 None => Err(Refusal::new("this world has no road")),
             },
             (Target::Runway(id), claim) => match &mut self.airport {

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use rand_chacha::ChaCha8Rng;
 
 use super::driver::Driver;
-use super::spec::{rate_at, Profile};
+use super::spec::{Profile, rate_at};
 use crate::rng::{exponential, uniform};
 
 /// The most vehicles an entry holds waiting; arrivals beyond are turned away (and counted).

@@ -114,7 +114,13 @@ impl Driver {
 /// `bias` (towards an exit, away from a closed lane). Change if it exceeds [`A_THRESHOLD`] and
 /// the new follower's new acceleration is above `-B_SAFE`.
 #[inline]
-pub fn mobil_incentive(d: &Driver, own: (f64, f64), new_follower: (f64, f64), old_follower: (f64, f64), bias: f64) -> f64 {
+pub fn mobil_incentive(
+    d: &Driver,
+    own: (f64, f64),
+    new_follower: (f64, f64),
+    old_follower: (f64, f64),
+    bias: f64,
+) -> f64 {
     (own.1 - own.0) + d.politeness * ((new_follower.1 - new_follower.0) + (old_follower.1 - old_follower.0)) + bias
 }
 

@@ -78,7 +78,18 @@ impl Loops {
 
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn observe_shifted(&mut self, lane: u8, lo: f64, x0: f64, x1: f64, v0: f64, v1: f64, len: f64, dt: f64, shift: f64) {
+    fn observe_shifted(
+        &mut self,
+        lane: u8,
+        lo: f64,
+        x0: f64,
+        x1: f64,
+        v0: f64,
+        v1: f64,
+        len: f64,
+        dt: f64,
+        shift: f64,
+    ) {
         let start = self.positions.partition_point(|p| p + shift < lo);
         let lane = usize::from(lane - 1);
         for k in start..self.positions.len() {

@@ -46,17 +46,17 @@ impl SegmentOrder {
             match word.split_once('=') {
                 Some(("limit", "none")) => order.speed_limit_kmh = None,
                 Some(("limit", v)) => {
-                    order.speed_limit_kmh = Some(v.parse().map_err(|_| {
-                        Refusal::new(format!("bad segment order {text:?}: limit must be km/h or none"))
-                    })?)
+                    order.speed_limit_kmh =
+                        Some(v.parse().map_err(|_| {
+                            Refusal::new(format!("bad segment order {text:?}: limit must be km/h or none"))
+                        })?)
                 }
                 Some(("closed", "none")) => order.closed_lanes.clear(),
                 Some(("closed", v)) => {
-                    order.closed_lanes = v
-                        .split(',')
-                        .map(|l| l.parse::<u8>())
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| Refusal::new(format!("bad segment order {text:?}: closed=1,2 or closed=none")))?;
+                    order.closed_lanes =
+                        v.split(',').map(|l| l.parse::<u8>()).collect::<Result<_, _>>().map_err(|_| {
+                            Refusal::new(format!("bad segment order {text:?}: closed=1,2 or closed=none"))
+                        })?;
                     order.closed_lanes.sort_unstable();
                     order.closed_lanes.dedup();
                 }

@@ -13,6 +13,10 @@
 //!    each lane, so a move can be kept behind the leader's new position; loops see each move.
 //! 5. Vehicles leave (road end, off-ramps) or wrap around (a ring), and loop periods end.
 //!
+//! A driver who must change lane soon (its off-ramp within 300 m, or stopped first in line at a
+//! closed stretch) and finds no safe gap asks to be let in; next tick the driver behind it in the target lane treats it as
+//! a leader if it can do so braking comfortably (a zipper), so the gap opens.
+//!
 //! Neighbours in another lane are found by binary search, so a tick is `O(n log n)` with no
 //! allocation once the vectors have grown. The invariants ([`Highway::check_invariants`]) hold
 //! after every tick: no vehicle overlaps its leader, speeds are finite and never negative,
@@ -31,12 +35,12 @@ use rand_chacha::ChaCha8Rng;
 use sha2::{Digest, Sha256};
 
 use super::demand::{Entry, Waiting};
-use super::driver::{mobil_incentive, Driver, A_THRESHOLD, B_SAFE};
+use super::driver::{A_THRESHOLD, B_SAFE, Driver, mobil_incentive};
 use super::loops::Loops;
-use super::spec::{HighwaySpec, RoadKind, LIMIT_KMH_MAX, LIMIT_KMH_MIN};
+use super::spec::{HighwaySpec, LIMIT_KMH_MAX, LIMIT_KMH_MIN, RoadKind};
 use super::{Event, HighwayStats, SegmentOrder, VehicleKind, VehicleView};
 use crate::error::Refusal;
-use crate::rng::{exponential, stream, uniform, Stream};
+use crate::rng::{Stream, exponential, stream, uniform};
 use crate::summary::SegmentSummary;
 
 /// A driver changes lane at most once in this many seconds.
@@ -49,6 +53,12 @@ const CLOSURE_KEEP_OUT_M: f64 = 300.0;
 const EXIT_NOTICE_M: f64 = 1500.0;
 /// A stalling vehicle stops at this deceleration, m/s².
 const STALL_DECEL: f64 = 3.5;
+/// A driver this close to its off-ramp asks to be let in, metres.
+const URGENT_M: f64 = 300.0;
+/// A stopped driver this close to a closed stretch, first in line, is stranded, metres.
+const STRANDED_M: f64 = 60.0;
+/// The new follower's deceleration a stranded driver accepts when it forces its way in, m/s².
+const B_SAFE_STRANDED: f64 = 6.0;
 /// A leader further than this does not limit a vehicle's entry speed, metres.
 const ENTRY_FREE_M: f64 = 400.0;
 
@@ -68,6 +78,9 @@ struct Vehicle {
     last_change_tick: u64,
     braking_hard: bool,
 }
+
+/// A vehicle next to a position: its slot and its position, shifted by a lap on a ring.
+type Neighbour = Option<(u32, f64)>;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Incident {
@@ -110,6 +123,8 @@ pub struct Highway {
     exited_crossings: u64,
     accel: Vec<f64>,
     changes: Vec<(u32, u8, f64)>,
+    requests: Vec<Vec<Ahead>>,
+    next_requests: Vec<Vec<Ahead>>,
     tick: u64,
 }
 
@@ -159,6 +174,8 @@ impl Highway {
             exited_crossings: 0,
             accel: Vec::new(),
             changes: Vec::new(),
+            requests: vec![Vec::new(); usize::from(spec.lanes)],
+            next_requests: vec![Vec::new(); usize::from(spec.lanes)],
             tick: 0,
         };
         road.refresh_limits();
@@ -218,11 +235,7 @@ impl Highway {
     #[inline]
     fn desired(&self, d: &Driver, x: f64) -> f64 {
         let cap = self.v0_cap[self.segment_of(x.max(0.0))];
-        if cap.is_finite() {
-            d.v0.min(cap * d.compliance)
-        } else {
-            d.v0
-        }
+        if cap.is_finite() { d.v0.min(cap * d.compliance) } else { d.v0 }
     }
 
     fn refresh_limits(&mut self) {
@@ -246,16 +259,22 @@ impl Highway {
     }
 
     /// Obeys a segment's order (the whole desired state of the segment).
-    pub fn apply(&mut self, segment: u32, order: &SegmentOrder, _now_s: f64, events: &mut Vec<Event>) -> Result<(), Refusal> {
+    pub fn apply(
+        &mut self,
+        segment: u32,
+        order: &SegmentOrder,
+        _now_s: f64,
+        events: &mut Vec<Event>,
+    ) -> Result<(), Refusal> {
         if segment == 0 || segment > self.segments {
             return Err(Refusal::new(format!("no segment {segment}: this road has segments 1..={}", self.segments)));
         }
-        if let Some(limit) = order.speed_limit_kmh {
-            if !(LIMIT_KMH_MIN..=LIMIT_KMH_MAX).contains(&limit) {
-                return Err(Refusal::new(format!(
-                    "limit {limit} km/h: a limit is {LIMIT_KMH_MIN}..={LIMIT_KMH_MAX} km/h, or none"
-                )));
-            }
+        if let Some(limit) = order.speed_limit_kmh
+            && !(LIMIT_KMH_MIN..=LIMIT_KMH_MAX).contains(&limit)
+        {
+            return Err(Refusal::new(format!(
+                "limit {limit} km/h: a limit is {LIMIT_KMH_MIN}..={LIMIT_KMH_MAX} km/h, or none"
+            )));
         }
         if let Some(lane) = order.closed_lanes.iter().find(|l| **l == 0 || **l > self.spec.lanes) {
             return Err(Refusal::new(format!("lane {lane}: this road has lanes 1..={}", self.spec.lanes)));
@@ -326,7 +345,7 @@ impl Highway {
     /// The vehicles just ahead of and just behind position `x` in lane index `lane`, with their
     /// positions shifted by a lap on a ring so that they compare with `x`.
     #[inline]
-    fn around(&self, lane: usize, x: f64) -> (Option<(u32, f64)>, Option<(u32, f64)>) {
+    fn around(&self, lane: usize, x: f64) -> (Neighbour, Neighbour) {
         let slots = &self.lanes[lane];
         let i = slots.partition_point(|s| self.v(*s).x <= x);
         let n = slots.len();
@@ -388,7 +407,7 @@ impl Highway {
         self.decide();
         self.change_lanes();
         self.advance(t0 + self.dt_s, events);
-        if tick % self.period_ticks == 0 {
+        if tick.is_multiple_of(self.period_ticks) {
             self.summarise(tick as f64 * self.dt_s, summaries);
         }
     }
@@ -488,7 +507,9 @@ impl Highway {
             if let Some((f, fx)) = follower {
                 let fv = self.v(f);
                 let behind = x - d.length_m - fx;
-                if behind < 1.0 || self.accel_behind(&fv.d, li, fx, fv.v, Some(Ahead { rear_m: x - d.length_m, v })) < -2.0 {
+                if behind < 1.0
+                    || self.accel_behind(&fv.d, li, fx, fv.v, Some(Ahead { rear_m: x - d.length_m, v })) < -2.0
+                {
                     continue;
                 }
             }
@@ -502,6 +523,13 @@ impl Highway {
     /// Phase 2: every vehicle's acceleration and lane-change wish, from the snapshot.
     fn decide(&mut self) {
         self.changes.clear();
+        std::mem::swap(&mut self.requests, &mut self.next_requests);
+        for r in &mut self.requests {
+            r.sort_by(|a, b| a.rear_m.total_cmp(&b.rear_m));
+        }
+        for r in &mut self.next_requests {
+            r.clear();
+        }
         let cooldown = (LANE_CHANGE_COOLDOWN_S / self.dt_s).round() as u64;
         for lane in 0..self.lanes.len() {
             let n = self.lanes[lane].len();
@@ -513,15 +541,40 @@ impl Highway {
                     continue;
                 }
                 let leader = self.leader_in_lane(lane, i);
-                let a = self.accel_behind(&c.d, lane, c.x, c.v, self.ahead_of(leader));
+                let ahead = self.ahead_of(leader);
+                let mut a = self.accel_behind(&c.d, lane, c.x, c.v, ahead);
+                if let Some(r) = self.request_between(lane, c.x, ahead) {
+                    // Zipper: make room for a driver who must come into this lane.
+                    let a_yield = c.d.idm(self.desired(&c.d, c.x), c.v, r.rear_m - c.x, c.v - r.v);
+                    if a_yield >= -B_SAFE {
+                        a = a.min(a_yield);
+                    }
+                }
                 self.accel[slot as usize] = a;
                 if self.spec.lanes > 1 && self.tick >= c.last_change_tick + cooldown {
-                    if let Some((target, a_new)) = self.lane_wish(lane, i, a, leader) {
-                        self.changes.push((slot, target, a_new));
+                    match self.lane_wish(lane, i, a, leader) {
+                        (Some((target, a_new)), _) => self.changes.push((slot, target, a_new)),
+                        (None, Some(target)) => {
+                            let rear = c.x - c.d.length_m;
+                            self.next_requests[target].push(Ahead { rear_m: rear, v: c.v });
+                        }
+                        (None, None) => {}
                     }
                 }
             }
         }
+    }
+
+    /// The nearest driver asking to come into lane index `lane` whose rear is ahead of `x` and
+    /// behind `ahead` (the leader).
+    #[inline]
+    fn request_between(&self, lane: usize, x: f64, ahead: Option<Ahead>) -> Option<Ahead> {
+        let requests = &self.requests[lane];
+        if requests.is_empty() {
+            return None;
+        }
+        let i = requests.partition_point(|r| r.rear_m <= x);
+        requests.get(i).copied().filter(|r| ahead.is_none_or(|a| r.rear_m < a.rear_m) && r.rear_m - x < 100.0)
     }
 
     #[inline]
@@ -551,19 +604,31 @@ impl Highway {
     }
 
     /// MOBIL for the vehicle at index `i` of lane index `lane`: the lane (from 1) it wants and its
-    /// acceleration there.
-    fn lane_wish(&self, lane: usize, i: usize, a_own: f64, leader: Option<(u32, f64)>) -> Option<(u8, f64)> {
+    /// acceleration there; or, if it must change soon and cannot, the lane index it asks to be let
+    /// into.
+    fn lane_wish(
+        &self,
+        lane: usize,
+        i: usize,
+        a_own: f64,
+        leader: Option<(u32, f64)>,
+    ) -> (Option<(u8, f64)>, Option<usize>) {
         let slot = self.lanes[lane][i];
         let c = self.v(slot);
         let (x, v, d) = (c.x, c.v, c.d);
         // Mandatory wishes: towards the exit, away from a closed stretch.
         let mut right_bias = 0.0;
         let mut left_allowed = true;
+        let mut urgent: Option<usize> = None;
+        let mut b_safe = B_SAFE;
         if let Some(r) = c.exit {
             let to_ramp = self.off_ramps[usize::from(r)].0 - x;
             if to_ramp > 0.0 && to_ramp < EXIT_NOTICE_M && lane > 0 {
                 right_bias = 1.0 + 3.0 * (1.0 - to_ramp / EXIT_NOTICE_M);
                 left_allowed = false;
+                if to_ramp < URGENT_M {
+                    urgent = Some(lane - 1);
+                }
             }
         }
         let mut leave_bias = 0.0;
@@ -571,11 +636,20 @@ impl Highway {
             let to_closure = start - x;
             if to_closure < CLOSURE_NOTICE_M {
                 leave_bias = 1.0 + 4.0 * (1.0 - to_closure / CLOSURE_NOTICE_M);
+                // Stranded at the closure, first in line: ask to be let in, and accept a harder
+                // brake from the new follower.
+                let first_in_line = leader.is_none_or(|(_, lx)| lx >= start);
+                if to_closure < STRANDED_M && v < 1.0 && first_in_line && urgent.is_none() {
+                    let open = |t: usize| t < self.lanes.len() && !self.closed_at(t, start);
+                    urgent =
+                        if lane > 0 && open(lane - 1) { Some(lane - 1) } else { Some(lane + 1).filter(|t| open(*t)) };
+                    b_safe = B_SAFE_STRANDED;
+                }
             }
         }
         if right_bias == 0.0 && leave_bias == 0.0 && (a_own > d.a * 0.9 || v < 0.0) {
             // Free road at full acceleration: nothing to gain anywhere.
-            return None;
+            return (None, None);
         }
         let old_follower = self.follower_in_lane(lane, i);
         let (old_f_old, old_f_new) = match old_follower {
@@ -608,7 +682,7 @@ impl Highway {
                         continue;
                     }
                     let with_c = self.accel_behind(&fv.d, target, fx, fv.v, Some(Ahead { rear_m: x - d.length_m, v }));
-                    if with_c < -B_SAFE {
+                    if with_c < -b_safe {
                         continue;
                     }
                     (self.accel_behind(&fv.d, target, fx, fv.v, ahead), with_c)
@@ -620,7 +694,10 @@ impl Highway {
                 best = Some((target as u8 + 1, a_new, incentive));
             }
         }
-        best.map(|(lane, a, _)| (lane, a))
+        match best {
+            Some((lane, a, _)) => (Some((lane, a)), None),
+            None => (None, urgent),
+        }
     }
 
     /// Phase 3: lane changes, in the fixed order they were decided, each rechecked.
@@ -686,12 +763,12 @@ impl Highway {
                 } else {
                     x0 + v0 * dt + 0.5 * a * dt * dt
                 };
-                if let Some((rear, lead_v)) = limit {
-                    if x1 > rear {
-                        x1 = rear.max(x0);
-                        v1 = v1.min(lead_v);
-                        self.stats.clamped_moves += 1;
-                    }
+                if let Some((rear, lead_v)) = limit
+                    && x1 > rear
+                {
+                    x1 = rear.max(x0);
+                    v1 = v1.min(lead_v);
+                    self.stats.clamped_moves += 1;
                 }
                 veh.x = x1;
                 veh.v = v1;
@@ -727,7 +804,7 @@ impl Highway {
                         self.loops.count_at_or_before(x1) - self.loops.count_at_or_before(veh.entry_x);
                     self.free_slots.push(slot);
                 } else if armed && !veh.stalled {
-                    self.maybe_stall(slot, lane_no, x0, x1, t1, events);
+                    self.maybe_stall(slot, lane_no, x0, x1, v1, t1, events);
                 }
             }
             if any_left {
@@ -755,10 +832,18 @@ impl Highway {
         self.loops.count_at_or_before(self.v(slot).entry_x)
     }
 
-    fn maybe_stall(&mut self, slot: u32, lane: u8, x0: f64, x1: f64, t1: f64, events: &mut Vec<Event>) {
+    /// An armed incident in `lane` takes the first vehicle that would stop at its position
+    /// braking at [`STALL_DECEL`] from where it is now.
+    #[allow(clippy::too_many_arguments)]
+    fn maybe_stall(&mut self, slot: u32, lane: u8, x0: f64, x1: f64, v1: f64, t1: f64, events: &mut Vec<Event>) {
+        let reach = x1 + v1 * v1 / (2.0 * STALL_DECEL);
         for i in 0..self.incidents.len() {
             let spec = &self.spec.incidents[i];
-            if self.incidents[i] == Incident::Armed && spec.lane == lane && x0 < spec.position_m && spec.position_m <= x1 {
+            if self.incidents[i] == Incident::Armed
+                && spec.lane == lane
+                && x0 < spec.position_m
+                && spec.position_m <= reach
+            {
                 self.incidents[i] = Incident::Done;
                 let until = t1 + spec.duration_s;
                 self.stall(slot, until, events);
@@ -835,7 +920,13 @@ impl Highway {
                 if let Some((l, lx)) = self.leader_in_lane(li, i).filter(|(l, _)| l != s) {
                     let gap = lx - self.v(l).d.length_m - v.x;
                     if gap < -1e-6 {
-                        return Err(format!("v{} overlaps v{} in lane {} by {:.3} m", v.id, self.v(l).id, li + 1, -gap));
+                        return Err(format!(
+                            "v{} overlaps v{} in lane {} by {:.3} m",
+                            v.id,
+                            self.v(l).id,
+                            li + 1,
+                            -gap
+                        ));
                     }
                 }
                 if !self.ring {
@@ -915,7 +1006,9 @@ mod tests {
         assert!(road.apply(1, &order("limit=10 closed=none"), 0.0, &mut events).is_err());
         assert!(road.apply(1, &order("limit=140 closed=none"), 0.0, &mut events).is_err());
         assert!(road.apply(1, &order("limit=none closed=3"), 0.0, &mut events).unwrap_err().0.contains("lanes 1..=2"));
-        assert!(road.apply(1, &order("limit=none closed=1,2"), 0.0, &mut events).unwrap_err().0.contains("at least one"));
+        assert!(
+            road.apply(1, &order("limit=none closed=1,2"), 0.0, &mut events).unwrap_err().0.contains("at least one")
+        );
         assert!(events.is_empty());
         road.apply(3, &order("limit=80 closed=2"), 0.0, &mut events).unwrap();
         let text: Vec<String> = events.iter().map(ToString::to_string).collect();

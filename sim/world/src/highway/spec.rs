@@ -110,8 +110,8 @@ pub struct OffRampSpec {
     pub share: f64,
 }
 
-/// A vehicle that stalls: the first vehicle in `lane` to pass `position_m` at or after `at_s`
-/// stops there and stays for `duration_s`.
+/// A vehicle that stalls: from `at_s` on, the first vehicle in `lane` that comes within its
+/// stopping distance of `position_m` brakes (3.5 m/s²), stops there and stays for `duration_s`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentSpec {
@@ -194,10 +194,10 @@ impl HighwaySpec {
         if !(self.segment_length_m >= 100.0 && self.segment_length_m <= self.length_m) {
             return Err(bad("segment_length_m", format!("{} m: 100 m up to the road's length", self.segment_length_m)));
         }
-        if let Some(limit) = self.speed_limit_kmh {
-            if !(LIMIT_KMH_MIN..=LIMIT_KMH_MAX).contains(&limit) {
-                return Err(bad("speed_limit_kmh", format!("{limit}: {LIMIT_KMH_MIN}..={LIMIT_KMH_MAX} km/h")));
-            }
+        if let Some(limit) = self.speed_limit_kmh
+            && !(LIMIT_KMH_MIN..=LIMIT_KMH_MAX).contains(&limit)
+        {
+            return Err(bad("speed_limit_kmh", format!("{limit}: {LIMIT_KMH_MIN}..={LIMIT_KMH_MAX} km/h")));
         }
         share("truck_share", self.truck_share)?;
         if !(0.0..=2.0).contains(&self.driver_spread) {
@@ -275,11 +275,7 @@ impl HighwaySpec {
 }
 
 fn share(field: &str, x: f64) -> Result<(), Invalid> {
-    if (0.0..=1.0).contains(&x) {
-        Ok(())
-    } else {
-        Err(bad(field, format!("{x}: a share is 0..=1")))
-    }
+    if (0.0..=1.0).contains(&x) { Ok(()) } else { Err(bad(field, format!("{x}: a share is 0..=1"))) }
 }
 
 fn profile(field: &str, points: &Profile) -> Result<(), Invalid> {

@@ -11,13 +11,18 @@
 //!   the downstream segments' loops) below 50 km/h gives 60 km/h; below 80 km/h gives 80 km/h.
 //!   A limit goes down at once and back up one step at a time, only after `raise_after`
 //!   consecutive periods of free flow (hysteresis).
-//! - **Closing a lane**: a lane is blocked when, for `block_after` consecutive periods, one of
-//!   the segment's loops counts nobody in it while an upstream loop of the segment did count
-//!   vehicles in it and the other lanes at that loop flow; or when the segment's last loop sees a
-//!   standing queue in it (slow, occupied) and the next segment's first loop counts nobody in it.
+//! - **Closing a lane**: a lane is blocked when, for `block_after` consecutive periods, it
+//!   carries its share of the traffic at one of the segment's loops and (almost) nobody at the
+//!   next (a quarter of the other lanes' mean or less) while the other lanes flow; or it stands
+//!   at a loop (occupied, nobody or slowly crossing) while the other lanes flow; or the
+//!   segment's last loop sees a queue in it and the next segment's first loop almost nobody.
 //!   The blocked lane is closed for the whole segment, so drivers leave it before the segment.
-//! - **Probing**: a closed lane is reopened after `probe_after_s`; if the loops show it still
-//!   blocked it is closed again and the next probe waits twice as long.
+//! - **Probing**: a closed lane is reopened after `probe_after_s` (180 s); if the loops show it
+//!   still blocked it is closed again and the next probe waits twice as long (at most twice).
+//!
+//! A lane closed by the next segment is never taken for blocked here: its drivers queueing to
+//! leave it is the closure working, and closing it here too would only spread the closure
+//! upstream.
 //!
 //! A new primary starts from the summaries alone: the limit and the closed lanes in force are in
 //! the summary, and the policy adopts them on its first decision.
@@ -43,7 +48,8 @@ pub struct SegmentPolicyConfig {
     pub raise_after: u32,
     /// Blocked periods in a row before a lane is closed.
     pub block_after: u32,
-    /// Vehicles the other lanes must count at a loop for a silent lane to look blocked.
+    /// Vehicles the other lanes must count at a loop, on average per lane and period, for a
+    /// silent or standing lane to look blocked.
     pub others_min: u32,
     /// Seconds a lane stays closed before it is reopened to probe.
     pub probe_after_s: f64,
@@ -58,7 +64,7 @@ impl Default for SegmentPolicyConfig {
             raise_after: 3,
             block_after: 2,
             others_min: 4,
-            probe_after_s: 300.0,
+            probe_after_s: 180.0,
         }
     }
 }
@@ -78,6 +84,9 @@ pub struct SegmentPolicy {
     probing: Vec<(u8, f64)>,
     probe_s: f64,
 }
+
+/// A probe that found the lane still blocked doubles the wait, up to this many times the first.
+const PROBE_BACKOFF_MAX: f64 = 2.0;
 
 const STEPS: [Option<u32>; 3] = [Some(60), Some(80), None];
 
@@ -137,7 +146,8 @@ impl SegmentPolicy {
     fn new_period(&mut self, own: &SegmentSummary, downstream: &[&SegmentSummary]) {
         let now = own.period_end_s;
         // Limits.
-        let mut speeds: Vec<f64> = own.loops.last().and_then(|l| loop_speed(&l.lanes, &self.closed)).into_iter().collect();
+        let mut speeds: Vec<f64> =
+            own.loops.last().and_then(|l| loop_speed(&l.lanes, &self.closed)).into_iter().collect();
         for d in downstream {
             speeds.extend(d.loops.iter().filter_map(|l| loop_speed(&l.lanes, &d.closed_lanes)));
         }
@@ -197,7 +207,7 @@ impl SegmentPolicy {
                 if let Some(i) = self.probing.iter().position(|(l, _)| *l == lane) {
                     // Still blocked after a probe: wait longer next time.
                     self.probing.remove(i);
-                    self.probe_s *= 2.0;
+                    self.probe_s = (self.probe_s * 2.0).min(self.config.probe_after_s * PROBE_BACKOFF_MAX);
                 }
                 self.closed.push(lane);
                 self.closed.sort_unstable();
@@ -207,27 +217,65 @@ impl SegmentPolicy {
     }
 
     fn looks_blocked(&self, lane: u8, own: &SegmentSummary, next: Option<&SegmentSummary>) -> bool {
+        if next.is_some_and(|n| n.closed_lanes.contains(&lane)) {
+            // The lane is closed downstream: drivers leaving it here is the closure working.
+            return false;
+        }
         let li = usize::from(lane - 1);
-        let others = |r: &[LaneReading]| r.iter().filter(|x| x.lane != lane).map(|x| x.count).sum::<u32>();
+        let min = f64::from(self.config.others_min);
+        // A lane that carries its share at one loop and (almost) nobody at the next: the drop is
+        // between them.
         for k in 1..own.loops.len() {
-            let here = &own.loops[k].lanes;
-            let silent = here.get(li).is_some_and(|r| r.count == 0) && others(here) >= self.config.others_min;
-            let fed = own.loops[..k].iter().any(|l| l.lanes.get(li).is_some_and(|r| r.count > 0));
-            if silent && fed {
+            let (up, here) = (&own.loops[k - 1].lanes, &own.loops[k].lanes);
+            if let (Some(share_up), Some(share_here)) = (share(up, li, min), share(here, li, min))
+                && share_up >= 0.5
+                && share_here <= 0.25
+            {
                 return true;
             }
         }
+        // A standing queue in this lane beside flowing lanes.
+        if own.loops.iter().any(|l| standing_beside_flow(&l.lanes, li, min)) {
+            return true;
+        }
+        // A queue at the last loop, and nobody in the lane at the next segment's first.
         if let (Some(last), Some(first_next)) = (own.loops.last(), next.and_then(|n| n.loops.first())) {
-            let queue = last.lanes.get(li).is_some_and(|r| {
-                r.occupancy_pct > 25.0 && r.mean_speed_kmh.is_none_or(|v| v < 15.0)
-            });
-            let silent = first_next.lanes.get(li).is_some_and(|r| r.count == 0) && others(&first_next.lanes) >= self.config.others_min;
-            if queue && silent {
+            let queue =
+                last.lanes.get(li).is_some_and(|r| r.occupancy_pct > 25.0 && r.mean_speed_kmh.is_none_or(|v| v < 20.0));
+            if queue && share(&first_next.lanes, li, min).is_some_and(|s| s <= 0.25) {
                 return true;
             }
         }
         false
     }
+}
+
+/// Lane `li`'s count relative to the mean of the other lanes at a loop, if they counted at
+/// least `min` each on average.
+fn share(lanes: &[LaneReading], li: usize, min: f64) -> Option<f64> {
+    let this = lanes.get(li)?;
+    let others: Vec<&LaneReading> = lanes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, r)| r).collect();
+    if others.is_empty() {
+        return None;
+    }
+    let mean = others.iter().map(|r| f64::from(r.count)).sum::<f64>() / others.len() as f64;
+    (mean >= min).then(|| f64::from(this.count) / mean)
+}
+
+/// Lane `li` stands (occupied, nobody or slowly crossing) while the other lanes flow.
+fn standing_beside_flow(lanes: &[LaneReading], li: usize, min: f64) -> bool {
+    let Some(this) = lanes.get(li) else { return false };
+    let standing = this.occupancy_pct > 30.0 && this.mean_speed_kmh.is_none_or(|v| v < 15.0);
+    let others: Vec<&LaneReading> = lanes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, r)| r).collect();
+    let count = others.iter().map(|r| f64::from(r.count)).sum::<f64>() / others.len().max(1) as f64;
+    let (mut n, mut sum) = (0u32, 0.0);
+    for r in &others {
+        if let Some(v) = r.mean_speed_kmh {
+            n += r.count;
+            sum += v * f64::from(r.count);
+        }
+    }
+    standing && count >= min && n > 0 && sum / f64::from(n) > 40.0
 }
 
 /// A loop's speed over its open lanes: flow-weighted mean, 0 for a standing queue (occupied but
@@ -256,7 +304,13 @@ mod tests {
     use crate::summary::LoopReading;
 
     /// A summary of segment `segment` at `t`: two loops, lanes given as (count, speed, occupancy).
-    fn summary(segment: u32, t: f64, loops: [[(u32, f64, f64); 2]; 2], limit: Option<u32>, closed: &[u8]) -> SegmentSummary {
+    fn summary(
+        segment: u32,
+        t: f64,
+        loops: [[(u32, f64, f64); 2]; 2],
+        limit: Option<u32>,
+        closed: &[u8],
+    ) -> SegmentSummary {
         SegmentSummary {
             segment,
             period_end_s: t,
@@ -293,11 +347,23 @@ mod tests {
     fn limits_harmonise_down_at_once_and_up_with_hysteresis() {
         let mut p = SegmentPolicy::new(2);
         let own = |t| summary(2, t, [FREE, FREE], None, &[]);
-        assert_eq!(p.decide(&own(30.0), &[&summary(3, 30.0, [FREE, FREE], None, &[])]).to_string(), "limit=none closed=none");
-        assert_eq!(p.decide(&own(60.0), &[&summary(3, 60.0, [SLOW, SLOW], None, &[])]).to_string(), "limit=80 closed=none");
-        assert_eq!(p.decide(&own(90.0), &[&summary(3, 90.0, [JAM, SLOW], None, &[])]).to_string(), "limit=60 closed=none");
+        assert_eq!(
+            p.decide(&own(30.0), &[&summary(3, 30.0, [FREE, FREE], None, &[])]).to_string(),
+            "limit=none closed=none"
+        );
+        assert_eq!(
+            p.decide(&own(60.0), &[&summary(3, 60.0, [SLOW, SLOW], None, &[])]).to_string(),
+            "limit=80 closed=none"
+        );
+        assert_eq!(
+            p.decide(&own(90.0), &[&summary(3, 90.0, [JAM, SLOW], None, &[])]).to_string(),
+            "limit=60 closed=none"
+        );
         // Asked again within the same period: the same order, nothing counted.
-        assert_eq!(p.decide(&own(90.0), &[&summary(3, 90.0, [FREE, FREE], None, &[])]).to_string(), "limit=60 closed=none");
+        assert_eq!(
+            p.decide(&own(90.0), &[&summary(3, 90.0, [FREE, FREE], None, &[])]).to_string(),
+            "limit=60 closed=none"
+        );
         let mut orders = Vec::new();
         for k in 0..7 {
             let t = 120.0 + 30.0 * f64::from(k);
@@ -310,20 +376,23 @@ mod tests {
     fn a_silent_lane_behind_a_stall_is_closed_then_probed() {
         let mut p = SegmentPolicy::new(3);
         // Lane 2 counts vehicles at the first loop (a queue) and nobody at the second.
-        let blocked = |t| summary(3, t, [[(8, 70.0, 10.0), (4, 10.0, 70.0)], [(16, 60.0, 20.0), (0, 0.0, 0.0)]], None, &[]);
+        let blocked =
+            |t| summary(3, t, [[(8, 70.0, 10.0), (6, 50.0, 20.0)], [(16, 60.0, 20.0), (1, 90.0, 1.0)]], None, &[]);
         assert!(p.decide(&blocked(30.0), &[]).closed_lanes.is_empty(), "one period is not enough");
         assert_eq!(p.decide(&blocked(60.0), &[]).closed_lanes, [2]);
         // While closed, lane 2 is silent everywhere; the lane stays closed until the probe.
-        let closed = |t| summary(3, t, [[(14, 70.0, 10.0), (0, 0.0, 0.0)], [(16, 60.0, 20.0), (0, 0.0, 0.0)]], None, &[2]);
-        for k in 1..10 {
+        let closed =
+            |t| summary(3, t, [[(14, 70.0, 10.0), (0, 0.0, 0.0)], [(16, 60.0, 20.0), (0, 0.0, 0.0)]], None, &[2]);
+        for k in 1..6 {
             assert_eq!(p.decide(&closed(60.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2]);
         }
-        assert!(p.decide(&closed(360.0), &[]).closed_lanes.is_empty(), "reopened to probe after 300 s");
-        p.decide(&blocked(390.0), &[]);
-        assert_eq!(p.decide(&blocked(420.0), &[]).closed_lanes, [2], "still blocked: closed again");
-        for k in 1..20 {
-            assert_eq!(p.decide(&closed(420.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2], "probe waits longer");
+        assert!(p.decide(&closed(240.0), &[]).closed_lanes.is_empty(), "reopened to probe after 180 s");
+        p.decide(&blocked(270.0), &[]);
+        assert_eq!(p.decide(&blocked(300.0), &[]).closed_lanes, [2], "still blocked: closed again");
+        for k in 1..12 {
+            assert_eq!(p.decide(&closed(300.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2], "probe waits longer");
         }
+        assert!(p.decide(&closed(660.0), &[]).closed_lanes.is_empty(), "and probes again after 360 s");
     }
 
     #[test]
