@@ -21,6 +21,8 @@ use crate::error::Refusal;
 
 pub mod demand;
 pub mod driver;
+#[cfg(test)]
+mod golden;
 pub mod loops;
 pub mod road;
 pub mod spec;
