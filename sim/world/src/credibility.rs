@@ -525,6 +525,29 @@ mod tests {
         assert!(discharged < 900.0, "discharged after {discharged} s");
     }
 
+    /// Prints the control effect compactly: `--ignored --nocapture print_control`.
+    #[test]
+    #[ignore]
+    fn print_control_effect() {
+        let c = control_effect(std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1));
+        for f in [&c.without, &c.with] {
+            println!(
+                "controlled={} closed_after={:?} queue_max={:.0} tail={:.1} discharged={:?} var={:.0} hard={} exited={} waiting={}",
+                f.controlled,
+                f.closed_after_s,
+                f.queue_max_m,
+                f.tail_speed_kmh,
+                f.discharged_after_s,
+                f.upstream_speed_variance,
+                f.hard_brakings,
+                f.exited,
+                f.waiting_end
+            );
+            println!("  {:?}", f.events);
+            println!("  {:?}", f.queue_m.iter().map(|q| q.1 as i64).collect::<Vec<_>>());
+        }
+    }
+
     #[test]
     fn the_policy_closes_the_stalled_lane_and_shortens_the_queue() {
         let c = control_effect(1);

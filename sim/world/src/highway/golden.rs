@@ -99,7 +99,13 @@ pub fn run(header: &str) -> String {
     let _ = writeln!(
         out,
         "stats entered={} exited={} present={} waiting={} hard_brakings={} lane_changes={} stalled={}",
-        stats.entered, stats.exited, stats.present, stats.waiting, stats.hard_brakings, stats.lane_changes, stats.stalled
+        stats.entered,
+        stats.exited,
+        stats.present,
+        stats.waiting,
+        stats.hard_brakings,
+        stats.lane_changes,
+        stats.stalled
     );
     out
 }
@@ -121,7 +127,12 @@ fn golden_scripts() {
         if update {
             std::fs::write(&path, format!("{header}----\n{got}")).expect("writable");
         } else {
-            assert!(got == expected, "{}: output differs (UPDATE_GOLDEN=1 to accept):\n{}", path.display(), first_diff(expected, &got));
+            assert!(
+                got == expected,
+                "{}: output differs (UPDATE_GOLDEN=1 to accept):\n{}",
+                path.display(),
+                first_diff(expected, &got)
+            );
         }
         assert_eq!(got, run(header), "{}: two runs differ", path.display());
     }

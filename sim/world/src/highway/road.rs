@@ -13,8 +13,8 @@
 //!    each lane, so a move can be kept behind the leader's new position; loops see each move.
 //! 5. Vehicles leave (road end, off-ramps) or wrap around (a ring), and loop periods end.
 //!
-//! A driver who must change lane soon (its off-ramp within 300 m, or stopped first in line at a
-//! closed stretch) and finds no safe gap asks to be let in; next tick the driver behind it in the target lane treats it as
+//! A driver who must change lane soon (its off-ramp within 300 m, or stopped in a lane closed
+//! ahead) and finds no safe gap asks to be let in; next tick the driver behind it in the target lane treats it as
 //! a leader if it can do so braking comfortably (a zipper), so the gap opens.
 //!
 //! Neighbours in another lane are found by binary search, so a tick is `O(n log n)` with no
@@ -27,8 +27,8 @@
 //! already inside drive on; nobody changes into it. A speed limit caps a driver's desired speed
 //! at `limit × compliance`.
 //!
-//! Caveats: on-ramp vehicles join the rightmost lane at one point, not along an acceleration
-//! lane; a vehicle that cannot reach the rightmost lane before its off-ramp drives on to the
+//! Caveats: on-ramp vehicles appear in the rightmost lane at the first safe gap of a 250 m merge
+//! zone (no acceleration lane is simulated); a vehicle that cannot reach the rightmost lane before its off-ramp drives on to the
 //! end of the road (counted as a missed exit).
 
 use rand_chacha::ChaCha8Rng;
@@ -46,19 +46,19 @@ use crate::summary::SegmentSummary;
 /// A driver changes lane at most once in this many seconds.
 const LANE_CHANGE_COOLDOWN_S: f64 = 3.0;
 /// How far ahead of a closed stretch drivers start to leave its lane, metres.
-const CLOSURE_NOTICE_M: f64 = 800.0;
+const CLOSURE_NOTICE_M: f64 = 1200.0;
 /// Nobody changes into a lane whose closed stretch starts within this distance, metres.
 const CLOSURE_KEEP_OUT_M: f64 = 300.0;
 /// How far ahead of its off-ramp a driver starts to move right, metres.
-const EXIT_NOTICE_M: f64 = 1500.0;
+const EXIT_NOTICE_M: f64 = 2500.0;
 /// A stalling vehicle stops at this deceleration, m/s².
 const STALL_DECEL: f64 = 3.5;
 /// A driver this close to its off-ramp asks to be let in, metres.
 const URGENT_M: f64 = 300.0;
-/// A stopped driver this close to a closed stretch, first in line, is stranded, metres.
-const STRANDED_M: f64 = 60.0;
 /// The new follower's deceleration a stranded driver accepts when it forces its way in, m/s².
 const B_SAFE_STRANDED: f64 = 6.0;
+/// An on-ramp's vehicles may join anywhere this far downstream of its position, metres.
+const MERGE_ZONE_M: f64 = 250.0;
 /// A leader further than this does not limit a vehicle's entry speed, metres.
 const ENTRY_FREE_M: f64 = 400.0;
 
@@ -474,7 +474,7 @@ impl Highway {
             for _ in 0..self.spec.lanes {
                 let Some(w) = self.entries[e].queue.front().copied() else { break };
                 let x = self.entries[e].position_m;
-                let Some((lane, v)) = self.entry_gap(&w.driver, x, self.entries[e].ramp) else { break };
+                let Some((lane, x, v)) = self.entry_gap(&w.driver, x, self.entries[e].ramp) else { break };
                 self.entries[e].queue.pop_front();
                 let slot = self.spawn(w, lane, x, v);
                 let lane_slots = &self.lanes[usize::from(lane - 1)];
@@ -486,38 +486,72 @@ impl Highway {
         self.stats.turned_away = self.entries.iter().map(|e| e.turned_away).sum();
     }
 
-    /// The lane and speed at which a driver can safely join at `x`, if any.
-    fn entry_gap(&self, d: &Driver, x: f64, ramp: bool) -> Option<(u8, f64)> {
-        let v0 = self.desired(d, x);
+    /// Where a driver can safely join: the lane, the position and the speed. The main entry tries
+    /// every open lane at its position and takes the largest gap; an on-ramp tries the rightmost
+    /// lane along its merge zone, upstream first.
+    fn entry_gap(&self, d: &Driver, x: f64, ramp: bool) -> Option<(u8, f64, f64)> {
+        if ramp {
+            if self.closed_at(0, x) {
+                return None;
+            }
+            if let Some((v, _)) = self.try_join(d, 0, x) {
+                return Some((1, x, v));
+            }
+            let slots = &self.lanes[0];
+            let first = slots.partition_point(|s| self.v(*s).x <= x);
+            for s in &slots[first..] {
+                let l = self.v(*s);
+                let candidate = l.x - l.d.length_m - (d.s0 + l.v * d.t) - 0.1;
+                if candidate > x + MERGE_ZONE_M {
+                    break;
+                }
+                if candidate > x
+                    && let Some((v, _)) = self.try_join(d, 0, candidate)
+                {
+                    return Some((1, candidate, v));
+                }
+            }
+            return None;
+        }
         let mut best: Option<(u8, f64, f64)> = None;
-        let lanes: &[u8] = if ramp { &[1] } else { &[1, 2, 3, 4, 5, 6, 7, 8][..usize::from(self.spec.lanes)] };
-        for &lane in lanes {
-            let li = usize::from(lane - 1);
+        for li in 0..self.lanes.len() {
             if self.closed_at(li, x) {
                 continue;
             }
-            let (leader, follower) = self.around(li, x);
-            let (gap, v) = match self.ahead_of(leader) {
-                Some(a) if a.rear_m - x < ENTRY_FREE_M => (a.rear_m - x, v0.min(a.v)),
-                _ => (ENTRY_FREE_M, v0),
-            };
-            if gap < d.s0 + v * d.t {
-                continue;
-            }
-            if let Some((f, fx)) = follower {
-                let fv = self.v(f);
-                let behind = x - d.length_m - fx;
-                if behind < 1.0
-                    || self.accel_behind(&fv.d, li, fx, fv.v, Some(Ahead { rear_m: x - d.length_m, v })) < -2.0
-                {
-                    continue;
-                }
-            }
-            if best.is_none_or(|(_, _, g)| gap > g) {
-                best = Some((lane, v, gap));
+            if let Some((v, gap)) = self.try_join(d, li, x)
+                && best.is_none_or(|(_, _, g)| gap > g)
+            {
+                best = Some((li as u8 + 1, v, gap));
             }
         }
-        best.map(|(lane, v, _)| (lane, v))
+        best.map(|(lane, v, _)| (lane, x, v))
+    }
+
+    /// Whether a driver can join lane index `li` at `x`: its speed and the gap ahead.
+    fn try_join(&self, d: &Driver, li: usize, x: f64) -> Option<(f64, f64)> {
+        let v0 = self.desired(d, x);
+        let (leader, follower) = self.around(li, x);
+        let ahead = self.ahead_of(leader);
+        let (gap, v) = match ahead {
+            Some(a) if a.rear_m - x < ENTRY_FREE_M => (a.rear_m - x, v0.min(a.v)),
+            _ => (ENTRY_FREE_M, v0),
+        };
+        // Join at the leader's speed if the gap allows, else somewhat slower (no slower than 60 %
+        // of it) with the gap that speed needs.
+        let v = if gap >= d.s0 + v * d.t { v } else { ((gap - d.s0) / d.t).min(v) };
+        let lead_v = ahead.map_or(v0, |a| a.v.min(v0));
+        if v < 0.0 || (v < 0.6 * lead_v && (v < 1.0 || gap < ENTRY_FREE_M)) {
+            return None;
+        }
+        if let Some((f, fx)) = follower {
+            let fv = self.v(f);
+            let behind = x - d.length_m - fx;
+            if behind < 1.0 || self.accel_behind(&fv.d, li, fx, fv.v, Some(Ahead { rear_m: x - d.length_m, v })) < -2.0
+            {
+                return None;
+            }
+        }
+        Some((v, gap))
     }
 
     /// Phase 2: every vehicle's acceleration and lane-change wish, from the snapshot.
@@ -546,7 +580,7 @@ impl Highway {
                 if let Some(r) = self.request_between(lane, c.x, ahead) {
                     // Zipper: make room for a driver who must come into this lane.
                     let a_yield = c.d.idm(self.desired(&c.d, c.x), c.v, r.rear_m - c.x, c.v - r.v);
-                    if a_yield >= -B_SAFE {
+                    if a_yield >= -c.d.b {
                         a = a.min(a_yield);
                     }
                 }
@@ -636,10 +670,9 @@ impl Highway {
             let to_closure = start - x;
             if to_closure < CLOSURE_NOTICE_M {
                 leave_bias = 1.0 + 4.0 * (1.0 - to_closure / CLOSURE_NOTICE_M);
-                // Stranded at the closure, first in line: ask to be let in, and accept a harder
-                // brake from the new follower.
-                let first_in_line = leader.is_none_or(|(_, lx)| lx >= start);
-                if to_closure < STRANDED_M && v < 1.0 && first_in_line && urgent.is_none() {
+                // Stopped in a lane closed ahead: ask to be let in, and accept a harder brake
+                // from the new follower.
+                if v < 1.0 && urgent.is_none() {
                     let open = |t: usize| t < self.lanes.len() && !self.closed_at(t, start);
                     urgent =
                         if lane > 0 && open(lane - 1) { Some(lane - 1) } else { Some(lane + 1).filter(|t| open(*t)) };
@@ -1016,5 +1049,79 @@ mod tests {
         events.clear();
         road.apply(3, &order("limit=80 closed=2"), 0.0, &mut events).unwrap();
         assert!(events.is_empty(), "the same order again changes nothing");
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// The real-time factor on one core: `cargo test --release -p skyway-world real_time -- --ignored --nocapture`.
+    /// A measurement, never a timed assertion.
+    #[test]
+    #[ignore]
+    fn real_time_factor_of_a_4_km_two_lane_road_at_2800_vph() {
+        let lanes: u8 = std::env::var("LANES").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+        let vph: f64 = std::env::var("VPH").ok().and_then(|v| v.parse().ok()).unwrap_or(2800.0);
+        let mut spec = HighwaySpec::plain(RoadKind::Open, 4000.0, lanes);
+        spec.demand = vec![[0.0, vph]];
+        let mut road = Highway::new(&spec, 0.25, 1).unwrap();
+        let (mut events, mut summaries) = (Vec::new(), Vec::new());
+        let hours = 2.0;
+        let ticks = (hours * 3600.0 * 4.0) as u64;
+        let started = std::time::Instant::now();
+        for tick in 1..=ticks {
+            road.step(tick, &mut events, &mut summaries);
+            summaries.clear();
+        }
+        let wall = started.elapsed().as_secs_f64();
+        let stats = road.stats();
+        println!(
+            "{hours} h simulated in {wall:.2} s: {:.0}x real time; {} vehicle updates ({:.1} M/s), {} present, {} waiting, mean {:.0} km/h",
+            hours * 3600.0 / wall,
+            stats.vehicle_updates,
+            stats.vehicle_updates as f64 / wall / 1e6,
+            stats.present,
+            stats.waiting,
+            stats.mean_speed_kmh
+        );
+    }
+}
+
+#[cfg(test)]
+mod demo {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    /// The demo's road over its peak, every 5 minutes: `--ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn the_demo_road_over_its_peak() {
+        let scenario = Scenario::builtin("highway").unwrap();
+        let mut road = Highway::new(scenario.highway.as_ref().unwrap(), 0.25, 1).unwrap();
+        let (mut events, mut summaries) = (Vec::new(), Vec::new());
+        for tick in 1..=(90 * 240) {
+            road.step(tick, &mut events, &mut summaries);
+            summaries.clear();
+            road.check_invariants().unwrap();
+            if tick % (5 * 240) == 0 {
+                let s = road.stats();
+                println!(
+                    "{} min: {:?} queues, {} present, {} waiting, {:.0} km/h, {} exited, {} missed exits, {} hard brakings, {} clamps",
+                    tick / 240,
+                    road.entries.iter().map(|e| e.queue.len()).collect::<Vec<_>>(),
+                    s.present,
+                    s.waiting,
+                    s.mean_speed_kmh,
+                    s.exited,
+                    s.missed_exits,
+                    s.hard_brakings,
+                    s.clamped_moves
+                );
+            }
+        }
+        for e in &events {
+            println!("{e}");
+        }
     }
 }

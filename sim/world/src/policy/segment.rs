@@ -62,7 +62,7 @@ impl Default for SegmentPolicyConfig {
             jam_kmh: 50.0,
             free_kmh: 90.0,
             raise_after: 3,
-            block_after: 2,
+            block_after: 3,
             others_min: 4,
             probe_after_s: 180.0,
         }
@@ -84,6 +84,12 @@ pub struct SegmentPolicy {
     probing: Vec<(u8, f64)>,
     probe_s: f64,
 }
+
+/// Traffic arriving in a lane at a loop at least this fast, km/h, and vanishing by the next loop,
+/// points to a blockage between them (in a queue, loops cannot tell a blocked lane from a slow one).
+const ARRIVING_KMH: f64 = 30.0;
+/// The other lanes flow when faster than this on average, km/h.
+const FLOWING_KMH: f64 = 40.0;
 
 /// A probe that found the lane still blocked doubles the wait, up to this many times the first.
 const PROBE_BACKOFF_MAX: f64 = 2.0;
@@ -227,15 +233,18 @@ impl SegmentPolicy {
         // between them.
         for k in 1..own.loops.len() {
             let (up, here) = (&own.loops[k - 1].lanes, &own.loops[k].lanes);
+            let arriving = up.get(li).and_then(|r| r.mean_speed_kmh).is_some_and(|v| v >= ARRIVING_KMH);
             if let (Some(share_up), Some(share_here)) = (share(up, li, min), share(here, li, min))
+                && arriving
                 && share_up >= 0.5
                 && share_here <= 0.25
+                && flowing(here, li)
             {
                 return true;
             }
         }
-        // A standing queue in this lane beside flowing lanes.
-        if own.loops.iter().any(|l| standing_beside_flow(&l.lanes, li, min)) {
+        // A standing queue in this lane beside flowing lanes, at the segment's last loop.
+        if own.loops.last().is_some_and(|l| standing_beside_flow(&l.lanes, li, min)) {
             return true;
         }
         // A queue at the last loop, and nobody in the lane at the next segment's first.
@@ -262,6 +271,18 @@ fn share(lanes: &[LaneReading], li: usize, min: f64) -> Option<f64> {
     (mean >= min).then(|| f64::from(this.count) / mean)
 }
 
+/// Whether the lanes other than `li` flow at a loop (faster than [`FLOWING_KMH`] on average).
+fn flowing(lanes: &[LaneReading], li: usize) -> bool {
+    let (mut n, mut sum) = (0u32, 0.0);
+    for r in lanes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, r)| r) {
+        if let Some(v) = r.mean_speed_kmh {
+            n += r.count;
+            sum += v * f64::from(r.count);
+        }
+    }
+    n > 0 && sum / f64::from(n) > FLOWING_KMH
+}
+
 /// Lane `li` stands (occupied, nobody or slowly crossing) while the other lanes flow.
 fn standing_beside_flow(lanes: &[LaneReading], li: usize, min: f64) -> bool {
     let Some(this) = lanes.get(li) else { return false };
@@ -275,7 +296,7 @@ fn standing_beside_flow(lanes: &[LaneReading], li: usize, min: f64) -> bool {
             sum += v * f64::from(r.count);
         }
     }
-    standing && count >= min && n > 0 && sum / f64::from(n) > 40.0
+    standing && count >= min && n > 0 && sum / f64::from(n) > FLOWING_KMH
 }
 
 /// A loop's speed over its open lanes: flow-weighted mean, 0 for a standing queue (occupied but
@@ -379,20 +400,22 @@ mod tests {
         let blocked =
             |t| summary(3, t, [[(8, 70.0, 10.0), (6, 50.0, 20.0)], [(16, 60.0, 20.0), (1, 90.0, 1.0)]], None, &[]);
         assert!(p.decide(&blocked(30.0), &[]).closed_lanes.is_empty(), "one period is not enough");
-        assert_eq!(p.decide(&blocked(60.0), &[]).closed_lanes, [2]);
+        assert!(p.decide(&blocked(60.0), &[]).closed_lanes.is_empty(), "two are not enough");
+        assert_eq!(p.decide(&blocked(90.0), &[]).closed_lanes, [2]);
         // While closed, lane 2 is silent everywhere; the lane stays closed until the probe.
         let closed =
             |t| summary(3, t, [[(14, 70.0, 10.0), (0, 0.0, 0.0)], [(16, 60.0, 20.0), (0, 0.0, 0.0)]], None, &[2]);
         for k in 1..6 {
-            assert_eq!(p.decide(&closed(60.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2]);
+            assert_eq!(p.decide(&closed(90.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2]);
         }
-        assert!(p.decide(&closed(240.0), &[]).closed_lanes.is_empty(), "reopened to probe after 180 s");
-        p.decide(&blocked(270.0), &[]);
-        assert_eq!(p.decide(&blocked(300.0), &[]).closed_lanes, [2], "still blocked: closed again");
+        assert!(p.decide(&closed(270.0), &[]).closed_lanes.is_empty(), "reopened to probe after 180 s");
+        p.decide(&blocked(300.0), &[]);
+        p.decide(&blocked(330.0), &[]);
+        assert_eq!(p.decide(&blocked(360.0), &[]).closed_lanes, [2], "still blocked: closed again");
         for k in 1..12 {
-            assert_eq!(p.decide(&closed(300.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2], "probe waits longer");
+            assert_eq!(p.decide(&closed(360.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2], "probe waits longer");
         }
-        assert!(p.decide(&closed(660.0), &[]).closed_lanes.is_empty(), "and probes again after 360 s");
+        assert!(p.decide(&closed(720.0), &[]).closed_lanes.is_empty(), "and probes again after 360 s");
     }
 
     #[test]
