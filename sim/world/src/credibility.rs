@@ -219,6 +219,8 @@ pub struct Stability {
     pub runs: Vec<RingRun>,
     /// The highest density tried at which the perturbation healed, veh/km.
     pub heals_up_to_vpkm: f64,
+    /// The lowest density tried at which it grew (speeds spread by more than 2 km/h at the end).
+    pub grows_from_vpkm: f64,
     /// The lowest density tried at which it grew into stop-and-go waves, veh/km.
     pub stop_and_go_from_vpkm: f64,
 }
@@ -245,8 +247,9 @@ pub fn stability(densities: &[f64], minutes: f64, seed: u64) -> Stability {
     };
     let runs: Vec<RingRun> = densities.iter().map(|d| ring(&setup, *d, seed)).collect();
     let heals = runs.iter().filter(|r| healed(r)).map(|r| r.density_vpkm).fold(f64::NAN, f64::max);
-    let grows = runs.iter().filter(|r| is_stop_and_go(r)).map(|r| r.density_vpkm).fold(f64::NAN, f64::min);
-    Stability { runs, heals_up_to_vpkm: heals, stop_and_go_from_vpkm: grows }
+    let grows = runs.iter().filter(|r| r.speed_sd_end_kmh > 2.0).map(|r| r.density_vpkm).fold(f64::NAN, f64::min);
+    let stop_and_go = runs.iter().filter(|r| is_stop_and_go(r)).map(|r| r.density_vpkm).fold(f64::NAN, f64::min);
+    Stability { runs, heals_up_to_vpkm: heals, grows_from_vpkm: grows, stop_and_go_from_vpkm: stop_and_go }
 }
 
 /// What an incident did to the road.
@@ -513,7 +516,11 @@ mod tests {
         assert!((1800.0..=2200.0).contains(&r.fundamental.capacity_vph));
         assert!((120.0..=160.0).contains(&r.fundamental.jam_density_vpkm));
         assert!((10.0..=25.0).contains(&r.fundamental.wave_speed_kmh));
-        assert!(r.stability.heals_up_to_vpkm >= 25.0 && r.stability.stop_and_go_from_vpkm <= 45.0, "{:?}", r.stability);
+        let st = &r.stability;
+        assert!(
+            st.heals_up_to_vpkm >= 25.0 && st.grows_from_vpkm <= 40.0 && st.stop_and_go_from_vpkm <= 45.0,
+            "{st:?}"
+        );
     }
 
     #[test]

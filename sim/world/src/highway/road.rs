@@ -23,7 +23,7 @@
 //! vehicles are conserved, loop counts equal crossings.
 //!
 //! A closed lane of a segment is an obstacle at the start of its closed stretch: vehicles
-//! upstream brake for it and MOBIL pushes them out (with a bias that grows as it nears); vehicles
+//! upstream brake for it (unless it closed too close ahead of them to stop at 4 m/s²) and MOBIL pushes them out (with a bias that grows as it nears); vehicles
 //! already inside drive on; nobody changes into it. A speed limit caps a driver's desired speed
 //! at `limit × compliance`.
 //!
@@ -56,7 +56,7 @@ const STALL_DECEL: f64 = 3.5;
 /// A driver this close to its off-ramp asks to be let in, metres.
 const URGENT_M: f64 = 300.0;
 /// The new follower's deceleration a stranded driver accepts when it forces its way in, m/s².
-const B_SAFE_STRANDED: f64 = 6.0;
+const B_SAFE_STRANDED: f64 = 4.0;
 /// An on-ramp's vehicles may join anywhere this far downstream of its position, metres.
 const MERGE_ZONE_M: f64 = 250.0;
 /// A leader further than this does not limit a vehicle's entry speed, metres.
@@ -392,7 +392,11 @@ impl Highway {
             Some(l) => d.idm(v0, v, l.rear_m - x, v - l.v),
             None => d.idm(v0, v, f64::INFINITY, 0.0),
         };
-        if let Some(start) = self.closure_ahead(lane, x) {
+        // A closed stretch too close to stop for (it closed just ahead) is driven into, as by
+        // the vehicles already inside it.
+        if let Some(start) = self.closure_ahead(lane, x)
+            && start - x > v * v / (2.0 * B_SAFE)
+        {
             a = a.min(d.idm(v0, v, start - x, v));
         }
         a
@@ -803,6 +807,7 @@ impl Highway {
                     v1 = v1.min(lead_v);
                     self.stats.clamped_moves += 1;
                 }
+                assert!(v1 >= 0.0 && x1 >= x0, "v{} would move from {x0} to {x1} at {v1} m/s", veh.id);
                 veh.x = x1;
                 veh.v = v1;
                 if a < -hard {
