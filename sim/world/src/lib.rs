@@ -20,6 +20,7 @@
 
 pub mod airport;
 pub mod command;
+pub mod credibility;
 pub mod error;
 pub mod highway;
 pub mod policy;

@@ -1,41 +1,34 @@
-//! The highway. (Interface in place; the model is being built: see the module docs to come.)
+//! The highway: a multi-lane road split into segments, cars and trucks that follow the
+//! Intelligent Driver Model and change lanes by MOBIL, ramps, seeded demand, incidents, lane
+//! closures, speed limits and induction loops.
 //!
-//! Contract with [`crate::world`]:
-//! - [`HighwaySpec`] is the `[highway]` table of a scenario, with `validate()` naming the
-//!   field (relative to `highway.`) and the reason.
-//! - [`Highway::new`], [`Highway::step`] (one tick: events, and the segment summaries whose loop
-//!   period ended), [`Highway::apply`] (a segment's order), [`Highway::segments`],
-//!   [`Highway::stats`], [`Highway::check_invariants`], [`Highway::digest`].
+//! - [`spec`]: the `[highway]` table ([`HighwaySpec`]), validated.
+//! - [`driver`]: per-driver parameters, the IDM and MOBIL.
+//! - [`demand`]: seeded arrivals at the entries, queued until there is a gap.
+//! - [`loops`]: induction loops with SUMO E1 semantics.
+//! - [`road`]: [`Highway`], the road and everything on it, stepped one tick at a time.
+//!
+//! Contract with [`crate::world`]: [`Highway::new`], [`Highway::step`] (one tick: events, and the
+//! segment summaries whose loop period ended), [`Highway::apply`] (a segment's
+//! [`SegmentOrder`]), [`Highway::segments`], [`Highway::stats`], [`Highway::check_invariants`],
+//! [`Highway::digest`]; and [`Highway::vehicles`], the floating-car view for tests and plots.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::error::Refusal;
-use crate::summary::SegmentSummary;
 
-/// The `[highway]` table of a scenario.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HighwaySpec {
-    /// Length of the road, metres.
-    pub length_m: f64,
-    /// Lanes.
-    pub lanes: u8,
-    /// Length of a segment, metres.
-    pub segment_length_m: f64,
-}
+pub mod demand;
+pub mod driver;
+#[cfg(test)]
+mod golden;
+pub mod loops;
+pub mod road;
+pub mod spec;
 
-impl HighwaySpec {
-    /// Checks every value: `Err((field, reason))`.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        if self.length_m.is_nan() || self.length_m <= 0.0 {
-            return Err(("length_m".into(), format!("{} m: a road must be longer than 0 m", self.length_m)));
-        }
-        Ok(())
-    }
-}
+pub use road::Highway;
+pub use spec::{HighwaySpec, IncidentSpec, OffRampSpec, OnRampSpec, RoadKind};
 
 /// A segment controller's order: the whole desired state of its segment (level-triggered, so
 /// sending it again changes nothing). Text form: `limit=80 closed=2` or `limit=none closed=none`.
@@ -95,22 +88,78 @@ impl fmt::Display for SegmentOrder {
     }
 }
 
-/// Something that happened on the road.
+/// Something that happened on the road (sparse: never per vehicle per tick).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Event {
-    /// A segment's order took effect.
+    /// A segment's order took effect (it changed something).
     OrderApplied {
         /// The segment.
         segment: u32,
         /// The order.
         order: SegmentOrder,
     },
+    /// A segment's speed limit changed.
+    LimitChanged {
+        /// The segment.
+        segment: u32,
+        /// The limit before, km/h (None: the road's own).
+        from: Option<u32>,
+        /// The limit now.
+        to: Option<u32>,
+    },
+    /// A lane of a segment was closed.
+    LaneClosed {
+        /// The segment.
+        segment: u32,
+        /// The lane (1 = rightmost).
+        lane: u8,
+    },
+    /// A closed lane of a segment was reopened.
+    LaneReopened {
+        /// The segment.
+        segment: u32,
+        /// The lane.
+        lane: u8,
+    },
+    /// A vehicle stalled.
+    StallStarted {
+        /// The vehicle.
+        vehicle: u32,
+        /// Its lane.
+        lane: u8,
+        /// Where, metres.
+        position_m: f64,
+    },
+    /// A stalled vehicle drove on (or was towed).
+    StallCleared {
+        /// The vehicle.
+        vehicle: u32,
+        /// Its lane.
+        lane: u8,
+        /// Where, metres.
+        position_m: f64,
+    },
+}
+
+fn limit_text(limit: &Option<u32>) -> String {
+    limit.map_or("none".to_string(), |l| l.to_string())
 }
 
 impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Event::OrderApplied { segment, order } => write!(f, "segment {segment}: {order}"),
+            Event::LimitChanged { segment, from, to } => {
+                write!(f, "segment {segment} limit {} (was {})", limit_text(to), limit_text(from))
+            }
+            Event::LaneClosed { segment, lane } => write!(f, "segment {segment} lane {lane} closed"),
+            Event::LaneReopened { segment, lane } => write!(f, "segment {segment} lane {lane} reopened"),
+            Event::StallStarted { vehicle, lane, position_m } => {
+                write!(f, "stall v{vehicle} lane {lane} at {position_m:.0} m")
+            }
+            Event::StallCleared { vehicle, lane, position_m } => {
+                write!(f, "stall cleared v{vehicle} lane {lane} at {position_m:.0} m")
+            }
         }
     }
 }
@@ -118,56 +167,59 @@ impl fmt::Display for Event {
 /// The road's counters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HighwayStats {
+    /// Vehicles that entered the road (a ring's vehicles count as entered at the start).
+    pub entered: u64,
+    /// Vehicles that left it (end of road or an off-ramp).
+    pub exited: u64,
     /// Vehicles on the road now.
-    pub vehicles: u64,
+    pub present: u64,
+    /// Vehicles waiting at the entries for a gap.
+    pub waiting: u64,
+    /// Arrivals turned away because an entry's queue was full.
+    pub turned_away: u64,
+    /// Vehicles that wanted an off-ramp but could not reach the rightmost lane in time.
+    pub missed_exits: u64,
+    /// Braking episodes beyond `hard_braking_mps2`.
+    pub hard_brakings: u64,
+    /// Times a move had to be cut short to keep a vehicle behind its leader (should be rare).
+    pub clamped_moves: u64,
+    /// Lane changes made.
+    pub lane_changes: u64,
+    /// Vehicle updates done (vehicles × ticks).
+    pub vehicle_updates: u64,
+    /// Vehicles stalled now.
+    pub stalled: u64,
+    /// Mean speed of the vehicles on the road now, km/h (0 if none).
+    pub mean_speed_kmh: f64,
 }
 
-/// The road and everything on it.
-pub struct Highway {
-    spec: HighwaySpec,
+/// What kind of vehicle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VehicleKind {
+    /// A car.
+    Car,
+    /// A truck.
+    Truck,
 }
 
-impl Highway {
-    /// A road for `spec`, ticking `dt_s` seconds, random streams from `seed`.
-    pub fn new(spec: &HighwaySpec, _dt_s: f64, _seed: u64) -> Result<Self, (String, String)> {
-        spec.validate()?;
-        Ok(Self { spec: spec.clone() })
-    }
-
-    /// How many segments.
-    pub fn segments(&self) -> u32 {
-        (self.spec.length_m / self.spec.segment_length_m).ceil() as u32
-    }
-
-    /// Obeys a segment's order.
-    pub fn apply(
-        &mut self,
-        segment: u32,
-        order: &SegmentOrder,
-        _now_s: f64,
-        events: &mut Vec<Event>,
-    ) -> Result<(), Refusal> {
-        events.push(Event::OrderApplied { segment, order: order.clone() });
-        Ok(())
-    }
-
-    /// Advances one tick.
-    pub fn step(&mut self, _tick: u64, _events: &mut Vec<Event>, _summaries: &mut Vec<SegmentSummary>) {}
-
-    /// Counters.
-    pub fn stats(&self) -> HighwayStats {
-        HighwayStats::default()
-    }
-
-    /// The invariants; the first broken one.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        Ok(())
-    }
-
-    /// Feeds the state into a digest.
-    pub fn digest(&self, hasher: &mut Sha256) {
-        hasher.update(self.spec.length_m.to_le_bytes());
-    }
+/// One vehicle as seen from outside (the floating-car view).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VehicleView {
+    /// Its id, unique over the run.
+    pub id: u32,
+    /// Its lane (1 = rightmost).
+    pub lane: u8,
+    /// Its front bumper, metres from the road's start.
+    pub position_m: f64,
+    /// Its speed, m/s.
+    pub speed_mps: f64,
+    /// Its length, metres.
+    pub length_m: f64,
+    /// Car or truck.
+    pub kind: VehicleKind,
+    /// Whether it is stalled.
+    pub stalled: bool,
 }
 
 #[cfg(test)]

@@ -1,1 +1,436 @@
-//! Segment policy (being built).
+//! What a segment's primary commands: speed-limit harmonisation upstream of congestion, and
+//! closing the lane of a stalled vehicle once the loops show it.
+//!
+//! [`SegmentPolicy::decide`] is fed the latest [`SegmentSummary`] of its own segment and of the
+//! next downstream segment(s), as the controller reads them from the coordinator, and returns the
+//! whole desired state of the segment every time it is asked (level-triggered: the same order
+//! again changes nothing). It counts only new periods (a summary with a later `period_end_s`),
+//! so it may be asked as often as the controller likes.
+//!
+//! - **Limits**: the speed downstream (the lowest loop speed over the own segment's last loop and
+//!   the downstream segments' loops) below 50 km/h gives 60 km/h; below 80 km/h gives 80 km/h.
+//!   A limit goes down at once and back up one step at a time, only after `raise_after`
+//!   consecutive periods of free flow (hysteresis).
+//! - **Closing a lane**: a lane is blocked when, for `block_after` consecutive periods, it
+//!   carries its share of the traffic at one of the segment's loops and (almost) nobody at the
+//!   next (a quarter of the other lanes' mean or less) while the other lanes flow; or it stands
+//!   at a loop (occupied, nobody or slowly crossing) while the other lanes flow; or the
+//!   segment's last loop sees a queue in it and the next segment's first loop almost nobody.
+//!   The blocked lane is closed for the whole segment, so drivers leave it before the segment.
+//! - **Probing**: a closed lane is reopened after `probe_after_s` (180 s); if the loops show it
+//!   still blocked it is closed again and the next probe waits twice as long (at most twice).
+//!
+//! A lane closed by the next segment is never taken for blocked here: its drivers queueing to
+//! leave it is the closure working, and closing it here too would only spread the closure
+//! upstream.
+//!
+//! A new primary starts from the summaries alone: the limit and the closed lanes in force are in
+//! the summary, and the policy adopts them on its first decision.
+//!
+//! Caveats: the policy sees loop data only, so a stall upstream of a segment's first loop is seen
+//! (and closed) by the segment upstream; and it cannot tell a stall from a lane with no demand.
+
+use serde::Serialize;
+
+use crate::highway::SegmentOrder;
+use crate::summary::{LaneReading, SegmentSummary};
+
+/// The policy's thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentPolicyConfig {
+    /// Downstream speed below which the limit is 80 km/h.
+    pub slow_kmh: f64,
+    /// Downstream speed below which the limit is 60 km/h.
+    pub jam_kmh: f64,
+    /// Downstream speed above which the road counts as free (for raising a limit).
+    pub free_kmh: f64,
+    /// Free periods in a row before a limit goes up a step.
+    pub raise_after: u32,
+    /// Blocked periods in a row before a lane is closed.
+    pub block_after: u32,
+    /// Vehicles the other lanes must count at a loop, on average per lane and period, for a
+    /// silent or standing lane to look blocked.
+    pub others_min: u32,
+    /// Seconds a lane stays closed before it is reopened to probe.
+    pub probe_after_s: f64,
+}
+
+impl Default for SegmentPolicyConfig {
+    fn default() -> Self {
+        Self {
+            slow_kmh: 80.0,
+            jam_kmh: 50.0,
+            free_kmh: 90.0,
+            raise_after: 3,
+            block_after: 3,
+            others_min: 4,
+            probe_after_s: 180.0,
+        }
+    }
+}
+
+/// The policy of one segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentPolicy {
+    segment: u32,
+    config: SegmentPolicyConfig,
+    adopted: bool,
+    last_period_end_s: f64,
+    limit: Option<u32>,
+    free_periods: u32,
+    closed: Vec<u8>,
+    closed_at_s: Vec<(u8, f64)>,
+    blocked_periods: Vec<(u8, u32)>,
+    probing: Vec<(u8, f64)>,
+    probe_s: f64,
+}
+
+/// Traffic arriving in a lane at a loop at least this fast, km/h, and vanishing by the next loop,
+/// points to a blockage between them (in a queue, loops cannot tell a blocked lane from a slow one).
+const ARRIVING_KMH: f64 = 30.0;
+/// The other lanes flow when faster than this on average, km/h.
+const FLOWING_KMH: f64 = 40.0;
+
+/// A probe that found the lane still blocked doubles the wait, up to this many times the first.
+const PROBE_BACKOFF_MAX: f64 = 2.0;
+
+const STEPS: [Option<u32>; 3] = [Some(60), Some(80), None];
+
+fn level(limit: Option<u32>) -> usize {
+    match limit {
+        Some(l) if l <= 60 => 0,
+        Some(l) if l <= 80 => 1,
+        _ => 2,
+    }
+}
+
+impl SegmentPolicy {
+    /// A policy for `segment` with the default thresholds.
+    pub fn new(segment: u32) -> Self {
+        Self::with_config(segment, SegmentPolicyConfig::default())
+    }
+
+    /// A policy with explicit thresholds.
+    pub fn with_config(segment: u32, config: SegmentPolicyConfig) -> Self {
+        let probe_s = config.probe_after_s;
+        Self {
+            segment,
+            config,
+            adopted: false,
+            last_period_end_s: f64::NEG_INFINITY,
+            limit: None,
+            free_periods: 0,
+            closed: Vec::new(),
+            closed_at_s: Vec::new(),
+            blocked_periods: Vec::new(),
+            probing: Vec::new(),
+            probe_s,
+        }
+    }
+
+    /// The segment.
+    pub fn segment(&self) -> u32 {
+        self.segment
+    }
+
+    /// The order for the segment now, given its own latest summary and the latest of the
+    /// segments downstream (nearest first; empty for the last segment).
+    pub fn decide(&mut self, own: &SegmentSummary, downstream: &[&SegmentSummary]) -> SegmentOrder {
+        if !self.adopted {
+            self.adopted = true;
+            self.limit = own.speed_limit_kmh;
+            self.closed = own.closed_lanes.clone();
+            self.closed_at_s = own.closed_lanes.iter().map(|l| (*l, own.period_end_s)).collect();
+        }
+        if own.period_end_s > self.last_period_end_s {
+            self.last_period_end_s = own.period_end_s;
+            self.new_period(own, downstream);
+        }
+        SegmentOrder { speed_limit_kmh: self.limit, closed_lanes: self.closed.clone() }
+    }
+
+    fn new_period(&mut self, own: &SegmentSummary, downstream: &[&SegmentSummary]) {
+        let now = own.period_end_s;
+        // Limits.
+        let mut speeds: Vec<f64> =
+            own.loops.last().and_then(|l| loop_speed(&l.lanes, &self.closed)).into_iter().collect();
+        for d in downstream {
+            speeds.extend(d.loops.iter().filter_map(|l| loop_speed(&l.lanes, &d.closed_lanes)));
+        }
+        let v_down = speeds.into_iter().fold(f64::INFINITY, f64::min);
+        let target = if v_down < self.config.jam_kmh {
+            0
+        } else if v_down < self.config.slow_kmh {
+            1
+        } else {
+            2
+        };
+        let current = level(self.limit);
+        if target < current {
+            self.limit = STEPS[target];
+            self.free_periods = 0;
+        } else if target > current && v_down > self.config.free_kmh {
+            self.free_periods += 1;
+            if self.free_periods >= self.config.raise_after {
+                self.limit = STEPS[current + 1];
+                self.free_periods = 0;
+            }
+        } else {
+            self.free_periods = 0;
+        }
+        // Probing: reopen lanes closed long enough.
+        let probe = self.probe_s;
+        for (lane, _) in self.closed_at_s.iter().filter(|(_, at)| now - at >= probe) {
+            self.closed.retain(|l| l != lane);
+            self.probing.push((*lane, now));
+        }
+        self.closed_at_s.retain(|(_, at)| now - at < probe);
+        // A probe that stayed open for as long as detection takes, twice over, succeeded.
+        let window = f64::from(self.config.block_after * 2) * own.period_s;
+        let before = self.probing.len();
+        self.probing.retain(|(_, at)| now - at <= window);
+        if self.probing.len() < before && self.probing.is_empty() {
+            self.probe_s = self.config.probe_after_s;
+        }
+        // Blocked lanes.
+        let lanes = own.loops.first().map_or(0, |l| l.lanes.len()) as u8;
+        for lane in 1..=lanes {
+            if self.closed.contains(&lane) {
+                continue;
+            }
+            let blocked = self.looks_blocked(lane, own, downstream.first().copied());
+            let entry = match self.blocked_periods.iter_mut().find(|(l, _)| *l == lane) {
+                Some(e) => e,
+                None => {
+                    self.blocked_periods.push((lane, 0));
+                    self.blocked_periods.last_mut().expect("just pushed")
+                }
+            };
+            entry.1 = if blocked { entry.1 + 1 } else { 0 };
+            let open_lanes = usize::from(lanes) - self.closed.len();
+            if entry.1 >= self.config.block_after && open_lanes > 1 {
+                entry.1 = 0;
+                if let Some(i) = self.probing.iter().position(|(l, _)| *l == lane) {
+                    // Still blocked after a probe: wait longer next time.
+                    self.probing.remove(i);
+                    self.probe_s = (self.probe_s * 2.0).min(self.config.probe_after_s * PROBE_BACKOFF_MAX);
+                }
+                self.closed.push(lane);
+                self.closed.sort_unstable();
+                self.closed_at_s.push((lane, now));
+            }
+        }
+    }
+
+    fn looks_blocked(&self, lane: u8, own: &SegmentSummary, next: Option<&SegmentSummary>) -> bool {
+        if next.is_some_and(|n| n.closed_lanes.contains(&lane)) {
+            // The lane is closed downstream: drivers leaving it here is the closure working.
+            return false;
+        }
+        let li = usize::from(lane - 1);
+        let min = f64::from(self.config.others_min);
+        // A lane that carries its share at one loop and (almost) nobody at the next: the drop is
+        // between them.
+        for k in 1..own.loops.len() {
+            let (up, here) = (&own.loops[k - 1].lanes, &own.loops[k].lanes);
+            let arriving = up.get(li).and_then(|r| r.mean_speed_kmh).is_some_and(|v| v >= ARRIVING_KMH);
+            if let (Some(share_up), Some(share_here)) = (share(up, li, min), share(here, li, min))
+                && arriving
+                && share_up >= 0.5
+                && share_here <= 0.25
+                && flowing(here, li)
+            {
+                return true;
+            }
+        }
+        // A standing queue in this lane beside flowing lanes, at the segment's last loop.
+        if own.loops.last().is_some_and(|l| standing_beside_flow(&l.lanes, li, min)) {
+            return true;
+        }
+        // A queue at the last loop, and nobody in the lane at the next segment's first.
+        if let (Some(last), Some(first_next)) = (own.loops.last(), next.and_then(|n| n.loops.first())) {
+            let queue =
+                last.lanes.get(li).is_some_and(|r| r.occupancy_pct > 25.0 && r.mean_speed_kmh.is_none_or(|v| v < 20.0));
+            if queue && share(&first_next.lanes, li, min).is_some_and(|s| s <= 0.25) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// Lane `li`'s count relative to the mean of the other lanes at a loop, if they counted at
+/// least `min` each on average.
+fn share(lanes: &[LaneReading], li: usize, min: f64) -> Option<f64> {
+    let this = lanes.get(li)?;
+    let others: Vec<&LaneReading> = lanes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, r)| r).collect();
+    if others.is_empty() {
+        return None;
+    }
+    let mean = others.iter().map(|r| f64::from(r.count)).sum::<f64>() / others.len() as f64;
+    (mean >= min).then(|| f64::from(this.count) / mean)
+}
+
+/// Whether the lanes other than `li` flow at a loop (faster than [`FLOWING_KMH`] on average).
+fn flowing(lanes: &[LaneReading], li: usize) -> bool {
+    let (mut n, mut sum) = (0u32, 0.0);
+    for r in lanes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, r)| r) {
+        if let Some(v) = r.mean_speed_kmh {
+            n += r.count;
+            sum += v * f64::from(r.count);
+        }
+    }
+    n > 0 && sum / f64::from(n) > FLOWING_KMH
+}
+
+/// Lane `li` stands (occupied, nobody or slowly crossing) while the other lanes flow.
+fn standing_beside_flow(lanes: &[LaneReading], li: usize, min: f64) -> bool {
+    let Some(this) = lanes.get(li) else { return false };
+    let standing = this.occupancy_pct > 30.0 && this.mean_speed_kmh.is_none_or(|v| v < 15.0);
+    let others: Vec<&LaneReading> = lanes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, r)| r).collect();
+    let count = others.iter().map(|r| f64::from(r.count)).sum::<f64>() / others.len().max(1) as f64;
+    let (mut n, mut sum) = (0u32, 0.0);
+    for r in &others {
+        if let Some(v) = r.mean_speed_kmh {
+            n += r.count;
+            sum += v * f64::from(r.count);
+        }
+    }
+    standing && count >= min && n > 0 && sum / f64::from(n) > FLOWING_KMH
+}
+
+/// A loop's speed over its open lanes: flow-weighted mean, 0 for a standing queue (occupied but
+/// nobody crossed), None for an empty road.
+fn loop_speed(lanes: &[LaneReading], closed: &[u8]) -> Option<f64> {
+    let (mut n, mut sum, mut occupied) = (0u32, 0.0, false);
+    for r in lanes.iter().filter(|r| !closed.contains(&r.lane)) {
+        if let Some(v) = r.mean_speed_kmh {
+            n += r.count;
+            sum += v * f64::from(r.count);
+        }
+        occupied |= r.occupancy_pct > 50.0;
+    }
+    if n > 0 {
+        Some(sum / f64::from(n))
+    } else if occupied {
+        Some(0.0)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::LoopReading;
+
+    /// A summary of segment `segment` at `t`: two loops, lanes given as (count, speed, occupancy).
+    fn summary(
+        segment: u32,
+        t: f64,
+        loops: [[(u32, f64, f64); 2]; 2],
+        limit: Option<u32>,
+        closed: &[u8],
+    ) -> SegmentSummary {
+        SegmentSummary {
+            segment,
+            period_end_s: t,
+            period_s: 30.0,
+            speed_limit_kmh: limit,
+            closed_lanes: closed.to_vec(),
+            loops: loops
+                .iter()
+                .enumerate()
+                .map(|(k, lanes)| LoopReading {
+                    id: format!("s{segment}-{k}"),
+                    position_m: 0.0,
+                    lanes: lanes
+                        .iter()
+                        .enumerate()
+                        .map(|(l, (count, v, occ))| LaneReading {
+                            lane: l as u8 + 1,
+                            count: *count,
+                            flow_vph: f64::from(*count) * 120.0,
+                            occupancy_pct: *occ,
+                            mean_speed_kmh: (*count > 0).then_some(*v),
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    const FREE: [(u32, f64, f64); 2] = [(12, 110.0, 8.0), (14, 120.0, 8.0)];
+    const SLOW: [(u32, f64, f64); 2] = [(14, 65.0, 15.0), (15, 70.0, 15.0)];
+    const JAM: [(u32, f64, f64); 2] = [(5, 20.0, 60.0), (6, 25.0, 60.0)];
+
+    #[test]
+    fn limits_harmonise_down_at_once_and_up_with_hysteresis() {
+        let mut p = SegmentPolicy::new(2);
+        let own = |t| summary(2, t, [FREE, FREE], None, &[]);
+        assert_eq!(
+            p.decide(&own(30.0), &[&summary(3, 30.0, [FREE, FREE], None, &[])]).to_string(),
+            "limit=none closed=none"
+        );
+        assert_eq!(
+            p.decide(&own(60.0), &[&summary(3, 60.0, [SLOW, SLOW], None, &[])]).to_string(),
+            "limit=80 closed=none"
+        );
+        assert_eq!(
+            p.decide(&own(90.0), &[&summary(3, 90.0, [JAM, SLOW], None, &[])]).to_string(),
+            "limit=60 closed=none"
+        );
+        // Asked again within the same period: the same order, nothing counted.
+        assert_eq!(
+            p.decide(&own(90.0), &[&summary(3, 90.0, [FREE, FREE], None, &[])]).to_string(),
+            "limit=60 closed=none"
+        );
+        let mut orders = Vec::new();
+        for k in 0..7 {
+            let t = 120.0 + 30.0 * f64::from(k);
+            orders.push(p.decide(&own(t), &[&summary(3, t, [FREE, FREE], None, &[])]).speed_limit_kmh);
+        }
+        assert_eq!(orders, [Some(60), Some(60), Some(80), Some(80), Some(80), None, None]);
+    }
+
+    #[test]
+    fn a_silent_lane_behind_a_stall_is_closed_then_probed() {
+        let mut p = SegmentPolicy::new(3);
+        // Lane 2 counts vehicles at the first loop (a queue) and nobody at the second.
+        let blocked =
+            |t| summary(3, t, [[(8, 70.0, 10.0), (6, 50.0, 20.0)], [(16, 60.0, 20.0), (1, 90.0, 1.0)]], None, &[]);
+        assert!(p.decide(&blocked(30.0), &[]).closed_lanes.is_empty(), "one period is not enough");
+        assert!(p.decide(&blocked(60.0), &[]).closed_lanes.is_empty(), "two are not enough");
+        assert_eq!(p.decide(&blocked(90.0), &[]).closed_lanes, [2]);
+        // While closed, lane 2 is silent everywhere; the lane stays closed until the probe.
+        let closed =
+            |t| summary(3, t, [[(14, 70.0, 10.0), (0, 0.0, 0.0)], [(16, 60.0, 20.0), (0, 0.0, 0.0)]], None, &[2]);
+        for k in 1..6 {
+            assert_eq!(p.decide(&closed(90.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2]);
+        }
+        assert!(p.decide(&closed(270.0), &[]).closed_lanes.is_empty(), "reopened to probe after 180 s");
+        p.decide(&blocked(300.0), &[]);
+        p.decide(&blocked(330.0), &[]);
+        assert_eq!(p.decide(&blocked(360.0), &[]).closed_lanes, [2], "still blocked: closed again");
+        for k in 1..12 {
+            assert_eq!(p.decide(&closed(360.0 + 30.0 * f64::from(k)), &[]).closed_lanes, [2], "probe waits longer");
+        }
+        assert!(p.decide(&closed(720.0), &[]).closed_lanes.is_empty(), "and probes again after 360 s");
+    }
+
+    #[test]
+    fn a_new_primary_adopts_what_the_summary_says_is_in_force() {
+        let mut p = SegmentPolicy::new(3);
+        let own = summary(3, 600.0, [FREE, FREE], Some(80), &[2]);
+        assert_eq!(p.decide(&own, &[&summary(4, 600.0, [SLOW, SLOW], None, &[])]).to_string(), "limit=80 closed=2");
+    }
+
+    #[test]
+    fn a_quiet_road_is_not_a_blocked_one() {
+        let mut p = SegmentPolicy::new(1);
+        let quiet = |t| summary(1, t, [[(1, 110.0, 1.0), (0, 0.0, 0.0)], [(1, 110.0, 1.0), (0, 0.0, 0.0)]], None, &[]);
+        for k in 1..10 {
+            assert_eq!(p.decide(&quiet(30.0 * f64::from(k)), &[]).to_string(), "limit=none closed=none");
+        }
+    }
+}
