@@ -30,6 +30,10 @@ pub struct DemoArgs {
     /// Simulated seconds per wall second.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
+    /// Simulated minutes run as fast as possible before going live, so the road is full and the
+    /// runways busy from the first summary (0: start empty).
+    #[arg(long, default_value_t = 10.0)]
+    pub warmup_min: f64,
     /// Controller processes; each is a candidate for every role.
     #[arg(long, default_value_t = 3)]
     pub controllers: usize,
@@ -67,6 +71,7 @@ pub struct DemoArgs {
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let scenario = load_scenario(&args.scenario)?;
     anyhow::ensure!(args.controllers >= 1 || args.no_control, "--controllers must be at least 1");
+    anyhow::ensure!((0.0..=600.0).contains(&args.warmup_min), "--warmup-min {}: give 0..=600", args.warmup_min);
     anyhow::ensure!(args.ttl_ms >= 50, "--ttl-ms {} is too short: at least 50 ms", args.ttl_ms);
     anyhow::ensure!(
         args.tour_gap_s > 0.0 && args.summary_every_s > 0.0,
@@ -81,6 +86,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed.unwrap_or(scenario.seed),
         scenario,
         speed: args.speed,
+        warmup_s: args.warmup_min * 60.0,
         controllers: args.controllers,
         control: !args.no_control,
         ttl: Duration::from_millis(args.ttl_ms),

@@ -41,6 +41,8 @@ pub struct DemoConfig {
     pub seed: u64,
     /// Simulated seconds per wall second.
     pub speed: f64,
+    /// Simulated seconds run before going live (a full road, aircraft on final).
+    pub warmup_s: f64,
     /// Controller processes (each serves every role).
     pub controllers: usize,
     /// Whether controllers run at all (`--no-control` runs the same seed without them).
@@ -142,6 +144,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         speed: config.speed,
         actuator_dir: config.root.join("actuator"),
         actuator_listen: "127.0.0.1:0".parse()?,
+        warmup_s: config.warmup_s,
     };
     let world = LiveWorld::start(live, client).await?;
     let actuator = world.actuator().clone();

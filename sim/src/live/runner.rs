@@ -22,6 +22,7 @@ use bytes::Bytes;
 use skyway_controller::actuator::{self, Actuator};
 use skyway_controller::proto::AuditEntry;
 use skyway_coord::client::Client;
+use skyway_world::policy::autopilot::Autopilot;
 use skyway_world::{Applied, Event, Outputs, Scenario, World};
 use tokio::sync::watch;
 
@@ -42,6 +43,9 @@ pub struct LiveConfig {
     pub actuator_dir: PathBuf,
     /// Where the actuator serves controller processes (port 0: any free port).
     pub actuator_listen: SocketAddr,
+    /// Simulated seconds run as fast as possible before going live, so that the road is full
+    /// and aircraft are on final when the class starts watching.
+    pub warmup_s: f64,
 }
 
 /// The fastest speed the loop accepts.
@@ -98,9 +102,23 @@ impl LiveWorld {
         let (snapshots, snapshot) = watch::channel(Arc::new(initial.clone()));
         let loop_publisher = publisher.clone();
         let speed = config.speed;
+        let warmup_ticks = (config.warmup_s.max(0.0) / config.scenario.dt_s()) as u64;
         let thread = std::thread::Builder::new()
             .name("world".into())
-            .spawn(move || run_loop(world, initial, speed, received, loop_publisher, snapshots))
+            .spawn(move || {
+                let mut world = world;
+                let mut initial = initial;
+                // Warmed up under the in-process policies (token 1: every real primary holds a
+                // higher one, so its claim is a takeover), so the runways are not left alone.
+                let mut pilot = Autopilot::new(&world.roles(), "warm-up", 1, 4);
+                for _ in 0..warmup_ticks {
+                    let commands = pilot.commands(world.tick() + 1);
+                    let outputs = world.step(&commands);
+                    pilot.observe(&outputs);
+                    handle(&outputs, &mut initial, &loop_publisher);
+                }
+                run_loop(world, initial, speed, received, loop_publisher, snapshots)
+            })
             .context("cannot start the world's thread")?;
         let serving = actuator.clone();
         let tasks = vec![
@@ -184,7 +202,7 @@ fn run_loop(
     snapshots: watch::Sender<Arc<Snapshot>>,
 ) {
     let dt = world.dt_s();
-    let mut anchor = (Instant::now(), 0u64);
+    let mut anchor = (Instant::now(), world.tick());
     let mut pending: Vec<Applied> = Vec::new();
     let mut last_snapshot = Instant::now();
     let mut last_status = Instant::now();

@@ -5,6 +5,8 @@
 //!
 //! - [`segment`]: speed-limit harmonisation and closing the lane of a stalled vehicle.
 //! - [`tower`]: runway clearances, one at a time, with the handover protocol.
+//! - [`autopilot`]: every role decided in-process, for runs without controllers' processes.
 
+pub mod autopilot;
 pub mod segment;
 pub mod tower;
