@@ -26,7 +26,7 @@ impl Highway {
                 }
                 let leader = self.leader_in_lane(lane, i);
                 let ahead = self.ahead_of(leader);
-                let mut a = self.accel_behind(&c.d, lane, c.x, c.v, ahead);
+                let mut a = self.accel_passing(&c.d, lane, c.x, c.v, ahead, c.cleared_closure_m);
                 if let Some(r) = self.request_between(lane, c.x, ahead) {
                     // Zipper: make room for a driver who must come into this lane.
                     let a_yield = c.d.idm(self.desired(&c.d, c.x), c.v, r.rear_m - c.x, c.v - r.v);

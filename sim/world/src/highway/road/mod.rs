@@ -25,7 +25,8 @@
 //! vehicles are conserved, loop counts equal crossings.
 //!
 //! A closed lane of a segment is an obstacle at the start of its closed stretch: vehicles
-//! upstream brake for it (unless it closed too close ahead of them to stop at 4 m/s²) and MOBIL pushes them out (with a bias that grows as it nears); vehicles
+//! upstream brake for it (unless it closed too close ahead of them to stop at 4 m/s²: those
+//! drive in) and MOBIL pushes them out (with a bias that grows as it nears); vehicles
 //! already inside drive on; nobody changes into it. A speed limit caps a driver's desired speed
 //! at `limit × compliance`.
 //!
@@ -83,6 +84,7 @@ struct Vehicle {
     laps: u32,
     last_change_tick: u64,
     braking_hard: bool,
+    cleared_closure_m: f64,
 }
 
 /// A vehicle next to a position: its slot and its position, shifted by a lap on a ring.
@@ -309,8 +311,23 @@ impl Highway {
         self.limits[s] = order.speed_limit_kmh;
         self.closed[s] = order.closed_lanes.clone();
         self.refresh_limits();
+        for lane in order.closed_lanes.iter().filter(|l| !before_closed.contains(l)) {
+            self.clear_too_close(usize::from(lane - 1), self.segment_start(s));
+        }
         events.push(Event::OrderApplied { segment, order: order.clone() });
         Ok(())
+    }
+
+    /// Vehicles of lane index `li` that cannot stop (at [`B_SAFE`]) before the closed stretch
+    /// holding `x` drive into it.
+    fn clear_too_close(&mut self, li: usize, x: f64) {
+        let Some(&(start, _)) = self.closures[li].iter().find(|(a, b)| *a <= x && x < *b) else { return };
+        for k in 0..self.lanes[li].len() {
+            let v = &mut self.vehicles[self.lanes[li][k] as usize];
+            if v.x < start && start - v.x <= v.v * v.v / (2.0 * B_SAFE) + v.d.s0 {
+                v.cleared_closure_m = start;
+            }
+        }
     }
 
     fn spawn(&mut self, w: Waiting, lane: u8, x: f64, v: f64) -> u32 {
@@ -328,6 +345,7 @@ impl Highway {
             laps: 0,
             last_change_tick: 0,
             braking_hard: false,
+            cleared_closure_m: f64::NAN,
         };
         self.next_id += 1;
         self.stats.entered += 1;
@@ -393,15 +411,21 @@ impl Highway {
     /// The IDM acceleration of vehicle `d` at `x`, `v` in lane index `lane` behind `ahead`.
     #[inline]
     fn accel_behind(&self, d: &Driver, lane: usize, x: f64, v: f64, ahead: Option<Ahead>) -> f64 {
+        self.accel_passing(d, lane, x, v, ahead, f64::NAN)
+    }
+
+    /// As [`Highway::accel_behind`], but a closed stretch starting at `cleared_m` is no obstacle
+    /// (it closed too close ahead of the vehicle to stop for, so it drives into it as the vehicles
+    /// already inside do).
+    #[inline]
+    fn accel_passing(&self, d: &Driver, lane: usize, x: f64, v: f64, ahead: Option<Ahead>, cleared_m: f64) -> f64 {
         let v0 = self.desired(d, x);
         let mut a = match ahead {
             Some(l) => d.idm(v0, v, l.rear_m - x, v - l.v),
             None => d.idm(v0, v, f64::INFINITY, 0.0),
         };
-        // A closed stretch too close to stop for (it closed just ahead) is driven into, as by
-        // the vehicles already inside it.
         if let Some(start) = self.closure_ahead(lane, x)
-            && start - x > v * v / (2.0 * B_SAFE)
+            && start != cleared_m
         {
             a = a.min(d.idm(v0, v, start - x, v));
         }
