@@ -158,6 +158,10 @@ impl Highway {
                 continue;
             }
             let a_new = self.accel_behind(&d, target, x, v, ahead);
+            if a_new < -b_safe {
+                // Not into a gap the driver itself would have to brake hard in.
+                continue;
+            }
             let (new_f_old, new_f_new) = match new_follower {
                 Some((f, fx)) => {
                     let fv = self.v(f);
