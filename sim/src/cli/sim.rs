@@ -36,6 +36,25 @@ Shipped scenarios: highway (the demo's), incident, ring, airport, bench; or the 
 skyway sim bench --scenario highway --minutes 30\n\nBuild with --release for figures worth reading."
     )]
     Bench(BenchArgs),
+    /// The figures a traffic engineer checks a model by, measured on the world alone: the
+    /// flow–density fundamental diagram (capacity, jam density, wave speed), the stability of a
+    /// ring road, an incident's queue, and what the segment policy changes (with vs without).
+    #[command(after_help = "Example:
+  skyway sim report --seed 2 --json
+
+A few seconds in a release build.")]
+    Report(ReportArgs),
+}
+
+/// Flags of `skyway sim report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Seed of every run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output formats of `skyway sim run`.
@@ -94,6 +113,7 @@ pub async fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     tokio::task::spawn_blocking(move || match args.command {
         SimCommand::Run(args) => run_scenario(args),
         SimCommand::Bench(args) => bench(args),
+        SimCommand::Report(args) => report(args),
     })
     .await?
 }
@@ -287,4 +307,58 @@ fn peak_rss_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let r = skyway_world::credibility::report(args.seed);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fd = &r.fundamental;
+    println!("Credibility of the highway model, seed {} (the literature's ranges in brackets)\n", r.seed);
+    println!("fundamental diagram (single-lane ring, mixed traffic):");
+    println!("   lane capacity       {:>7.0} veh/h     [1,800-2,200]", fd.capacity_vph);
+    println!("   jam density         {:>7.0} veh/km    [120-160]", fd.jam_density_vpkm);
+    println!("   wave speed          {:>7.1} km/h      [10-25, upstream] (congested branch)", fd.wave_speed_kmh);
+    println!(
+        "   wave speed, direct  {:>7.1} km/h      (the slowest car's track on a ring at 60 veh/km)",
+        r.wave_speed_kmh
+    );
+    println!("\nring stability (identical cars, one slowed):");
+    for run in &r.stability.runs {
+        let verdict = if skyway_world::credibility::is_stop_and_go(run) {
+            "stop-and-go"
+        } else if skyway_world::credibility::healed(run) {
+            "healed"
+        } else {
+            "grew, not yet stop-and-go"
+        };
+        println!("   {:>5.0} veh/km  {verdict}", run.density_vpkm);
+    }
+    println!("   [heals below about 25 veh/km, stop-and-go above about 40]");
+    println!("\nincident (two lanes, 2,800 veh/h, a stall for 10 min), without and with the segment policy:");
+    let (a, b) = (&r.control.without, &r.control.with);
+    let secs = |v: Option<f64>| v.map_or_else(|| "never".to_string(), |s| format!("{s:.0} s"));
+    println!("   {:<38} {:>12} {:>12}", "", "no control", "control");
+    println!("   {:<38} {:>12} {:>12}", "stalled lane closed after", secs(a.closed_after_s), secs(b.closed_after_s));
+    println!("   {:<38} {:>10.0} m {:>10.0} m", "longest queue", a.queue_max_m, b.queue_max_m);
+    println!(
+        "   {:<38} {:>7.1} km/h {:>7.1} km/h",
+        "queue tail moving upstream at", a.tail_speed_kmh, b.tail_speed_kmh
+    );
+    println!(
+        "   {:<38} {:>12} {:>12}",
+        "queue gone after the stall cleared",
+        secs(a.discharged_after_s),
+        secs(b.discharged_after_s)
+    );
+    println!(
+        "   {:<38} {:>12.0} {:>12.0}",
+        "upstream speed variance, (km/h)^2", a.upstream_speed_variance, b.upstream_speed_variance
+    );
+    println!("   {:<38} {:>12} {:>12}", "hard brakings", a.hard_brakings, b.hard_brakings);
+    println!("   {:<38} {:>12} {:>12}", "vehicles through", a.exited, b.exited);
+    println!("   {:<38} {:>12} {:>12}", "still waiting to enter at the end", a.waiting_end, b.waiting_end);
+    Ok(ExitCode::SUCCESS)
 }

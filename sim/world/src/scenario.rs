@@ -24,6 +24,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("incident", include_str!("../scenarios/incident.toml")),
     ("ring", include_str!("../scenarios/ring.toml")),
     ("airport", include_str!("../scenarios/airport.toml")),
+    ("bench", include_str!("../scenarios/bench.toml")),
 ];
 
 /// The longest tick allowed, ms: beyond it the ballistic update is no longer credible.
@@ -121,7 +122,7 @@ mod tests {
     #[test]
     fn unknown_names_list_the_shipped_ones() {
         let e = Scenario::builtin("motorway").unwrap_err().to_string();
-        assert!(e.contains("highway, incident, ring, airport"), "{e}");
+        assert!(e.contains("highway, incident, ring, airport, bench"), "{e}");
     }
 
     #[test]
