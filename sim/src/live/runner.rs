@@ -4,7 +4,7 @@
 //! coordinator client and the actuator's gRPC service run on). The actuator is in this process:
 //! its observer hands every decision, after it is fsynced and in the order made, to the world
 //! thread, which obeys the accepted ones at its next tick. Summaries go to the
-//! [`Publisher`](super::publisher::Publisher); a [`Snapshot`] is refreshed about ten times a
+//! [`Publisher`]; a [`Snapshot`] is refreshed about ten times a
 //! second of wall time.
 //!
 //! Time: the loop keeps simulated time at `speed` × wall time since it started (or since the
