@@ -1,6 +1,7 @@
 //! `skyway sim …`: the world alone, as fast as it can, with no coordinator: loop tables, the
 //! credibility figures a traffic engineer would ask for, and the world's speed.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -88,6 +89,13 @@ pub struct RunArgs {
     /// world: no speed limits, no lane closures, no runway clearances.
     #[arg(long)]
     pub control: bool,
+    /// Also write every vehicle's position and speed (the floating-car data) to this CSV file,
+    /// one row per vehicle per sample.
+    #[arg(long)]
+    pub floating_car: Option<std::path::PathBuf>,
+    /// Seconds between two floating-car samples (the tick, 0.25 s, is the finest).
+    #[arg(long, default_value_t = 1.0)]
+    pub floating_car_every_s: f64,
 }
 
 /// Flags of `skyway sim bench`.
@@ -155,6 +163,17 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut pilot = args.control.then(|| Autopilot::new(&world.roles(), "autopilot", 1, 4));
     let mut segments = Vec::new();
     let mut events = 0usize;
+    let mut floating = match &args.floating_car {
+        Some(path) => {
+            let file =
+                std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            writeln!(writer, "time_s,id,kind,lane,position_m,speed_kmh,stalled")?;
+            Some(writer)
+        }
+        None => None,
+    };
+    let every = ((args.floating_car_every_s / scenario.dt_s()).round() as u64).max(1);
     for _ in 0..ticks {
         let commands = pilot.as_mut().map(|p| p.commands(world.tick() + 1)).unwrap_or_default();
         let outputs = world.step(&commands);
@@ -163,6 +182,26 @@ fn run_scenario(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         events += outputs.events.iter().filter(|e| !matches!(e, skyway_world::Event::Obeyed { .. })).count();
         segments.extend(outputs.segments);
+        if let (Some(writer), Some(highway)) = (&mut floating, world.highway())
+            && world.tick().is_multiple_of(every)
+        {
+            for v in highway.vehicles() {
+                writeln!(
+                    writer,
+                    "{:.2},{},{:?},{},{:.2},{:.1},{}",
+                    world.time_s(),
+                    v.id,
+                    v.kind,
+                    v.lane,
+                    v.position_m,
+                    v.speed_mps * 3.6,
+                    v.stalled
+                )?;
+            }
+        }
+    }
+    if let Some(mut writer) = floating {
+        writer.flush()?;
     }
     let report = RunReport {
         scenario: scenario.name.clone(),
