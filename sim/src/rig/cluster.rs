@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use skyway_coord::client::Client;
 
 use crate::rig::netfault::{FaultProxy, Mode};
@@ -212,30 +212,12 @@ impl ProcessCluster {
 
     /// Waits until the nodes `ids` agree on a leader among them.
     pub async fn wait_for_leader_among(&self, ids: &[u64], timeout: Duration) -> anyhow::Result<u64> {
-        let deadline = Instant::now() + timeout;
         let running: Vec<String> = ids.iter().filter_map(|id| self.nodes.get(id)).map(|n| n.addr.clone()).collect();
         let client = Client::connect(&running)?;
-        loop {
-            let statuses = client.status_all().await;
-            let leaders: Vec<u64> = statuses
-                .iter()
-                .filter_map(|(_, s)| s.as_ref().ok())
-                .filter(|s| s.has_leader)
-                .map(|s| s.leader_id)
-                .collect();
-            if let Some(first) = leaders.first()
-                && leaders.len() == running.len()
-                && leaders.iter().all(|l| l == first)
-                && self.is_running(*first)
-                && ids.contains(first)
-            {
-                return Ok(*first);
-            }
-            if Instant::now() > deadline {
-                bail!("no agreed leader within {timeout:?}: {statuses:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::rig::leader::wait_for_agreed_leader(&client, timeout, |leader| {
+            self.is_running(leader) && ids.contains(&leader)
+        })
+        .await
     }
 
     /// The log file of node `id`.

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use skyway_coord::client::Client;
 use skyway_coord::config::NodeConfig;
 use tokio::sync::oneshot;
@@ -62,18 +62,7 @@ impl EmbeddedCluster {
     }
 
     async fn wait_for_leader(&self, timeout: Duration) -> anyhow::Result<()> {
-        let client = self.client()?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            let statuses = client.status_all().await;
-            if statuses.iter().all(|(_, s)| s.as_ref().is_ok_and(|s| s.has_leader)) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("the embedded cluster elected no leader within {timeout:?}: {statuses:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        crate::rig::leader::wait_for_agreed_leader(&self.client()?, timeout, |_| true).await.map(|_| ())
     }
 
     /// Stops every node at once and waits for them.

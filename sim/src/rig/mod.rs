@@ -5,5 +5,6 @@
 
 pub mod cluster;
 pub mod embedded;
+pub mod leader;
 pub mod netfault;
 pub mod process;
