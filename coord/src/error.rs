@@ -150,6 +150,28 @@ pub enum CoordError {
         /// What was lost.
         reason: String,
     },
+    /// A retried write whose first outcome is no longer remembered (its client was idle too long,
+    /// evicted, or its session ended; or the write fell out of the client's window). Nothing
+    /// was applied by this attempt; an earlier attempt may have applied.
+    #[error(
+        "write {sequence} of client {client:x} is a retry too old to tell whether it was applied: nothing was applied now, an earlier attempt may have been (re-read before writing again)"
+    )]
+    RetryTooOld {
+        /// The client's id.
+        client: u64,
+        /// The write's sequence number.
+        sequence: u64,
+    },
+    /// A create that allows one node per session under a parent found the session already owns one.
+    #[error(
+        "session {session} already owns {existing} under this parent, and this create allows one node per session: use {existing}"
+    )]
+    SessionOwnsSibling {
+        /// The session.
+        session: u64,
+        /// The node it already owns there.
+        existing: String,
+    },
     /// A request field is out of range or malformed.
     #[error("invalid argument: {reason}")]
     InvalidArgument {
@@ -168,9 +190,16 @@ pub enum CoordError {
 pub type Result<T, E = CoordError> = std::result::Result<T, E>;
 
 impl CoordError {
-    /// Whether a client may retry the same request elsewhere without risk: the request was
-    /// certainly not applied.
+    /// Whether the request was certainly not applied and may be sent again as it is, elsewhere
+    /// or later.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::NotLeader { .. } | Self::Unavailable { .. })
+    }
+
+    /// Whether the request may or may not have been applied. A write carrying its request id
+    /// may be retried with that same id: the state machine answers a duplicate with its first
+    /// outcome.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::OutcomeUnknown { .. } | Self::RetryTooOld { .. })
     }
 }

@@ -94,6 +94,7 @@ async fn failed_preconditions_change_nothing() -> anyhow::Result<()> {
         ops: vec![pb::Op {
             op: Some(pb::op::Op::Create(CreateRequest { path: "/txn-made".into(), ..Default::default() })),
         }],
+        ..Default::default()
     };
     let error = client.txn(txn).await.unwrap_err();
     assert!(matches!(error, CoordError::CheckFailed { index: 1, .. }), "{error}");
@@ -114,7 +115,7 @@ async fn unknown_sessions_are_refused() -> anyhow::Result<()> {
         .unwrap_err();
     assert_eq!(error, CoordError::SessionExpired { session: 424242 });
     assert!(!client.exists("/ghost", Consistency::Linearizable).await?.found);
-    let error = raw.open_session(pb::OpenSessionRequest { ttl_ms: 1, member_name: String::new() }).await.unwrap_err();
+    let error = raw.open_session(pb::OpenSessionRequest { ttl_ms: 1, ..Default::default() }).await.unwrap_err();
     assert_eq!(error.code(), tonic::Code::InvalidArgument, "a 1 ms TTL is refused: {error}");
     still_serving(&client).await
 }

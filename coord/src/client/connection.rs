@@ -1,8 +1,21 @@
 //! The connection to a cluster and the plain requests.
+//!
+//! # Retries, and why they are safe
+//!
+//! A client draws a random id when it is made ([`Client::connect`]) and numbers its writes; every
+//! attempt of one write carries the same (client id, sequence) in its `RequestId`. A failure that
+//! proves the write was not applied (not the leader, no quorum, a connection that could not be
+//! made) is retried on the next endpoint. A failure that leaves the outcome unknown (no answer in
+//! time, a connection reset after the request went out, a leader that lost its leadership with
+//! the write in flight) is retried too, with the same id and `retry` set: the state machine
+//! answers a duplicate with the write's first outcome and never applies it twice. Only when the
+//! retry budget runs out, or the server no longer remembers the first outcome
+//! ([`CoordError::RetryTooOld`]), does the caller get an unknown outcome back.
 
+use std::collections::BTreeSet;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,7 +25,7 @@ use crate::core::membership::MembershipRecord;
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 use crate::proto::coord::coord_client::CoordClient;
-use crate::server::status::from_status;
+use crate::server::status::{ERROR_METADATA_KEY, from_status, never_sent};
 
 pub use crate::proto::coord::Consistency;
 
@@ -37,7 +50,69 @@ impl Default for ClientOptions {
     }
 }
 
-/// A handle to a coordination cluster. Cheap to clone; clones share connections.
+/// What kind of request a call is, for retries and deduplication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CallKind {
+    /// A read: retried on any transport failure.
+    Read,
+    /// A numbered write, optionally tied to a session (the server forgets the client's outcomes
+    /// when it ends): retried with its id, also when its outcome is unknown.
+    Write(Option<u64>),
+    /// A write without a request id (membership changes): an unknown outcome is not retried.
+    Unnumbered,
+}
+
+/// The numbering of one client's writes.
+struct Numbering {
+    client_id: u64,
+    next: AtomicU64,
+    /// Sequences still awaiting their final answer.
+    in_flight: Mutex<BTreeSet<u64>>,
+}
+
+impl Numbering {
+    fn new() -> Self {
+        let client_id = loop {
+            let id: u64 = rand::random();
+            if id != 0 {
+                break id;
+            }
+        };
+        Self { client_id, next: AtomicU64::new(1), in_flight: Mutex::default() }
+    }
+
+    fn begin(&self) -> u64 {
+        let mut in_flight = self.in_flight.lock().expect("numbering poisoned");
+        let sequence = self.next.fetch_add(1, Ordering::Relaxed);
+        in_flight.insert(sequence);
+        sequence
+    }
+
+    /// The lowest sequence still awaiting an answer (every one below has its answer).
+    fn answered_below(&self) -> u64 {
+        let in_flight = self.in_flight.lock().expect("numbering poisoned");
+        in_flight.first().copied().unwrap_or_else(|| self.next.load(Ordering::Relaxed))
+    }
+
+    fn finish(&self, sequence: u64) {
+        self.in_flight.lock().expect("numbering poisoned").remove(&sequence);
+    }
+}
+
+/// Ends a write's numbering however its call ends (also when the caller drops the future).
+struct InFlight<'a> {
+    numbering: &'a Numbering,
+    sequence: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.numbering.finish(self.sequence);
+    }
+}
+
+/// A handle to a coordination cluster. Cheap to clone; clones share connections and the
+/// numbering of writes (one client id).
 #[derive(Clone)]
 pub struct Client {
     endpoints: Arc<Vec<String>>,
@@ -45,6 +120,7 @@ pub struct Client {
     /// The endpoint that answered last; requests start there.
     preferred: Arc<AtomicUsize>,
     options: ClientOptions,
+    numbering: Arc<Numbering>,
 }
 
 impl Client {
@@ -76,7 +152,13 @@ impl Client {
             channels: Arc::new(channels),
             preferred: Arc::new(AtomicUsize::new(0)),
             options,
+            numbering: Arc::new(Numbering::new()),
         })
+    }
+
+    /// This client's id, as its writes carry it (random, drawn when the client was made).
+    pub fn client_id(&self) -> u64 {
+        self.numbering.client_id
     }
 
     /// A client with default options.
@@ -114,18 +196,35 @@ impl Client {
         self.avoid(self.preferred.load(Ordering::Relaxed) % self.channels.len());
     }
 
-    /// Runs `call` against the endpoints, starting at the preferred one, retrying on errors that
-    /// prove the request did not apply. `is_write` decides how a lost answer is classified.
-    pub(crate) async fn run<T, F, Fut>(&self, is_write: bool, call: F) -> Result<T, CoordError>
+    /// Runs `call` against the endpoints, starting at the preferred one, retrying where that is
+    /// safe (see the module docs). A write's `call` gets the request id to put in its request.
+    pub(crate) async fn run<T, F, Fut>(&self, kind: CallKind, call: F) -> Result<T, CoordError>
     where
-        F: Fn(CoordClient<Channel>) -> Fut,
+        F: Fn(CoordClient<Channel>, Option<pb::RequestId>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let started = Instant::now();
+        let is_write = kind != CallKind::Read;
+        let numbered = match kind {
+            CallKind::Write(tie) => {
+                let sequence = self.numbering.begin();
+                Some((InFlight { numbering: &self.numbering, sequence }, tie))
+            }
+            CallKind::Read | CallKind::Unnumbered => None,
+        };
+        // Whether an earlier attempt of this write may have been applied.
+        let mut retry = false;
         let mut attempt = 0usize;
         loop {
             let index = (self.preferred.load(Ordering::Relaxed) + attempt) % self.channels.len();
-            let result = tokio::time::timeout(self.options.request_timeout, call(self.raw(index))).await;
+            let id = numbered.as_ref().map(|(in_flight, tie)| pb::RequestId {
+                client_id: self.numbering.client_id,
+                sequence: in_flight.sequence,
+                answered_below: self.numbering.answered_below(),
+                retry,
+                session_id: tie.unwrap_or(0),
+            });
+            let result = tokio::time::timeout(self.options.request_timeout, call(self.raw(index), id)).await;
             let error = match result {
                 Ok(Ok(response)) => {
                     self.preferred.store(index, Ordering::Relaxed);
@@ -147,12 +246,16 @@ impl Client {
                 }
             };
             attempt += 1;
-            if !error.is_retryable() || started.elapsed() >= self.options.retry_budget {
+            // An unknown outcome is retried only with the write's id: the server deduplicates.
+            let unknown = matches!(error, CoordError::OutcomeUnknown { .. }) && numbered.is_some();
+            if !(error.is_retryable() || unknown) || started.elapsed() >= self.options.retry_budget {
                 return Err(error);
             }
-            tracing::debug!(endpoint = %self.endpoints[index], "retrying elsewhere: {error}");
-            // Go round all endpoints once quickly, then back off a little per round.
-            if attempt.is_multiple_of(self.channels.len()) {
+            retry |= unknown;
+            tracing::debug!(endpoint = %self.endpoints[index], retry, "retrying: {error}");
+            // Go round all endpoints once quickly, then back off a little per round; after an
+            // unknown outcome, always a little.
+            if unknown || attempt.is_multiple_of(self.channels.len()) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -160,8 +263,10 @@ impl Client {
 
     /// Creates a node; returns its (for sequential nodes, suffixed) path and its stat.
     pub async fn create(&self, request: pb::CreateRequest) -> Result<pb::CreateResponse, CoordError> {
-        self.run(true, |mut c| {
-            let r = request.clone();
+        let tie = request.ephemeral.then_some(request.session_id);
+        self.run(CallKind::Write(tie), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
             async move { c.create(r).await }
         })
         .await
@@ -175,7 +280,7 @@ impl Client {
     /// Reads a node.
     pub async fn get(&self, path: &str, consistency: Consistency) -> Result<pb::GetResponse, CoordError> {
         let request = pb::GetRequest { path: path.into(), consistency: consistency as i32 };
-        self.run(false, |mut c| {
+        self.run(CallKind::Read, |mut c, _| {
             let r = request.clone();
             async move { c.get(r).await }
         })
@@ -185,7 +290,7 @@ impl Client {
     /// Whether a node exists, and its stat.
     pub async fn exists(&self, path: &str, consistency: Consistency) -> Result<pb::ExistsResponse, CoordError> {
         let request = pb::GetRequest { path: path.into(), consistency: consistency as i32 };
-        self.run(false, |mut c| {
+        self.run(CallKind::Read, |mut c, _| {
             let r = request.clone();
             async move { c.exists(r).await }
         })
@@ -199,9 +304,10 @@ impl Client {
         data: impl Into<Bytes>,
         expected_version: Option<u64>,
     ) -> Result<pb::SetResponse, CoordError> {
-        let request = pb::SetRequest { path: path.into(), data: data.into(), expected_version };
-        self.run(true, |mut c| {
-            let r = request.clone();
+        let request = pb::SetRequest { path: path.into(), data: data.into(), expected_version, request: None };
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
             async move { c.set(r).await }
         })
         .await
@@ -209,9 +315,10 @@ impl Client {
 
     /// Deletes a node, optionally only at `expected_version`.
     pub async fn delete(&self, path: &str, expected_version: Option<u64>) -> Result<pb::DeleteResponse, CoordError> {
-        let request = pb::DeleteRequest { path: path.into(), expected_version };
-        self.run(true, |mut c| {
-            let r = request.clone();
+        let request = pb::DeleteRequest { path: path.into(), expected_version, request: None };
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
             async move { c.delete(r).await }
         })
         .await
@@ -220,7 +327,7 @@ impl Client {
     /// Lists a node's children.
     pub async fn children(&self, path: &str, consistency: Consistency) -> Result<pb::ChildrenResponse, CoordError> {
         let request = pb::ChildrenRequest { path: path.into(), consistency: consistency as i32 };
-        self.run(false, |mut c| {
+        self.run(CallKind::Read, |mut c, _| {
             let r = request.clone();
             async move { c.children(r).await }
         })
@@ -229,8 +336,9 @@ impl Client {
 
     /// Runs a transaction.
     pub async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, CoordError> {
-        self.run(true, |mut c| {
-            let r = request.clone();
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
             async move { c.txn(r).await }
         })
         .await
@@ -244,7 +352,7 @@ impl Client {
     ) -> Result<Vec<MembershipRecord>, CoordError> {
         let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32 };
         let response = self
-            .run(false, |mut c| {
+            .run(CallKind::Read, |mut c, _| {
                 let r = request;
                 async move { c.membership_log(r).await }
             })
@@ -271,7 +379,7 @@ impl Client {
     /// Adds a coordinator node (as learner, then voter if asked).
     pub async fn add_node(&self, node_id: u64, addr: &str, voter: bool) -> Result<pb::AddNodeResponse, CoordError> {
         let request = pb::AddNodeRequest { node_id, addr: addr.into(), voter };
-        self.run(true, |mut c| {
+        self.run(CallKind::Unnumbered, |mut c, _| {
             let r = request.clone();
             async move { c.add_node(r).await }
         })
@@ -281,7 +389,7 @@ impl Client {
     /// Removes a coordinator node.
     pub async fn remove_node(&self, node_id: u64) -> Result<pb::RemoveNodeResponse, CoordError> {
         let request = pb::RemoveNodeRequest { node_id };
-        self.run(true, |mut c| {
+        self.run(CallKind::Unnumbered, |mut c, _| {
             let r = request;
             async move { c.remove_node(r).await }
         })
@@ -304,19 +412,24 @@ fn record_from_pb(record: pb::MembershipRecord) -> MembershipRecord {
     }
 }
 
-/// Turns a status into an error; transport failures are classified by whether the request
-/// may have reached a server.
+/// Turns a status into an error. A server's answer (with `skyway-error` metadata) is that
+/// error; a transport failure is classified by whether the request may have reached a server
+/// (see [`never_sent`]): reads and requests that were never sent are retryable, writes that may
+/// have been sent have an unknown outcome.
 fn classify(status: &tonic::Status, is_write: bool) -> CoordError {
     use tonic::Code;
+    if status.metadata().get(ERROR_METADATA_KEY).is_some() {
+        return from_status(status);
+    }
     let transport_failure = matches!(
         status.code(),
         Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::Internal
     );
-    if status.metadata().get(crate::server::status::ERROR_METADATA_KEY).is_some() || !transport_failure {
+    if !transport_failure {
         return from_status(status);
     }
     let reason = format!("{}: {}", status.code(), status.message());
-    if crate::server::status::is_connect_failure(status) || !is_write {
+    if never_sent(status) || !is_write {
         CoordError::Unavailable { reason }
     } else {
         CoordError::OutcomeUnknown { reason }

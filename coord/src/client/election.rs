@@ -10,6 +10,13 @@
 //! that refuse tokens lower than the highest they have seen thus refuse a deposed primary,
 //! even one that was paused and does not know it has been replaced.
 //!
+//! A campaign is idempotent per session and role: the candidate node is created with
+//! `one_per_session`, so the state machine refuses a second candidate of the same session under
+//! the role (and names the existing one, which the campaign then returns); a retried campaign
+//! request is, besides, answered from the server's memory of its first outcome. So a session
+//! never leaves a "ghost" candidate behind itself, which would keep the role without a primary
+//! until the session ended.
+//!
 //! Caveats: waiting for primacy ends with an error as soon as the session is lost (uncertain or
 //! gone) — a campaign never keeps waiting, or reports success, for a session that may be dead.
 
@@ -89,11 +96,19 @@ impl Election {
             sequential: true,
             make_parents: true,
             session_id: session.id().0,
+            one_per_session: true,
+            ..Default::default()
         };
         let (path, token) = match self.client.create(request).await {
             Ok(created) => (created.path, FencingToken(created.stat.map_or(created.revision, |s| s.create_revision))),
+            // Already a candidate (an earlier campaign of this session): that one it is.
+            Err(CoordError::SessionOwnsSibling { .. }) => {
+                self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
+                    reason: "this session's candidate node vanished while being looked up; campaign again".into(),
+                })?
+            }
             // The create may have applied: find our node by its owner rather than create twice.
-            Err(CoordError::OutcomeUnknown { .. }) => {
+            Err(e) if e.is_outcome_unknown() => {
                 self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
                     reason: "campaign request lost and no candidate node of this session exists; campaign again".into(),
                 })?

@@ -4,8 +4,11 @@
 //!
 //! Retries: a request that certainly did not apply (`NotLeader`, `Unavailable`, a refused
 //! connection) is retried on the next endpoint with a short backoff, within a bounded time.
-//! A write whose answer was lost after it was sent is reported as `OutcomeUnknown` and never
-//! retried blindly: the caller decides (re-read, or use a conditional write).
+//! A write whose answer was lost after it was sent is retried too, with the same client id and
+//! sequence number, so the state machine answers the retry with the write's first outcome
+//! instead of applying it twice (see `connection` and `core::clients`). Only when the retry
+//! budget runs out, or the server no longer remembers the first outcome (`RetryTooOld`), is the
+//! caller told the outcome is unknown; then it decides (re-read, or use a conditional write).
 
 mod connection;
 pub mod election;

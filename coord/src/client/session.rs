@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::connection::Client;
+use super::connection::{CallKind, Client};
 use crate::core::types::SessionId;
 use crate::error::CoordError;
 use crate::proto::coord as pb;
@@ -48,11 +48,13 @@ impl Session {
         let request = pb::OpenSessionRequest {
             ttl_ms: ttl.as_millis() as u64,
             member_name: member_name.unwrap_or_default().to_string(),
+            request: None,
         };
         let opened = Instant::now();
         let response = client
-            .run(true, |mut c| {
-                let r = request.clone();
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
                 async move { c.open_session(r).await }
             })
             .await?;
@@ -111,10 +113,11 @@ impl Session {
     /// Closes the session: its ephemeral nodes are deleted at once and a member leaves.
     pub async fn close(self) -> Result<(), CoordError> {
         self.keep_alive.abort();
-        let request = pb::CloseSessionRequest { session_id: self.id.0 };
+        let request = pb::CloseSessionRequest { session_id: self.id.0, request: None };
         self.client
-            .run(true, |mut c| {
-                let r = request;
+            .run(CallKind::Write(Some(self.id.0)), |mut c, id| {
+                let mut r = request;
+                r.request = id;
                 async move { c.close_session(r).await }
             })
             .await?;
@@ -163,7 +166,7 @@ async fn keep_alive_loop(
         let request = pb::KeepAliveRequest { session_id: id.0 };
         let call = tokio::time::timeout(
             interval.max(Duration::from_millis(20)),
-            client.run(false, |mut c| {
+            client.run(CallKind::Read, |mut c, _| {
                 let r = request;
                 async move { c.keep_alive(r).await }
             }),

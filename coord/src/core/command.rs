@@ -8,9 +8,36 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::clients::RequestId;
 use super::node::Stat;
 use super::path::NodePath;
 use super::types::SessionId;
+
+/// What a Raft entry carries: a command, and for a client's write the id that makes a retry of
+/// it safe (see `clients`). Commands the leader makes itself (expiry, checkpoints) carry none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// Who sent it and its number, for deduplication.
+    pub request: Option<RequestId>,
+    /// What to do.
+    pub command: Command,
+}
+
+impl Proposal {
+    /// A proposal without a request id (applied every time it commits).
+    pub fn anonymous(command: Command) -> Self {
+        Self { request: None, command }
+    }
+}
+
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.request {
+            Some(request) => write!(f, "{} ({request})", self.command),
+            None => write!(f, "{}", self.command),
+        }
+    }
+}
 
 /// Create a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +52,9 @@ pub struct CreateOp {
     pub sequential: bool,
     /// Create missing parents as persistent, empty nodes.
     pub make_parents: bool,
+    /// For ephemeral nodes: refuse the create (with `SessionOwnsSibling`) if the owning session
+    /// already owns a node under the same parent — one candidate per session and role.
+    pub one_per_session: bool,
 }
 
 /// Replace a node's data.

@@ -8,17 +8,21 @@
 //! Commands (one entry each, revisions counting from 1):
 //! `create PATH [DATA] [eph=S] [seq] [parents]`, `set PATH DATA [v=N]`, `delete PATH [v=N]`,
 //! `open [member=NAME] [ttl=MS]`, `close S`, `expire S...`, `txn check:KIND:PATH[:V]... op:...`;
-//! and reads (no entry): `get PATH`, `ls PATH`, `log`, `events FROM [PATH] [prefix]`.
+//! and reads (no entry): `get PATH`, `ls PATH`, `log`, `events FROM [PATH] [prefix]`, `clients`.
+//! A write may carry a request id: `req=CLIENT#SEQ [below=N] [retry] [tie=S]`; `sole` on a
+//! create sets `one_per_session`. The client table has small limits here (3 clients, 3 outcomes
+//! each, 20 revisions of idleness), so its bounds show in a few lines.
 
 use std::path::Path;
 
 use bytes::Bytes;
 
+use super::clients::{ClientLimits, RequestId};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, SetOp};
 use super::history::WatchFilter;
 use super::path::NodePath;
 use super::state::CoordState;
-use super::types::{Revision, SessionId};
+use super::types::{ClientId, Revision, SessionId};
 use crate::error::CoordError;
 
 /// The state under test and the revision of the next entry.
@@ -37,7 +41,8 @@ fn option<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
 }
 
 fn positional<'a>(words: &[&'a str]) -> Vec<&'a str> {
-    words.iter().copied().filter(|w| !w.contains('=') && *w != "seq" && *w != "parents" && *w != "prefix").collect()
+    const FLAGS: [&str; 5] = ["seq", "parents", "prefix", "retry", "sole"];
+    words.iter().copied().filter(|w| !w.contains('=') && !FLAGS.contains(w)).collect()
 }
 
 fn number(text: Option<&str>) -> Option<u64> {
@@ -52,6 +57,19 @@ fn create_op(words: &[&str]) -> Result<CreateOp, CoordError> {
         ephemeral_owner: number(option(words, "eph")).map(SessionId),
         sequential: words.contains(&"seq"),
         make_parents: words.contains(&"parents"),
+        one_per_session: words.contains(&"sole"),
+    })
+}
+
+/// `req=CLIENT#SEQ [below=N] [retry] [tie=S]`, if present.
+fn request_id(words: &[&str]) -> Option<RequestId> {
+    let (client, sequence) = option(words, "req")?.split_once('#').expect("req=CLIENT#SEQ");
+    Some(RequestId {
+        client: ClientId(client.parse().expect("client")),
+        sequence: sequence.parse().expect("sequence"),
+        answered_below: number(option(words, "below")).unwrap_or(0),
+        retry: words.contains(&"retry"),
+        session: number(option(words, "tie")).map(SessionId),
     })
 }
 
@@ -83,6 +101,7 @@ fn txn(words: &[&str]) -> Result<Command, CoordError> {
             }
             ["op", "set", p, data] => ops.push(Op::Set(set_op(&[p, data])?)),
             ["op", "delete", p] => ops.push(Op::Delete(delete_op(&[p])?)),
+            _ if !word.contains(':') => {} // an option of the command, like req=
             _ => panic!("bad txn part {word:?}"),
         }
     }
@@ -91,14 +110,19 @@ fn txn(words: &[&str]) -> Result<Command, CoordError> {
 
 impl Script {
     fn new() -> Self {
-        Self { state: CoordState::new(100), next: 1 }
+        let limits = ClientLimits { clients_max: 3, outcomes_per_client_max: 3, idle_revisions_max: 20 };
+        Self { state: CoordState::new(100).with_client_limits(limits), next: 1 }
     }
 
-    fn apply(&mut self, command: Command) -> String {
+    fn apply(&mut self, request: Option<RequestId>, command: Command) -> String {
         let revision = Revision(self.next);
         self.next += 1;
-        let head = format!("@{} ", revision.0);
-        match self.state.apply(revision, &command) {
+        let answer = self.state.apply_request(revision, request.as_ref(), &command);
+        let mut head = format!("@{} ", revision.0);
+        if answer.revision != revision {
+            head.push_str(&format!("duplicate of @{}: ", answer.revision.0));
+        }
+        match answer.result {
             Ok(outcome) => format!("{head}{outcome}"),
             Err(error) => format!("{head}error: {error}"),
         }
@@ -124,7 +148,7 @@ impl Script {
             _ => return self.read(verb, rest).unwrap_or_else(|e| format!("error: {e}")),
         };
         match command {
-            Ok(command) => self.apply(command),
+            Ok(command) => self.apply(request_id(rest), command),
             Err(error) => format!("refused at the edge: {error}"),
         }
     }
@@ -136,6 +160,7 @@ impl Script {
                 format!("{:?} ({stat})", String::from_utf8_lossy(&data))
             }
             "ls" => self.state.children(&path(rest[0])?)?.0.join(" "),
+            "clients" => self.state.clients().to_string(),
             "log" => {
                 self.state.membership_log(Revision(0))?.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n")
             }

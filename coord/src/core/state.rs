@@ -11,6 +11,10 @@
 //! - a session's ephemeral nodes are gone in the very entry that closes or expires it, and
 //!   the membership record is appended in that same entry.
 //!
+//! - a client's write carrying a request id applies at most once: a retry of it is answered with
+//!   the first outcome (see `clients`), and the table that remembers outcomes is replicated
+//!   state, in snapshots like the namespace.
+//!
 //! Caveats: time-to-live is not judged here. Which sessions have expired is decided by the
 //! leader (see `leases`) and arrives as an `ExpireSessions` command like any other; the
 //! remaining TTLs a leader checkpoints arrive as `CheckpointLeases` and are only recorded.
@@ -20,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::clients::{ClientLimits, ClientTable, Remembered, RequestId, Verdict};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
 use super::event::{Event, EventKind};
 use super::history::{WatchFilter, WatchHistory};
@@ -49,6 +54,8 @@ pub struct Session {
 pub struct CoordState {
     namespace: Namespace,
     sessions: BTreeMap<SessionId, Session>,
+    /// Outcomes of clients' recent writes, so that retries apply at most once.
+    clients: ClientTable,
     /// Not part of snapshots: it is a serving cache that every replica rebuilds from the log
     /// it applies (see [`CoordState::from_snapshot`]).
     #[serde(skip, default = "empty_history")]
@@ -63,6 +70,7 @@ impl CoordState {
         Self {
             namespace: Namespace::default(),
             sessions: BTreeMap::new(),
+            clients: ClientTable::new(ClientLimits::default()),
             history: WatchHistory::new(history_events_max),
             revision: None,
         }
@@ -71,6 +79,18 @@ impl CoordState {
     /// The revision of the last applied entry.
     pub fn revision(&self) -> Revision {
         self.revision.unwrap_or_default()
+    }
+
+    /// The same state with other bounds on the client table (tests use small ones; every
+    /// replica must use the same).
+    pub fn with_client_limits(mut self, limits: ClientLimits) -> Self {
+        self.clients.set_limits(limits);
+        self
+    }
+
+    /// The table of clients' recent outcomes.
+    pub fn clients(&self) -> &ClientTable {
+        &self.clients
     }
 
     /// The open sessions.
@@ -98,6 +118,7 @@ impl CoordState {
     pub fn from_snapshot(bytes: &[u8], history_events_max: usize) -> Result<Self, postcard::Error> {
         let mut state: Self = postcard::from_bytes(bytes)?;
         state.history = WatchHistory::starting_after(state.revision(), history_events_max);
+        state.clients.set_limits(ClientLimits::default());
         Ok(state)
     }
 
@@ -113,10 +134,33 @@ impl CoordState {
         self.revision = Some(revision);
     }
 
-    /// Applies one committed command. The error, if any, is the command's answer; the state
-    /// is then unchanged except for the revision.
+    /// Applies one committed command without a request id. The error, if any, is the command's
+    /// answer; the state is then unchanged except for the revision.
     pub fn apply(&mut self, revision: Revision, command: &Command) -> Result<Outcome, CoordError> {
+        self.apply_request(revision, None, command).result
+    }
+
+    /// Applies one committed command; with a request id, at most once (see `clients`): a
+    /// duplicate is answered with the revision and result it first had, and changes nothing.
+    pub fn apply_request(&mut self, revision: Revision, request: Option<&RequestId>, command: &Command) -> Remembered {
         self.advance(revision);
+        self.clients.expire_idle(revision);
+        let Some(request) = request else {
+            return Remembered { revision, result: self.apply_command(revision, command) };
+        };
+        match self.clients.judge(request, revision) {
+            Verdict::Duplicate(remembered) => remembered,
+            Verdict::Refuse(error) => Remembered { revision, result: Err(error) },
+            Verdict::Apply => {
+                let result = self.apply_command(revision, command);
+                let session_open = request.session.is_some_and(|s| self.sessions.contains_key(&s));
+                self.clients.record(request, revision, &result, session_open);
+                Remembered { revision, result }
+            }
+        }
+    }
+
+    fn apply_command(&mut self, revision: Revision, command: &Command) -> Result<Outcome, CoordError> {
         let mut cs = ChangeSet::default();
         let result = self.apply_changes(revision, command, &mut cs);
         match result {
@@ -200,8 +244,25 @@ impl CoordState {
         {
             return Err(CoordError::SessionExpired { session: owner.0 });
         }
+        if op.one_per_session
+            && let Some(owner) = op.ephemeral_owner
+        {
+            self.check_one_per_session(owner, &op.path)?;
+        }
         let (path, stat) = self.namespace.create(op, revision, cs)?;
         Ok(Outcome::Created { path, stat })
+    }
+
+    /// Refuses a second node of `owner` under the parent of `path` (the create's path, or for a
+    /// sequential node its prefix: both name the parent). Caveat: nodes created earlier in the
+    /// same transaction are not yet counted.
+    fn check_one_per_session(&self, owner: SessionId, path: &NodePath) -> Result<(), CoordError> {
+        let parent = path.parent();
+        let session = self.sessions.get(&owner).ok_or(CoordError::SessionExpired { session: owner.0 })?;
+        match session.ephemerals.iter().find(|e| e.parent() == parent) {
+            Some(existing) => Err(CoordError::SessionOwnsSibling { session: owner.0, existing: existing.to_string() }),
+            None => Ok(()),
+        }
     }
 
     fn delete(&mut self, op: &DeleteOp, revision: Revision, cs: &mut ChangeSet) -> Result<Outcome, CoordError> {
@@ -275,7 +336,14 @@ impl CoordState {
                     ),
                 });
             }
-            let op = CreateOp { path, data, ephemeral_owner: Some(session), sequential: false, make_parents: true };
+            let op = CreateOp {
+                path,
+                data,
+                ephemeral_owner: Some(session),
+                sequential: false,
+                make_parents: true,
+                one_per_session: false,
+            };
             self.namespace.create(&op, revision, cs)?;
             self.append_record(MembershipKind::Joined, name, session, revision, cs)?;
         }
@@ -300,6 +368,7 @@ impl CoordState {
         cs: &mut ChangeSet,
     ) -> Result<(), CoordError> {
         let ended = self.sessions.remove(&session).expect("caller checked the session exists");
+        self.clients.forget_session(session);
         // Deepest first is not needed: ephemeral nodes have no children.
         for path in &ended.ephemerals {
             self.namespace.remove(path, revision, cs);
@@ -325,6 +394,7 @@ impl CoordState {
             ephemeral_owner: None,
             sequential: true,
             make_parents: true,
+            one_per_session: false,
         };
         self.namespace.create(&op, revision, cs)?;
         Ok(())

@@ -23,6 +23,7 @@ fn create(path: &str, data: &str) -> Command {
         ephemeral_owner: None,
         sequential: false,
         make_parents: false,
+        one_per_session: false,
     })
 }
 
@@ -91,6 +92,7 @@ fn create_errors_change_nothing() {
         ephemeral_owner: Some(SessionId(99)),
         sequential: false,
         make_parents: false,
+        one_per_session: false,
     });
     assert_eq!(m.apply(ghost), Err(CoordError::SessionExpired { session: 99 }));
     assert_eq!(m.state.node_count(), 3, "root, /x, /x/y");
@@ -106,6 +108,7 @@ fn make_parents_and_sequential_names() {
             ephemeral_owner: None,
             sequential: true,
             make_parents: true,
+            one_per_session: false,
         })
     };
     let names: Vec<String> = (0..3)
@@ -135,6 +138,7 @@ fn ephemeral_nodes_vanish_with_their_session_in_the_same_entry() {
         ephemeral_owner: Some(session),
         sequential: false,
         make_parents: false,
+        one_per_session: false,
     });
     m.apply(eph).unwrap();
     let child = Command::Create(CreateOp {
@@ -143,6 +147,7 @@ fn ephemeral_nodes_vanish_with_their_session_in_the_same_entry() {
         ephemeral_owner: None,
         sequential: false,
         make_parents: false,
+        one_per_session: false,
     });
     assert!(matches!(m.apply(child), Err(CoordError::EphemeralParent { .. })));
     let expire_at = m.next;
@@ -198,6 +203,7 @@ fn transactions_are_all_or_nothing() {
                 ephemeral_owner: None,
                 sequential: false,
                 make_parents: false,
+                one_per_session: false,
             }),
             Op::Set(SetOp { path: p("/t"), data: "1".into(), expected_version: None }),
             Op::Delete(DeleteOp { path: p("/missing"), expected_version: None }),
@@ -221,6 +227,7 @@ fn transactions_are_all_or_nothing() {
                 ephemeral_owner: None,
                 sequential: false,
                 make_parents: false,
+                one_per_session: false,
             }),
             Op::Set(SetOp { path: p("/t"), data: "1".into(), expected_version: Some(0) }),
         ],
@@ -280,4 +287,21 @@ fn a_lease_checkpoint_records_remaining_ttls_and_changes_nothing_else() {
     assert_eq!(m.state.sessions()[&a].checkpoint_remaining_ms, 700);
     assert_eq!(m.state.sessions().len(), 1, "closed and unknown sessions are not brought back");
     assert_eq!(m.state.history().len(), events_before, "a checkpoint is not a change anyone watches");
+}
+
+#[test]
+fn remembered_outcomes_survive_a_snapshot() {
+    use super::clients::RequestId;
+    use super::types::ClientId;
+    let mut m = Machine::new();
+    m.apply(create("/a", "0")).unwrap();
+    let id = RequestId { client: ClientId(7), sequence: 1, answered_below: 1, retry: false, session: None };
+    let set = Command::Set(SetOp { path: p("/a"), data: Bytes::from("1"), expected_version: None });
+    let first = m.state.apply_request(Revision(2), Some(&id), &set);
+    let bytes = m.state.to_snapshot().unwrap();
+    let mut restored = CoordState::from_snapshot(&bytes, 1000).unwrap();
+    let retry = RequestId { retry: true, ..id };
+    let again = restored.apply_request(Revision(3), Some(&retry), &set);
+    assert_eq!(again, first, "a restored replica answers the retry with the first outcome");
+    assert_eq!(restored.get(&p("/a")).unwrap().1.version, 1, "and applies nothing again");
 }

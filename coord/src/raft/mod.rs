@@ -7,20 +7,17 @@ pub mod network;
 pub mod state_machine;
 pub mod wal_store;
 
-use crate::core::command::{Command, Outcome};
-use crate::error::CoordError;
+use crate::core::clients::Remembered;
+use crate::core::command::Proposal;
 
-/// What the state machine answers for one entry: the command's result.
-pub type Applied = Result<Outcome, CoordError>;
-
-/// Wrapper so that the response type satisfies openraft's bounds.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Response(pub Applied);
+/// What the state machine answers for one entry: the revision the command applied at (for a
+/// duplicate of a client's write, the revision of its first application) and its result.
+pub type Response = Remembered;
 
 openraft::declare_raft_types!(
     /// Skyway's Raft types: commands in, results out, nodes addressed by one gRPC address.
     pub TypeConfig:
-        D = Command,
+        D = Proposal,
         R = Response,
         NodeId = u64,
         Node = openraft::BasicNode,

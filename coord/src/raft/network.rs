@@ -24,6 +24,7 @@ use super::codec::{decode, encode};
 use super::{NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
 use crate::proto::raft::Payload;
 use crate::proto::raft::raft_transport_client::RaftTransportClient;
+use crate::server::status::never_sent;
 
 /// Largest gRPC message between nodes (snapshots travel in one message).
 pub const PEER_MESSAGE_BYTES_MAX: usize = 512 * 1024 * 1024;
@@ -128,14 +129,13 @@ impl PeerConnection {
 }
 
 fn status_to_rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
-    match status.code() {
-        // The connection could not be made or broke: the peer is down or cut off.
-        tonic::Code::Unavailable | tonic::Code::Unknown
-            if status.message().contains("transport") || status.code() == tonic::Code::Unavailable =>
-        {
-            RPCError::Unreachable(Unreachable::new(&AnyError::error(format!("node {target}: {}", status.message()))))
-        }
-        _ => RPCError::Network(NetworkError::new(&AnyError::error(format!("node {target}: {status}")))),
+    // The connection could not be made, or the peer's transport gave up on it (UNAVAILABLE, as
+    // tonic reports a keep-alive timeout): the peer is down or cut off, so openraft backs off.
+    // Judged by the error's kind, never by its text (see `server::status::never_sent`).
+    if never_sent(&status) || status.code() == tonic::Code::Unavailable {
+        RPCError::Unreachable(Unreachable::new(&AnyError::error(format!("node {target}: {}", status.message()))))
+    } else {
+        RPCError::Network(NetworkError::new(&AnyError::error(format!("node {target}: {status}"))))
     }
 }
 

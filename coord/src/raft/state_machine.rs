@@ -206,10 +206,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             let response = {
                 let mut state = self.shared.state.write().expect("state lock poisoned");
                 match &entry.payload {
-                    EntryPayload::Normal(command) => {
-                        let outcome = state.apply(revision, command);
-                        self.note_lease_start(command, &outcome, &state);
-                        Some(Response(outcome))
+                    EntryPayload::Normal(proposal) => {
+                        let answer = state.apply_request(revision, proposal.request.as_ref(), &proposal.command);
+                        // A duplicate answered from memory changed nothing, leases included.
+                        if answer.revision == revision {
+                            self.note_lease_start(&proposal.command, &answer.result, &state);
+                        }
+                        Some(answer)
                     }
                     EntryPayload::Blank => {
                         state.apply_empty(revision);
@@ -225,7 +228,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             };
             self.meta.lock().expect("meta lock poisoned").last_applied = Some(log_id);
             if let Some(responder) = responder {
-                responder.send(response.unwrap_or(Response(Ok(Outcome::Empty))));
+                responder.send(response.unwrap_or(Response { revision, result: Ok(Outcome::Empty) }));
             }
             last = Some(revision);
         }

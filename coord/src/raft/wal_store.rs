@@ -137,7 +137,7 @@ impl raft_log::Types for WalTypes {
 
     fn payload_size(payload: &Self::LogPayload) -> u64 {
         match &payload.0 {
-            EntryPayload::Normal(command) => 64 + command.approximate_bytes() as u64,
+            EntryPayload::Normal(proposal) => 96 + proposal.command.approximate_bytes() as u64,
             _ => 64,
         }
     }

@@ -15,7 +15,7 @@ use super::convert;
 use super::node::CoordNode;
 use super::status::to_status;
 use crate::config::{SESSION_TTL_MAX, SESSION_TTL_MIN};
-use crate::core::command::{Command, Outcome};
+use crate::core::command::{Command, Outcome, Proposal};
 use crate::core::history::WatchFilter;
 use crate::core::path::NodePath;
 use crate::core::types::{Revision, SessionId};
@@ -39,14 +39,15 @@ impl ApiService {
         Self { node }
     }
 
-    async fn write(&self, command: Command) -> Result<(Revision, Outcome), Status> {
+    async fn write(&self, request: Option<pb::RequestId>, command: Command) -> Result<(Revision, Outcome), Status> {
         if command.op_count() > self.node.config.txn_ops_max {
             return Err(to_status(&CoordError::TooManyOps {
                 count: command.op_count(),
                 max: self.node.config.txn_ops_max,
             }));
         }
-        self.node.propose(command).await.map_err(|e| to_status(&e))
+        let request = edge(convert::request_id(request))?;
+        self.node.propose(Proposal { request, command }).await.map_err(|e| to_status(&e))
     }
 
     async fn before_read(&self, consistency: i32) -> Result<(), Status> {
@@ -74,8 +75,10 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> 
 impl Coord for ApiService {
     #[tracing::instrument(level = "debug", skip_all, fields(path = %request.get_ref().path))]
     async fn create(&self, request: Request<pb::CreateRequest>) -> Result<Response<pb::CreateResponse>, Status> {
-        let op = edge(convert::create_op(request.into_inner(), &self.node.config))?;
-        match self.write(Command::Create(op)).await? {
+        let request = request.into_inner();
+        let id = request.request;
+        let op = edge(convert::create_op(request, &self.node.config))?;
+        match self.write(id, Command::Create(op)).await? {
             (revision, Outcome::Created { path, stat }) => Ok(Response::new(pb::CreateResponse {
                 path: path.into(),
                 stat: Some(convert::stat(stat)),
@@ -108,8 +111,10 @@ impl Coord for ApiService {
     }
 
     async fn set(&self, request: Request<pb::SetRequest>) -> Result<Response<pb::SetResponse>, Status> {
-        let op = edge(convert::set_op(request.into_inner(), &self.node.config))?;
-        match self.write(Command::Set(op)).await? {
+        let request = request.into_inner();
+        let id = request.request;
+        let op = edge(convert::set_op(request, &self.node.config))?;
+        match self.write(id, Command::Set(op)).await? {
             (revision, Outcome::Set { stat }) => {
                 Ok(Response::new(pb::SetResponse { stat: Some(convert::stat(stat)), revision: revision.0 }))
             }
@@ -118,8 +123,10 @@ impl Coord for ApiService {
     }
 
     async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
-        let op = edge(convert::delete_op(request.into_inner()))?;
-        let (revision, _) = self.write(Command::Delete(op)).await?;
+        let request = request.into_inner();
+        let id = request.request;
+        let op = edge(convert::delete_op(request))?;
+        let (revision, _) = self.write(id, Command::Delete(op)).await?;
         Ok(Response::new(pb::DeleteResponse { revision: revision.0 }))
     }
 
@@ -136,7 +143,7 @@ impl Coord for ApiService {
         let request = request.into_inner();
         let checks = edge(request.checks.into_iter().map(convert::check).collect())?;
         let ops = edge(request.ops.into_iter().map(|op| convert::op(op, &self.node.config)).collect())?;
-        match self.write(Command::Txn { checks, ops }).await? {
+        match self.write(request.request, Command::Txn { checks, ops }).await? {
             (revision, Outcome::Txn(outcomes)) => Ok(Response::new(pb::TxnResponse {
                 results: outcomes.into_iter().map(|o| convert::op_result(o, revision.0)).collect(),
                 revision: revision.0,
@@ -162,7 +169,7 @@ impl Coord for ApiService {
             }));
         }
         let member = (!request.member_name.is_empty()).then_some(request.member_name);
-        match self.write(Command::OpenSession { ttl_ms: request.ttl_ms, member }).await? {
+        match self.write(request.request, Command::OpenSession { ttl_ms: request.ttl_ms, member }).await? {
             (revision, Outcome::SessionOpened { session, ttl_ms }) => {
                 Ok(Response::new(pb::OpenSessionResponse { session_id: session.0, ttl_ms, revision: revision.0 }))
             }
@@ -183,8 +190,9 @@ impl Coord for ApiService {
         &self,
         request: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::CloseSessionResponse>, Status> {
-        let session = SessionId(request.into_inner().session_id);
-        let (revision, _) = self.write(Command::CloseSession { session }).await?;
+        let request = request.into_inner();
+        let session = SessionId(request.session_id);
+        let (revision, _) = self.write(request.request, Command::CloseSession { session }).await?;
         Ok(Response::new(pb::CloseSessionResponse { revision: revision.0 }))
     }
 

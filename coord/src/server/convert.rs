@@ -4,12 +4,13 @@
 use bytes::Bytes;
 
 use crate::config::NodeConfig;
+use crate::core::clients::RequestId;
 use crate::core::command::{Check, CreateOp, DeleteOp, Op, Outcome, SetOp};
 use crate::core::event::{Event, EventKind};
 use crate::core::membership::{MembershipKind, MembershipRecord};
 use crate::core::node::Stat;
 use crate::core::path::NodePath;
-use crate::core::types::SessionId;
+use crate::core::types::{ClientId, SessionId};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 
@@ -36,7 +37,33 @@ pub fn create_op(request: pb::CreateRequest, config: &NodeConfig) -> Result<Crea
         ephemeral_owner,
         sequential: request.sequential,
         make_parents: request.make_parents,
+        one_per_session: request.one_per_session,
     })
+}
+
+/// A write's request id, if it carries one (client id 0 means none).
+pub fn request_id(request: Option<pb::RequestId>) -> Result<Option<RequestId>, CoordError> {
+    let Some(request) = request.filter(|r| r.client_id != 0) else { return Ok(None) };
+    if request.sequence == 0 {
+        return Err(CoordError::InvalidArgument {
+            reason: "a request id needs a sequence of at least 1 (number a client's writes 1, 2, 3, ...)".into(),
+        });
+    }
+    if request.answered_below > request.sequence {
+        return Err(CoordError::InvalidArgument {
+            reason: format!(
+                "request id says every write below {} was answered, yet sends write {}: send the lowest sequence still awaiting an answer",
+                request.answered_below, request.sequence
+            ),
+        });
+    }
+    Ok(Some(RequestId {
+        client: ClientId(request.client_id),
+        sequence: request.sequence,
+        answered_below: request.answered_below,
+        retry: request.retry,
+        session: (request.session_id != 0).then_some(SessionId(request.session_id)),
+    }))
 }
 
 /// A set request as a core operation.

@@ -11,13 +11,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use crate::core::command::{Command, Outcome};
+use crate::core::command::{Outcome, Proposal};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::proto::raft::Payload;
 use crate::raft::codec::{decode, encode};
 use crate::raft::network::Peers;
-use crate::server::status::is_connect_failure;
+use crate::server::status::never_sent;
 
 /// How long a follower waits for the leader to answer a forwarded request.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,8 +29,9 @@ const BATCHES_IN_FLIGHT_MAX: usize = 4;
 /// A request a follower forwards to the leader over the node-to-node transport.
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Forwarded {
-    /// Propose these commands (each on its own: they succeed or fail independently).
-    Writes(Vec<Command>),
+    /// Propose these commands (each on its own: they succeed or fail independently), each with
+    /// its client's request id, so that deduplication holds across the forwarding hop.
+    Writes(Vec<Proposal>),
     /// Refresh a session's lease.
     KeepAlive(SessionId),
     /// Confirm leadership and return the read index.
@@ -63,7 +64,7 @@ pub async fn call_leader(peers: &Peers, addr: &str, request: &Forwarded) -> Resu
     let is_write = matches!(request, Forwarded::Writes(_));
     let reply = client.forward(grpc_request).await.map_err(|status| {
         let reason = format!("forwarding to the leader at {addr}: {}", status.message());
-        if is_write && !is_connect_failure(&status) {
+        if is_write && !never_sent(&status) {
             CoordError::OutcomeUnknown { reason }
         } else {
             CoordError::Unavailable { reason }
@@ -76,7 +77,7 @@ pub async fn call_leader(peers: &Peers, addr: &str, request: &Forwarded) -> Resu
 /// A write waiting to be forwarded.
 struct Pending {
     addr: String,
-    command: Command,
+    proposal: Proposal,
     reply: oneshot::Sender<WriteResult>,
 }
 
@@ -93,11 +94,11 @@ impl WriteForwarder {
         Self { queue }
     }
 
-    /// Forwards `command` to the leader at `addr` and waits for its result.
-    pub async fn forward(&self, addr: String, command: Command) -> WriteResult {
+    /// Forwards `proposal` to the leader at `addr` and waits for its result.
+    pub async fn forward(&self, addr: String, proposal: Proposal) -> WriteResult {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { addr, command, reply })
+            .send(Pending { addr, proposal, reply })
             .map_err(|_| CoordError::Unavailable { reason: "node is shutting down".into() })?;
         answer.await.unwrap_or_else(|_| {
             Err(CoordError::OutcomeUnknown { reason: "the forwarding task stopped with the write in flight".into() })
@@ -132,8 +133,8 @@ async fn run(peers: Peers, mut queue: mpsc::UnboundedReceiver<Pending>) {
 
 async fn send(peers: &Peers, batch: Vec<Pending>) {
     let addr = batch[0].addr.clone();
-    let (commands, replies): (Vec<Command>, Vec<oneshot::Sender<WriteResult>>) =
-        batch.into_iter().map(|p| (p.command, p.reply)).unzip();
+    let (commands, replies): (Vec<Proposal>, Vec<oneshot::Sender<WriteResult>>) =
+        batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
     let count = commands.len();
     match call_leader(peers, &addr, &Forwarded::Writes(commands)).await {
         Ok(ForwardedReply::Written(results)) if results.len() == count => {

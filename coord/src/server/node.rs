@@ -11,7 +11,7 @@ use openraft::errors::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::{BasicNode, ReadPolicy, ServerState};
 
 use crate::config::NodeConfig;
-use crate::core::command::{Command, Outcome};
+use crate::core::command::{Command, Outcome, Proposal};
 use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -110,25 +110,31 @@ impl CoordNode {
         CoordError::NotLeader { leader_id: leader.as_ref().map(|l| l.0), leader_addr: leader.map(|l| l.1) }
     }
 
-    /// Proposes a command and waits for its outcome; on a follower, forwards it to the leader.
-    pub async fn propose(&self, command: Command) -> Result<(Revision, Outcome), CoordError> {
-        match self.propose_locally(command).await {
-            Err((CoordError::NotLeader { leader_addr: Some(addr), .. }, Some(command))) => {
-                self.forwarder.forward(addr, command).await
+    /// Proposes a command and waits for its outcome; on a follower, forwards it to the leader
+    /// (with its request id, so a retry stays deduplicated wherever it lands).
+    pub async fn propose(&self, proposal: Proposal) -> Result<(Revision, Outcome), CoordError> {
+        match self.propose_locally(proposal).await {
+            Err((CoordError::NotLeader { leader_addr: Some(addr), .. }, Some(proposal))) => {
+                self.forwarder.forward(addr, proposal).await
             }
             Err((error, _)) => Err(error),
             Ok(result) => Ok(result),
         }
     }
 
-    /// Proposes a command on this node only. On `NotLeader` the command is handed back.
-    async fn propose_locally(&self, command: Command) -> Result<(Revision, Outcome), (CoordError, Option<Command>)> {
+    /// Proposes a command on this node only. On `NotLeader` the proposal is handed back.
+    ///
+    /// Outcomes are told as they are: refused before the entry was appended (`NotLeader`) is
+    /// certainly not applied; an entry appended and then discarded because this node lost its
+    /// leadership (openraft's `LogEntryDiscarded`), or Raft stopping with it in flight, is an
+    /// unknown outcome — the entry may still commit through the next leader.
+    async fn propose_locally(&self, proposal: Proposal) -> Result<(Revision, Outcome), (CoordError, Option<Proposal>)> {
         // Keep a copy only for the case where it must travel on to the leader.
-        let kept = if self.is_leader() { None } else { Some(command.clone()) };
-        match self.raft.client_write(command).await {
+        let kept = if self.is_leader() { None } else { Some(proposal.clone()) };
+        match self.raft.client_write(proposal).await {
             Ok(response) => {
-                let revision = Revision(response.log_id.index);
-                response.data.0.map(|outcome| (revision, outcome)).map_err(|e| (e, None))
+                let answer = response.data;
+                answer.result.map(|outcome| (answer.revision, outcome)).map_err(|e| (e, None))
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
                 let error = CoordError::NotLeader {
@@ -136,6 +142,14 @@ impl CoordNode {
                     leader_addr: forward.leader_node.map(|n| n.addr),
                 };
                 Err((error, kept))
+            }
+            Err(RaftError::APIError(ClientWriteError::LogEntryDiscarded(forward))) => {
+                let leader =
+                    forward.leader_id.map_or("no leader is known yet".to_string(), |l| format!("node {l} leads now"));
+                let reason = format!(
+                    "the leader accepted the write, then lost its leadership before it committed ({leader}); it may still commit"
+                );
+                Err((CoordError::OutcomeUnknown { reason }, None))
             }
             Err(RaftError::APIError(e)) => Err((CoordError::Internal { reason: e.to_string() }, None)),
             // The entry may have been appended before Raft stopped or lost leadership.
@@ -148,12 +162,12 @@ impl CoordNode {
     /// Serves a request forwarded by a follower: only if this node is the leader.
     pub async fn handle_forwarded(&self, request: Forwarded) -> Result<ForwardedReply, CoordError> {
         match request {
-            Forwarded::Writes(commands) => {
+            Forwarded::Writes(proposals) => {
                 // Proposed concurrently, so openraft appends them as one batch.
                 let results = futures::future::join_all(
-                    commands
+                    proposals
                         .into_iter()
-                        .map(|command| async { self.propose_locally(command).await.map_err(|(e, _)| e) }),
+                        .map(|proposal| async { self.propose_locally(proposal).await.map_err(|(e, _)| e) }),
                 )
                 .await;
                 Ok(ForwardedReply::Written(results))
@@ -277,7 +291,9 @@ impl CoordNode {
             };
             if !checkpoint.is_empty() {
                 let sessions = checkpoint.len();
-                if let Err((e, _)) = self.propose_locally(Command::CheckpointLeases { remaining: checkpoint }).await {
+                if let Err((e, _)) =
+                    self.propose_locally(Proposal::anonymous(Command::CheckpointLeases { remaining: checkpoint })).await
+                {
                     tracing::warn!(node = self.config.id, sessions, "lease checkpoint not committed: {e}");
                 }
             }
@@ -285,7 +301,7 @@ impl CoordNode {
                 continue;
             }
             tracing::info!(node = self.config.id, sessions = ?expired, "proposing session expiry");
-            match self.propose_locally(Command::ExpireSessions { sessions: expired }).await {
+            match self.propose_locally(Proposal::anonymous(Command::ExpireSessions { sessions: expired })).await {
                 Ok((revision, outcome)) => {
                     tracing::info!(node = self.config.id, %revision, ?outcome, "session expiry committed")
                 }

@@ -195,6 +195,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 sequential,
                 make_parents: parents,
                 session_id: session.as_ref().map_or(0, |s| s.id().0),
+                ..Default::default()
             };
             let created = client.create(request).await?;
             print(
