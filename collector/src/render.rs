@@ -175,7 +175,7 @@ impl Renderer {
                 TruthBox {
                     id: v.id,
                     lane: v.lane,
-                    position_m: v.position_m,
+                    position_m: (v.position_m * 1000.0).round() / 1000.0,
                     bbox,
                     stalled: v.stalled,
                     visible: if px == 0 { 0.0 } else { visible[i] as f64 / px as f64 },

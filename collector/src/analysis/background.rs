@@ -16,6 +16,9 @@
 //! Caveats: a region that stays foreground and still for `hold_max` frames is taken into the
 //! slow background (to recover from any ghost), so a stalled vehicle is held for that long.
 
+// Pixel and vehicle loops index several parallel buffers at once; an index reads best.
+#![allow(clippy::needless_range_loop)]
+
 use super::AnalyzerConfig;
 
 /// Backgrounds and per-pixel state for one camera.

@@ -5,6 +5,9 @@
 //! runs it owns) come out of one pass over the runs, so the cost follows the foreground, not the
 //! image.
 
+// Pixel and vehicle loops index several parallel buffers at once; an index reads best.
+#![allow(clippy::needless_range_loop)]
+
 use crate::geom::BBox;
 
 /// One horizontal run of foreground: row, columns `x0..x1`.

@@ -74,6 +74,9 @@ pub struct AnalyzerConfig {
     pub min_area_share: f64,
     /// Seconds a vehicle must stand still before it is alarmed as stalled.
     pub stall_s: f64,
+    /// Farthest position along the stretch at which stalls are alarmed (far blobs are too small
+    /// to trust), metres.
+    pub stall_range_m: f64,
     /// Seconds an alarm is held after its vehicle was last seen.
     pub alarm_hold_s: f64,
 }
@@ -97,6 +100,7 @@ impl Default for AnalyzerConfig {
             min_area_share: 0.25,
             stall_s: 9.0,
             alarm_hold_s: 5.0,
+            stall_range_m: 150.0,
         }
     }
 }
@@ -232,7 +236,11 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     let mut blobs = Vec::new();
     if !warm {
         let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
+        let mut parts = Vec::new();
         for c in components::components(fg, w, h) {
+            split(c, lanes, 0, &mut parts);
+        }
+        for c in parts {
             let (u, v) = c.bbox.foot();
             let Some((lane, position_m)) = lanes.locate(u, v - 0.5) else { continue };
             if (c.area as f64) < cfg.min_area_share * expected_car_area(lanes, position_m) {
@@ -258,6 +266,83 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &cfg) };
     let stalled = model.stall.step(&blobs, frame_no, &cfg);
     Ok(Detections { frame: frame_no, blobs, loops, stalled, gain: gain as f64, noise: model.planes.noise as f64 })
+}
+
+/// Where a histogram dips to at most `VALLEY_SHARE` of its peak in its middle three fifths.
+fn valley(hist: &[u64]) -> Option<usize> {
+    let n = hist.len();
+    let peak = *hist.iter().max()?;
+    let (lo, hi) = (n / 5, n - n / 5);
+    let (i, &m) = hist[lo..hi].iter().enumerate().min_by_key(|&(_, &v)| v)?;
+    ((m as f64) <= VALLEY_SHARE * peak as f64).then_some(lo + i)
+}
+
+/// Depth to which a blob is cut into vehicles.
+const SPLIT_DEPTH_MAX: u32 = 3;
+/// A cut is made where the blob is at most this thin, relative to its thickest.
+const VALLEY_SHARE: f64 = 0.35;
+
+/// Cuts a blob too wide (or too tall) for one vehicle where it stands at its thinnest column (or
+/// row): side-by-side vehicles far away, and vehicles one behind the other, touch in the image.
+fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<components::Component>) {
+    let (u, v) = c.bbox.foot();
+    let Some((_, d)) = g.ground(u, v - 0.5) else {
+        out.push(c);
+        return;
+    };
+    if depth >= SPLIT_DEPTH_MAX || c.runs.is_empty() {
+        out.push(c);
+        return;
+    }
+    let ppm = g.px_per_m(d);
+    let b = c.bbox;
+    let car_h = expected_car_area(g, g.position_of(d)) / (1.8 * ppm);
+    let cut_cols = b.w as f64 > 1.5 * 2.6 * ppm;
+    let cut_rows = !cut_cols && b.h as f64 > 2.2 * car_h;
+    let cut = if cut_cols {
+        let mut hist = vec![0u64; b.w as usize];
+        for r in &c.runs {
+            for x in r.x0..r.x1 {
+                hist[(x - b.x) as usize] += 1;
+            }
+        }
+        valley(&hist).map(|i| (true, b.x + i as u32))
+    } else if cut_rows {
+        let mut hist = vec![0u64; b.h as usize];
+        for r in &c.runs {
+            hist[(r.y - b.y) as usize] += (r.x1 - r.x0) as u64;
+        }
+        valley(&hist).map(|i| (false, b.y + i as u32))
+    } else {
+        None
+    };
+    let Some((by_col, at)) = cut else {
+        out.push(c);
+        return;
+    };
+    let (mut a, mut z) = (Vec::new(), Vec::new());
+    for r in &c.runs {
+        if by_col {
+            if r.x0 < at {
+                a.push(components::Run { x1: r.x1.min(at), ..*r });
+            }
+            if r.x1 > at {
+                z.push(components::Run { x0: r.x0.max(at), ..*r });
+            }
+        } else if r.y < at {
+            a.push(*r);
+        } else {
+            z.push(*r);
+        }
+    }
+    for runs in [a, z] {
+        if runs.is_empty() {
+            continue;
+        }
+        let area = runs.iter().map(|r| (r.x1 - r.x0) as u64).sum();
+        let part = components::Component { bbox: components::bbox_of(&runs), area, runs };
+        split(part, g, depth + 1, out);
+    }
 }
 
 /// The pixel area a 4.5 m car would have with its front at `position_m`.

@@ -8,6 +8,9 @@
 //!
 //! Everything is seeded: the same config gives the same traffic.
 
+// Pixel and vehicle loops index several parallel buffers at once; an index reads best.
+#![allow(clippy::needless_range_loop)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::conditions::Conditions;
@@ -67,6 +70,7 @@ struct Vehicle {
     desired: f64,
     target_lane: u8,
     stalling: bool,
+    brake: f64,
 }
 
 /// The traffic's state.
@@ -84,6 +88,8 @@ pub struct Traffic {
 }
 
 const SPAWN_M: f64 = -60.0;
+/// Where (front bumper, along the stretch) the stalling vehicle aims to stop, metres.
+pub const STALL_M: f64 = 80.0;
 
 impl Traffic {
     /// Empty road at time 0.
@@ -147,7 +153,7 @@ impl Traffic {
             shade,
             stalled: false,
         };
-        Vehicle { v, speed: desired, desired, target_lane: lane, stalling: false }
+        Vehicle { v, speed: desired, desired, target_lane: lane, stalling: false, brake: 0.0 }
     }
 
     /// The nearest vehicle ahead of `i` that occupies `lane`: (gap, its speed).
@@ -205,10 +211,11 @@ impl Traffic {
             && let Some(v) = self
                 .vehicles
                 .iter_mut()
-                .filter(|v| v.v.lane == lane && v.v.position_m > 70.0 && v.v.position_m < 140.0)
-                .min_by(|a, b| a.v.position_m.total_cmp(&b.v.position_m))
+                .filter(|v| v.v.lane == lane && v.v.position_m > 0.0 && v.v.position_m < STALL_M - 30.0)
+                .max_by(|a, b| a.v.position_m.total_cmp(&b.v.position_m))
         {
             v.stalling = true;
+            v.brake = (v.speed * v.speed / (2.0 * (STALL_M - v.v.position_m))).min(8.0);
         }
         let red = self.config.stop_and_go.as_ref().is_some_and(|s| (t % s.period_s) < s.red_s);
         // Accelerations (IDM), then lane changes, then motion.
@@ -216,7 +223,7 @@ impl Traffic {
         for i in 0..self.vehicles.len() {
             let me = &self.vehicles[i];
             let v0 = if me.stalling { 0.0 } else { me.desired };
-            let mut a = if me.stalling { -3.0 } else { 1.5 * (1.0 - (me.speed / v0.max(0.1)).powi(4)) };
+            let mut a = if me.stalling { -me.brake } else { 1.5 * (1.0 - (me.speed / v0.max(0.1)).powi(4)) };
             let mut lead = self.leader(i, me.v.lane);
             if me.target_lane != me.v.lane {
                 let other = self.leader(i, me.target_lane);
