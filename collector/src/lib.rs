@@ -1,4 +1,29 @@
-//! Skyway's roadside cameras and analyzers: cameras push frames to blob storage and record only
-//! the small URL (with hash, size and time) in the coordinator; analyzers read frames by that URL.
+//! Skyway's roadside cameras and analyzers, the pure core: a camera renderer that turns a scene
+//! into a frame and its ground truth, a classical image-analysis pipeline that counts vehicles
+//! per lane and raises stalled-vehicle alarms, and the scoring of one against the other.
 //!
-//! Status: not built yet. There is deliberately no code here rather than pretend code.
+//! No I/O, no clock, no threads: the shells that push frames to blob storage, read them by URL
+//! and write results to the coordinator are built on top of this API.
+
+pub mod analysis;
+pub mod camera;
+pub mod codec;
+pub mod conditions;
+pub mod error;
+pub mod eval;
+pub mod geom;
+pub mod render;
+pub mod rng;
+pub mod scene;
+
+pub use analysis::result::{AnalysisResult, LaneResult, PeriodAccumulator};
+pub use analysis::stall::StalledAlarm;
+pub use analysis::{AnalyzerConfig, Background, Blob, Detections, LoopReading, analyze};
+pub use camera::LaneGeometry;
+pub use codec::{Format, decode, encode};
+pub use conditions::Conditions;
+pub use error::CollectorError;
+pub use eval::{EvalConfig, EvalReport, run};
+pub use geom::BBox;
+pub use render::{Renderer, Truth, TruthBox, render};
+pub use scene::{CameraSpec, Scene, SceneVehicle};

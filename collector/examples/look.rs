@@ -1,0 +1,49 @@
+//! Runs traffic for a while and saves the last frame with truth (white) and detections (black)
+//! outlined, and the foreground mask: `cargo run --release --example look -- hard 60 1`.
+use skyway_collector::eval::traffic::{Traffic, TrafficConfig};
+use skyway_collector::*;
+
+fn outline(img: &mut image::GrayImage, b: &BBox, v: u8) {
+    for x in b.x..(b.x + b.w).min(img.width()) {
+        for y in [b.y, (b.y + b.h - 1).min(img.height() - 1)] {
+            img.put_pixel(x, y, image::Luma([v]));
+        }
+    }
+    for y in b.y..(b.y + b.h).min(img.height()) {
+        for x in [b.x, (b.x + b.w - 1).min(img.width() - 1)] {
+            img.put_pixel(x, y, image::Luma([v]));
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let cond = Conditions::by_name(args.get(1).map_or("easy", |s| s)).unwrap();
+    let seconds: f64 = args.get(2).map_or(60.0, |s| s.parse().unwrap());
+    let seed: u64 = args.get(3).map_or(1, |s| s.parse().unwrap());
+    let camera = CameraSpec::default();
+    let tcfg = TrafficConfig::three_lanes(&cond, cond.name == "hard", Some(40.0));
+    let g = LaneGeometry::new(&camera, 3, 3.5).unwrap();
+    let r = Renderer::new(g.clone());
+    let mut model = Background::new(&g, AnalyzerConfig::default()).unwrap();
+    let mut t = Traffic::new(tcfg, camera, seed);
+    let mut last = None;
+    for _ in 0..(seconds * 5.0) as usize {
+        let (img, truth) = r.render(&t.scene(), &cond, seed);
+        let d = analyze(&img, &mut model, &g).unwrap();
+        last = Some((img, truth, d));
+        t.step(0.2);
+    }
+    let (mut img, truth, d) = last.unwrap();
+    let mask = image::GrayImage::from_raw(640, 360, model.foreground().iter().map(|&v| v * 255).collect()).unwrap();
+    mask.save("/tmp/mask.png").unwrap();
+    for tb in &truth.vehicles {
+        outline(&mut img, &tb.bbox, 255);
+    }
+    for b in &d.blobs {
+        outline(&mut img, &b.bbox, 0);
+    }
+    img.save("/tmp/look.png").unwrap();
+    println!("{}", serde_json::to_string(&d).unwrap());
+    println!("stalled_at {:?}", t.stalled_at);
+}

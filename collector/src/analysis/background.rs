@@ -1,0 +1,134 @@
+//! The analyzer's memory: two running-average backgrounds and each pixel's stationary age.
+//!
+//! - The **fast** background follows every pixel (time constant about a second), so a vehicle
+//!   that stops melts into it within two or three seconds: a pixel that differs from it is
+//!   *moving*.
+//! - The **slow** background is updated only where the frame shows no foreground, so stopped
+//!   traffic never melts into it: a pixel that differs from it is *foreground*, moving or not.
+//! - A pixel that is foreground but not moving ages by one frame; moving takes two frames of age
+//!   away (a vehicle passing in front of a stalled one does not reset it); background resets it.
+//!
+//! The first `warmup` frames bootstrap the slow background with an approximate running median
+//! (a step towards each frame), so vehicles present at the start leave no ghosts. Global light
+//! changes (dusk, clouds) are followed by the slow background where it is updated and by a gain
+//! estimated each frame from the background pixels' ratio to it.
+//!
+//! Caveats: a region that stays foreground and still for `hold_max` frames is taken into the
+//! slow background (to recover from any ghost), so a stalled vehicle is held for that long.
+
+// Pixel and vehicle loops index several parallel buffers at once; an index reads best.
+#![allow(clippy::needless_range_loop)]
+
+use super::AnalyzerConfig;
+
+/// Backgrounds and per-pixel state for one camera.
+#[derive(Debug, Clone)]
+pub struct Planes {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// The fast background.
+    pub fast: Vec<f32>,
+    /// The slow background.
+    pub slow: Vec<f32>,
+    /// Frames each pixel has been foreground and still.
+    pub age: Vec<u16>,
+    /// Frames seen.
+    pub frames: u64,
+    /// Estimated noise of the blurred frame against the slow background (grey levels).
+    pub noise: f32,
+}
+
+impl Planes {
+    /// Empty planes for a frame size.
+    pub fn new(width: usize, height: usize) -> Self {
+        let n = width * height;
+        Self { width, height, fast: vec![0.0; n], slow: vec![0.0; n], age: vec![0; n], frames: 0, noise: 4.0 }
+    }
+
+    /// Compares a blurred frame with the backgrounds, writing the foreground and moving masks, then
+    /// updates the backgrounds and ages. Returns the light gain applied.
+    pub fn step(&mut self, img: &[u8], cfg: &AnalyzerConfig, fg: &mut [u8], moving: &mut [u8]) -> f32 {
+        let n = self.width * self.height;
+        assert_eq!(img.len(), n);
+        if self.frames == 0 {
+            for i in 0..n {
+                self.fast[i] = img[i] as f32;
+                self.slow[i] = img[i] as f32;
+            }
+        }
+        self.frames += 1;
+        let warm = self.frames <= cfg.warmup_frames as u64;
+        let gain = self.estimate_gain(img);
+        let t_fg = (cfg.threshold_k * self.noise).max(cfg.threshold_min);
+        let t_mv = t_fg;
+        let (af, as_) = (cfg.alpha_fast, cfg.alpha_slow);
+        let mut resid = Vec::with_capacity(n / 64 + 1);
+        for i in 0..n {
+            let p = img[i] as f32;
+            let s = self.slow[i] * gain;
+            let d = p - s;
+            let is_fg = d.abs() > t_fg;
+            let is_mv = (p - self.fast[i]).abs() > t_mv;
+            fg[i] = is_fg as u8;
+            moving[i] = is_mv as u8;
+            self.fast[i] += af * (p - self.fast[i]);
+            if warm {
+                self.slow[i] += (d.signum() * 3.0).clamp(-d.abs(), d.abs()) / gain;
+                self.age[i] = 0;
+                continue;
+            }
+            if !is_fg {
+                self.slow[i] += as_ * (p / gain - self.slow[i]);
+                self.age[i] = 0;
+                if i % 64 == 0 {
+                    resid.push(d.abs());
+                }
+            } else if !is_mv {
+                self.age[i] = self.age[i].saturating_add(1);
+                if self.age[i] as u32 >= cfg.hold_max_frames {
+                    self.slow[i] = p / gain;
+                    self.age[i] = 0;
+                }
+            } else {
+                self.age[i] = self.age[i].saturating_sub(2);
+            }
+        }
+        if resid.len() > 100 {
+            let mid = resid.len() / 2;
+            let (_, m, _) = resid.select_nth_unstable_by(mid, f32::total_cmp);
+            // Median absolute deviation → sigma, smoothed over frames.
+            let sigma = (*m * 1.4826).clamp(0.5, 40.0);
+            self.noise += 0.1 * (sigma - self.noise);
+        }
+        gain
+    }
+
+    /// The frame's light relative to the slow background: the median ratio over a sparse grid of
+    /// pixels that look like background.
+    fn estimate_gain(&self, img: &[u8]) -> f32 {
+        if self.frames <= 1 {
+            return 1.0;
+        }
+        let mut ratios: Vec<f32> = Vec::with_capacity(self.width * self.height / 49);
+        for y in (0..self.height).step_by(7) {
+            for x in (0..self.width).step_by(7) {
+                let i = y * self.width + x;
+                let s = self.slow[i];
+                if s > 10.0 && self.age[i] == 0 {
+                    let r = img[i] as f32 / s;
+                    if (0.5..2.0).contains(&r) {
+                        ratios.push(r);
+                    }
+                }
+            }
+        }
+        if ratios.len() < 50 {
+            return 1.0;
+        }
+        let mid = ratios.len() / 2;
+        let (_, m, _) = ratios.select_nth_unstable_by(mid, f32::total_cmp);
+        *m
+    }
+}

@@ -1,0 +1,68 @@
+//! Virtual induction loops: one short stretch of each lane, watched for foreground.
+//!
+//! A loop's pixels are the image of a rectangle on the road (the middle of the lane's width,
+//! `loop_length_m` long, near the camera where vehicles are large and the gaps between them are
+//! visible). Each frame its occupancy is the share of those pixels in the foreground; it turns
+//! on above `loop_on` and off below `loop_off`, and each turn-on counts one vehicle.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AnalyzerConfig, LoopReading};
+use crate::camera::LaneGeometry;
+use crate::geom::{convex_hull, fill_convex};
+
+/// The loops of one camera and their state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Loops {
+    /// Per lane (lane 1 first): the loop's pixel indices.
+    pixels: Vec<Vec<u32>>,
+    /// Per lane: whether it is on.
+    on: Vec<bool>,
+    /// Per lane: vehicles counted.
+    count: Vec<u64>,
+}
+
+impl Loops {
+    /// Places the loops for a camera.
+    pub fn new(g: &LaneGeometry, cfg: &AnalyzerConfig) -> Self {
+        let (w, h) = (g.camera.width_px, g.camera.height_px);
+        let mut pixels = Vec::new();
+        for lane in 1..=g.lanes {
+            let x = g.lane_center_x(lane);
+            let half = cfg.loop_width_share * g.lane_width_m / 2.0;
+            let (d0, d1) = (g.d_of(cfg.loop_position_m), g.d_of(cfg.loop_position_m + cfg.loop_length_m));
+            let corners = [(x - half, d0), (x + half, d0), (x + half, d1), (x - half, d1)];
+            let p: Vec<(f64, f64)> = corners.iter().filter_map(|&(x, d)| g.project(x, 0.0, d)).collect();
+            let mut px = Vec::new();
+            fill_convex(&convex_hull(&p), w, h, |row, a, b| px.extend((a..b).map(|x| row * w + x)));
+            pixels.push(px);
+        }
+        let n = g.lanes as usize;
+        Self { pixels, on: vec![false; n], count: vec![0; n] }
+    }
+
+    /// Readings without updating (while the model warms up).
+    pub fn idle(&self) -> Vec<LoopReading> {
+        (0..self.on.len())
+            .map(|i| LoopReading { lane: i as u8 + 1, occupancy: 0.0, on: self.on[i], count: self.count[i] })
+            .collect()
+    }
+
+    /// Reads the loops on a foreground mask.
+    pub fn step(&mut self, fg: &[u8], cfg: &AnalyzerConfig) -> Vec<LoopReading> {
+        let mut out = Vec::with_capacity(self.on.len());
+        for i in 0..self.on.len() {
+            let px = &self.pixels[i];
+            let hits = px.iter().filter(|&&p| fg[p as usize] != 0).count();
+            let occ = if px.is_empty() { 0.0 } else { hits as f64 / px.len() as f64 };
+            if !self.on[i] && occ >= cfg.loop_on {
+                self.on[i] = true;
+                self.count[i] += 1;
+            } else if self.on[i] && occ <= cfg.loop_off {
+                self.on[i] = false;
+            }
+            out.push(LoopReading { lane: i as u8 + 1, occupancy: occ, on: self.on[i], count: self.count[i] });
+        }
+        out
+    }
+}

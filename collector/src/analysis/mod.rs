@@ -1,0 +1,362 @@
+//! The analyzer: a classical pipeline from a grey frame to vehicles, loop counts and alarms.
+//!
+//! `analyze(frame, model, lanes)` is a plain function over plain data (STYLE.md point 17); the
+//! model ([`Background`]) is the analyzer's whole memory and is passed in explicitly, so a shell
+//! can keep one per camera and a test can replay a run frame by frame.
+//!
+//! The steps, each in its own small module:
+//! 1. **Blur** ([`filters::box_blur`], a 5×5 box) against sensor noise.
+//! 2. **Backgrounds** ([`background`]): a fast running average and a slow one updated only where
+//!    nothing is in the foreground; a gain that follows the light.
+//! 3. **Threshold** at `k` times the measured noise: foreground against the slow background,
+//!    *moving* against the fast one.
+//! 4. **Morphology**: an opening removes specks and the edges a shaking pole leaves; a closing
+//!    fills the holes in vehicles.
+//! 5. **Connected components** ([`components`]) and blob statistics: box, area, the lane and
+//!    position under its foot (through the camera's calibration), the share of stationary
+//!    pixels. Blobs too small for a vehicle where they stand are dropped.
+//! 6. **Virtual loops** ([`loops`]): one short stretch of each lane near the camera; its share of
+//!    foreground pixels with hysteresis gives occupancy and counts vehicles crossing.
+//! 7. **Stalled vehicles** ([`stall`]): a vehicle-sized blob most of whose pixels have been still
+//!    for `stall_s` raises an alarm with its lane and position, held while it stands.
+//!
+//! Caveats: vehicles that touch in the image (a queue seen from behind, neighbours far away)
+//! become one blob; a vehicle's shadow is part of its blob; loops undercount queues whose gaps
+//! the vehicles' own height hides.
+
+pub mod background;
+pub mod components;
+pub mod filters;
+pub mod loops;
+pub mod result;
+pub mod stall;
+
+use image::GrayImage;
+use serde::{Deserialize, Serialize};
+
+use crate::camera::LaneGeometry;
+use crate::error::CollectorError;
+use crate::geom::BBox;
+use background::Planes;
+use loops::Loops;
+use stall::{StallTracker, StalledAlarm};
+
+/// The analyzer's tuning, with defaults for 640×360 at 5 frames per second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyzerConfig {
+    /// Frames per second of world time.
+    pub fps: f64,
+    /// Radius of the box blur.
+    pub blur_radius: usize,
+    /// Update rate of the fast background per frame.
+    pub alpha_fast: f32,
+    /// Update rate of the slow background per frame, where it is updated.
+    pub alpha_slow: f32,
+    /// Frames that bootstrap the slow background.
+    pub warmup_frames: u32,
+    /// Lowest foreground threshold, grey levels.
+    pub threshold_min: f32,
+    /// Threshold in multiples of the measured noise.
+    pub threshold_k: f32,
+    /// Frames still before a pixel is taken into the slow background anyway.
+    pub hold_max_frames: u32,
+    /// Where each lane's loop starts along the stretch, metres.
+    pub loop_position_m: f64,
+    /// Length of a loop, metres.
+    pub loop_length_m: f64,
+    /// Share of the loop's width (of the lane's) it covers.
+    pub loop_width_share: f64,
+    /// Occupancy at which a loop turns on.
+    pub loop_on: f64,
+    /// Occupancy at which it turns off again.
+    pub loop_off: f64,
+    /// Smallest blob, as a share of a car's expected area where it stands.
+    pub min_area_share: f64,
+    /// Seconds a vehicle must stand still before it is alarmed as stalled.
+    pub stall_s: f64,
+    /// Farthest position along the stretch at which stalls are alarmed (far blobs are too small
+    /// to trust), metres.
+    pub stall_range_m: f64,
+    /// Seconds an alarm is held after its vehicle was last seen.
+    pub alarm_hold_s: f64,
+}
+
+impl Default for AnalyzerConfig {
+    fn default() -> Self {
+        Self {
+            fps: 5.0,
+            blur_radius: 2,
+            alpha_fast: 0.15,
+            alpha_slow: 0.03,
+            warmup_frames: 60,
+            threshold_min: 10.0,
+            threshold_k: 4.0,
+            hold_max_frames: 5 * 60 * 15,
+            loop_position_m: 15.0,
+            loop_length_m: 3.0,
+            loop_width_share: 0.6,
+            loop_on: 0.4,
+            loop_off: 0.15,
+            min_area_share: 0.25,
+            stall_s: 9.0,
+            alarm_hold_s: 5.0,
+            stall_range_m: 150.0,
+        }
+    }
+}
+
+impl AnalyzerConfig {
+    /// Checks every value is in its range.
+    pub fn validate(&self) -> Result<(), CollectorError> {
+        let ok = self.fps > 0.0
+            && self.fps <= 60.0
+            && self.blur_radius <= 8
+            && (0.0..=1.0).contains(&self.alpha_fast)
+            && (0.0..=1.0).contains(&self.alpha_slow)
+            && self.loop_off < self.loop_on
+            && self.loop_length_m > 0.0
+            && self.stall_s > 0.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(CollectorError::InvalidConfig { what: format!("analyzer config out of range: {self:?}") })
+        }
+    }
+}
+
+/// One blob that looks like a vehicle.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Blob {
+    /// Its box in the frame.
+    pub bbox: BBox,
+    /// Its pixel count.
+    pub area: u64,
+    /// The lane under its foot.
+    pub lane: u8,
+    /// Where its foot is along the stretch, metres.
+    pub position_m: f64,
+    /// Share of its pixels that are foreground but not moving.
+    pub still_share: f64,
+}
+
+/// One lane's virtual loop in one frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopReading {
+    /// The lane.
+    pub lane: u8,
+    /// Share of the loop covered by foreground.
+    pub occupancy: f64,
+    /// Whether the loop is on (a vehicle over it), after hysteresis.
+    pub on: bool,
+    /// Vehicles counted since the model started.
+    pub count: u64,
+}
+
+/// What one frame showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detections {
+    /// Frame number since the model started (0-based).
+    pub frame: u64,
+    /// The vehicles.
+    pub blobs: Vec<Blob>,
+    /// One reading per lane, lane 1 first.
+    pub loops: Vec<LoopReading>,
+    /// Stalled-vehicle alarms in force.
+    pub stalled: Vec<StalledAlarm>,
+    /// Light gain against the slow background.
+    pub gain: f64,
+    /// Measured noise, grey levels.
+    pub noise: f64,
+}
+
+/// The analyzer's memory for one camera: backgrounds, loops, alarms, and scratch buffers.
+#[derive(Debug, Clone)]
+pub struct Background {
+    config: AnalyzerConfig,
+    planes: Planes,
+    loops: Loops,
+    stall: StallTracker,
+    blurred: Vec<u8>,
+    fg: Vec<u8>,
+    moving: Vec<u8>,
+    scratch16: Vec<u16>,
+    scratch8: Vec<u8>,
+}
+
+impl Background {
+    /// A fresh model for a camera.
+    pub fn new(lanes: &LaneGeometry, config: AnalyzerConfig) -> Result<Self, CollectorError> {
+        config.validate()?;
+        let (w, h) = (lanes.camera.width_px as usize, lanes.camera.height_px as usize);
+        Ok(Self {
+            loops: Loops::new(lanes, &config),
+            stall: StallTracker::default(),
+            planes: Planes::new(w, h),
+            config,
+            blurred: Vec::new(),
+            fg: vec![0; w * h],
+            moving: vec![0; w * h],
+            scratch16: Vec::new(),
+            scratch8: Vec::new(),
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &AnalyzerConfig {
+        &self.config
+    }
+
+    /// The last frame's foreground mask (0/1 per pixel), after morphology.
+    pub fn foreground(&self) -> &[u8] {
+        &self.fg
+    }
+}
+
+/// Analyses one frame; the frame must have the camera's size.
+pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) -> Result<Detections, CollectorError> {
+    let (w, h) = (model.planes.width, model.planes.height);
+    if frame.width() as usize != w || frame.height() as usize != h {
+        return Err(CollectorError::WrongSize {
+            width: frame.width(),
+            height: frame.height(),
+            expected_width: w as u32,
+            expected_height: h as u32,
+        });
+    }
+    let cfg = model.config.clone();
+    filters::box_blur(frame.as_raw(), w, h, cfg.blur_radius, &mut model.blurred, &mut model.scratch16);
+    let gain = model.planes.step(&model.blurred, &cfg, &mut model.fg, &mut model.moving);
+    let fg = &mut model.fg;
+    filters::morph(fg, w, h, 1, false, &mut model.scratch8);
+    filters::morph(fg, w, h, 1, true, &mut model.scratch8);
+    filters::morph(fg, w, h, 1, true, &mut model.scratch8);
+    filters::morph(fg, w, h, 1, false, &mut model.scratch8);
+    let frame_no = model.planes.frames - 1;
+    let warm = model.planes.frames <= cfg.warmup_frames as u64;
+    let mut blobs = Vec::new();
+    if !warm {
+        let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
+        let mut parts = Vec::new();
+        for c in components::components(fg, w, h) {
+            split(c, lanes, 0, &mut parts);
+        }
+        for c in parts {
+            let (u, v) = c.bbox.foot();
+            let Some((lane, position_m)) = lanes.locate(u, v - 0.5) else { continue };
+            if (c.area as f64) < cfg.min_area_share * expected_car_area(lanes, position_m) {
+                continue;
+            }
+            let mut still = 0u64;
+            for r in &c.runs {
+                let row = r.y as usize * w;
+                still += model.planes.age[row + r.x0 as usize..row + r.x1 as usize]
+                    .iter()
+                    .filter(|&&a| a >= still_frames)
+                    .count() as u64;
+            }
+            blobs.push(Blob {
+                bbox: c.bbox,
+                area: c.area,
+                lane,
+                position_m,
+                still_share: still as f64 / c.area as f64,
+            });
+        }
+    }
+    let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &cfg) };
+    let stalled = model.stall.step(&blobs, frame_no, &cfg);
+    Ok(Detections { frame: frame_no, blobs, loops, stalled, gain: gain as f64, noise: model.planes.noise as f64 })
+}
+
+/// Where a histogram dips to at most `VALLEY_SHARE` of its peak in its middle three fifths.
+fn valley(hist: &[u64]) -> Option<usize> {
+    let n = hist.len();
+    let peak = *hist.iter().max()?;
+    let (lo, hi) = (n / 5, n - n / 5);
+    let (i, &m) = hist[lo..hi].iter().enumerate().min_by_key(|&(_, &v)| v)?;
+    ((m as f64) <= VALLEY_SHARE * peak as f64).then_some(lo + i)
+}
+
+/// Depth to which a blob is cut into vehicles.
+const SPLIT_DEPTH_MAX: u32 = 3;
+/// A cut is made where the blob is at most this thin, relative to its thickest.
+const VALLEY_SHARE: f64 = 0.35;
+
+/// Cuts a blob too wide (or too tall) for one vehicle where it stands at its thinnest column (or
+/// row): side-by-side vehicles far away, and vehicles one behind the other, touch in the image.
+fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<components::Component>) {
+    let (u, v) = c.bbox.foot();
+    let Some((_, d)) = g.ground(u, v - 0.5) else {
+        out.push(c);
+        return;
+    };
+    if depth >= SPLIT_DEPTH_MAX || c.runs.is_empty() {
+        out.push(c);
+        return;
+    }
+    let ppm = g.px_per_m(d);
+    let b = c.bbox;
+    let car_h = expected_car_area(g, g.position_of(d)) / (1.8 * ppm);
+    let cut_cols = b.w as f64 > 1.5 * 2.6 * ppm;
+    let cut_rows = !cut_cols && b.h as f64 > 2.2 * car_h;
+    let cut = if cut_cols {
+        let mut hist = vec![0u64; b.w as usize];
+        for r in &c.runs {
+            for x in r.x0..r.x1 {
+                hist[(x - b.x) as usize] += 1;
+            }
+        }
+        valley(&hist).map(|i| (true, b.x + i as u32))
+    } else if cut_rows {
+        let mut hist = vec![0u64; b.h as usize];
+        for r in &c.runs {
+            hist[(r.y - b.y) as usize] += (r.x1 - r.x0) as u64;
+        }
+        valley(&hist).map(|i| (false, b.y + i as u32))
+    } else {
+        None
+    };
+    let Some((by_col, at)) = cut else {
+        out.push(c);
+        return;
+    };
+    let (mut a, mut z) = (Vec::new(), Vec::new());
+    for r in &c.runs {
+        if by_col {
+            if r.x0 < at {
+                a.push(components::Run { x1: r.x1.min(at), ..*r });
+            }
+            if r.x1 > at {
+                z.push(components::Run { x0: r.x0.max(at), ..*r });
+            }
+        } else if r.y < at {
+            a.push(*r);
+        } else {
+            z.push(*r);
+        }
+    }
+    for runs in [a, z] {
+        if runs.is_empty() {
+            continue;
+        }
+        let area = runs.iter().map(|r| (r.x1 - r.x0) as u64).sum();
+        let part = components::Component { bbox: components::bbox_of(&runs), area, runs };
+        split(part, g, depth + 1, out);
+    }
+}
+
+/// The pixel area a 4.5 m car would have with its front at `position_m`.
+pub fn expected_car_area(g: &LaneGeometry, position_m: f64) -> f64 {
+    let d = g.d_of(position_m);
+    let x = g.lane_center_x(1);
+    let pts = [(x - 0.9, 0.0, d - 4.5), (x + 0.9, 0.0, d - 4.5), (x - 0.9, 1.5, d), (x + 0.9, 1.5, d)];
+    let p: Option<Vec<(f64, f64)>> = pts.iter().map(|&(a, b, c)| g.project(a, b, c)).collect();
+    match p {
+        Some(p) => {
+            let wpx = (p[1].0 - p[0].0).abs();
+            let hpx = (p[0].1 - p[2].1).abs();
+            (wpx * hpx).max(4.0)
+        }
+        None => 4.0,
+    }
+}
