@@ -236,15 +236,16 @@ impl SegmentPolicy {
             let wait = if end_loop.is_some() { probe * self.config.watched_probe_factor } else { probe };
             if moved || now - at >= wait {
                 reopen.push(*lane);
-                if !moved {
+                if moved {
+                    // Its queue discharges from the front: standing a while yet is no new blockage.
+                    self.closed_downstream_at_s.retain(|(l, _)| l != lane);
+                    self.closed_downstream_at_s.push((*lane, now));
+                } else {
                     self.probing.push((*lane, now));
                 }
             }
         }
         for lane in &reopen {
-            // Its queue discharges from the front: standing a while yet is no new blockage.
-            self.closed_downstream_at_s.retain(|(l, _)| l != lane);
-            self.closed_downstream_at_s.push((*lane, now));
             self.closed.retain(|l| l != lane);
             self.stretches.retain(|s| s.lane != *lane);
         }
