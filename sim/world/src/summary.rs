@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::highway::ClosedStretch;
+
 /// One segment's induction loops over one period (SUMO's E1 detector output, per lane).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SegmentSummary {
@@ -17,6 +19,15 @@ pub struct SegmentSummary {
     pub speed_limit_kmh: Option<u32>,
     /// Lanes closed at the end of the period (1 = the rightmost lane).
     pub closed_lanes: Vec<u8>,
+    /// Of those, the ones closed over part of the segment only, and where.
+    #[serde(default)]
+    pub stretches: Vec<ClosedStretch>,
+    /// The segment's length, metres (0: not known, from an older world).
+    #[serde(default)]
+    pub length_m: f64,
+    /// Where the segment starts, metres from the road's start.
+    #[serde(default)]
+    pub start_m: f64,
     /// The segment's loops, upstream first.
     pub loops: Vec<LoopReading>,
 }

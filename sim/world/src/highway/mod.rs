@@ -31,13 +31,65 @@ pub use road::Highway;
 pub use spec::{HighwaySpec, IncidentSpec, OffRampSpec, OnRampSpec, RoadKind};
 
 /// A segment controller's order: the whole desired state of its segment (level-triggered, so
-/// sending it again changes nothing). Text form: `limit=80 closed=2` or `limit=none closed=none`.
+/// sending it again changes nothing). Text form: `limit=80 closed=2` (lane 2 closed over the
+/// whole segment), `limit=60 closed=2@400-875` (lane 2 closed from 400 m to 875 m into the
+/// segment) or `limit=none closed=none`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SegmentOrder {
     /// The speed limit, km/h; None: the road's default.
     pub speed_limit_kmh: Option<u32>,
     /// Lanes to keep closed (1 = rightmost), ascending.
     pub closed_lanes: Vec<u8>,
+    /// Closed lanes closed over a stretch only, ascending by lane; a closed lane without one is
+    /// closed over the whole segment.
+    #[serde(default)]
+    pub stretches: Vec<ClosedStretch>,
+}
+
+/// A lane closed over part of a segment only: from `from_m` to `to_m`, metres from the segment's
+/// start (a taper that ends beyond a blockage, so drivers merge before it and use the lane again
+/// after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedStretch {
+    /// The lane (1 = rightmost).
+    pub lane: u8,
+    /// Where the closure starts, metres from the segment's start.
+    pub from_m: u32,
+    /// Where it ends, metres from the segment's start (beyond `from_m`).
+    pub to_m: u32,
+}
+
+impl SegmentOrder {
+    /// The stretch lane `lane` is closed over, if it is closed over part of the segment only.
+    pub fn stretch(&self, lane: u8) -> Option<ClosedStretch> {
+        self.stretches.iter().find(|s| s.lane == lane).copied()
+    }
+}
+
+fn parse_closed(v: &str) -> Option<(Vec<u8>, Vec<ClosedStretch>)> {
+    let (mut lanes, mut stretches) = (Vec::new(), Vec::new());
+    for item in v.split(',') {
+        match item.split_once('@') {
+            None => lanes.push(item.parse::<u8>().ok()?),
+            Some((lane, range)) => {
+                let lane = lane.parse::<u8>().ok()?;
+                let (from, to) = range.split_once('-')?;
+                let (from_m, to_m) = (from.parse::<u32>().ok()?, to.parse::<u32>().ok()?);
+                if from_m >= to_m {
+                    return None;
+                }
+                lanes.push(lane);
+                stretches.push(ClosedStretch { lane, from_m, to_m });
+            }
+        }
+    }
+    lanes.sort_unstable();
+    lanes.dedup();
+    stretches.sort_by_key(|s| s.lane);
+    if stretches.windows(2).any(|w| w[0].lane == w[1].lane) {
+        return None;
+    }
+    Some((lanes, stretches))
 }
 
 impl SegmentOrder {
@@ -53,14 +105,17 @@ impl SegmentOrder {
                             Refusal::new(format!("bad segment order {text:?}: limit must be km/h or none"))
                         })?)
                 }
-                Some(("closed", "none")) => order.closed_lanes.clear(),
+                Some(("closed", "none")) => {
+                    order.closed_lanes.clear();
+                    order.stretches.clear();
+                }
                 Some(("closed", v)) => {
-                    order.closed_lanes =
-                        v.split(',').map(|l| l.parse::<u8>()).collect::<Result<_, _>>().map_err(|_| {
-                            Refusal::new(format!("bad segment order {text:?}: closed=1,2 or closed=none"))
-                        })?;
-                    order.closed_lanes.sort_unstable();
-                    order.closed_lanes.dedup();
+                    (order.closed_lanes, order.stretches) = parse_closed(v).ok_or_else(|| {
+                        Refusal::new(format!(
+                            "bad segment order {text:?}: closed=1,2, closed=2@400-1000 (metres into the segment) \
+                             or closed=none"
+                        ))
+                    })?;
                 }
                 _ => {
                     return Err(Refusal::new(format!(
@@ -82,7 +137,14 @@ impl fmt::Display for SegmentOrder {
         if self.closed_lanes.is_empty() {
             write!(f, " closed=none")
         } else {
-            let lanes: Vec<String> = self.closed_lanes.iter().map(u8::to_string).collect();
+            let lanes: Vec<String> = self
+                .closed_lanes
+                .iter()
+                .map(|l| match self.stretch(*l) {
+                    Some(s) => format!("{l}@{}-{}", s.from_m, s.to_m),
+                    None => l.to_string(),
+                })
+                .collect();
             write!(f, " closed={}", lanes.join(","))
         }
     }
@@ -228,10 +290,18 @@ mod tests {
 
     #[test]
     fn segment_orders_round_trip() {
-        for text in ["limit=80 closed=2", "limit=none closed=none", "limit=100 closed=1,3"] {
+        for text in
+            ["limit=80 closed=2", "limit=none closed=none", "limit=100 closed=1,3", "limit=60 closed=1,2@400-875"]
+        {
             assert_eq!(SegmentOrder::parse(text).unwrap().to_string(), text);
         }
         assert!(SegmentOrder::parse("slow down").is_err());
         assert!(SegmentOrder::parse("limit=fast").is_err());
+        assert!(SegmentOrder::parse("closed=2@900-400").is_err(), "a stretch ends beyond its start");
+        assert!(SegmentOrder::parse("closed=2@1-5,2@6-9").is_err(), "one stretch a lane");
+        let whole = SegmentOrder::parse("limit=80 closed=2").unwrap();
+        assert_eq!((whole.closed_lanes, whole.stretches), (vec![2], vec![]), "a bare lane is the whole segment");
+        let part = SegmentOrder::parse("closed=2@400-1000").unwrap();
+        assert_eq!(part.stretch(2), Some(ClosedStretch { lane: 2, from_m: 400, to_m: 1000 }));
     }
 }

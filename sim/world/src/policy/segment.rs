@@ -32,7 +32,7 @@
 
 use serde::Serialize;
 
-use crate::highway::SegmentOrder;
+use crate::highway::{ClosedStretch, SegmentOrder};
 use crate::summary::{LaneReading, SegmentSummary};
 
 /// The policy's thresholds.
@@ -53,6 +53,18 @@ pub struct SegmentPolicyConfig {
     pub others_min: u32,
     /// Seconds a lane stays closed before it is reopened to probe.
     pub probe_after_s: f64,
+    /// How far upstream of where a blockage was seen its lane's closure starts, metres (the
+    /// taper over which its drivers merge).
+    pub taper_m: f64,
+    /// Seconds after a closure before a vehicle at its end loop counts as the blockage gone
+    /// (vehicles caught inside the stretch when it closed drive out first).
+    pub settle_s: f64,
+    /// Seconds after a lane was last seen closed downstream before it may look blocked here
+    /// (its queue discharges from the front, so it stands here a while after the reopening).
+    pub holdoff_s: f64,
+    /// A closure watched by a loop at its end is probed this many times later than one that is
+    /// not (`probe_after_s`), as a fallback only.
+    pub watched_probe_factor: f64,
 }
 
 impl Default for SegmentPolicyConfig {
@@ -65,6 +77,10 @@ impl Default for SegmentPolicyConfig {
             block_after: 3,
             others_min: 4,
             probe_after_s: 180.0,
+            taper_m: 100.0,
+            settle_s: 60.0,
+            watched_probe_factor: 4.0,
+            holdoff_s: 600.0,
         }
     }
 }
@@ -79,8 +95,10 @@ pub struct SegmentPolicy {
     limit: Option<u32>,
     free_periods: u32,
     closed: Vec<u8>,
+    stretches: Vec<ClosedStretch>,
     closed_at_s: Vec<(u8, f64)>,
     blocked_periods: Vec<(u8, u32)>,
+    closed_downstream_at_s: Vec<(u8, f64)>,
     probing: Vec<(u8, f64)>,
     probe_s: f64,
 }
@@ -90,6 +108,14 @@ pub struct SegmentPolicy {
 const ARRIVING_KMH: f64 = 30.0;
 /// The other lanes flow when faster than this on average, km/h.
 const FLOWING_KMH: f64 = 40.0;
+/// Beside a standing lane, the other lanes move when faster than this on average, km/h (they
+/// slow as its drivers squeeze in).
+const MOVING_KMH: f64 = 20.0;
+/// A road driving at this share of the limit in force counts as free, for raising a limit.
+const FREE_SHARE_OF_LIMIT: f64 = 0.85;
+/// A lane counting (almost) nobody at a loop is silent there only if it covers the loop less
+/// than this share of the period, percent (else it stands over it).
+const SILENT_OCCUPANCY_PCT: f64 = 10.0;
 
 /// A probe that found the lane still blocked doubles the wait, up to this many times the first.
 const PROBE_BACKOFF_MAX: f64 = 2.0;
@@ -121,8 +147,10 @@ impl SegmentPolicy {
             limit: None,
             free_periods: 0,
             closed: Vec::new(),
+            stretches: Vec::new(),
             closed_at_s: Vec::new(),
             blocked_periods: Vec::new(),
+            closed_downstream_at_s: Vec::new(),
             probing: Vec::new(),
             probe_s,
         }
@@ -140,24 +168,42 @@ impl SegmentPolicy {
             self.adopted = true;
             self.limit = own.speed_limit_kmh;
             self.closed = own.closed_lanes.clone();
+            self.stretches = own.stretches.clone();
             self.closed_at_s = own.closed_lanes.iter().map(|l| (*l, own.period_end_s)).collect();
         }
         if own.period_end_s > self.last_period_end_s {
             self.last_period_end_s = own.period_end_s;
             self.new_period(own, downstream);
         }
-        SegmentOrder { speed_limit_kmh: self.limit, closed_lanes: self.closed.clone() }
+        SegmentOrder {
+            speed_limit_kmh: self.limit,
+            closed_lanes: self.closed.clone(),
+            stretches: self.stretches.clone(),
+        }
     }
 
     fn new_period(&mut self, own: &SegmentSummary, downstream: &[&SegmentSummary]) {
         let now = own.period_end_s;
         // Limits.
-        let mut speeds: Vec<f64> =
-            own.loops.last().and_then(|l| loop_speed(&l.lanes, &self.closed)).into_iter().collect();
+        // Each speed with the limit it was driven under: a road driving at its own lower limit
+        // is free too (else limits upstream of limits never go up again).
+        let mut speeds: Vec<(f64, Option<u32>)> = own
+            .loops
+            .last()
+            .and_then(|l| loop_speed(&l.lanes, &self.closed))
+            .map(|v| (v, own.speed_limit_kmh))
+            .into_iter()
+            .collect();
         for d in downstream {
-            speeds.extend(d.loops.iter().filter_map(|l| loop_speed(&l.lanes, &d.closed_lanes)));
+            speeds.extend(
+                d.loops.iter().filter_map(|l| loop_speed(&l.lanes, &d.closed_lanes)).map(|v| (v, d.speed_limit_kmh)),
+            );
         }
-        let v_down = speeds.into_iter().fold(f64::INFINITY, f64::min);
+        let v_down = speeds.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
+        let free_kmh = self.config.free_kmh;
+        let all_free = speeds
+            .iter()
+            .all(|(v, limit)| *v > limit.map_or(free_kmh, |l| free_kmh.min(f64::from(l) * FREE_SHARE_OF_LIMIT)));
         let target = if v_down < self.config.jam_kmh {
             0
         } else if v_down < self.config.slow_kmh {
@@ -169,7 +215,7 @@ impl SegmentPolicy {
         if target < current {
             self.limit = STEPS[target];
             self.free_periods = 0;
-        } else if target > current && v_down > self.config.free_kmh {
+        } else if target > current && all_free {
             self.free_periods += 1;
             if self.free_periods >= self.config.raise_after {
                 self.limit = STEPS[current + 1];
@@ -178,13 +224,32 @@ impl SegmentPolicy {
         } else {
             self.free_periods = 0;
         }
-        // Probing: reopen lanes closed long enough.
+        // Reopening: a lane whose closed stretch ends at a loop is reopened as soon as that loop
+        // counts a vehicle in it (the blockage drove off: nobody else can be in the lane there),
+        // once the vehicles caught inside when it closed have had time to leave. Any other closed
+        // lane is reopened to probe after a while.
         let probe = self.probe_s;
-        for (lane, _) in self.closed_at_s.iter().filter(|(_, at)| now - at >= probe) {
-            self.closed.retain(|l| l != lane);
-            self.probing.push((*lane, now));
+        let mut reopen: Vec<u8> = Vec::new();
+        for (lane, at) in &self.closed_at_s {
+            let end_loop = self.stretch_end_loop(*lane, own);
+            let moved = end_loop.is_some_and(|r| r.count > 0) && now - at >= self.config.settle_s;
+            let wait = if end_loop.is_some() { probe * self.config.watched_probe_factor } else { probe };
+            if moved || now - at >= wait {
+                reopen.push(*lane);
+                if moved {
+                    // Its queue discharges from the front: standing a while yet is no new blockage.
+                    self.closed_downstream_at_s.retain(|(l, _)| l != lane);
+                    self.closed_downstream_at_s.push((*lane, now));
+                } else {
+                    self.probing.push((*lane, now));
+                }
+            }
         }
-        self.closed_at_s.retain(|(_, at)| now - at < probe);
+        for lane in &reopen {
+            self.closed.retain(|l| l != lane);
+            self.stretches.retain(|s| s.lane != *lane);
+        }
+        self.closed_at_s.retain(|(l, _)| !reopen.contains(l));
         // A probe that stayed open for as long as detection takes, twice over, succeeded.
         let window = f64::from(self.config.block_after * 2) * own.period_s;
         let before = self.probing.len();
@@ -198,7 +263,19 @@ impl SegmentPolicy {
             if self.closed.contains(&lane) {
                 continue;
             }
-            let blocked = self.looks_blocked(lane, own, downstream.first().copied());
+            if downstream.iter().any(|d| d.closed_lanes.contains(&lane)) {
+                self.closed_downstream_at_s.retain(|(l, _)| *l != lane);
+                self.closed_downstream_at_s.push((lane, now));
+            }
+            let recently_closed_downstream =
+                self.closed_downstream_at_s.iter().any(|(l, at)| *l == lane && now - at < self.config.holdoff_s);
+            let blocked = if recently_closed_downstream {
+                // The lane is (or was until lately) closed downstream: drivers leaving it here is
+                // the closure working, and its queue standing is the closure's queue discharging.
+                None
+            } else {
+                self.looks_blocked(lane, own, downstream.first().copied())
+            };
             let entry = match self.blocked_periods.iter_mut().find(|(l, _)| *l == lane) {
                 Some(e) => e,
                 None => {
@@ -206,7 +283,7 @@ impl SegmentPolicy {
                     self.blocked_periods.last_mut().expect("just pushed")
                 }
             };
-            entry.1 = if blocked { entry.1 + 1 } else { 0 };
+            entry.1 = if blocked.is_some() { entry.1 + 1 } else { 0 };
             let open_lanes = usize::from(lanes) - self.closed.len();
             if entry.1 >= self.config.block_after && open_lanes > 1 {
                 entry.1 = 0;
@@ -217,46 +294,82 @@ impl SegmentPolicy {
                 }
                 self.closed.push(lane);
                 self.closed.sort_unstable();
+                if let Some(stretch) = blocked.and_then(|b| self.stretch_for(lane, b, own)) {
+                    self.stretches.push(stretch);
+                    self.stretches.sort_by_key(|s| s.lane);
+                }
                 self.closed_at_s.push((lane, now));
             }
         }
     }
 
-    fn looks_blocked(&self, lane: u8, own: &SegmentSummary, next: Option<&SegmentSummary>) -> bool {
-        if next.is_some_and(|n| n.closed_lanes.contains(&lane)) {
-            // The lane is closed downstream: drivers leaving it here is the closure working.
-            return false;
+    /// The loop reading of `lane` at the loop where its closed stretch ends, if it ends at one.
+    fn stretch_end_loop<'a>(&self, lane: u8, own: &'a SegmentSummary) -> Option<&'a LaneReading> {
+        let st = self.stretches.iter().find(|s| s.lane == lane)?;
+        let end = own.start_m + f64::from(st.to_m);
+        own.loops.iter().find(|l| (l.position_m - end).abs() < 0.5)?.lanes.get(usize::from(lane - 1))
+    }
+
+    /// The closed stretch for a blockage of `lane` seen between `blockage` (metres from the
+    /// road's start; `to` None: beyond the segment's last loop): from a merge distance upstream
+    /// of where it was seen to the loop beyond it (or the segment's end). None (the whole
+    /// segment) if the summary does not say where the segment lies.
+    fn stretch_for(&self, lane: u8, blockage: Blockage, own: &SegmentSummary) -> Option<ClosedStretch> {
+        if own.length_m <= 0.0 {
+            return None;
         }
+        let from = (blockage.from_m - own.start_m - self.config.taper_m).max(0.0);
+        let to = blockage.to_m.map_or(own.length_m, |t| t - own.start_m).min(own.length_m);
+        let (from_m, to_m) = (from.floor() as u32, to.round() as u32);
+        (from_m < to_m).then_some(ClosedStretch { lane, from_m, to_m })
+    }
+
+    fn looks_blocked(&self, lane: u8, own: &SegmentSummary, next: Option<&SegmentSummary>) -> Option<Blockage> {
         let li = usize::from(lane - 1);
         let min = f64::from(self.config.others_min);
-        // A lane that carries its share at one loop and (almost) nobody at the next: the drop is
-        // between them.
-        for k in 1..own.loops.len() {
-            let (up, here) = (&own.loops[k - 1].lanes, &own.loops[k].lanes);
-            let arriving = up.get(li).and_then(|r| r.mean_speed_kmh).is_some_and(|v| v >= ARRIVING_KMH);
-            if let (Some(share_up), Some(share_here)) = (share(up, li, min), share(here, li, min))
-                && arriving
-                && share_up >= 0.5
-                && share_here <= 0.25
-                && flowing(here, li)
-            {
-                return true;
+        // A lane standing over a loop while the others move past: the blockage is beyond that
+        // loop and before the next (the loop furthest downstream where it stands).
+        for k in (0..own.loops.len()).rev() {
+            if standing_beside_flow(&own.loops[k].lanes, li, min) {
+                let to_m = own.loops.get(k + 1).map(|l| l.position_m);
+                return Some(Blockage { from_m: own.loops[k].position_m, to_m });
             }
         }
-        // A standing queue in this lane beside flowing lanes, at the segment's last loop.
-        if own.loops.last().is_some_and(|l| standing_beside_flow(&l.lanes, li, min)) {
-            return true;
+        // A lane that carries its share at one loop, or stands there, and (almost) nobody at
+        // the next while the other lanes flow: the blockage is between them. The pair furthest
+        // downstream wins (a queue behind a blockage stands at every loop upstream of it).
+        for k in (1..own.loops.len()).rev() {
+            let (up, here) = (&own.loops[k - 1].lanes, &own.loops[k].lanes);
+            let arriving = up.get(li).and_then(|r| r.mean_speed_kmh).is_some_and(|v| v >= ARRIVING_KMH)
+                && share(up, li, min).is_some_and(|s| s >= 0.5);
+            let standing = standing_beside_flow(up, li, min);
+            // Silent, not standing over the loop (that would put the blockage beyond it).
+            let silent = share(here, li, min).is_some_and(|s| s <= 0.25)
+                && here.get(li).is_some_and(|r| r.occupancy_pct < SILENT_OCCUPANCY_PCT);
+            if (arriving || standing) && silent && flowing(here, li) {
+                return Some(Blockage { from_m: own.loops[k - 1].position_m, to_m: Some(own.loops[k].position_m) });
+            }
         }
+        let last = own.loops.last()?;
+        let beyond = Blockage { from_m: last.position_m, to_m: None };
         // A queue at the last loop, and nobody in the lane at the next segment's first.
-        if let (Some(last), Some(first_next)) = (own.loops.last(), next.and_then(|n| n.loops.first())) {
+        if let Some(first_next) = next.and_then(|n| n.loops.first()) {
             let queue =
                 last.lanes.get(li).is_some_and(|r| r.occupancy_pct > 25.0 && r.mean_speed_kmh.is_none_or(|v| v < 20.0));
             if queue && share(&first_next.lanes, li, min).is_some_and(|s| s <= 0.25) {
-                return true;
+                return Some(beyond);
             }
         }
-        false
+        None
     }
+}
+
+/// Where a blockage was seen: beyond the loop at `from_m` and before the one at `to_m` (None:
+/// beyond the segment's last loop), metres from the road's start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Blockage {
+    from_m: f64,
+    to_m: Option<f64>,
 }
 
 /// Lane `li`'s count relative to the mean of the other lanes at a loop, if they counted at
@@ -296,7 +409,7 @@ fn standing_beside_flow(lanes: &[LaneReading], li: usize, min: f64) -> bool {
             sum += v * f64::from(r.count);
         }
     }
-    standing && count >= min && n > 0 && sum / f64::from(n) > FLOWING_KMH
+    standing && count >= min && n > 0 && sum / f64::from(n) > MOVING_KMH
 }
 
 /// A loop's speed over its open lanes: flow-weighted mean, 0 for a standing queue (occupied but
@@ -338,6 +451,9 @@ mod tests {
             period_s: 30.0,
             speed_limit_kmh: limit,
             closed_lanes: closed.to_vec(),
+            stretches: Vec::new(),
+            length_m: 0.0,
+            start_m: 0.0,
             loops: loops
                 .iter()
                 .enumerate()

@@ -129,6 +129,12 @@ impl Highway {
                     b_safe = B_SAFE_STRANDED;
                 }
             }
+        } else if v < 1.0 && self.closed_at(lane, x) && leader.is_some_and(|(_, lx)| self.closed_at(lane, lx)) {
+            // Stopped inside a closed stretch (it closed around the driver) behind what blocks it:
+            // leave it at the first safe gap. No zipper here: the open lane beside flows, and
+            // stopping it for every stranded driver would break it down. (A driver moving freely
+            // in the stretch drives on, out of its end, as the blockage itself does when it clears.)
+            leave_bias = 5.0;
         }
         if right_bias == 0.0 && leave_bias == 0.0 && (a_own > d.a * 0.9 || v < 0.0) {
             // Free road at full acceleration: nothing to gain anywhere.

@@ -45,7 +45,7 @@ mod motion;
 use super::driver::{A_THRESHOLD, B_SAFE, Driver, mobil_incentive};
 use super::loops::Loops;
 use super::spec::{HighwaySpec, LIMIT_KMH_MAX, LIMIT_KMH_MIN, RoadKind};
-use super::{Event, HighwayStats, SegmentOrder, VehicleKind, VehicleView};
+use super::{ClosedStretch, Event, HighwayStats, SegmentOrder, VehicleKind, VehicleView};
 use crate::error::Refusal;
 use crate::rng::{Stream, exponential, stream, uniform};
 use crate::summary::SegmentSummary;
@@ -116,6 +116,7 @@ pub struct Highway {
     next_id: u32,
     limits: Vec<Option<u32>>,
     closed: Vec<Vec<u8>>,
+    stretches: Vec<Vec<ClosedStretch>>,
     v0_cap: Vec<f64>,
     closures: Vec<Vec<(f64, f64)>>,
     entries: Vec<Entry>,
@@ -167,6 +168,7 @@ impl Highway {
             next_id: 1,
             limits: vec![None; segments as usize],
             closed: vec![Vec::new(); segments as usize],
+            stretches: vec![Vec::new(); segments as usize],
             v0_cap: vec![f64::INFINITY; segments as usize],
             closures: vec![Vec::new(); usize::from(spec.lanes)],
             entries,
@@ -255,7 +257,12 @@ impl Highway {
             let mut stretches: Vec<(f64, f64)> = Vec::new();
             for s in 0..self.segments as usize {
                 if self.closed[s].contains(&lane) {
-                    let (start, end) = (self.segment_start(s), self.segment_start(s + 1).min(self.spec.length_m));
+                    let (seg_start, seg_end) =
+                        (self.segment_start(s), self.segment_start(s + 1).min(self.spec.length_m));
+                    let (start, end) = match self.stretches[s].iter().find(|st| st.lane == lane) {
+                        Some(st) => (seg_start + f64::from(st.from_m), (seg_start + f64::from(st.to_m)).min(seg_end)),
+                        None => (seg_start, seg_end),
+                    };
                     match stretches.last_mut() {
                         Some(last) if last.1 >= start => last.1 = end,
                         _ => stretches.push((start, end)),
@@ -291,8 +298,23 @@ impl Highway {
             return Err(Refusal::new("closing every lane: keep at least one lane open"));
         }
         let s = segment as usize - 1;
+        let seg_len = self.segment_start(s + 1).min(self.spec.length_m) - self.segment_start(s);
+        for st in &order.stretches {
+            if !order.closed_lanes.contains(&st.lane) {
+                return Err(Refusal::new(format!("stretch of lane {}: the lane is not closed", st.lane)));
+            }
+            if st.from_m >= st.to_m || f64::from(st.to_m) > seg_len {
+                return Err(Refusal::new(format!(
+                    "lane {} closed from {} m to {} m: a stretch is 0 <= from < to <= {seg_len} m",
+                    st.lane, st.from_m, st.to_m
+                )));
+            }
+        }
         let (before_limit, before_closed) = (self.limits[s], self.closed[s].clone());
-        if before_limit == order.speed_limit_kmh && before_closed == order.closed_lanes {
+        if before_limit == order.speed_limit_kmh
+            && before_closed == order.closed_lanes
+            && self.stretches[s] == order.stretches
+        {
             return Ok(());
         }
         if before_limit != order.speed_limit_kmh {
@@ -309,10 +331,15 @@ impl Highway {
             }
         }
         self.limits[s] = order.speed_limit_kmh;
+        let before_stretches = std::mem::replace(&mut self.stretches[s], order.stretches.clone());
         self.closed[s] = order.closed_lanes.clone();
         self.refresh_limits();
-        for lane in order.closed_lanes.iter().filter(|l| !before_closed.contains(l)) {
-            self.clear_too_close(usize::from(lane - 1), self.segment_start(s));
+        for lane in &order.closed_lanes {
+            let from = order.stretch(*lane).map_or(0.0, |st| f64::from(st.from_m));
+            let moved = before_stretches.iter().find(|st| st.lane == *lane).copied() != order.stretch(*lane);
+            if !before_closed.contains(lane) || moved {
+                self.clear_too_close(usize::from(lane - 1), self.segment_start(s) + from);
+            }
         }
         events.push(Event::OrderApplied { segment, order: order.clone() });
         Ok(())
@@ -454,6 +481,9 @@ impl Highway {
                 period_s: self.spec.loop_period_s,
                 speed_limit_kmh: self.limits[s as usize - 1],
                 closed_lanes: self.closed[s as usize - 1].clone(),
+                stretches: self.stretches[s as usize - 1].clone(),
+                length_m: self.segment_start(s as usize).min(self.spec.length_m) - self.segment_start(s as usize - 1),
+                start_m: self.segment_start(s as usize - 1),
                 loops: self.loops.take_segment(s, self.spec.loop_period_s),
             });
         }
@@ -555,6 +585,12 @@ impl Highway {
         for (limit, closed) in self.limits.iter().zip(&self.closed) {
             hasher.update(limit.unwrap_or(0).to_le_bytes());
             hasher.update(closed);
+        }
+        for st in self.stretches.iter().flatten() {
+            // Only roads with partial closures feed this, so older digests stay as they were.
+            hasher.update([st.lane]);
+            hasher.update(st.from_m.to_le_bytes());
+            hasher.update(st.to_m.to_le_bytes());
         }
         for entry in &self.entries {
             entry.digest(hasher);
