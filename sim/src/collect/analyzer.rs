@@ -256,7 +256,12 @@ async fn primary(
         }
         let m = model.as_mut().expect("set above");
         match one_frame(options, store, camera, id, &record, m).await {
-            Frame::Skipped => continue,
+            Frame::Skipped => {
+                if m.background.is_none() {
+                    model = None; // the model was lost with a failed task: start afresh
+                }
+                continue;
+            }
             Frame::Analysed => {}
         }
         let first_seq = *m.first_seq.get_or_insert(record.seq);
@@ -287,7 +292,8 @@ async fn new_model(client: &Client, id: &str) -> anyhow::Result<Model> {
         .with_context(|| format!("camera {id} has no calibration"))?;
     let calibration: Calibration = serde_json::from_slice(&node.data).context("unreadable calibration")?;
     let geometry = LaneGeometry::new(&calibration.camera, calibration.lanes, calibration.lane_width_m)?;
-    let config = AnalyzerConfig::default();
+    let config = AnalyzerConfig { fps: calibration.fps, ..AnalyzerConfig::default() };
+    config.validate()?;
     let warmup_frames = u64::from(config.warmup_frames);
     let background = Some(Background::new(&geometry, config)?);
     let period = PeriodAccumulator::new(&geometry);
@@ -345,7 +351,7 @@ async fn one_frame(
         Ok(pair) => pair,
         Err(e) => {
             tracing::error!(camera = id, "analysis task failed, the model starts again: {e}");
-            m.background = Background::new(&m.geometry, AnalyzerConfig::default()).ok();
+            m.background = None;
             return Frame::Skipped;
         }
     };

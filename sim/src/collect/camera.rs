@@ -70,6 +70,13 @@ pub struct Calibration {
     pub lanes: u8,
     /// Lane width, metres.
     pub lane_width_m: f64,
+    /// Frames per second of world time (the analyzer's clock).
+    #[serde(default = "default_fps")]
+    pub fps: f64,
+}
+
+fn default_fps() -> f64 {
+    crate::live::feed::FPS_DEFAULT
 }
 
 /// `/cameras/<id>/calibration`.
@@ -121,6 +128,10 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     let mut feed = FeedClient::connect(format!("http://{}", config.feed))
         .await
         .with_context(|| format!("cannot reach the scene feed at {}", config.feed))?;
+    let fps = match feed.cameras(crate::live::feed::proto::CamerasRequest {}).await {
+        Ok(reply) => reply.into_inner().fps,
+        Err(status) => anyhow::bail!("the scene feed at {} failed: {}", config.feed, status.message()),
+    };
     let mut scenes = match feed.watch(WatchRequest { camera: config.id.clone() }).await {
         Ok(stream) => stream.into_inner(),
         Err(status) => anyhow::bail!("the scene feed refused camera {}: {}", config.id, status.message()),
@@ -184,7 +195,8 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
             }
         };
         shared.stats.lock().expect("stats").feed_skipped += message.skipped;
-        let calibration = Calibration { camera: scene.camera.clone(), lanes: scene.lanes, lane_width_m: scene.lane_width_m };
+        let calibration =
+            Calibration { camera: scene.camera.clone(), lanes: scene.lanes, lane_width_m: scene.lane_width_m, fps };
         if renderer.as_ref().is_none_or(|(c, _)| *c != calibration) {
             let geometry = LaneGeometry::new(&calibration.camera, calibration.lanes, calibration.lane_width_m)?;
             write_calibration(&client, &config.id, &calibration, &shared).await;

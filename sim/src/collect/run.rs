@@ -152,11 +152,9 @@ impl Collectors {
                 r.results_written += c.results_written;
                 r.results_refused += c.results_refused;
                 r.blob_errors += c.blob_missing + c.blob_tampered + c.blob_errors + c.not_image + c.too_large;
-                if c.primary {
-                    p50s.extend(c.lag_ms_p50);
-                    if let Some(v) = c.lag_ms_p99 {
-                        p99 = Some(p99.map_or(v, |p: f64| p.max(v)));
-                    }
+                p50s.extend(c.lag_ms_p50);
+                if let Some(v) = c.lag_ms_p99 {
+                    p99 = Some(p99.map_or(v, |p: f64| p.max(v)));
                 }
             }
         }
