@@ -234,6 +234,7 @@ pub async fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         ttl: Duration::from_secs(2),
         retention: Duration::from_secs(args.retention_s),
         camera_args: vec!["--format".into(), format!("{:?}", args.format).to_lowercase()],
+        env: Vec::new(),
     })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_s);

@@ -33,6 +33,8 @@ pub struct CollectConfig {
     pub retention: Duration,
     /// Extra flags for every camera (e.g. `--format png`).
     pub camera_args: Vec<String>,
+    /// Extra environment for every process (e.g. `AWS_ENDPOINT` and credentials for S3).
+    pub env: Vec<(String, String)>,
 }
 
 /// The running processes.
@@ -106,7 +108,7 @@ impl Collectors {
                 stats_path(&config.dir, id).display().to_string(),
             ];
             args.extend(config.camera_args.iter().cloned());
-            cameras.push(Process::spawn(id, &config.binary, &args, &config.dir.join(format!("{id}.log")))?);
+            cameras.push(Process::spawn_env(id, &config.binary, &args, &env(&config), &config.dir.join(format!("{id}.log")))?);
         }
         let mut analyzers = Vec::new();
         for n in 1..=config.analyzers {
@@ -189,7 +191,12 @@ fn spawn_analyzer(config: &CollectConfig, n: usize) -> anyhow::Result<Process> {
         "--stats-file".into(),
         analyzer_stats_path(&config.dir, n).display().to_string(),
     ];
-    Process::spawn(&format!("analyzer {name}"), &config.binary, &args, &config.dir.join(format!("analyzer-{name}.log")))
+    let log = config.dir.join(format!("analyzer-{name}.log"));
+    Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &env(config), &log)
+}
+
+fn env(config: &CollectConfig) -> Vec<(&str, &str)> {
+    config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// Where camera `id` writes its stats.

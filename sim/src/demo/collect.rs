@@ -54,6 +54,7 @@ pub async fn start(
         ttl: Duration::from_secs(2),
         retention: settings.retention,
         camera_args: Vec::new(),
+        env: Vec::new(),
     })?;
     Ok((collectors, store))
 }
