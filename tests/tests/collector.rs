@@ -417,3 +417,49 @@ async fn bad_frames_and_an_unknown_camera_are_counted_and_the_analyzer_goes_on()
     let _ = analyzer.stop(Duration::from_secs(3)).await;
     rig.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_deletes_old_frames_but_never_the_latest() {
+    let rig = rig(false).await;
+    let store = BlobStore::open_url(&StorageConfig::local_dir(rig.dir.path().join("blobs")).unwrap().url).unwrap();
+    let now = skyway_sim::collect::camera::wall_ms();
+    let hour_ago = now - 3_600_000;
+    let mut stored = Vec::new();
+    for (seq, ms) in [(0, hour_ago), (1, hour_ago + 1), (2, now)] {
+        let key = record::frame_key("cam-j", ms, seq, Format::Jpeg(85));
+        let frame = store.put(&key, Bytes::from_static(b"frame")).await.unwrap();
+        let truth = store.put(&record::truth_key(&key), Bytes::from_static(b"{}")).await.unwrap();
+        stored.push((key, frame, truth));
+    }
+    // The camera stalled an hour ago: latest still names its second frame, which is old too.
+    let (_, frame, truth) = &stored[1];
+    let latest = FrameRecord {
+        camera: "cam-j".into(),
+        seq: 1,
+        world_time_s: 0.2,
+        wall_ms: hour_ago + 1,
+        frame: BlobRef { url: frame.url.clone(), sha256: frame.sha256.clone(), size: frame.size },
+        truth: BlobRef { url: truth.url.clone(), sha256: truth.sha256.clone(), size: truth.size },
+        width: 640,
+        height: 360,
+        format: Format::Jpeg(85),
+    };
+    rig.client
+        .create(skyway_coord::proto::coord::CreateRequest {
+            path: record::latest_path("cam-j"),
+            data: serde_json::to_vec(&latest).unwrap().into(),
+            make_parents: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deleted = skyway_sim::collect::janitor::sweep(&rig.client, &store, Duration::from_secs(600)).await.unwrap();
+    assert_eq!(deleted, 2, "the first frame and its truth");
+    let left: Vec<String> = store.list("frames/").await.unwrap().into_iter().map(|o| o.key).collect();
+    let expect: Vec<String> = stored[1..].iter().flat_map(|(k, _, _)| [k.clone(), record::truth_key(k)]).collect();
+    let (mut left, mut expect) = (left, expect);
+    left.sort();
+    expect.sort();
+    assert_eq!(left, expect, "latest's frame and truth survive however old, and so does the new frame");
+    rig.stop().await;
+}
