@@ -156,7 +156,11 @@ pub struct FrameIndex {
 impl FrameIndex {
     /// Appends a frame, forgetting the oldest beyond [`INDEX_MAX`].
     pub fn push(&mut self, record: &FrameRecord) {
-        self.frames.push(IndexEntry { seq: record.seq, world_time_s: record.world_time_s, url: record.frame.url.clone() });
+        self.frames.push(IndexEntry {
+            seq: record.seq,
+            world_time_s: record.world_time_s,
+            url: record.frame.url.clone(),
+        });
         if self.frames.len() > INDEX_MAX {
             let excess = self.frames.len() - INDEX_MAX;
             self.frames.drain(..excess);

@@ -139,7 +139,8 @@ async fn cameras_and_analyzers_on_a_local_directory() {
     let cameras = ["cam-1", "cam-3"];
     let mut collectors = Collectors::start(rig.collect(&store_config.url, &cameras, 2)).unwrap();
     for camera in cameras {
-        wait_until("a result per camera", Duration::from_secs(60), || async { rig.analysis(camera).await.is_some() }).await;
+        wait_until("a result per camera", Duration::from_secs(60), || async { rig.analysis(camera).await.is_some() })
+            .await;
     }
     for camera in cameras {
         let analysis = rig.analysis(camera).await.unwrap();
@@ -156,7 +157,10 @@ async fn cameras_and_analyzers_on_a_local_directory() {
     assert_eq!(report.frames_dropped, 0, "{report:?}");
     assert_eq!(report.blob_errors, 0, "{report:?}");
     assert!(report.results_written >= 2, "{report:?}");
-    assert!(report.bytes_to_blob > 10 * report.bytes_to_coordinator, "frames must not pass through the coordinator: {report:?}");
+    assert!(
+        report.bytes_to_blob > 10 * report.bytes_to_coordinator,
+        "frames must not pass through the coordinator: {report:?}"
+    );
     assert!(report.lag_ms_p50.is_some(), "{report:?}");
     collectors.stop().await;
     rig.stop().await;
@@ -180,8 +184,10 @@ async fn storage_cut_off_and_restored_on_s3_records_only_what_is_stored() {
         ("AWS_ALLOW_HTTP".into(), "true".into()),
     ];
     let mut collectors = Collectors::start(config).unwrap();
-    wait_until("a result from frames on S3", Duration::from_secs(60), || async { rig.analysis("cam-2").await.is_some() })
-        .await;
+    wait_until("a result from frames on S3", Duration::from_secs(60), || async {
+        rig.analysis("cam-2").await.is_some()
+    })
+    .await;
     assert_recorded_are_stored(&rig.client, &direct, "cam-2").await;
 
     proxy.set(Mode::Cut);
@@ -212,7 +218,8 @@ async fn a_killed_or_paused_analyzer_is_replaced_and_its_successor_never_overwri
     let mut collectors = Collectors::start(rig.collect(&store_url, &["cam-2"], 2)).unwrap();
     wait_until("a first result", Duration::from_secs(60), || async { rig.analysis("cam-2").await.is_some() }).await;
     // Every write to /analysis/cam-2 from now on, in order.
-    let from = rig.client.exists(&record::analysis_path("cam-2"), Consistency::Linearizable).await.unwrap().revision + 1;
+    let from =
+        rig.client.exists(&record::analysis_path("cam-2"), Consistency::Linearizable).await.unwrap().revision + 1;
     let mut watcher = Watcher::start(&rig.client, &record::analysis_path("cam-2"), false, from).await.unwrap();
     let history = std::sync::Arc::new(std::sync::Mutex::new(Vec::<AnalysisRecord>::new()));
     let recorder = {
@@ -239,7 +246,10 @@ async fn a_killed_or_paused_analyzer_is_replaced_and_its_successor_never_overwri
     .await;
     let taken = rig.analysis("cam-2").await.unwrap();
     assert!(taken.token > first_token, "the successor's token is higher");
-    assert!(taken.first_seq > seq_at_kill.saturating_sub(5), "the successor starts from the latest frame, not from the past");
+    assert!(
+        taken.first_seq > seq_at_kill.saturating_sub(5),
+        "the successor starts from the latest frame, not from the past"
+    );
     collectors.restart_analyzer(index(&first)).unwrap(); // back as a backup
 
     // 2. SIGSTOP the new primary past its TTL, then let it wake up.
@@ -303,7 +313,12 @@ async fn bad_frames_and_an_unknown_camera_are_counted_and_the_analyzer_goes_on()
     let store_url = StorageConfig::local_dir(rig.dir.path().join("blobs")).unwrap().url;
     let store = BlobStore::open_url(&store_url).unwrap();
     let client = rig.client.clone();
-    let calibration = Calibration { camera: CameraSpec { id: "cam-x".into(), ..CameraSpec::default() }, lanes: 2, lane_width_m: 3.5, fps: 5.0 };
+    let calibration = Calibration {
+        camera: CameraSpec { id: "cam-x".into(), ..CameraSpec::default() },
+        lanes: 2,
+        lane_width_m: 3.5,
+        fps: 5.0,
+    };
     client
         .create(skyway_coord::proto::coord::CreateRequest {
             path: calibration_path("cam-x"),
@@ -330,7 +345,8 @@ async fn bad_frames_and_an_unknown_camera_are_counted_and_the_analyzer_goes_on()
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let mut analyzer = Process::spawn("analyzer", &skyway_binary(), &args, &rig.dir.path().join("analyzer.log")).unwrap();
+    let mut analyzer =
+        Process::spawn("analyzer", &skyway_binary(), &args, &rig.dir.path().join("analyzer.log")).unwrap();
     let stats = || read_json::<AnalyzerStats>(&stats_file);
     wait_until("the analyzer primary for both cameras", Duration::from_secs(20), || async {
         stats().is_some_and(|s| s.cameras.iter().all(|c| c.primary))

@@ -36,11 +36,13 @@ impl FrameFormat {
 
 /// Flags of `skyway camera`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  skyway camera --id cam-3 --feed 127.0.0.1:7200 --endpoints 127.0.0.1:7001 --store file:///tmp/sky/blobs\n\n\
+#[command(
+    after_help = "Example:\n  skyway camera --id cam-3 --feed 127.0.0.1:7200 --endpoints 127.0.0.1:7001 --store file:///tmp/sky/blobs\n\n\
 It renders the scenes of its stretch from the world's feed, puts each frame and its truth into \
 blob storage, and only then records the frame's URL, SHA-256 and size in the coordinator at \
 /cameras/<id>/latest (and a bounded index). S3: --store s3://bucket/prefix with AWS_ENDPOINT, \
-AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_ALLOW_HTTP=true for a local server).")]
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_ALLOW_HTTP=true for a local server)."
+)]
 pub struct CameraArgs {
     /// The camera's id, as the world's feed names it (cam-1 … one per segment, cam-rwy-07L …).
     #[arg(long)]
@@ -96,10 +98,12 @@ pub async fn run_camera(args: CameraArgs) -> anyhow::Result<ExitCode> {
 
 /// Flags of `skyway analyzer`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  skyway analyzer --name a1 --cameras cam-1,cam-2,cam-3 --endpoints 127.0.0.1:7001 --store file:///tmp/sky/blobs\n\n\
+#[command(
+    after_help = "Example:\n  skyway analyzer --name a1 --cameras cam-1,cam-2,cam-3 --endpoints 127.0.0.1:7001 --store file:///tmp/sky/blobs\n\n\
 It campaigns for analyze/<camera> for each camera; as primary it reads each new frame by its URL, \
 checks its SHA-256, analyses it and writes /analysis/<camera> once per period, in a transaction \
-that checks it still holds the role.")]
+that checks it still holds the role."
+)]
 pub struct AnalyzerArgs {
     /// This analyzer's name (unique among analyzers).
     #[arg(long)]
@@ -154,10 +158,12 @@ pub enum Output {
 
 /// Flags of `skyway collect`.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  skyway collect --scenario highway --store file:///tmp/sky/blobs --duration-s 30\n\n\
+#[command(
+    after_help = "Example:\n  skyway collect --scenario highway --store file:///tmp/sky/blobs --duration-s 30\n\n\
 Runs the world (with an in-process 3-node coordinator) and one camera process per segment and \
 runway, and reports the bytes written to blob storage next to the bytes written to the \
-coordinator. --analyzers N adds analyzer processes and reports their lag.")]
+coordinator. --analyzers N adds analyzer processes and reports their lag."
+)]
 pub struct CollectArgs {
     /// A shipped scenario (highway, incident, …) or a TOML file.
     #[arg(long, default_value = "highway")]
@@ -289,7 +295,7 @@ fn print_report(args: &CollectArgs, store: &str, took: Duration, r: &CollectRepo
         r.feed_skipped
     );
     println!("                        total      per frame");
-    let per = |b: u64| if r.frames_recorded == 0 { 0 } else { b / r.frames_recorded };
+    let per = |b: u64| b.checked_div(r.frames_recorded).unwrap_or(0);
     println!("to blob storage    {:>10} {:>10}", bytes(r.bytes_to_blob), bytes(per(r.bytes_to_blob)));
     println!("to the coordinator {:>10} {:>10}", bytes(r.bytes_to_coordinator), bytes(per(r.bytes_to_coordinator)));
     if r.analyzers > 0 {
@@ -360,7 +366,9 @@ pub async fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let AnalyzeCommand::Eval(args) = args.command;
     let sets: Vec<Conditions> = match args.scenario.as_str() {
         "both" => vec![Conditions::easy(), Conditions::hard()],
-        name => vec![Conditions::by_name(name).with_context(|| format!("--scenario {name:?}: use easy, hard or both"))?],
+        name => {
+            vec![Conditions::by_name(name).with_context(|| format!("--scenario {name:?}: use easy, hard or both"))?]
+        }
     };
     anyhow::ensure!(args.seconds > 0.0 && args.seconds <= 24.0 * 3600.0, "--seconds must be in 0..=86400");
     let mut reports = Vec::new();

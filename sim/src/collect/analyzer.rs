@@ -69,7 +69,8 @@ pub async fn run(options: AnalyzerOptions) -> anyhow::Result<()> {
         record::check_camera_id(id).map_err(anyhow::Error::msg)?;
     }
     anyhow::ensure!(options.period_frames >= 1, "--period-frames must be at least 1");
-    let store = BlobStore::open_url(&options.store).with_context(|| format!("cannot open blob storage {}", options.store))?;
+    let store =
+        BlobStore::open_url(&options.store).with_context(|| format!("cannot open blob storage {}", options.store))?;
     let client = Client::connect(&options.endpoints)?;
     let cameras: Vec<Arc<Camera>> = options
         .cameras
@@ -119,7 +120,9 @@ pub async fn run(options: AnalyzerOptions) -> anyhow::Result<()> {
         stats.lock().expect("stats").sessions += 1;
         let tasks: Vec<_> = cameras
             .iter()
-            .map(|c| tokio::spawn(serve_camera(options.clone(), client.clone(), session.clone(), store.clone(), c.clone())))
+            .map(|c| {
+                tokio::spawn(serve_camera(options.clone(), client.clone(), session.clone(), store.clone(), c.clone()))
+            })
             .collect();
         let stop = tokio::select! {
             _ = crate::cli::interrupted() => true,
@@ -150,7 +153,13 @@ pub async fn run(options: AnalyzerOptions) -> anyhow::Result<()> {
 }
 
 /// Campaigns for one camera, and analyses it while primary; campaigns again when deposed.
-async fn serve_camera(options: AnalyzerOptions, client: Client, session: Arc<Session>, store: BlobStore, camera: Arc<Camera>) {
+async fn serve_camera(
+    options: AnalyzerOptions,
+    client: Client,
+    session: Arc<Session>,
+    store: BlobStore,
+    camera: Arc<Camera>,
+) {
     let id = camera.stats.lock().expect("stats").camera.clone();
     loop {
         let result: anyhow::Result<()> = async {
@@ -208,19 +217,19 @@ async fn primary(
     ensure_node(client, &record::analysis_path(id)).await?;
     // The camera's latest, and where to watch from.
     let latest = record::latest_path(id);
-    let (mut watcher, first) = loop {
-        let found = client.exists(&latest, Consistency::Linearizable).await?;
-        let watcher = Watcher::start(client, &latest, false, found.revision + 1).await?;
-        if found.found {
-            let node = client.get(&latest, Consistency::Linearizable).await?;
-            break (watcher, Some(node.data));
-        }
+    // Watch from the revision read, so no change after it is missed; a record seen twice (read
+    // and then delivered) is skipped by its sequence number.
+    let found = client.exists(&latest, Consistency::Linearizable).await?;
+    let mut watcher = Watcher::start(client, &latest, false, found.revision + 1).await?;
+    let first = if found.found {
+        Some(client.get(&latest, Consistency::Linearizable).await?.data)
+    } else {
         let mut s = camera.stats.lock().expect("stats");
         if !s.unknown_camera {
             tracing::warn!(camera = id, "unknown camera: no {latest} yet; waiting for it to appear");
         }
         s.unknown_camera = true;
-        break (watcher, None);
+        None
     };
     let mut model: Option<Model> = None;
     let mut last_seq: Option<u64> = None;
@@ -387,9 +396,17 @@ async fn write_result(
 ) -> anyhow::Result<()> {
     let data = serde_json::to_vec(analysis)?;
     let request = pb::TxnRequest {
-        checks: vec![pb::Check { path: candidate.path().to_string(), kind: pb::check::Kind::Exists as i32, version: 0 }],
+        checks: vec![pb::Check {
+            path: candidate.path().to_string(),
+            kind: pb::check::Kind::Exists as i32,
+            version: 0,
+        }],
         ops: vec![pb::Op {
-            op: Some(pb::op::Op::Set(pb::SetRequest { path: record::analysis_path(id), data: data.into(), ..Default::default() })),
+            op: Some(pb::op::Op::Set(pb::SetRequest {
+                path: record::analysis_path(id),
+                data: data.into(),
+                ..Default::default()
+            })),
         }],
         ..Default::default()
     };

@@ -26,9 +26,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use skyway_collector::record::{self, FrameIndex, FrameRecord};
 use skyway_collector::{CameraSpec, Conditions, Format, LaneGeometry, Renderer, Scene, encode};
+use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency, Session};
 use skyway_coord::proto::coord as pb;
-use skyway_coord::CoordError;
 use skyway_storage::{BlobStore, StorageError};
 use tokio::sync::Notify;
 
@@ -118,7 +118,8 @@ pub fn wall_ms() -> u64 {
 pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     record::check_camera_id(&config.id).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(config.queue_max >= 1, "--queue-max must be at least 1");
-    let store = BlobStore::open_url(&config.store).with_context(|| format!("cannot open blob storage {}", config.store))?;
+    let store =
+        BlobStore::open_url(&config.store).with_context(|| format!("cannot open blob storage {}", config.store))?;
     let client = Client::connect(&config.endpoints)?;
     let session = Arc::new(
         Session::open(&client, config.ttl, Some(&format!("camera-{}", config.id)))
@@ -139,7 +140,8 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     // Continue the numbering of an earlier run of this camera.
     let (mut next_seq, index) = match client.get(&record::latest_path(&config.id), Consistency::Linearizable).await {
         Ok(node) => {
-            let latest: FrameRecord = serde_json::from_slice(&node.data).context("the camera's latest record is unreadable")?;
+            let latest: FrameRecord =
+                serde_json::from_slice(&node.data).context("the camera's latest record is unreadable")?;
             let index = match client.get(&record::index_path(&config.id), Consistency::Linearizable).await {
                 Ok(node) => serde_json::from_slice(&node.data).unwrap_or_default(),
                 Err(_) => FrameIndex::default(),
@@ -299,7 +301,13 @@ async fn write_calibration(client: &Client, id: &str, calibration: &Calibration,
     }
 }
 
-async fn upload_loop(config: CameraConfig, store: BlobStore, client: Client, shared: Arc<Shared>, mut index: Option<FrameIndex>) {
+async fn upload_loop(
+    config: CameraConfig,
+    store: BlobStore,
+    client: Client,
+    shared: Arc<Shared>,
+    mut index: Option<FrameIndex>,
+) {
     loop {
         let next = shared.queue.lock().expect("queue").frames.pop_front();
         let Some(frame) = next else {
@@ -367,7 +375,12 @@ async fn upload(config: &CameraConfig, store: &BlobStore, frame: &Encoded) -> Re
 }
 
 /// Writes `latest` and the index in one transaction; returns the bytes written.
-async fn write_record(client: &Client, id: &str, record: &FrameRecord, index: &mut Option<FrameIndex>) -> Result<u64, CoordError> {
+async fn write_record(
+    client: &Client,
+    id: &str,
+    record: &FrameRecord,
+    index: &mut Option<FrameIndex>,
+) -> Result<u64, CoordError> {
     let first = index.is_none();
     let mut next = index.clone().unwrap_or_default();
     next.push(record);
@@ -381,8 +394,10 @@ async fn write_record(client: &Client, id: &str, record: &FrameRecord, index: &m
             pb::op::Op::Set(pb::SetRequest { path, data: data.into(), ..Default::default() })
         }),
     };
-    let request =
-        pb::TxnRequest { ops: vec![op(record::latest_path(id), latest), op(record::index_path(id), listed)], ..Default::default() };
+    let request = pb::TxnRequest {
+        ops: vec![op(record::latest_path(id), latest), op(record::index_path(id), listed)],
+        ..Default::default()
+    };
     match client.txn(request).await {
         Ok(_) => {}
         // Another run created them meanwhile: from now on, set.

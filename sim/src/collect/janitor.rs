@@ -28,7 +28,14 @@ use super::camera::wall_ms;
 pub type Report = Arc<dyn Fn(u64, bool) + Send + Sync>;
 
 /// Campaigns for the janitor's role with `session` and sweeps while primary.
-pub async fn run(client: Client, session: Arc<Session>, store: BlobStore, me: String, retention: Duration, report: Report) {
+pub async fn run(
+    client: Client,
+    session: Arc<Session>,
+    store: BlobStore,
+    me: String,
+    retention: Duration,
+    report: Report,
+) {
     let election = match Election::new(&client, record::JANITOR_ROLE) {
         Ok(e) => e,
         Err(e) => return tracing::error!("janitor: {e}"),

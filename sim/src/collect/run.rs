@@ -108,7 +108,13 @@ impl Collectors {
                 stats_path(&config.dir, id).display().to_string(),
             ];
             args.extend(config.camera_args.iter().cloned());
-            cameras.push(Process::spawn_env(id, &config.binary, &args, &env(&config), &config.dir.join(format!("{id}.log")))?);
+            cameras.push(Process::spawn_env(
+                id,
+                &config.binary,
+                &args,
+                &env(&config),
+                &config.dir.join(format!("{id}.log")),
+            )?);
         }
         let mut analyzers = Vec::new();
         for n in 1..=config.analyzers {
@@ -130,7 +136,8 @@ impl Collectors {
 
     /// Sums the stats files.
     pub fn report(&self) -> CollectReport {
-        let mut r = CollectReport { cameras: self.cameras.len(), analyzers: self.analyzers.len(), ..Default::default() };
+        let mut r =
+            CollectReport { cameras: self.cameras.len(), analyzers: self.analyzers.len(), ..Default::default() };
         let mut renders = Vec::new();
         for id in &self.config.cameras {
             let Some(s) = read::<CameraStats>(&stats_path(&self.config.dir, id)) else { continue };

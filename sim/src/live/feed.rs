@@ -116,7 +116,12 @@ impl Feed for FeedService {
 }
 
 /// Serves the feed for `placements` on `listener` until the task is dropped.
-pub async fn serve(listener: TcpListener, ticks: TickSender, placements: Vec<Placement>, fps: f64) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    ticks: TickSender,
+    placements: Vec<Placement>,
+    fps: f64,
+) -> anyhow::Result<()> {
     anyhow::ensure!(fps > 0.0 && fps <= 30.0, "fps {fps} is out of range: 0 < fps <= 30");
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(?addr, cameras = placements.len(), fps, "scene feed serving");

@@ -158,8 +158,9 @@ impl LiveWorld {
     /// Serves the scene feed (what each camera sees, `fps` frames per second of world time) on
     /// `listen` (port 0: any free port); returns where.
     pub async fn serve_feed(&mut self, listen: SocketAddr, fps: f64) -> anyhow::Result<SocketAddr> {
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot serve the scene feed on {listen}"))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot serve the scene feed on {listen}"))?;
         let addr = listener.local_addr()?;
         let (ticks, placements) = (self.ticks.clone(), self.placements.clone());
         self.tasks.push(tokio::spawn(async move {
