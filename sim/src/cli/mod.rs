@@ -60,7 +60,7 @@ pub enum Command {
     /// blob storage, then records only its URL, SHA-256 and size in the coordinator.
     Camera(collect::CameraArgs),
     /// One analyzer process for several cameras: exactly one primary per camera (role
-    /// analyze/<camera>); reads frames by URL, checks them, analyses them, writes results.
+    /// `analyze/<camera>`); reads frames by URL, checks them, analyses them, writes results.
     Analyzer(collect::AnalyzerArgs),
     /// The world with cameras only (and optionally analyzers), to try storage backends: reports
     /// bytes to blob storage next to bytes to the coordinator.
