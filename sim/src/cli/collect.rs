@@ -244,9 +244,11 @@ pub async fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
     })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_s);
+    let stop = super::interrupted();
+    tokio::pin!(stop);
     let interrupted = loop {
         tokio::select! {
-            _ = super::interrupted() => break true,
+            _ = &mut stop => break true,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
         if args.output == Output::Text {

@@ -14,7 +14,9 @@
 //! The camera's calibration (its [`CameraSpec`], lanes and lane width) is written once to
 //! `/cameras/<id>/calibration`, so an analyzer can place its loops without the feed.
 //!
-//! Each camera process is also a candidate for the janitor's role ([`super::janitor`]).
+//! Each camera process is also a candidate for the janitor's role ([`super::janitor`]). When
+//! its session is lost (the coordinator could not hear it for a TTL) it opens a new one and
+//! campaigns again; frames keep going up meanwhile.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -121,11 +123,9 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     let store =
         BlobStore::open_url(&config.store).with_context(|| format!("cannot open blob storage {}", config.store))?;
     let client = Client::connect(&config.endpoints)?;
-    let session = Arc::new(
-        Session::open(&client, config.ttl, Some(&format!("camera-{}", config.id)))
-            .await
-            .context("cannot open a coordinator session")?,
-    );
+    let member = format!("camera-{}", config.id);
+    let mut session =
+        Arc::new(Session::open(&client, config.ttl, Some(&member)).await.context("cannot open a coordinator session")?);
     let mut feed = FeedClient::connect(format!("http://{}", config.feed))
         .await
         .with_context(|| format!("cannot reach the scene feed at {}", config.feed))?;
@@ -159,14 +159,17 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
         render_ms: Mutex::new(Samples::default()),
     });
     let uploader = tokio::spawn(upload_loop(config.clone(), store.clone(), client.clone(), shared.clone(), index));
-    let janitor = tokio::spawn(super::janitor::run(
-        client.clone(),
-        session.clone(),
-        store.clone(),
-        config.id.clone(),
-        config.retention,
-        shared_deleted(shared.clone()),
-    ));
+    let janitor = |session: &Arc<Session>| {
+        tokio::spawn(super::janitor::run(
+            client.clone(),
+            session.clone(),
+            store.clone(),
+            config.id.clone(),
+            config.retention,
+            shared_deleted(shared.clone()),
+        ))
+    };
+    let mut janitor_task = janitor(&session);
     let reporter = config.stats_file.clone().map(|path| {
         let shared = shared.clone();
         tokio::spawn(async move {
@@ -178,10 +181,28 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     });
     let mut renderer: Option<(Calibration, Arc<Renderer>)> = None;
     let seed = config.id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let interrupted = crate::cli::interrupted();
+    tokio::pin!(interrupted);
     let outcome: anyhow::Result<()> = loop {
         let message = tokio::select! {
-            _ = crate::cli::interrupted() => break Ok(()),
-            _ = session.lost() => break Err(anyhow::anyhow!("the coordinator session was lost; restart the camera")),
+            _ = &mut interrupted => break Ok(()),
+            _ = session.lost() => {
+                // Frames keep going up meanwhile: only the membership and the janitor's
+                // candidacy hang on the session.
+                janitor_task.abort();
+                tracing::warn!(camera = %config.id, "coordinator session lost: rejoining with a new session");
+                match Session::open(&client, config.ttl, Some(&member)).await {
+                    Ok(s) => {
+                        session = Arc::new(s);
+                        janitor_task = janitor(&session);
+                    }
+                    Err(e) => {
+                        tracing::warn!(camera = %config.id, "cannot open a session yet: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                continue;
+            }
             m = scenes.message() => m,
         };
         let message = match message {
@@ -234,7 +255,7 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
         enqueue(&shared, encoded, config.queue_max);
     };
     uploader.abort();
-    janitor.abort();
+    janitor_task.abort();
     if let Some(r) = reporter {
         r.abort();
     }
