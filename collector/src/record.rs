@@ -11,6 +11,7 @@
 //! | coordinator path | value | writer |
 //! | --- | --- | --- |
 //! | `/cameras/<id>/latest` | [`FrameRecord`] JSON | the camera, after both uploads |
+//! | `/cameras/<id>/calibration` | [`Calibration`] JSON | the camera, once (and when it changes) |
 //! | `/cameras/<id>/index` | [`FrameIndex`] JSON (the last [`INDEX_MAX`] frames) | the camera, same transaction |
 //! | `/analysis/<id>` | [`AnalysisRecord`] JSON | the `analyze/<id>` primary, in a transaction that checks its candidate node |
 //! | `/roles/analyze/<id>/c-…` | the analyzer's name | the election recipe |
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::result::AnalysisResult;
 use crate::codec::Format;
+use crate::scene::CameraSpec;
 
 /// Below this, one node per camera.
 pub const CAMERAS: &str = "/cameras";
@@ -49,6 +51,11 @@ pub fn latest_path(camera: &str) -> String {
 /// `/cameras/<id>/index`.
 pub fn index_path(camera: &str) -> String {
     format!("{CAMERAS}/{camera}/index")
+}
+
+/// `/cameras/<id>/calibration`.
+pub fn calibration_path(camera: &str) -> String {
+    format!("{CAMERAS}/{camera}/calibration")
 }
 
 /// `/analysis/<id>`.
@@ -110,6 +117,24 @@ pub struct BlobRef {
     pub sha256: String,
     /// Size in bytes.
     pub size: u64,
+}
+
+/// `/cameras/<id>/calibration`: what an analyzer needs to calibrate its model for a camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    /// The camera (stretch, pole, image size).
+    pub camera: CameraSpec,
+    /// Lanes.
+    pub lanes: u8,
+    /// Lane width, metres.
+    pub lane_width_m: f64,
+    /// Frames per second of world time (the analyzer's clock).
+    #[serde(default = "default_fps")]
+    pub fps: f64,
+}
+
+fn default_fps() -> f64 {
+    5.0
 }
 
 /// `/cameras/<id>/latest`: the newest frame that is stored, and where.

@@ -8,10 +8,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use skyway_collector::record::{self, AnalysisRecord, BlobRef, FrameIndex, FrameRecord};
+use skyway_collector::record::{self, AnalysisRecord, BlobRef, Calibration, FrameIndex, FrameRecord, calibration_path};
 use skyway_collector::{CameraSpec, Conditions, Format, LaneGeometry, Renderer, Scene, SceneVehicle, encode};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
-use skyway_sim::collect::camera::{Calibration, calibration_path};
 use skyway_sim::collect::run::{CollectConfig, Collectors, analyzer_stats_path, stats_path};
 use skyway_sim::collect::stats::{AnalyzerStats, CameraStats};
 use skyway_sim::live::runner::{LiveConfig, LiveWorld};

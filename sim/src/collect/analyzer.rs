@@ -23,14 +23,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use skyway_collector::record::{self, AnalysisRecord, FrameRecord};
+use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord, calibration_path};
 use skyway_collector::{AnalyzerConfig, Background, CollectorError, LaneGeometry, PeriodAccumulator, analyze, decode};
 use skyway_coord::CoordError;
 use skyway_coord::client::{Candidate, Client, Consistency, Election, Session, WatchEventKind, Watcher};
 use skyway_coord::proto::coord as pb;
 use skyway_storage::{BlobStore, StorageError};
 
-use super::camera::{Calibration, calibration_path, wall_ms};
+use super::camera::wall_ms;
 use super::stats::{AnalyzedCamera, AnalyzerStats, Samples, write_json};
 
 /// How an analyzer runs.

@@ -11,7 +11,7 @@
 //! the oldest out, and the drop is counted and logged. A failed upload is retried (with a short
 //! back-off) for as long as its frame is still queued.
 //!
-//! The camera's calibration (its [`CameraSpec`], lanes and lane width) is written once to
+//! The camera's calibration (its `CameraSpec`, lanes, lane width and frame rate) is written once to
 //! `/cameras/<id>/calibration`, so an analyzer can place its loops without the feed.
 //!
 //! Each camera process is also a candidate for the janitor's role ([`super::janitor`]). When
@@ -25,9 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use skyway_collector::record::{self, FrameIndex, FrameRecord};
-use skyway_collector::{CameraSpec, Conditions, Format, LaneGeometry, Renderer, Scene, encode};
+use skyway_collector::record::{self, Calibration, FrameIndex, FrameRecord, calibration_path};
+use skyway_collector::{Conditions, Format, LaneGeometry, Renderer, Scene, encode};
 use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency, Session};
 use skyway_coord::proto::coord as pb;
@@ -61,29 +60,6 @@ pub struct CameraConfig {
     pub stats_file: Option<PathBuf>,
     /// The janitor's retention window (frames older than this are deleted).
     pub retention: Duration,
-}
-
-/// `/cameras/<id>/calibration`: what an analyzer needs to calibrate its model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    /// The camera.
-    pub camera: CameraSpec,
-    /// Lanes.
-    pub lanes: u8,
-    /// Lane width, metres.
-    pub lane_width_m: f64,
-    /// Frames per second of world time (the analyzer's clock).
-    #[serde(default = "default_fps")]
-    pub fps: f64,
-}
-
-fn default_fps() -> f64 {
-    crate::live::feed::FPS_DEFAULT
-}
-
-/// `/cameras/<id>/calibration`.
-pub fn calibration_path(camera: &str) -> String {
-    format!("{}/{camera}/calibration", record::CAMERAS)
 }
 
 /// The queue's bound when none is given: 10 s of frames at 5 fps.
