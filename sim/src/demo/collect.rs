@@ -63,9 +63,10 @@ pub async fn start(
 pub fn summary(r: &CollectReport) -> String {
     let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0} ms"));
     format!(
-        "   cameras: {} frames ({} dropped), {} KiB to blob storage vs {} KiB to the coordinator; {} results, lag p50 {} p99 {}, {} blob errors",
+        "   cameras: {} frames ({} dropped, {} skipped by the feed), {} KiB to blob storage vs {} KiB to the coordinator; {} results, lag p50 {} p99 {}, {} blob errors",
         r.frames_recorded,
         r.frames_dropped,
+        r.feed_skipped,
         r.bytes_to_blob >> 10,
         r.bytes_to_coordinator >> 10,
         r.results_written,
