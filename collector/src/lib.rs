@@ -12,6 +12,7 @@ pub mod conditions;
 pub mod error;
 pub mod eval;
 pub mod geom;
+pub mod record;
 pub mod render;
 pub mod rng;
 pub mod scene;

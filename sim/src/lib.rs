@@ -10,6 +10,7 @@
 //! - [`lesson`]: lessons a student runs and measures.
 
 pub mod cli;
+pub mod collect;
 pub mod demo;
 pub mod drill;
 pub mod lesson;

@@ -7,7 +7,11 @@ use tracing_subscriber::EnvFilter;
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default_filter = match &cli.command {
-        Command::Coord { .. } | Command::Controller(_) | Command::Actuator(_) => "info",
+        Command::Coord { .. }
+        | Command::Controller(_)
+        | Command::Actuator(_)
+        | Command::Camera(_)
+        | Command::Analyzer(_) => "info",
         _ => "warn",
     };
     tracing_subscriber::fmt()
@@ -32,6 +36,10 @@ fn main() -> std::process::ExitCode {
             Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,
             Command::Drill(args) => skyway_sim::cli::drill::run(args).await,
             Command::Sim(args) => skyway_sim::cli::sim::run(args).await,
+            Command::Camera(args) => skyway_sim::cli::collect::run_camera(args).await,
+            Command::Analyzer(args) => skyway_sim::cli::collect::run_analyzer(args).await,
+            Command::Collect(args) => skyway_sim::cli::collect::run_collect(args).await,
+            Command::Analyze(args) => skyway_sim::cli::collect::run_analyze(args).await,
         }
     });
     match result {

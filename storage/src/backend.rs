@@ -151,8 +151,13 @@ fn open_s3(config: &StorageConfig, url: &Url) -> Result<Backend, StorageError> {
         // One DELETE per object: many S3-compatible servers lack the bulk-delete call.
         .with_disable_bulk_delete(true)
         .with_conditional_put(if conditional { S3ConditionalPut::ETagMatch } else { S3ConditionalPut::Disabled })
+        // New client options replace those `from_env` read, so `AWS_ALLOW_HTTP` is carried over
+        // by hand (without it, a local server named by `AWS_ENDPOINT=http://…` is refused).
         .with_client_options(
-            ClientOptions::new().with_timeout(config.request_timeout).with_connect_timeout(config.connect_timeout),
+            ClientOptions::new()
+                .with_timeout(config.request_timeout)
+                .with_connect_timeout(config.connect_timeout)
+                .with_allow_http(std::env::var("AWS_ALLOW_HTTP").is_ok_and(|v| v.eq_ignore_ascii_case("true"))),
         )
         .with_retry(RetryConfig {
             backoff: BackoffConfig { init_backoff: Duration::from_millis(50), ..BackoffConfig::default() },

@@ -14,8 +14,22 @@ use skyway_tests::harness::skyway_binary;
 async fn the_demo_fails_over_every_faulted_role_without_split_brain_or_incursion() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(skyway_binary());
+    // Without cameras: this test measures failover, and eight cameras plus two analyzers would
+    // share the two cores with it (tests/tests/collector.rs runs them end to end).
     command
-        .args(["demo", "--tour", "--tour-gap-s", "6", "--duration", "34", "--speed", "4", "--output", "json"])
+        .args([
+            "demo",
+            "--tour",
+            "--tour-gap-s",
+            "6",
+            "--duration",
+            "34",
+            "--speed",
+            "4",
+            "--no-cameras",
+            "--output",
+            "json",
+        ])
         .arg("--data-dir")
         .arg(dir.path())
         .kill_on_drop(true);

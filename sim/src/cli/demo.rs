@@ -65,6 +65,19 @@ pub struct DemoArgs {
     /// Keep the data and logs here instead of a temporary directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Blob storage for the cameras' frames (default: a local directory under the data
+    /// directory), e.g. s3://bucket/prefix with AWS_ENDPOINT and credentials in the environment.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// Run without cameras and analyzers.
+    #[arg(long)]
+    pub no_cameras: bool,
+    /// Analyzer processes (each a candidate for every camera).
+    #[arg(long, default_value_t = 2)]
+    pub analyzers: usize,
+    /// How long frames are kept in blob storage, seconds (the janitor deletes older ones).
+    #[arg(long, default_value_t = 600)]
+    pub retention_s: u64,
 }
 
 /// Runs the demo.
@@ -95,10 +108,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tour_gap: Duration::from_secs_f64(args.tour_gap_s),
         duration: args.duration.map(Duration::from_secs_f64),
         summary_every: human.then(|| Duration::from_secs_f64(args.summary_every_s)),
+        collect: (!args.no_cameras).then(|| demo::collect::DemoCollect {
+            store: args.store.clone(),
+            analyzers: args.analyzers,
+            retention: Duration::from_secs(args.retention_s),
+        }),
     };
     let report = demo::run(config, super::interrupted()).await?;
     if human {
         println!("{}", demo::view::final_report(&report));
+        if let Some(c) = &report.collector {
+            println!("{}", demo::collect::summary(c));
+        }
     } else {
         println!("{}", serde_json::to_string_pretty(&report)?);
     }

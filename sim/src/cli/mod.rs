@@ -1,6 +1,7 @@
 //! The `skyway` command line: one binary, subcommands, `--help` at every level.
 
 pub mod bench;
+pub mod collect;
 pub mod controller;
 pub mod coordinator_tour;
 pub mod ctl;
@@ -55,6 +56,17 @@ pub enum Command {
     /// Failover drills on real processes: kill, pause (SIGSTOP) and cut off primaries and the
     /// coordinator's leader; measure detection and takeover; fail on any split brain.
     Drill(drill::DrillArgs),
+    /// One roadside camera: renders its stretch from the world's scene feed, puts each frame in
+    /// blob storage, then records only its URL, SHA-256 and size in the coordinator.
+    Camera(collect::CameraArgs),
+    /// One analyzer process for several cameras: exactly one primary per camera (role
+    /// `analyze/<camera>`); reads frames by URL, checks them, analyses them, writes results.
+    Analyzer(collect::AnalyzerArgs),
+    /// The world with cameras only (and optionally analyzers), to try storage backends: reports
+    /// bytes to blob storage next to bytes to the coordinator.
+    Collect(collect::CollectArgs),
+    /// The analysis pipeline's accuracy against the truth: `skyway analyze eval`.
+    Analyze(collect::AnalyzeArgs),
     /// The highway and airport world alone, with no coordinator: run a scenario and print its
     /// loop tables, print the model's credibility figures, or measure its speed.
     Sim(sim::SimArgs),

@@ -7,6 +7,7 @@
 //! (fault → first accepted command of the new primary); split brains (the actuator's trail judged
 //! by the drills' checker, and the world's own conflict count) and runway incursions stayed zero.
 
+pub mod collect;
 pub mod tour;
 pub mod view;
 
@@ -60,6 +61,8 @@ pub struct DemoConfig {
     pub duration: Option<Duration>,
     /// Print a summary this often (None: silent, for `--output json`).
     pub summary_every: Option<Duration>,
+    /// Cameras and analyzers (None: `--no-cameras`).
+    pub collect: Option<collect::DemoCollect>,
 }
 
 /// One fault the demo injected, and what followed.
@@ -103,6 +106,9 @@ pub struct DemoReport {
     pub incursions: u64,
     /// Commands the actuator refused for stale tokens.
     pub refused_commands: u64,
+    /// The cameras and analyzers (None with `--no-cameras`): frames, bytes to blob storage vs
+    /// the coordinator, lag, drops, blob errors.
+    pub collector: Option<crate::collect::run::CollectReport>,
 }
 
 struct Slot {
@@ -146,7 +152,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         actuator_listen: "127.0.0.1:0".parse()?,
         warmup_s: config.warmup_s,
     };
-    let world = LiveWorld::start(live, client).await?;
+    let mut world = LiveWorld::start(live, client).await?;
     let actuator = world.actuator().clone();
     let roles = world.roles().to_vec();
     say(
@@ -179,6 +185,21 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         say(&config, "no controllers (--no-control): the world runs on its defaults");
     }
 
+    let mut collectors = match &config.collect {
+        Some(settings) => {
+            let (collectors, store) = collect::start(settings, &config, &cluster.endpoints(), &mut world).await?;
+            say(
+                &config,
+                &format!(
+                    "{} cameras and {} analyzers started; frames go to {store}, only their URLs to the coordinator",
+                    world.cameras().len(),
+                    settings.analyzers
+                ),
+            );
+            Some(collectors)
+        }
+        None => None,
+    };
     let started = Instant::now();
     let mut settled: Option<Instant> = None;
     let mut faults: Vec<FaultRecord> = Vec::new();
@@ -245,6 +266,9 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             && last_summary.elapsed() >= every
         {
             println!("{}", view::render(&snapshot, &roles, started.elapsed()));
+            if let Some(c) = &collectors {
+                println!("{}", collect::summary(&c.report()));
+            }
             last_summary = now;
         }
         if config.duration.is_some_and(|d| started.elapsed() >= d) {
@@ -257,6 +281,14 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             let _ = process.stop(Duration::from_secs(3)).await;
         }
     }
+    let collector = match collectors.as_mut() {
+        Some(c) => {
+            let report = c.report();
+            c.stop().await;
+            Some(report)
+        }
+        None => None,
+    };
     let audit = actuator.audit("");
     let final_snapshot = world.stop().await;
     drop(cluster);
@@ -273,6 +305,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         world_conflicts: final_snapshot.stats.conflicts,
         incursions: final_snapshot.stats.airport.as_ref().map_or(0, |a| a.incursions),
         refused_commands: final_snapshot.refused(),
+        collector,
         world: Arc::unwrap_or_clone(final_snapshot),
     };
     Ok(report)

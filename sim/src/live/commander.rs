@@ -2,6 +2,14 @@
 //! behind the controller's generic [`Commander`]. A segment's primary reads its own segment's
 //! loop summary and the next one downstream; a runway's primary reads the runway's state. Each
 //! new term starts a new policy from what it reads: status first, then act.
+//!
+//! Cameras add to the loops: a segment's primary also reads its camera's analysis
+//! (`/analysis/cam-N`, see `skyway_collector::record`), and a stalled-vehicle alarm there closes
+//! the alarmed lane from 500 m before the vehicle to 10 m past it, on top of whatever the loop
+//! policy decided ([`with_camera`]). The closure lasts as long as the alarm does (orders are
+//! level-triggered), is never added from a result older than a minute of world time or from a
+//! model still warming up, and never closes the last open lane. Congestion from the cameras does
+//! not move the limits: the loop summaries still do that.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -12,7 +20,15 @@ use skyway_world::policy::segment::SegmentPolicy;
 use skyway_world::policy::tower::TowerPolicy;
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
 
+use skyway_collector::record::{self, AnalysisRecord};
+use skyway_world::highway::ClosedStretch;
+
 use super::paths;
+
+/// How far before a stalled vehicle a camera's closure starts, metres.
+pub const CAMERA_TAPER_M: f64 = 500.0;
+/// The oldest analysis (world seconds before the segment's summary) that still closes a lane.
+pub const CAMERA_STALE_S: f64 = 60.0;
 
 /// Segment and tower decisions from the summaries under `/world`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,7 +37,9 @@ pub struct WorldCommander;
 impl Commander for WorldCommander {
     fn inputs(&self, role: &str) -> Vec<String> {
         match Target::of_role(role) {
-            Ok(Target::Segment(n)) => vec![paths::segment(n), paths::segment(n + 1)],
+            Ok(Target::Segment(n)) => {
+                vec![paths::segment(n), paths::segment(n + 1), record::analysis_path(&format!("cam-{n}"))]
+            }
             Ok(Target::Runway(id)) => vec![paths::runway(&id)],
             Err(_) => Vec::new(),
         }
@@ -60,13 +78,39 @@ impl RoleCommander for SegmentTerm {
     fn next(&mut self, inputs: &[Option<Bytes>]) -> Option<String> {
         let downstream: Vec<SegmentSummary> = parse(inputs.get(1)).into_iter().collect();
         let downstream: Vec<&SegmentSummary> = downstream.iter().collect();
+        let camera: Option<AnalysisRecord> = parse(inputs.get(2));
         match parse::<SegmentSummary>(inputs.first()) {
-            Some(own) => Some(self.policy.decide(&own, &downstream).to_string()),
+            Some(own) => {
+                let order = self.policy.decide(&own, &downstream);
+                let lanes = own.loops.first().map_or(0, |l| l.lanes.len() as u8);
+                Some(with_camera(order, camera.as_ref(), own.period_end_s, lanes).to_string())
+            }
             // Before the segment's first loop period ends there is nothing to judge: the road's
             // defaults (nothing can have been changed yet, since every change follows a summary).
             None => Some(SegmentOrder::default().to_string()),
         }
     }
+}
+
+/// The loop policy's order with the camera's stalled-vehicle alarms closing their lanes.
+pub fn with_camera(mut order: SegmentOrder, camera: Option<&AnalysisRecord>, now_s: f64, lanes: u8) -> SegmentOrder {
+    let Some(analysis) = camera else { return order };
+    if analysis.warming_up || analysis.world_time_s < now_s - CAMERA_STALE_S {
+        return order;
+    }
+    for alarm in &analysis.result.stalled {
+        let open = (1..=lanes).filter(|l| !order.closed_lanes.contains(l)).count();
+        if order.closed_lanes.contains(&alarm.lane) || open <= 1 || alarm.lane == 0 || alarm.lane > lanes {
+            continue;
+        }
+        let from_m = (alarm.position_m - CAMERA_TAPER_M).max(0.0) as u32;
+        let to_m = (alarm.position_m + 10.0).max(f64::from(from_m) + 1.0) as u32;
+        order.closed_lanes.push(alarm.lane);
+        order.closed_lanes.sort_unstable();
+        order.stretches.push(ClosedStretch { lane: alarm.lane, from_m, to_m });
+        order.stretches.sort_by_key(|s| s.lane);
+    }
+    order
 }
 
 struct TowerTerm {
@@ -85,5 +129,50 @@ struct Silent;
 impl RoleCommander for Silent {
     fn next(&mut self, _inputs: &[Option<Bytes>]) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use skyway_collector::{AnalysisResult, StalledAlarm};
+
+    use super::*;
+
+    fn analysis(world_time_s: f64, warming_up: bool, stalled: &[(u8, f64)]) -> AnalysisRecord {
+        AnalysisRecord {
+            analyzer: "a1".into(),
+            token: 7,
+            first_seq: 0,
+            seq: 25,
+            world_time_s,
+            capture_wall_ms: 0,
+            frames: 25,
+            warming_up,
+            result: AnalysisResult {
+                camera: "cam-2".into(),
+                first_frame: 0,
+                frame: 25,
+                lanes: Vec::new(),
+                stalled: stalled
+                    .iter()
+                    .map(|&(lane, position_m)| StalledAlarm { lane, position_m, raised_frame: 1, seen_frame: 25 })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_camera_alarm_closes_its_lane_upstream_of_the_vehicle() {
+        let loops = SegmentOrder::parse("limit=80 closed=none").unwrap();
+        let order = with_camera(loops.clone(), Some(&analysis(600.0, false, &[(2, 120.0)])), 610.0, 3);
+        assert_eq!(order.to_string(), "limit=80 closed=2@0-130");
+        let far = with_camera(loops.clone(), Some(&analysis(600.0, false, &[(1, 900.0)])), 610.0, 3);
+        assert_eq!(far.to_string(), "limit=80 closed=1@400-910");
+        // Nothing from a stale result, a warming-up model, no camera, or the last open lane.
+        assert_eq!(with_camera(loops.clone(), Some(&analysis(500.0, false, &[(2, 120.0)])), 610.0, 3), loops);
+        assert_eq!(with_camera(loops.clone(), Some(&analysis(600.0, true, &[(2, 120.0)])), 610.0, 3), loops);
+        assert_eq!(with_camera(loops.clone(), None, 610.0, 3), loops);
+        let one_open = SegmentOrder::parse("limit=80 closed=1").unwrap();
+        assert_eq!(with_camera(one_open.clone(), Some(&analysis(600.0, false, &[(2, 120.0)])), 610.0, 2), one_open);
     }
 }

@@ -11,9 +11,13 @@
 //! - [`publisher`]: writes the latest summaries to the coordinator without holding up the world.
 //! - [`commander`]: the controllers' side: the world's pure policies behind the controller's
 //!   generic [`Commander`](skyway_controller::commander::Commander).
+//! - [`cameras`]: where the cameras stand and what each sees (the world as `collector::Scene`).
+//! - [`feed`]: serves those scenes to camera processes over gRPC.
 //! - [`snapshot`]: what the world looks like now, for reports: counters, primaries, takeovers.
 
+pub mod cameras;
 pub mod commander;
+pub mod feed;
 pub mod paths;
 pub mod publisher;
 pub mod runner;

@@ -26,6 +26,8 @@ use skyway_world::policy::autopilot::Autopilot;
 use skyway_world::{Applied, Event, Outputs, Scenario, World};
 use tokio::sync::watch;
 
+use super::cameras::{self, FeedTick, Placement};
+use super::feed::{self, TickSender};
 use super::paths;
 use super::publisher::Publisher;
 use super::snapshot::Snapshot;
@@ -67,6 +69,8 @@ pub struct LiveWorld {
     thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     roles: Vec<String>,
+    ticks: TickSender,
+    placements: Vec<Placement>,
 }
 
 impl LiveWorld {
@@ -80,6 +84,9 @@ impl LiveWorld {
         );
         let world = World::new(&config.scenario, config.seed)?;
         let roles = world.roles();
+        let placements = cameras::placements(&config.scenario);
+        let ticks = TickSender::default();
+        let loop_ticks = ticks.clone();
         let (inputs, received) = std_mpsc::channel();
         let observer_inputs = std::sync::Mutex::new(inputs.clone());
         let actuator = Arc::new(Actuator::open_observed(
@@ -117,7 +124,7 @@ impl LiveWorld {
                     pilot.observe(&outputs);
                     handle(&outputs, &mut initial, &loop_publisher);
                 }
-                run_loop(world, initial, speed, received, loop_publisher, snapshots)
+                run_loop(world, initial, speed, received, loop_publisher, snapshots, loop_ticks)
             })
             .context("cannot start the world's thread")?;
         let serving = actuator.clone();
@@ -130,7 +137,7 @@ impl LiveWorld {
             }),
         ];
         tracing::info!(%actuator_addr, roles = roles.len(), "world running");
-        Ok(Self { actuator, actuator_addr, inputs, snapshot, thread: Some(thread), tasks, roles })
+        Ok(Self { actuator, actuator_addr, inputs, snapshot, thread: Some(thread), tasks, roles, ticks, placements })
     }
 
     /// Where controllers reach the world's actuator.
@@ -141,6 +148,27 @@ impl LiveWorld {
     /// The actuator (for in-process controllers and audit reads).
     pub fn actuator(&self) -> &Arc<Actuator> {
         &self.actuator
+    }
+
+    /// The world's cameras: one per segment, one per runway.
+    pub fn cameras(&self) -> &[Placement] {
+        &self.placements
+    }
+
+    /// Serves the scene feed (what each camera sees, `fps` frames per second of world time) on
+    /// `listen` (port 0: any free port); returns where.
+    pub async fn serve_feed(&mut self, listen: SocketAddr, fps: f64) -> anyhow::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot serve the scene feed on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let (ticks, placements) = (self.ticks.clone(), self.placements.clone());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(e) = feed::serve(listener, ticks, placements, fps).await {
+                tracing::error!("{e:#}");
+            }
+        }));
+        Ok(addr)
     }
 
     /// Every role the world has a target for.
@@ -200,6 +228,7 @@ fn run_loop(
     inputs: std_mpsc::Receiver<Input>,
     publisher: Publisher,
     snapshots: watch::Sender<Arc<Snapshot>>,
+    ticks: TickSender,
 ) {
     let dt = world.dt_s();
     let mut anchor = (Instant::now(), world.tick());
@@ -254,6 +283,14 @@ fn run_loop(
             let outputs = world.step(&pending);
             pending.clear();
             handle(&outputs, &mut snapshot, &publisher);
+            if ticks.wanted() {
+                ticks.send(FeedTick {
+                    time_s: world.time_s(),
+                    dt_s: dt,
+                    vehicles: world.highway().map(|h| h.vehicles()).unwrap_or_default(),
+                    movers: world.airport().map(|a| a.movers()).unwrap_or_default(),
+                });
+            }
             stepped += 1;
         }
         if world.tick() + 1 < due && !behind_warned {
