@@ -25,6 +25,7 @@ use super::codec::{decode, encode};
 use super::database::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::core::command::{Command, Outcome};
+use crate::core::invariants::decode_snapshot;
 use crate::core::state::CoordState;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -92,7 +93,7 @@ impl StateMachineStore {
     pub fn open(db: Arc<Database>, history_events_max: usize) -> io::Result<Self> {
         let (state, meta) = match read_snapshot(&db)? {
             Some(snapshot) => {
-                let state = CoordState::from_snapshot(&snapshot.snapshot, history_events_max).map_err(invalid)?;
+                let state = decode_snapshot(&snapshot.snapshot, history_events_max).map_err(invalid)?;
                 let meta = AppliedMeta {
                     last_applied: snapshot.meta.last_log_id,
                     last_membership: snapshot.meta.last_membership.clone(),
@@ -150,8 +151,8 @@ impl StateMachineStore {
     }
 }
 
-fn invalid(error: postcard::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {error}"))
+fn invalid(error: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
 fn read_snapshot(db: &Database) -> io::Result<Option<Snapshot>> {
@@ -174,7 +175,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (data, meta) = {
             let state = self.shared.read();
             let meta = self.meta.lock().expect("meta lock poisoned").clone();
-            (state.to_snapshot().map_err(invalid)?, meta)
+            (state.to_snapshot().map_err(|e| invalid(format!("snapshot: {e}")))?, meta)
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.last_membership },
@@ -243,7 +244,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
-        let state = CoordState::from_snapshot(&snapshot, self.history_events_max).map_err(invalid)?;
+        let state = decode_snapshot(&snapshot, self.history_events_max).map_err(invalid)?;
         let revision = state.revision();
         let snapshot = Snapshot { meta: meta.clone(), snapshot };
         self.save_snapshot(&snapshot)?;
