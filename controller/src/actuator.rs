@@ -146,7 +146,10 @@ fn parse_line(line: &[u8]) -> anyhow::Result<AuditEntry> {
             let written = std::str::from_utf8(crc).ok().and_then(|hex| u32::from_str_radix(hex, 16).ok());
             let actual = crc32fast::hash(json);
             if crc.len() != 8 || written != Some(actual) {
-                bail!("its checksum {:?} does not match its content (crc32 {actual:08x})", String::from_utf8_lossy(crc));
+                bail!(
+                    "its checksum {:?} does not match its content (crc32 {actual:08x})",
+                    String::from_utf8_lossy(crc)
+                );
             }
             json
         }

@@ -76,7 +76,8 @@ fn path_like() -> impl Strategy<Value = String> {
     prop_oneof![
         any::<String>(),
         "[/.a\u{0}\u{7f}\u{85}é ]{0,40}",
-        proptest::collection::vec("[a-z.]{0,3}|\u{1F680}|\u{200B}", 0..40).prop_map(|parts| format!("/{}", parts.join("/"))),
+        proptest::collection::vec("[a-z.]{0,3}|\u{1F680}|\u{200B}", 0..40)
+            .prop_map(|parts| format!("/{}", parts.join("/"))),
         (1usize..40, 1usize..60).prop_map(|(part, n)| "/".to_string() + &vec!["x".repeat(part); n].join("/")),
     ]
 }
@@ -173,11 +174,13 @@ fn set_op() -> impl Strategy<Value = SetOp> {
 }
 
 fn delete_op() -> impl Strategy<Value = DeleteOp> {
-    (small_path(), proptest::option::of(0u64..3)).prop_map(|(path, expected_version)| DeleteOp { path, expected_version })
+    (small_path(), proptest::option::of(0u64..3))
+        .prop_map(|(path, expected_version)| DeleteOp { path, expected_version })
 }
 
 fn command() -> impl Strategy<Value = Command> {
-    let op = prop_oneof![create_op().prop_map(Op::Create), set_op().prop_map(Op::Set), delete_op().prop_map(Op::Delete)];
+    let op =
+        prop_oneof![create_op().prop_map(Op::Create), set_op().prop_map(Op::Set), delete_op().prop_map(Op::Delete)];
     let chk = prop_oneof![
         small_path().prop_map(Check::Exists),
         small_path().prop_map(Check::NotExists),
@@ -221,7 +224,13 @@ fn keep_applying(mut state: CoordState, commands: &[Command]) -> Result<(), Test
 
 fn command_property(cases: u32) {
     let input = (
-        proptest::option::of((any::<u64>(), any::<u64>(), any::<u64>(), any::<bool>(), proptest::option::of(session()))),
+        proptest::option::of((
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>(),
+            proptest::option::of(session()),
+        )),
         command(),
         proptest::collection::vec(mutation(), 0..6),
     );
@@ -319,12 +328,15 @@ fn long_run_snapshots() {
 #[test]
 fn random_bytes_are_never_a_snapshot_that_breaks_the_namespace() {
     runner(cases() * 4)
-        .run(&(proptest::collection::vec(any::<u8>(), 0..512), proptest::collection::vec(command(), 0..10)), |(bytes, after)| {
-            if let Ok(state) = decode_snapshot(&bytes, HISTORY) {
-                keep_applying(state, &after)?;
-            }
-            Ok(())
-        })
+        .run(
+            &(proptest::collection::vec(any::<u8>(), 0..512), proptest::collection::vec(command(), 0..10)),
+            |(bytes, after)| {
+                if let Ok(state) = decode_snapshot(&bytes, HISTORY) {
+                    keep_applying(state, &after)?;
+                }
+                Ok(())
+            },
+        )
         .unwrap();
 }
 

@@ -14,6 +14,7 @@
 //! (they are legitimate administration, not hostile input); only their refusals are.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, BufMut};
@@ -71,7 +72,13 @@ fn version() -> impl Strategy<Value = Option<u64>> {
 
 fn request_id() -> impl Strategy<Value = Option<pb::RequestId>> {
     proptest::option::of(
-        (prop_oneof![Just(0u64), 1u64..4, any::<u64>()], prop_oneof![0u64..4, any::<u64>()], any::<u64>(), any::<bool>(), session())
+        (
+            prop_oneof![Just(0u64), 1u64..4, any::<u64>()],
+            prop_oneof![0u64..4, any::<u64>()],
+            any::<u64>(),
+            any::<bool>(),
+            session(),
+        )
             .prop_map(|(client_id, sequence, answered_below, retry, session_id)| pb::RequestId {
                 client_id,
                 sequence,
@@ -177,8 +184,9 @@ fn call() -> impl Strategy<Value = Call> {
     ]
 }
 
-/// Sends one call; `Err` only for a refusal that is not a clear error.
-async fn send(client: &mut CoordClient<Channel>, call: Call) -> Result<(), String> {
+/// Sends one call; `Ok(true)` if a server answered it (a reply, or a refusal of its own rather
+/// than the transport's), `Err` only for a refusal that is not a clear error.
+async fn send(client: &mut CoordClient<Channel>, call: Call) -> Result<bool, String> {
     let result: Result<(), Status> = match call.clone() {
         Call::Create(r) => client.create(r).await.map(drop),
         Call::Get(r) => client.get(r).await.map(drop),
@@ -207,9 +215,15 @@ async fn send(client: &mut CoordClient<Channel>, call: Call) -> Result<(), Strin
         Call::RemoveNode(r) => client.remove_node(r).await.map(drop),
     };
     match result {
-        Err(status) => clear(&status).map_err(|e| format!("{call:?}: {e}")),
-        Ok(()) => Ok(()),
+        Err(status) => clear(&status).map(|()| served(&status)).map_err(|e| format!("{call:?}: {e}")),
+        Ok(()) => Ok(true),
     }
+}
+
+/// Whether a refusal came from a server's handler rather than from the transport: otherwise a
+/// run against nodes that never answered would pass.
+fn served(status: &Status) -> bool {
+    status.code() != Code::Unavailable || status.metadata().get(ERROR_METADATA_KEY).is_some()
 }
 
 /// A refusal is clear when it has a code a client can act on and a message saying why.
@@ -375,12 +389,17 @@ fn cluster_and_runtime() -> (tokio::runtime::Runtime, ProcessCluster, tempfile::
 
 fn random_messages(cases: u32) {
     let (rt, cluster, _dir, channels) = cluster_and_runtime();
+    let answered = AtomicU32::new(0);
     runner(cases)
         .run(&(0..3usize, call()), |(node, call)| {
             let mut client = CoordClient::new(channels[node].clone()).max_decoding_message_size(64 << 20);
-            rt.block_on(send(&mut client, call)).map_err(TestCaseError::fail)
+            let served = rt.block_on(send(&mut client, call)).map_err(TestCaseError::fail)?;
+            answered.fetch_add(u32::from(served), Ordering::Relaxed);
+            Ok(())
         })
         .unwrap();
+    // Shrinking may add runs, never remove them: at least `cases` were sent.
+    assert!(answered.into_inner() >= cases / 2, "most requests must reach a server's handler");
     rt.block_on(healthy_and_consistent(&cluster)).unwrap();
 }
 
@@ -398,8 +417,11 @@ fn long_run_grpc() {
 #[test]
 fn mutated_and_garbage_bytes_to_every_method_and_the_raft_transport_hurt_nothing() {
     let (rt, cluster, _dir, channels) = cluster_and_runtime();
-    let valid = (call(), proptest::collection::vec((any::<usize>(), 1u8..=255), 0..4), proptest::option::of(any::<usize>()));
-    let input = (0..3usize, 0..UNARY_METHODS.len(), valid, proptest::collection::vec(any::<u8>(), 0..64), any::<bool>());
+    let valid =
+        (call(), proptest::collection::vec((any::<usize>(), 1u8..=255), 0..4), proptest::option::of(any::<usize>()));
+    let answered = AtomicU32::new(0);
+    let input =
+        (0..3usize, 0..UNARY_METHODS.len(), valid, proptest::collection::vec(any::<u8>(), 0..64), any::<bool>());
     runner(cases())
         .run(&input, |(node, method, (call, flips, cut), tail, garbage_only)| {
             use prost::Message;
@@ -414,12 +436,14 @@ fn mutated_and_garbage_bytes_to_every_method_and_the_raft_transport_hurt_nothing
             };
             let bytes = if garbage_only { tail.clone() } else { mutate(bytes, &flips, cut, &tail) };
             let result = rt.block_on(send_raw(&channels[node], "skyway.coord.v1.Coord", UNARY_METHODS[method], bytes));
-            if let Err(status) = result {
-                clear(&status).map_err(|e| TestCaseError::fail(format!("{}: {e}", UNARY_METHODS[method])))?;
+            if let Err(status) = &result {
+                clear(status).map_err(|e| TestCaseError::fail(format!("{}: {e}", UNARY_METHODS[method])))?;
             }
+            answered.fetch_add(u32::from(result.as_ref().map_or_else(served, |_| true)), Ordering::Relaxed);
             Ok(())
         })
         .unwrap();
+    assert!(answered.swap(0, Ordering::Relaxed) >= cases() / 2, "most requests must reach a server's handler");
     rt.block_on(healthy_and_consistent(&cluster)).unwrap();
 
     // Node to node: random payloads to every transport method, on every node.
@@ -438,12 +462,14 @@ fn mutated_and_garbage_bytes_to_every_method_and_the_raft_transport_hurt_nothing
                     _ => client.forward(request).await,
                 }
             });
-            if let Err(status) = result {
-                clear(&status).map_err(|e| TestCaseError::fail(format!("{}: {e}", TRANSPORT[method])))?;
+            if let Err(status) = &result {
+                clear(status).map_err(|e| TestCaseError::fail(format!("{}: {e}", TRANSPORT[method])))?;
             }
+            answered.fetch_add(u32::from(result.as_ref().map_or_else(served, |_| true)), Ordering::Relaxed);
             Ok(())
         })
         .unwrap();
+    assert!(answered.into_inner() >= cases() / 2, "most payloads must reach a node's transport");
     rt.block_on(healthy_and_consistent(&cluster)).unwrap();
 }
 

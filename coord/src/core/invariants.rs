@@ -32,7 +32,8 @@ pub fn check(state: &CoordState) -> Result<(), String> {
     let mut ephemerals = BTreeSet::new();
     let mut stack = vec![NodePath::root()];
     while let Some(path) = stack.pop() {
-        let (children, stat) = state.children(&path).map_err(|_| format!("{path} is listed by its parent but missing"))?;
+        let (children, stat) =
+            state.children(&path).map_err(|_| format!("{path} is listed by its parent but missing"))?;
         seen += 1;
         if seen > state.node_count() {
             return Err(format!("more nodes reachable than the {} stored (a cycle?)", state.node_count()));

@@ -388,12 +388,13 @@ fn check_new_member(id: NodeId, addr: &str) -> Result<(), CoordError> {
     if id == 0 {
         return Err(CoordError::InvalidArgument { reason: "node id 0: node ids start at 1".into() });
     }
-    let dialable = addr
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+    let dialable =
+        addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
     if !dialable {
         return Err(CoordError::InvalidArgument {
-            reason: format!("node address {addr:?} is not HOST:PORT (e.g. 10.0.0.4:7000): the peers could not reach it"),
+            reason: format!(
+                "node address {addr:?} is not HOST:PORT (e.g. 10.0.0.4:7000): the peers could not reach it"
+            ),
         });
     }
     Ok(())
