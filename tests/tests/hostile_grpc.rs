@@ -338,7 +338,7 @@ async fn healthy_and_consistent(cluster: &ProcessCluster) -> anyhow::Result<()> 
 
     let truth = tree(&client, Consistency::Linearizable).await?;
     for endpoint in cluster.endpoints() {
-        let local = Client::connect(&[endpoint.clone()])?;
+        let local = Client::connect(std::slice::from_ref(&endpoint))?;
         // Followers apply asynchronously: give each a moment to catch up before comparing.
         let mut seen = BTreeMap::new();
         for _ in 0..50 {
