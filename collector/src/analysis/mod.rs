@@ -29,6 +29,7 @@ pub mod components;
 pub mod filters;
 pub mod loops;
 pub mod result;
+pub mod shadow;
 pub mod stall;
 
 use image::GrayImage;
@@ -39,6 +40,7 @@ use crate::error::CollectorError;
 use crate::geom::BBox;
 use background::Planes;
 use loops::Loops;
+use shadow::ShadowModel;
 use stall::{StallTracker, StalledAlarm};
 
 /// The analyzer's tuning, with defaults for 640×360 at 5 frames per second.
@@ -79,6 +81,21 @@ pub struct AnalyzerConfig {
     pub stall_range_m: f64,
     /// Seconds an alarm is held after its vehicle was last seen.
     pub alarm_hold_s: f64,
+    /// Whether cast shadows are taken out of the foreground ([`shadow`]).
+    #[serde(default = "yes")]
+    pub suppress_shadows: bool,
+    /// Pixels trimmed from each side of a blob's box: the blur widens every edge's thresholded
+    /// extent by about its radius, and the box should fit the vehicle, not its blurred rim.
+    #[serde(default = "two")]
+    pub edge_trim_px: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn two() -> u32 {
+    2
 }
 
 impl Default for AnalyzerConfig {
@@ -101,6 +118,8 @@ impl Default for AnalyzerConfig {
             stall_s: 9.0,
             alarm_hold_s: 5.0,
             stall_range_m: 150.0,
+            suppress_shadows: true,
+            edge_trim_px: 2,
         }
     }
 }
@@ -176,6 +195,7 @@ pub struct Background {
     planes: Planes,
     loops: Loops,
     stall: StallTracker,
+    shadow: ShadowModel,
     blurred: Vec<u8>,
     fg: Vec<u8>,
     moving: Vec<u8>,
@@ -191,6 +211,7 @@ impl Background {
         Ok(Self {
             loops: Loops::new(lanes, &config),
             stall: StallTracker::default(),
+            shadow: ShadowModel::default(),
             planes: Planes::new(w, h),
             config,
             blurred: Vec::new(),
@@ -227,6 +248,9 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     filters::box_blur(frame.as_raw(), w, h, cfg.blur_radius, &mut model.blurred, &mut model.scratch16);
     let gain = model.planes.step(&model.blurred, &cfg, &mut model.fg, &mut model.moving);
     let fg = &mut model.fg;
+    if cfg.suppress_shadows && model.planes.frames > cfg.warmup_frames as u64 {
+        model.shadow.suppress(&model.blurred, &model.planes.slow, gain, model.planes.noise, fg);
+    }
     filters::morph(fg, w, h, 1, false, &mut model.scratch8);
     filters::morph(fg, w, h, 1, true, &mut model.scratch8);
     filters::morph(fg, w, h, 1, true, &mut model.scratch8);
@@ -255,7 +279,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
                     .count() as u64;
             }
             blobs.push(Blob {
-                bbox: c.bbox,
+                bbox: trim(c.bbox, cfg.edge_trim_px),
                 area: c.area,
                 lane,
                 position_m,
@@ -343,6 +367,11 @@ fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<c
         let part = components::Component { bbox: components::bbox_of(&runs), area, runs };
         split(part, g, depth + 1, out);
     }
+}
+
+/// A box with `t` pixels taken off each side, if it stays at least 3 pixels each way.
+fn trim(b: BBox, t: u32) -> BBox {
+    if b.w >= 2 * t + 3 && b.h >= 2 * t + 3 { BBox { x: b.x + t, y: b.y + t, w: b.w - 2 * t, h: b.h - 2 * t } } else { b }
 }
 
 /// The pixel area a 4.5 m car would have with its front at `position_m`.

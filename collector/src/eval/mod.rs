@@ -18,7 +18,7 @@ use crate::conditions::Conditions;
 use crate::error::CollectorError;
 use crate::render::Renderer;
 use crate::scene::CameraSpec;
-use score::{CountScore, Matches};
+use score::{Breakdown, CountScore, Matches};
 use traffic::{Traffic, TrafficConfig};
 
 /// Distance from a stalled vehicle's rear within which an alarm is its alarm, metres.
@@ -45,6 +45,9 @@ pub struct EvalConfig {
     pub stop_and_go: bool,
     /// Stage a stalled vehicle half-way through.
     pub stall: bool,
+    /// The analyzer's tuning (its `fps` is replaced by the run's).
+    #[serde(default)]
+    pub analyzer: AnalyzerConfig,
 }
 
 impl EvalConfig {
@@ -61,6 +64,7 @@ impl EvalConfig {
             range_m: 150.0,
             stop_and_go: hard,
             stall: true,
+            analyzer: AnalyzerConfig::default(),
         }
     }
 }
@@ -99,6 +103,8 @@ pub struct EvalReport {
     pub recall: f64,
     /// F1 of detections.
     pub f1: f64,
+    /// Why detections failed (merged, loose, missed, ghosts) and how matched boxes fit.
+    pub errors: Breakdown,
     /// Counts per lane-period.
     pub counts: CountScore,
     /// Stalled alarms.
@@ -114,7 +120,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
         cfg.stall.then_some(cfg.lead_s + cfg.seconds / 2.0),
     );
     let geometry = LaneGeometry::new(&camera, tcfg.lanes, tcfg.lane_width_m)?;
-    let acfg = AnalyzerConfig { fps: cfg.fps, ..AnalyzerConfig::default() };
+    let acfg = AnalyzerConfig { fps: cfg.fps, ..cfg.analyzer.clone() };
     let loop_mid = acfg.loop_position_m + acfg.loop_length_m / 2.0;
     let renderer = Renderer::new(geometry.clone());
     let mut model = Background::new(&geometry, acfg)?;
@@ -125,6 +131,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
     let period_frames = ((cfg.period_s * cfg.fps).round() as u64).max(1);
     let lanes = geometry.lanes as usize;
     let mut matches = Matches::default();
+    let mut errors = Breakdown::default();
     let mut truth_counts: Vec<Vec<u64>> = Vec::new();
     let mut det_counts: Vec<Vec<u64>> = Vec::new();
     let mut det_base = vec![0u64; lanes];
@@ -141,6 +148,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
                 det_counts.push(vec![0; lanes]);
             }
             matches.add(score::match_frame(&det.blobs, &truth.vehicles, cfg.range_m));
+            errors.add(score::breakdown_frame(&det.blobs, &truth.vehicles, cfg.range_m));
             for (id, lane, front) in traffic.fronts() {
                 let before = prev_fronts.iter().find(|f| f.0 == id).map(|f| f.2);
                 if before.is_some_and(|b| b < loop_mid && front >= loop_mid) {
@@ -182,6 +190,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
         recall: matches.recall(),
         f1: matches.f1(),
         detection: matches,
+        errors,
         counts,
         stall,
     })
