@@ -186,6 +186,9 @@ pub struct Detections {
     pub gain: f64,
     /// Measured noise, grey levels.
     pub noise: f64,
+    /// The learned shadow factor (frame ÷ background in a shadow), once one has been seen.
+    #[serde(default)]
+    pub shadow_ratio: Option<f64>,
 }
 
 /// The analyzer's memory for one camera: backgrounds, loops, alarms, and scratch buffers.
@@ -196,6 +199,8 @@ pub struct Background {
     loops: Loops,
     stall: StallTracker,
     shadow: ShadowModel,
+    shadow_px: Vec<u8>,
+    still: Vec<u8>,
     blurred: Vec<u8>,
     fg: Vec<u8>,
     moving: Vec<u8>,
@@ -212,6 +217,8 @@ impl Background {
             loops: Loops::new(lanes, &config),
             stall: StallTracker::default(),
             shadow: ShadowModel::default(),
+            shadow_px: vec![0; w * h],
+            still: vec![0; w * h],
             planes: Planes::new(w, h),
             config,
             blurred: Vec::new(),
@@ -231,6 +238,16 @@ impl Background {
     pub fn foreground(&self) -> &[u8] {
         &self.fg
     }
+
+    /// The last frame's still mask (0/1 per pixel): foreground that has stood still for `stall_s`.
+    pub fn still(&self) -> &[u8] {
+        &self.still
+    }
+
+    /// The last frame's shadow mask (0/1 per pixel): foreground taken for cast shadow.
+    pub fn shadow(&self) -> &[u8] {
+        &self.shadow_px
+    }
 }
 
 /// Analyses one frame; the frame must have the camera's size.
@@ -249,7 +266,16 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     let gain = model.planes.step(&model.blurred, &cfg, &mut model.fg, &mut model.moving);
     let fg = &mut model.fg;
     if cfg.suppress_shadows && model.planes.frames > cfg.warmup_frames as u64 {
-        model.shadow.suppress(&model.blurred, &model.planes.slow, gain, model.planes.noise, fg);
+        let threshold = (cfg.threshold_k * model.planes.noise).max(cfg.threshold_min);
+        let (img, bg, noise) = (&model.blurred, &model.planes.slow, model.planes.noise);
+        model.shadow.mark(img, bg, gain, noise, threshold, fg, &mut model.shadow_px);
+        // Specks of shadow-like paint inside vehicles are not shadows.
+        filters::morph(&mut model.shadow_px, w, h, 1, false, &mut model.scratch8);
+        filters::morph(&mut model.shadow_px, w, h, 1, true, &mut model.scratch8);
+        // The blurred rim around a shadow, half shadow and half road (or vehicle), goes with it.
+        filters::morph(&mut model.shadow_px, w, h, SHADOW_RIM_PX, true, &mut model.scratch8);
+    } else {
+        model.shadow_px.fill(0);
     }
     filters::morph(fg, w, h, 1, false, &mut model.scratch8);
     filters::morph(fg, w, h, 1, true, &mut model.scratch8);
@@ -262,7 +288,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
         let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
         let mut parts = Vec::new();
         for c in components::components(fg, w, h) {
-            split(c, lanes, 0, &mut parts);
+            split(without_shadow(c, &model.shadow_px, w), lanes, 0, &mut parts);
         }
         for c in parts {
             let (u, v) = c.bbox.foot();
@@ -288,8 +314,15 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
         }
     }
     let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &cfg) };
-    let stalled = model.stall.step(&blobs, frame_no, &cfg);
-    Ok(Detections { frame: frame_no, blobs, loops, stalled, gain: gain as f64, noise: model.planes.noise as f64 })
+    if !warm {
+        clear_ghosts(model);
+    }
+    let still = if warm { Vec::new() } else { still_vehicles(model, lanes) };
+    let stalled = model.stall.step(&still, frame_no, &cfg);
+    Ok(Detections { frame: frame_no, blobs, loops, stalled, gain: gain as f64,
+        noise: model.planes.noise as f64,
+        shadow_ratio: model.shadow.ratio.map(f64::from),
+    })
 }
 
 /// Where a histogram dips to at most `VALLEY_SHARE` of its peak in its middle three fifths.
@@ -367,6 +400,110 @@ fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<c
         let part = components::Component { bbox: components::bbox_of(&runs), area, runs };
         split(part, g, depth + 1, out);
     }
+}
+
+/// Vehicles standing still: the components of the foreground that has been still for `stall_s`
+/// (not the blobs, which merge a standing vehicle with the traffic passing it), each at least
+/// `STILL_AREA_SHARE` of a car where it stands.
+fn still_vehicles(model: &mut Background, lanes: &LaneGeometry) -> Vec<Blob> {
+    let cfg = &model.config;
+    let (w, h) = (model.planes.width, model.planes.height);
+    let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
+    let mask = &mut model.still;
+    for ((m, &f), &a) in mask.iter_mut().zip(&model.fg).zip(&model.planes.age) {
+        *m = (f != 0 && a >= still_frames) as u8;
+    }
+    filters::morph(mask, w, h, 1, false, &mut model.scratch8);
+    filters::morph(mask, w, h, 1, true, &mut model.scratch8);
+    let mut out = Vec::new();
+    for c in components::components(mask, w, h) {
+        let (u, v) = c.bbox.foot();
+        let Some((lane, position_m)) = lanes.locate(u, v - 0.5) else { continue };
+        if (c.area as f64) < STILL_AREA_SHARE * expected_car_area(lanes, position_m) {
+            continue;
+        }
+        out.push(Blob { bbox: c.bbox, area: c.area, lane, position_m, still_share: 1.0 });
+    }
+    out
+}
+
+/// Frames a region must stand still before it is tested for a ghost.
+const GHOST_AGE_FRAMES: u16 = 10;
+/// A still region is a ghost when the frame's step across its border is less than this share of
+/// the slow background's.
+const GHOST_STEP_SHARE: f32 = 0.5;
+
+/// Takes ghosts into the slow background: regions that are foreground only because the slow
+/// background is wrong there (it drifted under faint far traffic, or learned a vehicle), which
+/// would otherwise be held as "still" for `hold_max_frames`. A standing vehicle differs from
+/// the road around it in the frame, so the frame has a step across its border and the
+/// background has none; a ghost is the reverse: the frame shows road continuing across the
+/// border, and the step is in the background.
+fn clear_ghosts(model: &mut Background) {
+    let (w, h) = (model.planes.width, model.planes.height);
+    let mask = &mut model.still;
+    for ((m, &f), &a) in mask.iter_mut().zip(&model.fg).zip(&model.planes.age) {
+        *m = (f != 0 && a >= GHOST_AGE_FRAMES) as u8;
+    }
+    let img = &model.blurred;
+    let planes = &mut model.planes;
+    for c in components::components(mask, w, h) {
+        let (mut frame_step, mut bg_step) = (0f32, 0f32);
+        for r in &c.runs {
+            let row = r.y as usize * w;
+            let (a, z) = (r.x0 as usize, r.x1 as usize - 1);
+            for (inside, outside) in [(a, a.saturating_sub(2)), (z, (z + 2).min(w - 1))] {
+                frame_step += (img[row + inside] as f32 - img[row + outside] as f32).abs();
+                bg_step += (planes.slow[row + inside] - planes.slow[row + outside]).abs();
+            }
+        }
+        if frame_step < GHOST_STEP_SHARE * bg_step {
+            for r in &c.runs {
+                let row = r.y as usize * w;
+                for i in row + r.x0 as usize..row + r.x1 as usize {
+                    planes.slow[i] = img[i] as f32;
+                    planes.age[i] = 0;
+                }
+            }
+        }
+    }
+    let _ = h;
+}
+
+/// Smallest still region that is a standing vehicle, as a share of a car's area where it stands.
+const STILL_AREA_SHARE: f64 = 0.4;
+
+/// Pixels by which the shadow mask grows to take the blurred rim of the shadow with it.
+const SHADOW_RIM_PX: usize = 2;
+
+/// Share of a blob that must be left once its shadow is taken away for the rest to be the vehicle;
+/// below it the "shadow" is more likely a dark vehicle's paint, and the blob is kept whole.
+const CORE_SHARE_MIN: f64 = 0.4;
+
+/// A blob with its cast shadow taken out: the vehicle is found with its shadow attached (so the
+/// shadow never breaks it into pieces), and its box and foot are then those of the rest.
+fn without_shadow(c: components::Component, shadow: &[u8], w: usize) -> components::Component {
+    let mut runs = Vec::with_capacity(c.runs.len());
+    for r in &c.runs {
+        let row = &shadow[r.y as usize * w..];
+        let mut x = r.x0;
+        while x < r.x1 {
+            if row[x as usize] != 0 {
+                x += 1;
+                continue;
+            }
+            let s = x;
+            while x < r.x1 && row[x as usize] == 0 {
+                x += 1;
+            }
+            runs.push(components::Run { x0: s, x1: x, ..*r });
+        }
+    }
+    let area: u64 = runs.iter().map(|r| (r.x1 - r.x0) as u64).sum();
+    if runs.is_empty() || (area as f64) < CORE_SHARE_MIN * c.area as f64 {
+        return c;
+    }
+    components::Component { bbox: components::bbox_of(&runs), area, runs }
 }
 
 /// A box with `t` pixels taken off each side, if it stays at least 3 pixels each way.

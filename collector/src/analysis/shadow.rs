@@ -2,10 +2,10 @@
 //!
 //! A cast shadow multiplies the road's radiance by one factor `k` (the same for every shadow in
 //! the frame: one sun, one sky), so where a shadow lies, frame ÷ background is close to `k` and,
-//! unlike a vehicle's paint, keeps the road's grain. The factor is not configured: each frame the
-//! ratios of the darker-than-background foreground are put in a histogram, and a sharp peak in
-//! it (many pixels at one ratio, which paint of random shades does not make) is the shadow's
-//! factor, smoothed over frames. Pixels within a band around it, narrowed or widened by the
+//! unlike a vehicle's paint, keeps the road's grain. The factor is not configured: the ratios of
+//! the clearly darker-than-background foreground go into a histogram decayed over frames, and a
+//! sharp peak in it (many pixels at one ratio over many vehicles, which paint of random shades
+//! does not make) is the shadow's factor. Pixels within a band around it, narrowed or widened by the
 //! measured noise, leave the foreground before the morphology, so the opening also clears the
 //! soft rim a blurred shadow edge leaves.
 //!
@@ -24,44 +24,75 @@ const RATIO_HI: f32 = 0.95;
 /// Histogram bin width (ratio).
 const BIN: f32 = 0.01;
 /// Share of the candidates the peak (±2 bins) must hold to count as a shadow.
-const PEAK_SHARE: f64 = 0.2;
+const PEAK_SHARE: f32 = 0.05;
+/// How many times the bins beside it the peak must hold.
+const PROMINENCE_MIN: f32 = 2.0;
+/// How far past the threshold a pixel must be to vote, in thresholds.
+const RIM_MARGIN: f32 = 1.5;
 /// Fewest candidates for a histogram to be read.
-const MIN_CANDIDATES: u64 = 400;
+const MIN_CANDIDATES: f32 = 400.0;
+/// Decay of the histogram per frame: a memory of about 20 s at 5 fps, so that the faces of the
+/// few vehicles in one frame (each of one paint) do not make a peak; the shadows of all of them do.
+const DECAY: f32 = 0.99;
 
 /// The learned shadow factor.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShadowModel {
     /// Frame ÷ background inside a shadow, once a shadow has been seen.
     pub ratio: Option<f32>,
+    /// The ratio histogram, decayed over frames.
+    hist: Vec<f32>,
 }
 
 impl ShadowModel {
-    /// Removes shadow pixels from `fg` (0/1, before morphology): `img` the blurred frame, `bg`
-    /// the slow background, `gain` the light against it, `noise` the blurred frame's noise.
-    /// Returns the pixels removed.
-    pub fn suppress(&mut self, img: &[u8], bg: &[f32], gain: f32, noise: f32, fg: &mut [u8]) -> u64 {
+    /// Marks the shadow pixels of `fg` in `shadow` (both 0/1): `img` the blurred frame, `bg` the
+    /// slow background, `gain` the light against it, `noise` the blurred frame's noise,
+    /// `threshold` the foreground threshold. Returns the pixels marked.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mark(
+        &mut self,
+        img: &[u8],
+        bg: &[f32],
+        gain: f32,
+        noise: f32,
+        threshold: f32,
+        fg: &[u8],
+        shadow: &mut [u8],
+    ) -> u64 {
+        shadow.fill(0);
         let bins = ((RATIO_HI - RATIO_LO) / BIN).ceil() as usize;
-        let mut hist = vec![0u64; bins];
-        let mut total = 0u64;
+        let hist = &mut self.hist;
+        hist.resize(bins, 0.0);
+        hist.iter_mut().for_each(|c| *c *= DECAY);
         for i in 0..fg.len() {
             if fg[i] == 0 {
                 continue;
             }
             let s = bg[i] * gain;
             let p = img[i] as f32;
-            if s < 8.0 || p >= s {
+            // Pixels barely past the threshold (every blurred edge's rim) would make a peak of
+            // their own just under 1: only clearly darker pixels vote.
+            if s < 8.0 || s - p < RIM_MARGIN * threshold {
                 continue;
             }
             let r = p / s;
             if (RATIO_LO..RATIO_HI).contains(&r) {
-                hist[((r - RATIO_LO) / BIN) as usize] += 1;
-                total += 1;
+                hist[((r - RATIO_LO) / BIN) as usize] += 1.0;
             }
         }
+        let total: f32 = hist.iter().sum();
         if total >= MIN_CANDIDATES {
-            let window = |b: usize| hist[b.saturating_sub(2)..(b + 3).min(bins)].iter().sum::<u64>();
-            if let Some(b) = (0..bins).max_by_key(|&b| window(b))
-                && window(b) as f64 >= PEAK_SHARE * total as f64
+            let window = |b: usize| hist[b.saturating_sub(2)..(b + 3).min(bins)].iter().sum::<f32>();
+            // A peak stands out of the bins on both sides of it (the blurred rims of vehicles
+            // make a broad ramp towards 1 that is larger but not sharp).
+            let side = |a: usize, z: usize| hist[a.min(bins)..z.min(bins)].iter().sum::<f32>() / (z - a) as f32;
+            let prominence = |b: usize| {
+                let around = side(b.saturating_sub(8), b.saturating_sub(2)).max(side(b + 3, b + 9));
+                window(b) / (5.0 * around).max(1.0)
+            };
+            if let Some(b) = (0..bins).max_by(|&a, &b| prominence(a).total_cmp(&prominence(b)))
+                && window(b) >= PEAK_SHARE * total
+                && prominence(b) >= PROMINENCE_MIN
             {
                 // The peak's centre of mass, for a ratio finer than a bin.
                 let lo = b.saturating_sub(2);
@@ -71,10 +102,7 @@ impl ShadowModel {
                     .map(|(k, &c)| c as f64 * (RATIO_LO + BIN * ((lo + k) as f32 + 0.5)) as f64)
                     .sum();
                 let peak = (mass / window(b) as f64) as f32;
-                self.ratio = Some(match self.ratio {
-                    Some(k) => k + 0.2 * (peak - k),
-                    None => peak,
-                });
+                self.ratio = Some(peak);
             }
         }
         let Some(k) = self.ratio else { return 0 };
@@ -91,7 +119,7 @@ impl ShadowModel {
             // Half-width of the band: a floor for the grain, plus the noise relative to the shadow.
             let band = 0.04 + 2.0 * noise / s;
             if (p / s - k).abs() <= band {
-                fg[i] = 0;
+                shadow[i] = 1;
                 removed += 1;
             }
         }
@@ -123,10 +151,11 @@ mod tests {
             }
         }
         let mut m = ShadowModel::default();
-        let removed = m.suppress(&img, &bg, 1.0, 1.0, &mut fg);
+        let mut shadow = vec![0u8; w * h];
+        let marked = m.mark(&img, &bg, 1.0, 1.0, 10.0, &fg, &mut shadow);
         assert!((m.ratio.unwrap() - 0.6).abs() < 0.01, "{:?}", m.ratio);
-        assert_eq!(removed, 2000);
-        assert_eq!(fg.iter().map(|&v| v as u64).sum::<u64>(), 200, "the car stays");
+        assert_eq!(marked, 2000);
+        assert!((25..35).all(|y| (10..30).all(|x| shadow[y * w + x] == 0)), "the car is not shadow");
     }
 
     #[test]
@@ -137,7 +166,7 @@ mod tests {
         let img: Vec<u8> = (0..w * h).map(|i| 30 + (i % 60) as u8).collect();
         let mut fg = vec![1u8; w * h];
         let mut m = ShadowModel::default();
-        assert_eq!(m.suppress(&img, &bg, 1.0, 1.0, &mut fg), 0);
+        assert_eq!(m.suppress(&img, &bg, 1.0, 1.0, 10.0, &mut fg), 0);
         assert_eq!(m.ratio, None);
     }
 }

@@ -82,6 +82,9 @@ pub struct StallScore {
     pub false_alarms: u32,
     /// False alarms per camera-hour.
     pub false_alarms_per_hour: f64,
+    /// Every alarm episode: seconds from the start of the run, lane, position, whether false.
+    #[serde(default)]
+    pub episodes: Vec<(f64, u8, f64, bool)>,
 }
 
 /// The evaluation's figures.
@@ -199,14 +202,19 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
 fn score_alarms(episodes: &[(u64, u8, f64)], stalled_at: Option<(f64, u8, f64)>, cfg: &EvalConfig) -> StallScore {
     let mut delay: Option<f64> = None;
     let mut false_alarms = 0;
+    let mut listed = Vec::new();
     for &(frame, lane, pos) in episodes {
         let t = frame as f64 / cfg.fps;
         match stalled_at {
             Some((ts, sl, sp)) if sl == lane && (pos - sp).abs() < ALARM_NEAR_M && t >= ts - 2.0 => {
                 let d = t - ts;
                 delay = Some(delay.map_or(d, |x: f64| x.min(d)));
+                listed.push((t, lane, pos, false));
             }
-            _ => false_alarms += 1,
+            _ => {
+                false_alarms += 1;
+                listed.push((t, lane, pos, true));
+            }
         }
     }
     let stalls = stalled_at.is_some() as u32;
@@ -216,5 +224,6 @@ fn score_alarms(episodes: &[(u64, u8, f64)], stalled_at: Option<(f64, u8, f64)>,
         delay_s: delay,
         false_alarms,
         false_alarms_per_hour: false_alarms as f64 / (cfg.seconds / 3600.0),
+        episodes: listed,
     }
 }
