@@ -373,6 +373,7 @@ fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<c
     } else {
         None
     };
+    let cut = cut.or_else(|| queue_cut(&c, car_h, 1.8 * ppm)).or_else(|| concave_cut(&c, g));
     let Some((by_col, at)) = cut else {
         out.push(c);
         return;
@@ -509,6 +510,92 @@ fn without_shadow(c: components::Component, shadow: &[u8], w: usize) -> componen
 /// A box with `t` pixels taken off each side, if it stays at least 3 pixels each way.
 fn trim(b: BBox, t: u32) -> BBox {
     if b.w >= 2 * t + 3 && b.h >= 2 * t + 3 { BBox { x: b.x + t, y: b.y + t, w: b.w - 2 * t, h: b.h - 2 * t } } else { b }
+}
+
+/// A blob at most this many car widths wide is one lane's vehicles, not a truck.
+const QUEUE_WIDTH_MAX: f64 = 1.25;
+/// A car-wide blob taller than this many car heights is a line of vehicles seen from behind.
+const QUEUE_HEIGHT_MIN: f64 = 1.6;
+
+/// Where to cut a line of vehicles that overlap in the image (far away, each one's roof hides the
+/// gap to the next): a blob a car wide but much taller than a car where its foot stands has the
+/// nearest car at the bottom, so it is cut about one car height above its foot, at the narrowest
+/// row near there. No cut for anything as wide as a truck or no taller than a van.
+fn queue_cut(c: &components::Component, car_h: f64, car_w: f64) -> Option<(bool, u32)> {
+    let b = c.bbox;
+    if b.w as f64 > QUEUE_WIDTH_MAX * car_w || (b.h as f64) < QUEUE_HEIGHT_MIN * car_h || car_h < 3.0 {
+        return None;
+    }
+    let mut hist = vec![0u64; b.h as usize];
+    for r in &c.runs {
+        hist[(r.y - b.y) as usize] += (r.x1 - r.x0) as u64;
+    }
+    let bottom = b.h as f64;
+    let (lo, hi) = ((bottom - 1.2 * car_h).max(1.0) as usize, (bottom - 0.8 * car_h).max(1.0) as usize);
+    let at = (lo..=hi.min(b.h as usize - 1)).min_by_key(|&i| hist[i])?;
+    Some((false, b.y + at as u32))
+}
+
+/// Smallest notch that cuts a blob, pixels (or this share of its width, if more).
+const NOTCH_MIN_PX: i64 = 4;
+const NOTCH_MIN_SHARE: f64 = 0.25;
+/// Rows each side of a notch must have for a cut.
+const NOTCH_PART_ROWS: usize = 4;
+/// Height each side of a notch must have, in car heights where it stands.
+const NOTCH_PART_CAR_H: f64 = 0.6;
+
+/// Where to cut two vehicles that touch corner to corner (a near one and a farther one in the
+/// next lane, up and to the side of it in the image). One vehicle's image is convex: going down
+/// the rows its left edge moves left ever less (then right ever more), its right edge likewise
+/// mirrored. A row where an edge suddenly moves outwards again, after it had stopped doing so,
+/// is a notch between two vehicles; the blob is cut above the deepest such notch.
+fn concave_cut(c: &components::Component, g: &LaneGeometry) -> Option<(bool, u32)> {
+    let b = c.bbox;
+    let n = b.h as usize;
+    if n < 6 {
+        return None;
+    }
+    let (mut left, mut right) = (vec![i64::MAX; n], vec![i64::MIN; n]);
+    for r in &c.runs {
+        let y = (r.y - b.y) as usize;
+        left[y] = left[y].min(r.x0 as i64);
+        right[y] = right[y].max(r.x1 as i64);
+    }
+    let need = NOTCH_MIN_PX.max((NOTCH_MIN_SHARE * b.w as f64) as i64);
+    let mut best: Option<(i64, usize)> = None;
+    // Outward moves going down, for each edge: how far it widens from row y-1 to row y.
+    let (mut least_l, mut least_r) = (i64::MAX, i64::MAX);
+    for y in 1..n {
+        if left[y] == i64::MAX || left[y - 1] == i64::MAX {
+            continue;
+        }
+        let (wl, wr) = (left[y - 1] - left[y], right[y] - right[y - 1]);
+        for (widen, least) in [(wl, least_l), (wr, least_r)] {
+            let notch = widen - least.max(0);
+            let parts_tall = y >= NOTCH_PART_ROWS && n - y >= NOTCH_PART_ROWS && {
+                // Both parts must be as tall as a car where they stand: a cast shadow, attached
+                // low at one side, makes a notch too, but cuts a vehicle into slices.
+                let mid = |rows: std::ops::Range<usize>| {
+                    let xs: Vec<i64> = rows.clone().filter(|&r| left[r] != i64::MAX).map(|r| left[r] + right[r]).collect();
+                    (xs.iter().sum::<i64>() as f64 / (2 * xs.len().max(1)) as f64, (b.y as usize + rows.end) as f64)
+                };
+                let tall = |rows: std::ops::Range<usize>| {
+                    let (u, v) = mid(rows.clone());
+                    g.ground(u, v - 0.5).is_some_and(|(_, d)| {
+                        let h = expected_car_area(g, g.position_of(d)) / (1.8 * g.px_per_m(d));
+                        rows.len() as f64 >= NOTCH_PART_CAR_H * h
+                    })
+                };
+                tall(0..y) && tall(y..n)
+            };
+            if least != i64::MAX && notch >= need && parts_tall && best.is_none_or(|b| notch > b.0) {
+                best = Some((notch, y));
+            }
+        }
+        least_l = least_l.min(wl);
+        least_r = least_r.min(wr);
+    }
+    best.map(|(_, y)| (false, b.y + y as u32))
 }
 
 /// The pixel area a 4.5 m car would have with its front at `position_m`.
