@@ -314,7 +314,8 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
         }
     }
     let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &cfg) };
-    if !warm {
+    // Ghosts build up over seconds; looking for them once a second is enough.
+    if !warm && frame_no.is_multiple_of(GHOST_EVERY_FRAMES) {
         clear_ghosts(model);
     }
     let still = if warm { Vec::new() } else { still_vehicles(model, lanes) };
@@ -411,8 +412,9 @@ fn still_vehicles(model: &mut Background, lanes: &LaneGeometry) -> Vec<Blob> {
     let (w, h) = (model.planes.width, model.planes.height);
     let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
     let mask = &mut model.still;
-    for ((m, &f), &a) in mask.iter_mut().zip(&model.fg).zip(&model.planes.age) {
-        *m = (f != 0 && a >= still_frames) as u8;
+    // Age, not this frame's foreground: a low-contrast vehicle's mask is spotty in the noise.
+    for (m, &a) in mask.iter_mut().zip(&model.planes.age) {
+        *m = (a >= still_frames) as u8;
     }
     filters::morph(mask, w, h, 1, false, &mut model.scratch8);
     filters::morph(mask, w, h, 1, true, &mut model.scratch8);
@@ -428,6 +430,8 @@ fn still_vehicles(model: &mut Background, lanes: &LaneGeometry) -> Vec<Blob> {
     out
 }
 
+/// Frames between two searches for ghosts.
+const GHOST_EVERY_FRAMES: u64 = 5;
 /// Frames a region must stand still before it is tested for a ghost.
 const GHOST_AGE_FRAMES: u16 = 10;
 /// A still region is a ghost when the frame's step across its border is less than this share of

@@ -27,6 +27,10 @@ const BIN: f32 = 0.01;
 const PEAK_SHARE: f32 = 0.05;
 /// How many times the bins beside it the peak must hold.
 const PROMINENCE_MIN: f32 = 2.0;
+/// Shadows are taken out only when at least this dark: a weak shadow widens boxes by a pixel or
+/// two (measured on the easy set), while its band, close to 1, would take mid-dark paint with it;
+/// and a weak peak is the one most easily confused with a common paint.
+const ACT_RATIO_MAX: f32 = 0.6;
 /// How far past the threshold a pixel must be to vote, in thresholds.
 const RIM_MARGIN: f32 = 1.5;
 /// Fewest candidates for a histogram to be read.
@@ -105,7 +109,7 @@ impl ShadowModel {
                 self.ratio = Some(peak);
             }
         }
-        let Some(k) = self.ratio else { return 0 };
+        let Some(k) = self.ratio.filter(|&k| k <= ACT_RATIO_MAX) else { return 0 };
         let mut removed = 0;
         for i in 0..fg.len() {
             if fg[i] == 0 {
