@@ -617,3 +617,77 @@ pub fn expected_car_area(g: &LaneGeometry, position_m: f64) -> f64 {
         None => 4.0,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::CameraSpec;
+
+    fn blob(rows: &[(u32, u32, u32)]) -> components::Component {
+        let runs: Vec<components::Run> = rows.iter().map(|&(y, x0, x1)| components::Run { y, x0, x1 }).collect();
+        let area = runs.iter().map(|r| (r.x1 - r.x0) as u64).sum();
+        components::Component { bbox: components::bbox_of(&runs), area, runs }
+    }
+
+    #[test]
+    fn a_notch_between_two_vehicles_is_cut_a_convex_vehicle_is_not() {
+        let g = LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap();
+        // Near the camera (rows 150..280) a car is some 40 rows tall: a far car (rows 130..156,
+        // columns 280..308) touching a near one (rows 156..278, columns 282..344) at its corner.
+        let mut rows: Vec<(u32, u32, u32)> = (130..156).map(|y| (y, 280, 308)).collect();
+        rows.extend((156..278).map(|y| (y, 282, 344)));
+        let cut = concave_cut(&blob(&rows), &g);
+        assert_eq!(cut, Some((false, 156)));
+        // One convex vehicle, widening then narrowing smoothly: no cut.
+        let convex: Vec<(u32, u32, u32)> = (150..270).map(|y| (y, 300 - (y - 150).min(20) / 2, 340 + (y - 150).min(20) / 2)).collect();
+        assert_eq!(concave_cut(&blob(&convex), &g), None);
+    }
+
+    #[test]
+    fn a_shadow_leaves_the_box_but_a_dark_vehicle_is_kept_whole() {
+        let w = 20;
+        let c = blob(&[(0, 0, 10), (1, 0, 10), (2, 0, 10)]);
+        let mut shadow = vec![0u8; w * 3];
+        for y in 0..3 {
+            for x in 0..3 {
+                shadow[y * w + x] = 1;
+            }
+        }
+        let core = without_shadow(c.clone(), &shadow, w);
+        assert_eq!(core.bbox, BBox { x: 3, y: 0, w: 7, h: 3 });
+        // All "shadow": more likely a dark vehicle's paint; kept as it is.
+        shadow.iter_mut().for_each(|v| *v = 1);
+        assert_eq!(without_shadow(c.clone(), &shadow, w), c);
+    }
+
+    #[test]
+    fn a_ghost_is_taken_into_the_background_a_standing_vehicle_is_not() {
+        let g = LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap();
+        let cfg = AnalyzerConfig { warmup_frames: 2, ..AnalyzerConfig::default() };
+        let mut model = Background::new(&g, cfg).unwrap();
+        let (w, h) = (640usize, 360usize);
+        let road = image::GrayImage::from_raw(w as u32, h as u32, vec![100; w * h]).unwrap();
+        for _ in 0..3 {
+            analyze(&road, &mut model, &g).unwrap();
+        }
+        // A ghost: the background learned a dark square that the road no longer shows.
+        for y in 200..240 {
+            for x in 300..340 {
+                model.planes.slow[y * w + x] = 40.0;
+            }
+        }
+        // A vehicle standing on the road elsewhere.
+        let mut car = road.clone();
+        for y in 250..290 {
+            for x in 100..150 {
+                car.put_pixel(x, y, image::Luma([30]));
+            }
+        }
+        for _ in 0..30 {
+            analyze(&car, &mut model, &g).unwrap();
+        }
+        assert!((model.planes.slow[220 * w + 320] - 100.0).abs() < 2.0, "the ghost is cleared");
+        assert!(model.foreground()[270 * w + 125] == 1, "the vehicle stays foreground");
+        assert!((model.planes.slow[270 * w + 125] - 100.0).abs() < 2.0, "and out of the background");
+    }
+}
