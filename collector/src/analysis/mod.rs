@@ -575,6 +575,9 @@ fn concave_cut(c: &components::Component, g: &LaneGeometry) -> Option<(bool, u32
         }
         let (wl, wr) = (left[y - 1] - left[y], right[y] - right[y - 1]);
         for (widen, least) in [(wl, least_l), (wr, least_r)] {
+            if least == i64::MAX {
+                continue;
+            }
             let notch = widen - least.max(0);
             let parts_tall = y >= NOTCH_PART_ROWS && n - y >= NOTCH_PART_ROWS && {
                 // Both parts must be as tall as a car where they stand: a cast shadow, attached
@@ -592,7 +595,7 @@ fn concave_cut(c: &components::Component, g: &LaneGeometry) -> Option<(bool, u32
                 };
                 tall(0..y) && tall(y..n)
             };
-            if least != i64::MAX && notch >= need && parts_tall && best.is_none_or(|b| notch > b.0) {
+            if notch >= need && parts_tall && best.is_none_or(|b| notch > b.0) {
                 best = Some((notch, y));
             }
         }
