@@ -268,12 +268,14 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     if cfg.suppress_shadows && model.planes.frames > cfg.warmup_frames as u64 {
         let threshold = (cfg.threshold_k * model.planes.noise).max(cfg.threshold_min);
         let (img, bg, noise) = (&model.blurred, &model.planes.slow, model.planes.noise);
-        model.shadow.mark(img, bg, gain, noise, threshold, fg, &mut model.shadow_px);
-        // Specks of shadow-like paint inside vehicles are not shadows.
-        filters::morph(&mut model.shadow_px, w, h, 1, false, &mut model.scratch8);
-        filters::morph(&mut model.shadow_px, w, h, 1, true, &mut model.scratch8);
-        // The blurred rim around a shadow, half shadow and half road (or vehicle), goes with it.
-        filters::morph(&mut model.shadow_px, w, h, SHADOW_RIM_PX, true, &mut model.scratch8);
+        // (`mark` clears the mask; with nothing marked it stays clear and needs no morphology.)
+        if model.shadow.mark(img, bg, gain, noise, threshold, fg, &mut model.shadow_px) > 0 {
+            // Specks of shadow-like paint inside vehicles are not shadows.
+            filters::morph(&mut model.shadow_px, w, h, 1, false, &mut model.scratch8);
+            filters::morph(&mut model.shadow_px, w, h, 1, true, &mut model.scratch8);
+            // The blurred rim around a shadow, half shadow and half road (or vehicle), goes with it.
+            filters::morph(&mut model.shadow_px, w, h, SHADOW_RIM_PX, true, &mut model.scratch8);
+        }
     } else {
         model.shadow_px.fill(0);
     }
@@ -320,7 +322,12 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     }
     let still = if warm { Vec::new() } else { still_vehicles(model, lanes) };
     let stalled = model.stall.step(&still, frame_no, &cfg);
-    Ok(Detections { frame: frame_no, blobs, loops, stalled, gain: gain as f64,
+    Ok(Detections {
+        frame: frame_no,
+        blobs,
+        loops,
+        stalled,
+        gain: gain as f64,
         noise: model.planes.noise as f64,
         shadow_ratio: model.shadow.ratio.map(f64::from),
     })
@@ -464,15 +471,14 @@ fn clear_ghosts(model: &mut Background) {
         }
         if frame_step < GHOST_STEP_SHARE * bg_step {
             for r in &c.runs {
-                let row = r.y as usize * w;
-                for i in row + r.x0 as usize..row + r.x1 as usize {
-                    planes.slow[i] = img[i] as f32;
-                    planes.age[i] = 0;
+                let span = r.y as usize * w + r.x0 as usize..r.y as usize * w + r.x1 as usize;
+                for (s, &p) in planes.slow[span.clone()].iter_mut().zip(&img[span.clone()]) {
+                    *s = p as f32;
                 }
+                planes.age[span].fill(0);
             }
         }
     }
-    let _ = h;
 }
 
 /// Smallest still region that is a standing vehicle, as a share of a car's area where it stands.
@@ -513,7 +519,11 @@ fn without_shadow(c: components::Component, shadow: &[u8], w: usize) -> componen
 
 /// A box with `t` pixels taken off each side, if it stays at least 3 pixels each way.
 fn trim(b: BBox, t: u32) -> BBox {
-    if b.w >= 2 * t + 3 && b.h >= 2 * t + 3 { BBox { x: b.x + t, y: b.y + t, w: b.w - 2 * t, h: b.h - 2 * t } } else { b }
+    if b.w >= 2 * t + 3 && b.h >= 2 * t + 3 {
+        BBox { x: b.x + t, y: b.y + t, w: b.w - 2 * t, h: b.h - 2 * t }
+    } else {
+        b
+    }
 }
 
 /// A blob at most this many car widths wide is one lane's vehicles, not a truck.
@@ -583,7 +593,8 @@ fn concave_cut(c: &components::Component, g: &LaneGeometry) -> Option<(bool, u32
                 // Both parts must be as tall as a car where they stand: a cast shadow, attached
                 // low at one side, makes a notch too, but cuts a vehicle into slices.
                 let mid = |rows: std::ops::Range<usize>| {
-                    let xs: Vec<i64> = rows.clone().filter(|&r| left[r] != i64::MAX).map(|r| left[r] + right[r]).collect();
+                    let xs: Vec<i64> =
+                        rows.clone().filter(|&r| left[r] != i64::MAX).map(|r| left[r] + right[r]).collect();
                     (xs.iter().sum::<i64>() as f64 / (2 * xs.len().max(1)) as f64, (b.y as usize + rows.end) as f64)
                 };
                 let tall = |rows: std::ops::Range<usize>| {
@@ -642,7 +653,8 @@ mod tests {
         let cut = concave_cut(&blob(&rows), &g);
         assert_eq!(cut, Some((false, 156)));
         // One convex vehicle, widening then narrowing smoothly: no cut.
-        let convex: Vec<(u32, u32, u32)> = (150..270).map(|y| (y, 300 - (y - 150).min(20) / 2, 340 + (y - 150).min(20) / 2)).collect();
+        let convex: Vec<(u32, u32, u32)> =
+            (150..270).map(|y| (y, 300 - (y - 150).min(20) / 2, 340 + (y - 150).min(20) / 2)).collect();
         assert_eq!(concave_cut(&blob(&convex), &g), None);
     }
 
