@@ -16,6 +16,7 @@ async fn the_demo_fails_over_every_faulted_role_without_split_brain_or_incursion
     let mut command = tokio::process::Command::new(skyway_binary());
     command
         .args(["demo", "--tour", "--tour-gap-s", "6", "--duration", "34", "--speed", "4", "--output", "json"])
+        .args(["--listen", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path())
         .kill_on_drop(true);

@@ -24,7 +24,7 @@ use skyway_controller::proto::AuditEntry;
 use skyway_coord::client::Client;
 use skyway_world::policy::autopilot::Autopilot;
 use skyway_world::{Applied, Event, Outputs, Scenario, World};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::paths;
 use super::publisher::Publisher;
@@ -67,7 +67,11 @@ pub struct LiveWorld {
     thread: Option<std::thread::JoinHandle<()>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     roles: Vec<String>,
+    decisions: broadcast::Sender<AuditEntry>,
 }
+
+/// Decisions buffered for a listener of [`LiveWorld::decisions`] that falls behind.
+const DECISIONS_BUFFERED: usize = 16_384;
 
 impl LiveWorld {
     /// Builds the world, opens its actuator and serves it, and starts the loop; summaries are
@@ -82,10 +86,14 @@ impl LiveWorld {
         let roles = world.roles();
         let (inputs, received) = std_mpsc::channel();
         let observer_inputs = std::sync::Mutex::new(inputs.clone());
+        let (decisions, _) = broadcast::channel(DECISIONS_BUFFERED);
+        let observer_decisions = decisions.clone();
         let actuator = Arc::new(Actuator::open_observed(
             &config.actuator_dir,
             Box::new(move |entry: &AuditEntry| {
                 let _ = observer_inputs.lock().expect("observer poisoned").send(Input::Decision(entry.clone()));
+                // Nobody listening is fine; a listener that lags learns how many it missed.
+                let _ = observer_decisions.send(entry.clone());
             }),
         )?);
         let listener = tokio::net::TcpListener::bind(config.actuator_listen)
@@ -130,7 +138,7 @@ impl LiveWorld {
             }),
         ];
         tracing::info!(%actuator_addr, roles = roles.len(), "world running");
-        Ok(Self { actuator, actuator_addr, inputs, snapshot, thread: Some(thread), tasks, roles })
+        Ok(Self { actuator, actuator_addr, inputs, snapshot, thread: Some(thread), tasks, roles, decisions })
     }
 
     /// Where controllers reach the world's actuator.
@@ -151,6 +159,11 @@ impl LiveWorld {
     /// The world now.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
+    }
+
+    /// Every actuator decision from now on, in the order made (after it is durable).
+    pub fn decisions(&self) -> broadcast::Receiver<AuditEntry> {
+        self.decisions.subscribe()
     }
 
     /// Changes of the snapshot.
@@ -266,6 +279,8 @@ fn run_loop(
         busy += woke.elapsed();
         if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
             snapshot.stats = world.stats();
+            snapshot.vehicles = world.highway().map(|h| h.vehicles()).unwrap_or_default();
+            snapshot.movers = world.airport().map(|a| a.movers()).unwrap_or_default();
             snapshot.published = publisher.stats();
             let window = busy_since.elapsed().as_secs_f64();
             if window >= 1.0 {
