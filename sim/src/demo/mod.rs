@@ -118,9 +118,16 @@ pub struct DemoReport {
 struct Slot {
     name: String,
     process: Option<Process>,
-    /// Its links to the coordinator's nodes, one proxy each, so that it can be cut off.
-    links: Vec<FaultProxy>,
+    /// Its links to the coordinator's nodes, one proxy each, so that it can be cut off, and
+    /// its link to the actuator (held while it is paused: see [`Stage::pause`]).
+    links: Links,
     cut_off: bool,
+}
+
+/// A controller's links, each through a proxy of the rig.
+struct Links {
+    coordinator: Vec<FaultProxy>,
+    actuator: FaultProxy,
 }
 
 /// Something the demo does later: resume a paused controller, restart a killed one or a node.
@@ -312,23 +319,25 @@ fn announce(config: &DemoConfig, line: &str) {
     }
 }
 
-/// Starts controller `name`, its coordinator links through proxies (so it can be cut off).
+/// Starts controller `name`, its links through proxies (so it can be cut off, and its last
+/// command held while it is paused).
 async fn spawn_controller(
     config: &DemoConfig,
     name: &str,
     endpoints: &[String],
     world: &LiveWorld,
     roles: &[String],
-) -> anyhow::Result<(Process, Vec<FaultProxy>)> {
-    let mut links = Vec::new();
+) -> anyhow::Result<(Process, Links)> {
+    let mut coordinator = Vec::new();
     for endpoint in endpoints {
         let target: SocketAddr = endpoint
             .trim_start_matches("http://")
             .parse()
             .with_context(|| format!("coordinator endpoint {endpoint} is not host:port"))?;
-        links.push(FaultProxy::start(target).await.context("cannot start a link proxy")?);
+        coordinator.push(FaultProxy::start(target).await.context("cannot start a link proxy")?);
     }
-    let proxied: Vec<String> = links.iter().map(|l| l.addr().to_string()).collect();
+    let actuator = FaultProxy::start(world.actuator_addr()).await.context("cannot start a link proxy")?;
+    let proxied: Vec<String> = coordinator.iter().map(|l| l.addr().to_string()).collect();
     let args: Vec<String> = [
         "controller",
         "--name",
@@ -338,7 +347,7 @@ async fn spawn_controller(
         "--endpoints",
         &proxied.join(","),
         "--actuator",
-        &world.actuator_addr().to_string(),
+        &actuator.addr().to_string(),
         "--commands",
         "world",
         "--ttl-ms",
@@ -350,7 +359,7 @@ async fn spawn_controller(
     .map(|s| s.to_string())
     .collect();
     let process = Process::spawn(name, &config.binary, &args, &config.root.join("logs").join(format!("{name}.log")))?;
-    Ok((process, links))
+    Ok((process, Links { coordinator, actuator }))
 }
 
 /// The demo's processes and what it will do to them later: the one place faults are injected,
@@ -424,16 +433,24 @@ impl Stage<'_> {
         Ok(line)
     }
 
+    /// SIGSTOPs a controller with its last command still in flight: its link to the actuator is
+    /// held from a command interval before the stop until it resumes, as if the process had
+    /// stopped right after sending (a GC pause, a swapped-out VM). The backup takes over meanwhile;
+    /// on resume the held command arrives late, and the actuator refuses its stale token.
     async fn pause(&mut self, i: usize, role: Option<&str>) -> Result<String, Refused> {
         let name = self.slots[i].name.clone();
-        self.running(i)?
-            .signal(Signal::Stop)
-            .await
-            .map_err(|e| Refused::new(500, format!("cannot pause {name}: {e:#}")))?;
+        self.running(i)?;
+        self.slots[i].links.actuator.set(Mode::Hold);
+        tokio::time::sleep(self.config.command_interval + Duration::from_millis(100)).await;
+        let stopped = self.running(i)?.signal(Signal::Stop).await;
+        if let Err(e) = stopped {
+            self.slots[i].links.actuator.set(Mode::Pass);
+            return Err(Refused::new(500, format!("cannot pause {name}: {e:#}")));
+        }
         let pause = (self.config.ttl * 3).max(Duration::from_secs(2));
         self.later.push((Instant::now() + pause, Later::Resume(i)));
         let of = role.map(|r| format!(", primary of {r},")).unwrap_or_default();
-        let line = format!("{name}{of} paused (SIGSTOP) for {pause:?}");
+        let line = format!("{name}{of} paused (SIGSTOP) for {pause:?}, its last command still in flight");
         self.note("pause", &name, role, &line);
         Ok(line)
     }
@@ -444,7 +461,8 @@ impl Stage<'_> {
             .signal(Signal::Cont)
             .await
             .map_err(|e| Refused::new(500, format!("cannot resume {name}: {e:#}")))?;
-        let line = format!("{name} resumed (SIGCONT): its next commands carry a stale token");
+        self.slots[i].links.actuator.set(Mode::Pass);
+        let line = format!("{name} resumed (SIGCONT): the command it sent before the pause arrives now, with a stale token");
         self.note("resume", &name, None, &line);
         Ok(line)
     }
@@ -467,7 +485,7 @@ impl Stage<'_> {
             let state = if cut { "already cut off" } else { "not cut off" };
             return Err(Refused::new(409, format!("{name} is {state}")));
         }
-        for link in &self.slots[i].links {
+        for link in &self.slots[i].links.coordinator {
             link.set(if cut { Mode::Cut } else { Mode::Pass });
         }
         self.slots[i].cut_off = cut;

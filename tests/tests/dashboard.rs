@@ -1,0 +1,183 @@
+//! The dashboard in a real browser: `skyway demo --listen 127.0.0.1:0` as a real process,
+//! headless Chromium driven over the DevTools protocol (`skyway_tests::cdp`). The page must
+//! render the highway, the airport and a lane per role; "kill" on a segment's primary must show
+//! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
+//! late command refused; a reload must show the history again; bad requests must be refused
+//! with nothing killed; and the console must stay free of errors. Screenshots are saved under
+//! `target/tmp/dashboard/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use skyway_tests::cdp::Browser;
+use skyway_tests::harness::skyway_binary;
+use tokio::io::AsyncBufReadExt;
+
+/// The current bar of `role`'s lane as `{controller, token}`, or null.
+fn current_bar(role: &str) -> String {
+    format!(
+        r#"(() => {{ const b = document.querySelector('[data-testid=role-lane][data-role="{role}"] [data-testid=bar][data-current=true]');
+            return b ? {{ controller: b.dataset.controller, token: Number(b.dataset.token) }} : null; }})()"#
+    )
+}
+
+fn click(testid: &str, role: &str) -> String {
+    format!(
+        r#"(() => {{ const b = document.querySelector('[data-testid={testid}][data-role="{role}"]'); if (!b) return false; b.click(); return true; }})()"#
+    )
+}
+
+/// POSTs `body` to /api/faults from the page; returns `[status, answer]`.
+fn post(body: &str) -> String {
+    format!(
+        r#"fetch('/api/faults', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: {body:?} }})
+            .then(async r => [r.status, await r.json()])"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = tokio::process::Command::new(skyway_binary())
+        .args(["demo", "--listen", "127.0.0.1:0", "--duration", "150", "--speed", "2", "--warmup-min", "2"])
+        .args(["--summary-every-s", "60"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start skyway demo");
+    let mut lines = tokio::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("the demo's stdout") {
+            if let Some(url) = line.strip_prefix("== dashboard: ") {
+                return url.trim().to_string();
+            }
+        }
+        panic!("the demo ended without printing its dashboard's URL");
+    })
+    .await
+    .expect("no dashboard URL within 60 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let browser = Browser::start(1600, 1300).await.expect("headless Chromium");
+    let result = drive(&browser, &url, &artifacts).await;
+    browser.close().await;
+    // Stop the demo cleanly (SIGTERM): it stops its own processes.
+    if let Some(pid) = demo.id() {
+        let _ = tokio::process::Command::new("kill").arg(pid.to_string()).status().await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), demo.wait()).await;
+    if let Err(e) = result {
+        panic!("{e:#}\nscreenshots in {}; demo logs in {}", artifacts.display(), dir.keep().display());
+    }
+    let status = status.expect("the demo did not stop within 30 s of SIGTERM").expect("the demo's exit");
+    assert!(status.success(), "the demo reported a violation: {status}");
+}
+
+async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> anyhow::Result<()> {
+    let long = Duration::from_secs(30);
+    browser.open(url).await?;
+    browser.wait_for("six highway segments", "document.querySelectorAll('[data-testid=segment]').length === 6", long).await?;
+    browser.wait_for("two runways", "document.querySelectorAll('[data-testid=runway]').length === 2", long).await?;
+    let roles = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.roles.map(l => l.role))").await?;
+    let roles: Vec<String> = serde_json::from_value(roles)?;
+    anyhow::ensure!(roles.len() == 8, "expected 8 roles (6 segments, 2 runways), got {roles:?}");
+    for role in &roles {
+        browser.wait_for(&format!("{role} has a primary"), &current_bar(role), long).await?;
+    }
+    browser.wait_for("vehicles drawn", "document.querySelectorAll('[data-testid=vehicles] > *').length > 20", long).await?;
+    browser.screenshot(&artifacts.join("1-running.png")).await?;
+
+    // Kill a segment's primary: a new primary, a higher token, no overlap.
+    let before = browser.eval(&current_bar("segment/2")).await?;
+    anyhow::ensure!(browser.eval(&click("kill-primary", "segment/2")).await? == Value::Bool(true), "no kill button");
+    let expression = format!(
+        r#"(() => {{ const now = {}; const lane = document.querySelector('[data-testid=role-lane][data-role="segment/2"]');
+            return now && now.controller !== {:?} && now.token > {} && !lane.querySelector('[data-overlap=true]') ? now : null; }})()"#,
+        current_bar("segment/2"),
+        before["controller"].as_str().unwrap_or_default(),
+        before["token"]
+    );
+    let after = browser.wait_for("segment/2 taken over with a higher token, no overlap", &expression, Duration::from_secs(10)).await?;
+    browser.wait_for("the kill is answered", "document.querySelector('[data-testid=fault-result]').textContent.startsWith('done')", long).await?;
+    browser.wait_for("the gap annotated", r#"document.querySelector('[data-testid=role-lane][data-role="segment/2"] [data-testid=gap]')?.textContent.includes('takeover')"#, long).await?;
+    eprintln!("segment/2: {before} -> {after}");
+
+    // Pause a tower's primary: its late command is refused, and shown so.
+    browser.eval("document.getElementById('toast').textContent = ''; true").await?;
+    anyhow::ensure!(browser.eval(&click("pause-primary", "runway/07L")).await? == Value::Bool(true), "no pause button");
+    let answer = browser
+        .wait_for(
+            "the pause is answered",
+            "(t => t.startsWith('done') || t.startsWith('refused') ? t : null)(document.getElementById('toast').textContent)",
+            long,
+        )
+        .await?;
+    let answer = answer.as_str().unwrap_or_default().to_string();
+    // "done: c2, primary of runway/07L, paused (SIGSTOP) …": the primary when the demo paused it.
+    let victim = answer.strip_prefix("done: ").and_then(|a| a.split(',').next()).unwrap_or_default().to_string();
+    anyhow::ensure!(answer.contains("primary of runway/07L, paused"), "the pause was not carried out: {answer}");
+    let refused = format!(
+        r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"][data-role="runway/07L"]')?.textContent"#
+    );
+    let text = browser.wait_for("the paused primary's late command refused", &refused, Duration::from_secs(20)).await?;
+    browser
+        .wait_for(
+            "a refusal mark on the tower's lane",
+            &format!(r#"document.querySelector('[data-testid=role-lane][data-role="runway/07L"] [data-testid=refused-mark][data-controller="{victim}"]')"#),
+            long,
+        )
+        .await?;
+    eprintln!("runway/07L: {text}");
+    browser.screenshot(&artifacts.join("2-after-faults.png")).await?;
+
+    let errors = browser.errors();
+    anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // Bad input: refused with a reason, nothing killed.
+    let faults_before = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.length)").await?;
+    for (body, status, says) in [
+        (r#"{"action":"kill","target":"c9"}"#, 404, "unknown target"),
+        (r#"{"action":"kill","target":"node 7"}"#, 404, "no coordinator node 7"),
+        ("not json", 400, "malformed fault request"),
+        (r#"{"action":"explode"}"#, 400, "malformed fault request"),
+        (r#"{"action":"speed","value":-3}"#, 400, "out of range"),
+    ] {
+        let answer = browser.eval(&post(body)).await?;
+        let error = answer[1]["error"].as_str().unwrap_or_default();
+        anyhow::ensure!(answer[0] == status && error.contains(says), "{body}: expected {status} saying {says:?}, got {answer}");
+        anyhow::ensure!(error.contains("nothing was done"), "{body}: the refusal must say nothing was done: {error}");
+    }
+    let faults_after = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.length)").await?;
+    anyhow::ensure!(faults_before == faults_after, "a refused request injected a fault: {faults_before} -> {faults_after}");
+    // Chromium logs each refused request as a failed load: those five, and nothing else.
+    let errors = browser.errors();
+    let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();
+    anyhow::ensure!(errors.len() == 5 && provoked == 5, "console errors beyond the five refused requests: {errors:#?}");
+
+    // Reload: the history is drawn again (both segment/2 primaries, the refusal).
+    browser.reload().await?;
+    browser
+        .wait_for(
+            "the history after a reload",
+            &format!(
+                r#"document.querySelectorAll('[data-testid=role-lane][data-role="segment/2"] [data-testid=bar]').length >= 2
+                    && document.querySelector('[data-testid=refusal][data-controller="{victim}"]')"#
+            ),
+            long,
+        )
+        .await?;
+    // The replay: the slider's past shows the state before the kill.
+    browser.eval("document.getElementById('slider').value = '1000'; document.getElementById('slider').dispatchEvent(new Event('input')); true").await?;
+    browser.wait_for("the replay", "document.getElementById('clock').textContent.startsWith('REPLAY')", long).await?;
+    browser.eval("document.getElementById('live').click(); true").await?;
+    browser.wait_for("live again", "!document.getElementById('clock').textContent.startsWith('REPLAY')", long).await?;
+    browser.screenshot(&artifacts.join("3-reloaded.png")).await?;
+    let errors = browser.errors();
+    anyhow::ensure!(errors.len() == 5, "console errors after the reload: {:#?}", &errors[5..]);
+    Ok(())
+}
