@@ -3,7 +3,8 @@
 //! render the highway, the airport and a lane per role; "kill" on a segment's primary must show
 //! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
 //! late command refused; a reload must show the history again; bad requests must be refused
-//! with nothing killed; and the console must stay free of errors. Screenshots are saved under
+//! with nothing killed; the storage lesson's three logs must appear side by side; and the
+//! console must stay free of errors. Screenshots are saved under
 //! `target/tmp/dashboard/`.
 
 use std::path::PathBuf;
@@ -92,6 +93,10 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     browser.wait_for("vehicles drawn", "document.querySelectorAll('[data-testid=vehicles] > *').length > 20", long).await?;
     browser.screenshot(&artifacts.join("1-running.png")).await?;
 
+    // The storage lesson runs in the background meanwhile (its panel is checked at the end).
+    let lesson = browser.eval(&post(r#"{"action":"lesson"}"#)).await?;
+    anyhow::ensure!(lesson[0] == 200, "the lesson did not start: {lesson}");
+
     // Kill a segment's primary: a new primary, a higher token, no overlap.
     let before = browser.eval(&current_bar("segment/2")).await?;
     anyhow::ensure!(browser.eval(&click("kill-primary", "segment/2")).await? == Value::Bool(true), "no kill button");
@@ -177,6 +182,12 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     browser.eval("document.getElementById('live').click(); true").await?;
     browser.wait_for("live again", "!document.getElementById('clock').textContent.startsWith('REPLAY')", long).await?;
     browser.screenshot(&artifacts.join("3-reloaded.png")).await?;
+    // The lesson's three logs side by side: the naive object log lost acknowledged records.
+    browser
+        .wait_for("the lesson's three logs", "document.querySelectorAll('[data-testid=lesson-log]').length === 3", long)
+        .await?;
+    browser.eval("document.getElementById('large').click(); true").await?;
+    browser.screenshot(&artifacts.join("4-large-type-lesson.png")).await?;
     let errors = browser.errors();
     anyhow::ensure!(errors.len() == 5, "console errors after the reload: {:#?}", &errors[5..]);
     Ok(())

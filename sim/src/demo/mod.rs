@@ -209,7 +209,8 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         background.push(tokio::spawn(served.serve(listener)));
         announce(&config, &format!("dashboard: {url}"));
     }
-    let mut stage = Stage { config: &config, slots: Vec::new(), cluster, later: Vec::new(), history, world: &world };
+    let mut stage =
+        Stage { config: &config, slots: Vec::new(), cluster, later: Vec::new(), history, world: &world, lesson: None };
     for name in &names {
         let (process, links) = spawn_controller(&config, name, &stage.cluster.endpoints(), &world, &roles).await?;
         stage.slots.push(Slot { name: name.clone(), process: Some(process), links, cut_off: false });
@@ -278,7 +279,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             let _ = process.stop(Duration::from_secs(3)).await;
         }
     }
-    for task in &background {
+    for task in background.iter().chain(&stage.lesson) {
         task.abort();
     }
     drop(stage);
@@ -371,6 +372,8 @@ struct Stage<'a> {
     later: Vec<(Instant, Later)>,
     history: Arc<Mutex<History>>,
     world: &'a LiveWorld,
+    /// The storage lesson, while it runs.
+    lesson: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Stage<'_> {
@@ -600,7 +603,7 @@ impl Stage<'_> {
                 self.note("speed", "world", None, &line);
                 Ok(line)
             }
-            Request::Lesson => self.lesson(client).await,
+            Request::Lesson => self.lesson(client),
             Request::Stall { .. } | Request::CloseLane { .. } | Request::CloseRunway { .. } => Err(Refused::new(
                 501,
                 "the live world takes changes only as fenced commands from a role's primary, and has no injection \
@@ -610,42 +613,55 @@ impl Stage<'_> {
         }
     }
 
-    /// Runs the storage lesson (seeded, so it repeats) on a local object store and the demo's
-    /// coordinator, and records its results.
-    async fn lesson(&self, client: &skyway_coord::client::Client) -> Answer {
-        use crate::lesson::{LessonConfig, LessonTargets, run_lesson};
-        let fail = |e: anyhow::Error| Refused::new(500, format!("the lesson failed: {e:#}"));
-        let dir = self.config.root.join("lesson");
-        let store = skyway_storage::BlobStore::open(
-            &skyway_storage::StorageConfig::local_dir(dir.join("blobs")).map_err(|e| fail(e.into()))?,
-        )
-        .map_err(|e| fail(e.into()))?;
-        let targets = LessonTargets { store, prefix: format!("dash-{}", unix_ms()), coordinator: Some(client.clone()) };
-        self.note("lesson", "lesson", None, "running the storage lesson: three logs, eight writers, four readers");
-        let (reports, skipped) = run_lesson(&targets, &LessonConfig::default()).await.map_err(fail)?;
-        let logs = reports
-            .iter()
-            .map(|r| dashboard::history::LessonLogResult {
-                title: r.log.title().to_string(),
-                written: r.written,
-                acknowledged: r.acknowledged,
-                present: r.present,
-                lost: r.lost,
-                split_brain_runways: r.verdict.split_brain_runways.clone(),
-                disagreeing_reader_pairs: r.verdict.disagreeing_reader_pairs,
-                explanation: r.explanation.clone(),
-            })
-            .collect();
-        let skipped: Vec<String> = skipped.iter().map(|s| format!("{}: {}", s.log.title(), s.why)).collect();
-        let line = reports.iter().map(|r| format!("{}: {} of {} acknowledged lost", r.log.title(), r.lost, r.acknowledged));
-        let line = line.collect::<Vec<_>>().join("; ");
-        self.history.lock().expect("history poisoned").push(dashboard::history::Record::Lesson {
-            at_ms: unix_ms(),
-            logs,
-            skipped,
-        });
-        say(self.config, &format!("lesson: {line}"));
-        Ok(line)
+    /// Starts the storage lesson (seeded, so it repeats) on a local object store and the demo's
+    /// coordinator, in the background (it takes seconds; the demo goes on meanwhile), and
+    /// records its results when it ends.
+    fn lesson(&mut self, client: &skyway_coord::client::Client) -> Answer {
+        if self.lesson.as_ref().is_some_and(|task| !task.is_finished()) {
+            return Err(Refused::new(409, "the lesson is already running: its results appear when it ends"));
+        }
+        let store = skyway_storage::StorageConfig::local_dir(self.config.root.join("lesson").join("blobs"))
+            .map_err(anyhow::Error::from)
+            .and_then(|c| Ok(skyway_storage::BlobStore::open(&c)?))
+            .map_err(|e| Refused::new(500, format!("cannot open the lesson's object store: {e:#}")))?;
+        let line = "running the storage lesson: three logs, 8 writers appending 12 records each, 4 readers";
+        self.note("lesson", "lesson", None, line);
+        let (client, history, human) = (client.clone(), self.history.clone(), self.config.summary_every.is_some());
+        self.lesson = Some(tokio::spawn(async move {
+            use crate::lesson::{LessonConfig, LessonTargets, run_lesson};
+            let targets = LessonTargets { store, prefix: format!("dash-{}", unix_ms()), coordinator: Some(client) };
+            let (reports, skipped) = match run_lesson(&targets, &LessonConfig::default()).await {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::error!("the lesson failed: {e:#}");
+                    return;
+                }
+            };
+            let logs = reports
+                .iter()
+                .map(|r| dashboard::history::LessonLogResult {
+                    title: r.log.title().to_string(),
+                    written: r.written,
+                    acknowledged: r.acknowledged,
+                    present: r.present,
+                    lost: r.lost,
+                    split_brain_runways: r.verdict.split_brain_runways.clone(),
+                    disagreeing_reader_pairs: r.verdict.disagreeing_reader_pairs,
+                    explanation: r.explanation.clone(),
+                })
+                .collect();
+            let skipped: Vec<String> = skipped.iter().map(|s| format!("{}: {}", s.log.title(), s.why)).collect();
+            let summary: Vec<String> =
+                reports.iter().map(|r| format!("{}: {} of {} acknowledged lost", r.log.title(), r.lost, r.acknowledged)).collect();
+            history.lock().expect("history poisoned").push(dashboard::history::Record::Lesson {
+                at_ms: unix_ms(),
+                logs,
+                skipped,
+            });
+            let line = format!("lesson: {}", summary.join("; "));
+            if human { println!("== {line}") } else { tracing::info!("{line}") }
+        }));
+        Ok(format!("{line}; its results appear in the lesson panel when it ends (seconds)"))
     }
 
     /// One fault of the tour.

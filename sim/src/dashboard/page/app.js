@@ -60,6 +60,8 @@ document.getElementById("set-speed").addEventListener("click", () => {
   fault({ action: "speed", value: Number(document.getElementById("speed").value) });
 });
 document.getElementById("large").addEventListener("click", () => document.body.classList.toggle("large"));
+// ?large=1 opens in large type (a projector's bookmark).
+if (new URLSearchParams(location.search).get("large") === "1") document.body.classList.add("large");
 document.getElementById("help-button").addEventListener("click", () => {
   const help = document.getElementById("help");
   help.hidden = !help.hidden;
@@ -278,7 +280,7 @@ function drawAirport(airport, world) {
 function drawLanes(m) {
   const svg = document.getElementById("lanes");
   clear(svg);
-  const W = 1200, labelW = 150, laneH = 34, top = 18;
+  const W = 1200, labelW = 150, laneH = 42, top = 18;
   const H = top + m.roles.length * laneH + 22;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const window = Math.min(Math.max(m.at_t_ms, 30000), 180000);
@@ -308,16 +310,22 @@ function drawLanes(m) {
       if (to < t0) continue;
       const bx = x(b.from_t_ms), bw = Math.max(3, x(to) - x(b.from_t_ms));
       const bar = el("g", { "data-testid": "bar", "data-controller": b.controller, "data-token": b.token, "data-current": b.current, "data-overlap": b.overlap });
-      bar.appendChild(el("rect", { x: bx, y: y + 4, width: bw, height: laneH - 12, rx: 3, fill: b.overlap ? "#c40000" : controllerColour(b.controller, m), stroke: b.overlap ? "#000" : "none", "stroke-width": 2 }));
+      bar.appendChild(el("rect", { x: bx, y: y + 4, width: bw, height: laneH - 18, rx: 3, fill: b.overlap ? "#c40000" : controllerColour(b.controller, m), stroke: b.overlap ? "#000" : "none", "stroke-width": 2 }));
       if (bw > 30) bar.appendChild(el("text", { x: bx + 4, y: y + 21, "font-size": 12, fill: "#fff", "font-weight": "bold" }, `${b.controller} #${b.token}${b.overlap ? " OVERLAP" : ""}`));
       g.appendChild(bar);
     }
     for (const gap of lane.gaps) {
       if (gap.to_t_ms < t0) continue;
       const gx = x(gap.from_t_ms), gw = x(gap.to_t_ms) - gx;
-      const text = gap.fault ? `detect ${secs(gap.detection_ms)} · takeover ${secs(gap.takeover_ms)}` : `gap ${secs(gap.gap_ms)}`;
-      g.appendChild(el("line", { x1: gx, x2: gx + gw, y1: y + laneH / 2, y2: y + laneH / 2, stroke: "#000", "stroke-width": 1, "stroke-dasharray": "2 2" }));
-      g.appendChild(el("text", { x: gx + gw + 2, y: y + laneH - 4, "font-size": 10, fill: "#000", "data-testid": "gap" }, text));
+      const line = el("line", { x1: gx, x2: gx + gw, y1: y + laneH / 2, y2: y + laneH / 2, stroke: "#000", "stroke-width": 1, "stroke-dasharray": "2 2" });
+      line.appendChild(el("title", {}, gap.fault ? `after ${gap.fault}` : `handover: ${secs(gap.gap_ms)} without a command`));
+      g.appendChild(line);
+      // Only a fault's failover is annotated in text (a balancing handover just shows its gap).
+      if (gap.fault) {
+        const label = el("text", { x: gx, y: y + laneH - 3, "font-size": 10, fill: "#000", "font-weight": "bold", "data-testid": "gap" },
+          `⏱ detect ${secs(gap.detection_ms)} · takeover ${secs(gap.takeover_ms)}`);
+        g.appendChild(label);
+      }
     }
     for (const r of lane.refused) {
       if (r.t_ms < t0) continue;
