@@ -226,7 +226,8 @@ impl Browser {
 
     /// Saves a PNG of the page (the whole page, beyond the viewport) at `path`.
     pub async fn screenshot(&self, path: &Path) -> anyhow::Result<()> {
-        let shot = self.send("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await?;
+        let shot =
+            self.send("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await?;
         let data = shot["data"].as_str().context("no screenshot data")?;
         let bytes = base64::engine::general_purpose::STANDARD.decode(data)?;
         if let Some(dir) = path.parent() {

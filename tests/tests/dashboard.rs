@@ -82,7 +82,9 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
 async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> anyhow::Result<()> {
     let long = Duration::from_secs(30);
     browser.open(url).await?;
-    browser.wait_for("six highway segments", "document.querySelectorAll('[data-testid=segment]').length === 6", long).await?;
+    browser
+        .wait_for("six highway segments", "document.querySelectorAll('[data-testid=segment]').length === 6", long)
+        .await?;
     browser.wait_for("two runways", "document.querySelectorAll('[data-testid=runway]').length === 2", long).await?;
     let roles = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.roles.map(l => l.role))").await?;
     let roles: Vec<String> = serde_json::from_value(roles)?;
@@ -90,7 +92,9 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     for role in &roles {
         browser.wait_for(&format!("{role} has a primary"), &current_bar(role), long).await?;
     }
-    browser.wait_for("vehicles drawn", "document.querySelectorAll('[data-testid=vehicles] > *').length > 20", long).await?;
+    browser
+        .wait_for("vehicles drawn", "document.querySelectorAll('[data-testid=vehicles] > *').length > 20", long)
+        .await?;
     browser.screenshot(&artifacts.join("1-running.png")).await?;
 
     // The storage lesson runs in the background meanwhile (its panel is checked at the end).
@@ -107,8 +111,16 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         before["controller"].as_str().unwrap_or_default(),
         before["token"]
     );
-    let after = browser.wait_for("segment/2 taken over with a higher token, no overlap", &expression, Duration::from_secs(10)).await?;
-    browser.wait_for("the kill is answered", "document.querySelector('[data-testid=fault-result]').textContent.startsWith('done')", long).await?;
+    let after = browser
+        .wait_for("segment/2 taken over with a higher token, no overlap", &expression, Duration::from_secs(10))
+        .await?;
+    browser
+        .wait_for(
+            "the kill is answered",
+            "document.querySelector('[data-testid=fault-result]').textContent.startsWith('done')",
+            long,
+        )
+        .await?;
     browser.wait_for("the gap annotated", r#"document.querySelector('[data-testid=role-lane][data-role="segment/2"] [data-testid=gap]')?.textContent.includes('takeover')"#, long).await?;
     eprintln!("segment/2: {before} -> {after}");
 
@@ -154,11 +166,17 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     ] {
         let answer = browser.eval(&post(body)).await?;
         let error = answer[1]["error"].as_str().unwrap_or_default();
-        anyhow::ensure!(answer[0] == status && error.contains(says), "{body}: expected {status} saying {says:?}, got {answer}");
+        anyhow::ensure!(
+            answer[0] == status && error.contains(says),
+            "{body}: expected {status} saying {says:?}, got {answer}"
+        );
         anyhow::ensure!(error.contains("nothing was done"), "{body}: the refusal must say nothing was done: {error}");
     }
     let faults_after = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.length)").await?;
-    anyhow::ensure!(faults_before == faults_after, "a refused request injected a fault: {faults_before} -> {faults_after}");
+    anyhow::ensure!(
+        faults_before == faults_after,
+        "a refused request injected a fault: {faults_before} -> {faults_after}"
+    );
     // Chromium logs each refused request as a failed load: those five, and nothing else.
     let errors = browser.errors();
     let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();

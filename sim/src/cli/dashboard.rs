@@ -31,7 +31,8 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let listener = server::bind(args.listen).await?;
     let client = Client::connect(&args.endpoints).context("cannot reach the coordinator (--endpoints)")?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-    let layout = Layout { scenario: "(a running system)".into(), endpoints: args.endpoints.clone(), ..Default::default() };
+    let layout =
+        Layout { scenario: "(a running system)".into(), endpoints: args.endpoints.clone(), ..Default::default() };
     let history = Arc::new(Mutex::new(History::new(layout, started)));
     let feeding = tokio::spawn(feed::coordinator(history.clone(), client));
     let dashboard = server::Dashboard::new(history, None, &listener)?;

@@ -391,7 +391,9 @@ pub fn compute(history: &History, at_ms: Option<u64>) -> Model {
         "checker: no split brain — each token belongs to one controller, tokens never go back, no two primaries overlap"
             .to_string()
     } else {
-        format!("checker: SPLIT BRAIN — {split_brains} shared tokens, {inversions} token inversions, {overlaps} overlapping bars")
+        format!(
+            "checker: SPLIT BRAIN — {split_brains} shared tokens, {inversions} token inversions, {overlaps} overlapping bars"
+        )
     };
     let primaries: BTreeMap<&str, (String, u64)> = roles
         .iter()
@@ -415,7 +417,9 @@ pub fn compute(history: &History, at_ms: Option<u64>) -> Model {
             records
                 .iter()
                 .filter_map(|r| match r {
-                    Record::Membership { at_ms, change } => Some(MemberLine { t_ms: t(*at_ms), change: change.clone() }),
+                    Record::Membership { at_ms, change } => {
+                        Some(MemberLine { t_ms: t(*at_ms), change: change.clone() })
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -535,10 +539,9 @@ fn role_lane(role: &str, decisions: &[&AuditEntry], records: &[&Record], t: &imp
         let (prev, next) = (&bars[i - 1], &bars[i]);
         // The fault behind it: the latest one on this role (or on the coordinator) injected
         // while the old primary held it.
-        let fault = faults
-            .iter()
-            .rev()
-            .find(|(at, _, r)| *at >= prev.from_t_ms && *at <= next.from_t_ms && r.as_deref().is_none_or(|r| r == role));
+        let fault = faults.iter().rev().find(|(at, _, r)| {
+            *at >= prev.from_t_ms && *at <= next.from_t_ms && r.as_deref().is_none_or(|r| r == role)
+        });
         let command = first_command[i].unwrap_or(next.from_t_ms);
         gaps.push(Gap {
             from_t_ms: prev.to_t_ms,

@@ -101,7 +101,7 @@ impl Dashboard {
 
     fn with_faults(history: Arc<Mutex<History>>, faults: Faults, listener: &TcpListener) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
-        let token = (!addr.ip().is_loopback()).then(|| format!("{:032x}", rand::random::<u128>()));
+        let token = needs_token(addr).then(|| format!("{:032x}", rand::random::<u128>()));
         let (publish, latest) = watch::channel(Arc::new(Published::default()));
         let host = if addr.ip().is_unspecified() { SocketAddr::new([127, 0, 0, 1].into(), addr.port()) } else { addr };
         let url = match &token {
@@ -153,11 +153,35 @@ impl Dashboard {
             .route("/api/state", get(state))
             .route("/api/faults", post(faults))
             .fallback(|uri: Uri| async move {
-                error(StatusCode::NOT_FOUND, &format!("no such page {uri}: try /, /events, /api/state, POST /api/faults"))
+                error(
+                    StatusCode::NOT_FOUND,
+                    &format!("no such page {uri}: try /, /events, /api/state, POST /api/faults"),
+                )
             })
             .with_state(self.shared);
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the dashboard stopped serving: {e}");
+        }
+    }
+}
+
+/// Whether fault controls served on `addr` need a token: anything but loopback does.
+pub fn needs_token(addr: SocketAddr) -> bool {
+    !addr.ip().is_loopback()
+}
+
+/// The token rule: with a token expected, a request must carry exactly it.
+fn check_token(expected: Option<&str>, given: Option<&str>) -> Result<(), (StatusCode, &'static str)> {
+    match (expected, given) {
+        (None, _) => Ok(()),
+        (Some(_), None) => Err((
+            StatusCode::UNAUTHORIZED,
+            "this dashboard is served beyond loopback: fault controls need the token printed on the demo's \
+             console (open the URL it printed, which carries it); nothing was done",
+        )),
+        (Some(expected), Some(given)) if expected == given => Ok(()),
+        (Some(_), Some(_)) => {
+            Err((StatusCode::FORBIDDEN, "wrong token: use the URL the demo printed on its console; nothing was done"))
         }
     }
 }
@@ -237,21 +261,9 @@ async fn faults(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body
         Faults::Demo(control) => control,
         Faults::Refused(why) => return error(StatusCode::NOT_IMPLEMENTED, why),
     };
-    if let Some(token) = &shared.token {
-        let given = headers.get("x-skyway-token").and_then(|v| v.to_str().ok()).or_else(|| query(&uri, "token"));
-        match given {
-            None => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "this dashboard is served beyond loopback: fault controls need the token printed on the \
-                     demo's console (open the URL it printed, which carries it)",
-                );
-            }
-            Some(given) if given != token => {
-                return error(StatusCode::FORBIDDEN, "wrong token: use the URL the demo printed on its console");
-            }
-            Some(_) => {}
-        }
+    let given = headers.get("x-skyway-token").and_then(|v| v.to_str().ok()).or_else(|| query(&uri, "token"));
+    if let Err((status, why)) = check_token(shared.token.as_deref(), given) {
+        return error(status, why);
     }
     if body.len() > REQUEST_BYTES_MAX {
         return error(StatusCode::PAYLOAD_TOO_LARGE, &format!("a fault request is at most {REQUEST_BYTES_MAX} bytes"));
@@ -276,5 +288,32 @@ async fn faults(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body
             let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST);
             error(status, &format!("{}; nothing was done", refused.error))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn beyond_loopback_faults_need_the_printed_token() {
+        assert!(!needs_token("127.0.0.1:8080".parse().unwrap()));
+        assert!(!needs_token("[::1]:8080".parse().unwrap()));
+        assert!(needs_token("0.0.0.0:8080".parse().unwrap()));
+        assert!(needs_token("192.168.1.20:8080".parse().unwrap()));
+        assert_eq!(check_token(None, None), Ok(()));
+        assert_eq!(check_token(Some("abc"), Some("abc")), Ok(()));
+        assert_eq!(check_token(Some("abc"), None).unwrap_err().0, StatusCode::UNAUTHORIZED);
+        let (status, why) = check_token(Some("abc"), Some("abd")).unwrap_err();
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(why.contains("nothing was done"));
+    }
+
+    #[test]
+    fn query_values_are_read_by_key() {
+        let uri: Uri = "/api/faults?x=1&token=abc".parse().unwrap();
+        assert_eq!(query(&uri, "token"), Some("abc"));
+        assert_eq!(query(&uri, "tok"), None);
+        assert_eq!(query(&"/api/state".parse().unwrap(), "at_t_ms"), None);
     }
 }

@@ -465,7 +465,8 @@ impl Stage<'_> {
             .await
             .map_err(|e| Refused::new(500, format!("cannot resume {name}: {e:#}")))?;
         self.slots[i].links.actuator.set(Mode::Pass);
-        let line = format!("{name} resumed (SIGCONT): the command it sent before the pause arrives now, with a stale token");
+        let line =
+            format!("{name} resumed (SIGCONT): the command it sent before the pause arrives now, with a stale token");
         self.note("resume", &name, None, &line);
         Ok(line)
     }
@@ -477,7 +478,12 @@ impl Stage<'_> {
         self.slots[i].process = Some(process);
         self.slots[i].links = links;
         self.slots[i].cut_off = false;
-        self.note("restart", &name, None, &format!("{name} restarted: it joins at the back of every line, as a backup"));
+        self.note(
+            "restart",
+            &name,
+            None,
+            &format!("{name} restarted: it joins at the back of every line, as a backup"),
+        );
         Ok(())
     }
 
@@ -516,7 +522,12 @@ impl Stage<'_> {
 
     fn restart_node(&mut self, id: u64) -> anyhow::Result<()> {
         self.cluster.spawn(id)?;
-        self.note("restart", &format!("node {id}"), None, &format!("coordinator node {id} restarted: it catches up from the log"));
+        self.note(
+            "restart",
+            &format!("node {id}"),
+            None,
+            &format!("coordinator node {id} restarted: it catches up from the log"),
+        );
         Ok(())
     }
 
@@ -537,11 +548,10 @@ impl Stage<'_> {
                     .get(role)
                     .and_then(|v| v.primary.clone())
                     .ok_or_else(|| Refused::new(409, format!("{role} has no primary yet")))?;
-                let i = self
-                    .slots
-                    .iter()
-                    .position(|s| s.name == primary)
-                    .ok_or_else(|| Refused::new(409, format!("{role}'s primary {primary} is not a demo controller")))?;
+                let i =
+                    self.slots.iter().position(|s| s.name == primary).ok_or_else(|| {
+                        Refused::new(409, format!("{role}'s primary {primary} is not a demo controller"))
+                    })?;
                 Ok((i, Some(role.clone())))
             }
             Target::Node(_) | Target::Leader => {
@@ -651,8 +661,10 @@ impl Stage<'_> {
                 })
                 .collect();
             let skipped: Vec<String> = skipped.iter().map(|s| format!("{}: {}", s.log.title(), s.why)).collect();
-            let summary: Vec<String> =
-                reports.iter().map(|r| format!("{}: {} of {} acknowledged lost", r.log.title(), r.lost, r.acknowledged)).collect();
+            let summary: Vec<String> = reports
+                .iter()
+                .map(|r| format!("{}: {} of {} acknowledged lost", r.log.title(), r.lost, r.acknowledged))
+                .collect();
             history.lock().expect("history poisoned").push(dashboard::history::Record::Lesson {
                 at_ms: unix_ms(),
                 logs,
@@ -665,7 +677,13 @@ impl Stage<'_> {
     }
 
     /// One fault of the tour.
-    async fn inject(&mut self, fault: Fault, n: usize, roles: &[String], snapshot: &Snapshot) -> anyhow::Result<FaultRecord> {
+    async fn inject(
+        &mut self,
+        fault: Fault,
+        n: usize,
+        roles: &[String],
+        snapshot: &Snapshot,
+    ) -> anyhow::Result<FaultRecord> {
         say(self.config, fault.explanation());
         let mut record = FaultRecord {
             fault,

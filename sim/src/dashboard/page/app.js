@@ -160,6 +160,9 @@ function draw(m) {
   drawLesson(m.lesson);
 }
 
+// Large type: the SVGs get a narrower coordinate system, so their text is drawn larger too.
+function zoom() { return document.body.classList.contains("large") ? 1.6 : 1; }
+
 function speedClass(kmh) { return kmh >= 80 ? "fast" : kmh >= 40 ? "mid" : "slow"; }
 const COLOURS = { fast: "#1a9850", mid: "#e6a100", slow: "#d73027" };
 
@@ -172,7 +175,7 @@ function drawHighway(road) {
     document.getElementById("highway-figures").textContent = "";
     return;
   }
-  const W = 1200, laneH = 16, top = 34, left = 10, right = 10;
+  const W = Math.round(1200 / zoom()), laneH = 16, top = 34, left = 10, right = 10;
   const H = top + road.lanes * laneH + 34;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const x = (m) => left + (m / road.length_m) * (W - left - right);
@@ -241,7 +244,7 @@ function drawAirport(airport, world) {
     document.getElementById("airport-figures").textContent = "";
     return;
   }
-  const W = 600, rowH = 92;
+  const W = Math.round(600 / Math.sqrt(zoom())), rowH = 92;
   svg.setAttribute("viewBox", `0 0 ${W} ${airport.runways.length * rowH + 30}`);
   airport.runways.forEach((r, i) => {
     const y0 = i * rowH + 6;
@@ -249,7 +252,7 @@ function drawAirport(airport, world) {
     const primary = r.primary ? `${r.primary[0]} #${r.primary[1]}` : "no primary";
     g.appendChild(el("text", { x: 4, y: y0 + 12, "font-size": 13, "font-weight": "bold" }, `${r.id} · tower ${primary}${r.closed ? " · CLOSED" : ""}`));
     // Final approach on the left, the runway in the middle.
-    const rx = 230, rw = 300, ry = y0 + 30;
+    const rx = Math.round(W * 0.38), rw = Math.round(W * 0.5), ry = y0 + 30;
     g.appendChild(el("line", { x1: 10, x2: rx, y1: ry + 10, y2: ry + 10, stroke: "#aaa", "stroke-dasharray": "4 4" }));
     g.appendChild(el("rect", { x: rx, y: ry, width: rw, height: 20, fill: r.closed ? "url(#hatch)" : "#444", stroke: r.occupants.length > 1 ? "#c40000" : "#222", "stroke-width": r.occupants.length > 1 ? 4 : 1 }));
     g.appendChild(el("text", { x: rx + 4, y: ry + 14, "font-size": 11, fill: "#fff" }, r.id));
@@ -280,7 +283,7 @@ function drawAirport(airport, world) {
 function drawLanes(m) {
   const svg = document.getElementById("lanes");
   clear(svg);
-  const W = 1200, labelW = 150, laneH = 42, top = 18;
+  const W = Math.round(1200 / zoom()), labelW = 150, laneH = 42, top = 18;
   const H = top + m.roles.length * laneH + 22;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const window = Math.min(Math.max(m.at_t_ms, 30000), 180000);
@@ -323,7 +326,7 @@ function drawLanes(m) {
       // Only a fault's failover is annotated in text (a balancing handover just shows its gap).
       if (gap.fault) {
         const label = el("text", { x: gx, y: y + laneH - 3, "font-size": 10, fill: "#000", "font-weight": "bold", "data-testid": "gap" },
-          `⏱ detect ${secs(gap.detection_ms)} · takeover ${secs(gap.takeover_ms)}`);
+          `↔ detect ${secs(gap.detection_ms)} · takeover ${secs(gap.takeover_ms)}`);
         g.appendChild(label);
       }
     }
