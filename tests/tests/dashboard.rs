@@ -2,7 +2,7 @@
 //! headless Chromium driven over the DevTools protocol (`skyway_tests::cdp`). The page must
 //! render the highway, the airport and a lane per role; "kill" on a segment's primary must show
 //! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
-//! late command refused; a reload must show the history again; bad requests must be refused
+//! late command refused (the command it sent just before it stopped); a reload must show the history again; bad requests must be refused
 //! with nothing killed; the storage lesson's three logs must appear side by side; and the
 //! console must stay free of errors. Screenshots are saved under
 //! `target/tmp/dashboard/`.
@@ -62,7 +62,14 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
     })
     .await
     .expect("no dashboard URL within 60 s");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // The demo's console goes to demo.out beside its logs, for a failure's reader.
+    let mut console = std::fs::File::create(dir.path().join("demo.out")).expect("demo.out");
+    tokio::spawn(async move {
+        use std::io::Write;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(console, "{line}");
+        }
+    });
 
     let browser = Browser::start(1600, 1300).await.expect("headless Chromium");
     let result = drive(&browser, &url, &artifacts).await;
@@ -138,18 +145,23 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     // "done: c2, primary of runway/07L, paused (SIGSTOP) …": the primary when the demo paused it.
     let victim = answer.strip_prefix("done: ").and_then(|a| a.split(',').next()).unwrap_or_default().to_string();
     anyhow::ensure!(answer.contains("primary of runway/07L, paused"), "the pause was not carried out: {answer}");
-    let refused = format!(
-        r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"][data-role="runway/07L"]')?.textContent"#
-    );
-    let text = browser.wait_for("the paused primary's late command refused", &refused, Duration::from_secs(20)).await?;
+    // Its held command is refused: for runway/07L, or for another role it was primary of when
+    // it stopped (the controllers spread roles among themselves, so a role can move just then).
+    let refused =
+        format!(r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"]')?.dataset.role"#);
+    let role = browser.wait_for("the paused primary's late command refused", &refused, Duration::from_secs(20)).await?;
+    let role = role.as_str().unwrap_or_default().to_string();
     browser
         .wait_for(
-            "a refusal mark on the tower's lane",
-            &format!(r#"document.querySelector('[data-testid=role-lane][data-role="runway/07L"] [data-testid=refused-mark][data-controller="{victim}"]')"#),
+            "a refusal mark on that role's lane",
+            &format!(r#"document.querySelector('[data-testid=role-lane][data-role="{role}"] [data-testid=refused-mark][data-controller="{victim}"]')"#),
             long,
         )
         .await?;
-    eprintln!("runway/07L: {text}");
+    let text = browser
+        .eval(&format!(r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"]').textContent"#))
+        .await?;
+    eprintln!("paused {victim}: {text}");
     browser.screenshot(&artifacts.join("2-after-faults.png")).await?;
 
     let errors = browser.errors();
@@ -202,7 +214,11 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     browser.screenshot(&artifacts.join("3-reloaded.png")).await?;
     // The lesson's three logs side by side: the naive object log lost acknowledged records.
     browser
-        .wait_for("the lesson's three logs", "document.querySelectorAll('[data-testid=lesson-log]').length === 3", long)
+        .wait_for(
+            "the lesson's three logs",
+            "document.querySelectorAll('[data-testid=lesson-log]').length === 3",
+            Duration::from_secs(60),
+        )
         .await?;
     browser.eval("document.getElementById('large').click(); true").await?;
     browser.screenshot(&artifacts.join("4-large-type-lesson.png")).await?;

@@ -4,7 +4,7 @@
 //! same rig the drills use — and says what each one shows.
 //!
 //! With `--listen` it serves the live dashboard ([`crate::dashboard`]) and takes faults from it
-//! through a [`control::Control`]: the tour and the dashboard call the same [`Stage`] methods.
+//! through a [`control::Control`]: the tour and the dashboard call the same fault stage.
 //!
 //! What it proves, in its report: every role was commanded; each fault's role was taken over
 //! (fault → first accepted command of the new primary); split brains (the actuator's trail judged
@@ -634,13 +634,16 @@ impl Stage<'_> {
             .map_err(anyhow::Error::from)
             .and_then(|c| Ok(skyway_storage::BlobStore::open(&c)?))
             .map_err(|e| Refused::new(500, format!("cannot open the lesson's object store: {e:#}")))?;
-        let line = "running the storage lesson: three logs, 8 writers appending 12 records each, 4 readers";
+        let line = "running the storage lesson: three logs, 6 writers appending 6 records each, 3 readers";
         self.note("lesson", "lesson", None, line);
         let (client, history, human) = (client.clone(), self.history.clone(), self.config.summary_every.is_some());
         self.lesson = Some(tokio::spawn(async move {
             use crate::lesson::{LessonConfig, LessonTargets, run_lesson};
             let targets = LessonTargets { store, prefix: format!("dash-{}", unix_ms()), coordinator: Some(client) };
-            let (reports, skipped) = match run_lesson(&targets, &LessonConfig::default()).await {
+            // Smaller than the command's default, so that it ends within seconds beside a
+            // running demo; the naive log still loses acknowledged records.
+            let config = LessonConfig { writers: 6, records_per_writer: 6, readers: 3, ..LessonConfig::default() };
+            let (reports, skipped) = match run_lesson(&targets, &config).await {
                 Ok(done) => done,
                 Err(e) => {
                     tracing::error!("the lesson failed: {e:#}");
