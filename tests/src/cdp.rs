@@ -84,11 +84,11 @@ impl Browser {
         // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID" on stderr.
         let stderr = child.stderr.take().context("stderr not piped")?;
         let mut lines = tokio::io::BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
             let line = tokio::time::timeout_at(deadline.into(), lines.next_line())
                 .await
-                .context("Chromium did not print its DevTools address within 30 s")??
+                .context("Chromium did not print its DevTools address within 60 s")??
                 .context("Chromium exited before printing its DevTools address")?;
             if let Some(at) = line.find("ws://") {
                 break line[at..].trim().to_string();

@@ -104,10 +104,6 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         .await?;
     browser.screenshot(&artifacts.join("1-running.png")).await?;
 
-    // The storage lesson runs in the background meanwhile (its panel is checked at the end).
-    let lesson = browser.eval(&post(r#"{"action":"lesson"}"#)).await?;
-    anyhow::ensure!(lesson[0] == 200, "the lesson did not start: {lesson}");
-
     // Kill a segment's primary: a new primary, a higher token, no overlap.
     let before = browser.eval(&current_bar("segment/2")).await?;
     anyhow::ensure!(browser.eval(&click("kill-primary", "segment/2")).await? == Value::Bool(true), "no kill button");
@@ -149,7 +145,7 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     // it stopped (the controllers spread roles among themselves, so a role can move just then).
     let refused =
         format!(r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"]')?.dataset.role"#);
-    let role = browser.wait_for("the paused primary's late command refused", &refused, Duration::from_secs(20)).await?;
+    let role = browser.wait_for("the paused primary's late command refused", &refused, Duration::from_secs(30)).await?;
     let role = role.as_str().unwrap_or_default().to_string();
     browser
         .wait_for(
@@ -164,11 +160,16 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     eprintln!("paused {victim}: {text}");
     browser.screenshot(&artifacts.join("2-after-faults.png")).await?;
 
+    // The storage lesson runs in the background from now on (its panel is checked at the end;
+    // not earlier, since its writes load the coordinator the faults above are timed against).
+    let lesson = browser.eval(&post(r#"{"action":"lesson"}"#)).await?;
+    anyhow::ensure!(lesson[0] == 200, "the lesson did not start: {lesson}");
+
     let errors = browser.errors();
     anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
 
     // Bad input: refused with a reason, nothing killed.
-    let faults_before = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.length)").await?;
+    let faults_before = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.filter(f => ['kill', 'pause', 'cut-off', 'speed'].includes(f.action)).length)").await?;
     for (body, status, says) in [
         (r#"{"action":"kill","target":"c9"}"#, 404, "unknown target"),
         (r#"{"action":"kill","target":"node 7"}"#, 404, "no coordinator node 7"),
@@ -184,7 +185,7 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         );
         anyhow::ensure!(error.contains("nothing was done"), "{body}: the refusal must say nothing was done: {error}");
     }
-    let faults_after = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.length)").await?;
+    let faults_after = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.filter(f => ['kill', 'pause', 'cut-off', 'speed'].includes(f.action)).length)").await?;
     anyhow::ensure!(
         faults_before == faults_after,
         "a refused request injected a fault: {faults_before} -> {faults_after}"
@@ -225,4 +226,100 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     let errors = browser.errors();
     anyhow::ensure!(errors.len() == 5, "console errors after the reload: {:#?}", &errors[5..]);
     Ok(())
+}
+
+/// A plain HTTP/1.1 exchange: the status and the body (the connection closed after it).
+async fn http(addr: &str, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the dashboard answers");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await.expect("an answer").unwrap();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The id of the first SSE event on a fresh `/events` stream (with `last` as Last-Event-ID),
+/// or None if none comes within `wait`.
+async fn first_event_id(addr: &str, last: Option<u64>, wait: Duration) -> Option<u64> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the dashboard answers");
+    let header = last.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+    stream.write_all(format!("GET /events HTTP/1.1\r\nHost: test\r\n{header}\r\n").as_bytes()).await.unwrap();
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    tokio::time::timeout(wait, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(id) = line.strip_prefix("id: ").or_else(|| line.strip_prefix("id:")) {
+                return id.trim().parse().ok();
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_cannot_perform() {
+    use skyway_sim::rig::cluster::ProcessCluster;
+    use skyway_sim::rig::process::Process;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = ProcessCluster::start(&skyway_binary(), &dir.path().join("coord"), 3, &[]).unwrap();
+    let leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
+    let args: Vec<String> = ["dashboard", "--endpoints", &cluster.endpoints().join(","), "--listen", "127.0.0.1:0"]
+        .map(String::from)
+        .into();
+    let (mut dashboard, line) = Process::spawn_reporting(
+        "dashboard",
+        &skyway_binary(),
+        &args,
+        &dir.path().join("dashboard.log"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let url = line.trim().strip_prefix("dashboard: ").unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+
+    // The coordinator's three nodes, with the leader the cluster agreed on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let state: Value = loop {
+        let (status, body) = http(&addr, "GET /api/state HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+        assert_eq!(status, 200, "{body}");
+        let state: Value = serde_json::from_str(&body).unwrap();
+        if state["coordinator"]["nodes"].as_array().is_some_and(|n| n.len() == 3)
+            && state["coordinator"]["leader"] == leader
+        {
+            break state;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dashboard never showed the cluster: {state}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(state["world"].is_null(), "no world to show from the coordinator alone");
+
+    // Faults: refused, saying why, since it started none of the processes.
+    let body = r#"{"action":"kill","target":"leader"}"#;
+    let request = format!(
+        "POST /api/faults HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = http(&addr, &request).await;
+    assert_eq!(status, 501, "{answer}");
+    assert!(answer.contains("skyway demo"), "the refusal says what to use instead: {answer}");
+    assert!(cluster.is_running(leader), "nothing was killed");
+    let (status, answer) =
+        http(&addr, "GET /api/state?at_t_ms=soon HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("is not a number"), "{answer}");
+
+    // SSE: a new browser gets the model at once; one that resumes from that id is never sent
+    // it again (only a newer revision, if anything changed).
+    let first = first_event_id(&addr, None, Duration::from_secs(5)).await.expect("a first event at once");
+    if let Some(next) = first_event_id(&addr, Some(first), Duration::from_secs(2)).await {
+        assert!(next > first, "resumed from {first}, got {next} again");
+    }
+    let _ = dashboard.stop(Duration::from_secs(5)).await;
 }

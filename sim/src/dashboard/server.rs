@@ -6,7 +6,7 @@
 //!   which it was computed. Since each event is complete, a browser that reconnects with
 //!   `Last-Event-ID` misses nothing: it gets the current model at once if anything changed since.
 //! - `GET /api/state` (`?at_t_ms=N` for the replay: the model as it was N ms into the run).
-//! - `POST /api/faults`: a JSON [`Request`](crate::demo::control::Request).
+//! - `POST /api/faults`: a JSON [`Request`].
 //!
 //! Bounds: the model is recomputed at most [`UPDATES_PER_S`] times a second and each browser
 //! gets at most that many events; at most [`BROWSERS_MAX`] event streams at once; a model of the
@@ -233,7 +233,10 @@ async fn events(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     let seen: Option<u64> =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
     let mut latest = shared.latest.clone();
-    if seen.is_none_or(|seen| seen != latest.borrow().revision) {
+    // A clone starts where the shared receiver stands (never updated): mark the value seen, then
+    // unseen again only if this browser has not seen it.
+    let current = latest.borrow_and_update().revision;
+    if seen.is_none_or(|seen| seen != current) {
         latest.mark_changed();
     }
     struct Stream {

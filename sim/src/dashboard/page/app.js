@@ -284,23 +284,26 @@ function drawLanes(m) {
   const svg = document.getElementById("lanes");
   clear(svg);
   const W = Math.round(1200 / zoom()), labelW = 150, laneH = 42, top = 18;
-  const H = top + m.roles.length * laneH + 22;
+  const H = top + m.roles.length * laneH + 32;
   svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   const window = Math.min(Math.max(m.at_t_ms, 30000), 180000);
   const t0 = Math.max(0, m.at_t_ms - window), t1 = t0 + window;
   const x = (t) => labelW + ((Math.min(Math.max(t, t0), t1) - t0) / (t1 - t0)) * (W - labelW - 110);
   // Time axis.
   for (let t = Math.ceil(t0 / 10000) * 10000; t <= t1; t += 10000) {
-    svg.appendChild(el("line", { x1: x(t), x2: x(t), y1: top - 4, y2: H - 18, stroke: "#eee" }));
+    svg.appendChild(el("line", { x1: x(t), x2: x(t), y1: top - 4, y2: H - 28, stroke: "#eee" }));
     svg.appendChild(el("text", { x: x(t), y: H - 6, "font-size": 10, "text-anchor": "middle", fill: "#666" }, secs(t)));
   }
   // Fault bands across every lane.
+  let shown = 0;
   for (const f of m.faults) {
     const to = f.to_t_ms != null ? f.to_t_ms : m.at_t_ms;
     if (to < t0 || f.from_t_ms > t1) continue;
+    // Labels alternate above the lanes and below them, so that close faults stay readable.
+    const labelY = shown++ % 2 === 0 ? top - 8 : top + m.roles.length * laneH + 10;
     const g = el("g", { "data-testid": "fault-band" });
     g.appendChild(el("rect", { x: x(f.from_t_ms), y: top - 6, width: Math.max(3, x(to) - x(f.from_t_ms)), height: m.roles.length * laneH + 6, fill: "rgba(90,90,90,.18)", stroke: "#777", "stroke-dasharray": "3 2" }));
-    g.appendChild(el("text", { x: x(f.from_t_ms) + 2, y: top - 8, "font-size": 10, fill: "#333" }, `⚡ ${f.action} ${f.target}`));
+    g.appendChild(el("text", { x: x(f.from_t_ms) + 2, y: labelY, "font-size": 10, fill: "#333", "font-weight": "bold" }, `⚡ ${f.action === f.target ? f.action : f.action + " " + f.target}`));
     svg.appendChild(g);
   }
   m.roles.forEach((lane, i) => {
