@@ -315,11 +315,36 @@ async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_canno
     assert_eq!(status, 400, "{answer}");
     assert!(answer.contains("is not a number"), "{answer}");
 
-    // SSE: a new browser gets the model at once; one that resumes from that id is never sent
+    // The cap on browsers: 16 streams at once, the 17th told so.
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).await.unwrap();
+        assert!(status.contains(" 200 "), "a stream within the cap: {status}");
+        open.push(reader);
+    }
+    let (status, answer) = http(&addr, "GET /events HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("16 browsers are already watching"), "{answer}");
+    drop(open);
+    // Closed streams give their places back when the server next writes to them (an event or
+    // a keep-alive). SSE: a new browser gets the model at once; one that resumes from that id is never sent
     // it again (only a newer revision, if anything changed).
-    let first = first_event_id(&addr, None, Duration::from_secs(5)).await.expect("a first event at once");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(id) = first_event_id(&addr, None, Duration::from_secs(5)).await {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "the closed streams never gave their places back");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
     if let Some(next) = first_event_id(&addr, Some(first), Duration::from_secs(2)).await {
         assert!(next > first, "resumed from {first}, got {next} again");
     }
+
     let _ = dashboard.stop(Duration::from_secs(5)).await;
 }

@@ -256,7 +256,8 @@ async fn events(State(shared): State<Shared>, headers: HeaderMap) -> Response {
             return Some((Ok::<_, std::convert::Infallible>(event), s));
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+    // Keep-alives also find browsers that left while nothing changed, so their places free up.
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(3))).into_response()
 }
 
 async fn faults(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
