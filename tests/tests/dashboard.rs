@@ -2,7 +2,8 @@
 //! headless Chromium driven over the DevTools protocol (`skyway_tests::cdp`). The page must
 //! render the highway, the airport and a lane per role; "kill" on a segment's primary must show
 //! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
-//! late command refused (the command it sent just before it stopped); a reload must show the history again; bad requests must be refused
+//! late command refused (the command it sent just before it stopped); "stall" must draw a
+//! stalled vehicle; a reload must show the history again; bad requests must be refused
 //! with nothing killed; the storage lesson's three logs must appear side by side; and the
 //! console must stay free of errors. Screenshots are saved under
 //! `target/tmp/dashboard/`.
@@ -168,6 +169,18 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     let errors = browser.errors();
     anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
 
+    // A stall: the next vehicle there stops, drawn as a stalled vehicle.
+    browser
+        .eval("document.getElementById('stall-at').value = '2600'; document.getElementById('stall').click(); true")
+        .await?;
+    browser
+        .wait_for(
+            "a stalled vehicle drawn",
+            "document.querySelectorAll('[data-testid=stalled]').length > 0",
+            Duration::from_secs(40),
+        )
+        .await?;
+
     // Bad input: refused with a reason, nothing killed.
     let faults_before = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.filter(f => ['kill', 'pause', 'cut-off', 'speed'].includes(f.action)).length)").await?;
     for (body, status, says) in [
@@ -176,6 +189,7 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         ("not json", 400, "malformed fault request"),
         (r#"{"action":"explode"}"#, 400, "malformed fault request"),
         (r#"{"action":"speed","value":-3}"#, 400, "out of range"),
+        (r#"{"action":"stall","position_m":99999}"#, 400, "cannot stall a vehicle there"),
     ] {
         let answer = browser.eval(&post(body)).await?;
         let error = answer[1]["error"].as_str().unwrap_or_default();
@@ -190,10 +204,10 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         faults_before == faults_after,
         "a refused request injected a fault: {faults_before} -> {faults_after}"
     );
-    // Chromium logs each refused request as a failed load: those five, and nothing else.
+    // Chromium logs each refused request as a failed load: those six, and nothing else.
     let errors = browser.errors();
     let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();
-    anyhow::ensure!(errors.len() == 5 && provoked == 5, "console errors beyond the five refused requests: {errors:#?}");
+    anyhow::ensure!(errors.len() == 6 && provoked == 6, "console errors beyond the six refused requests: {errors:#?}");
 
     // Reload: the history is drawn again (both segment/2 primaries, the refusal).
     browser.reload().await?;
@@ -224,7 +238,7 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     browser.eval("document.getElementById('large').click(); true").await?;
     browser.screenshot(&artifacts.join("4-large-type-lesson.png")).await?;
     let errors = browser.errors();
-    anyhow::ensure!(errors.len() == 5, "console errors after the reload: {:#?}", &errors[5..]);
+    anyhow::ensure!(errors.len() == 6, "console errors after the reload: {:#?}", &errors[6..]);
     Ok(())
 }
 

@@ -456,7 +456,7 @@ fn fault_bands(records: &[&Record], t: &impl Fn(u64) -> u64) -> Vec<FaultBand> {
             }
             continue;
         }
-        let instant = matches!(action.as_str(), "speed" | "lesson");
+        let instant = matches!(action.as_str(), "speed" | "lesson" | "stall");
         bands.push(FaultBand {
             from_t_ms: t(*at_ms),
             to_t_ms: instant.then(|| t(*at_ms)),
@@ -527,7 +527,7 @@ fn role_lane(role: &str, decisions: &[&AuditEntry], records: &[&Record], t: &imp
         .iter()
         .filter_map(|r| match r {
             Record::Fault { at_ms, action, target, role, .. }
-                if !matches!(action.as_str(), "resume" | "restart" | "reconnect" | "speed" | "lesson") =>
+                if !matches!(action.as_str(), "resume" | "restart" | "reconnect" | "speed" | "lesson" | "stall") =>
             {
                 Some((t(*at_ms), format!("{action} {target}"), role.clone()))
             }

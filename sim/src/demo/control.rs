@@ -46,10 +46,16 @@ pub enum Request {
     },
     /// Run the storage lesson against the demo's coordinator and a local object store.
     Lesson,
-    /// Stall a vehicle on the road.
+    /// Stall the next vehicle to reach a place on the road (an incident, as a scenario has).
     Stall {
         /// Where, m from the road's start.
-        position_m: Option<f64>,
+        position_m: f64,
+        /// The lane (1 = rightmost); default 1.
+        #[serde(default = "first_lane")]
+        lane: u8,
+        /// For how long, simulated seconds; default 300.
+        #[serde(default = "stall_s")]
+        duration_s: f64,
     },
     /// Close a lane of a segment.
     CloseLane {
@@ -63,6 +69,14 @@ pub enum Request {
         /// `runway/ID`.
         target: String,
     },
+}
+
+fn first_lane() -> u8 {
+    1
+}
+
+fn stall_s() -> f64 {
+    300.0
 }
 
 /// Who a request's target names, once checked against the demo's controllers and nodes.
@@ -176,6 +190,8 @@ mod tests {
         assert_eq!(r, Request::Kill { target: "c1".into() });
         let r: Request = serde_json::from_str(r#"{"action":"speed","value":4}"#).unwrap();
         assert_eq!(r, Request::Speed { value: 4.0 });
+        let r: Request = serde_json::from_str(r#"{"action":"stall","position_m":2600}"#).unwrap();
+        assert_eq!(r, Request::Stall { position_m: 2600.0, lane: 1, duration_s: 300.0 });
         assert!(serde_json::from_str::<Request>(r#"{"action":"explode","target":"c1"}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"action":"kill","target":"c1","x":1}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"action":"kill"}"#).is_err());

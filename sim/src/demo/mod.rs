@@ -614,11 +614,23 @@ impl Stage<'_> {
                 Ok(line)
             }
             Request::Lesson => self.lesson(client),
-            Request::Stall { .. } | Request::CloseLane { .. } | Request::CloseRunway { .. } => Err(Refused::new(
+            Request::Stall { position_m, lane, duration_s } => {
+                self.world
+                    .stall(position_m, lane, duration_s)
+                    .await
+                    .map_err(|e| Refused::new(400, format!("cannot stall a vehicle there: {e}")))?;
+                let line = format!(
+                    "the next vehicle to reach {position_m:.0} m in lane {lane} stalls there for {duration_s:.0} s \
+                     (simulated): watch the queue build and the segment's primary react"
+                );
+                self.note("stall", &format!("road {position_m:.0} m lane {lane}"), None, &line);
+                Ok(line)
+            }
+            Request::CloseLane { .. } | Request::CloseRunway { .. } => Err(Refused::new(
                 501,
-                "the live world takes changes only as fenced commands from a role's primary, and has no injection \
-                 point for incidents yet: stalls come from the scenario (random stalls, [[highway.incidents]]) and \
-                 closures from the controllers' policies",
+                "a lane or a runway is closed only by its role's primary, as a fenced command to the actuator (an \
+                 order from anyone else would be a second controller: the split brain fencing prevents); stall a \
+                 vehicle instead and watch the segment's primary close the lane",
             )),
         }
     }

@@ -55,6 +55,7 @@ pub const SPEED_MAX: f64 = 1_000.0;
 enum Input {
     Decision(AuditEntry),
     Speed(f64),
+    Stall { position_m: f64, lane: u8, duration_s: f64, reply: tokio::sync::oneshot::Sender<Result<(), String>> },
     Stop,
 }
 
@@ -178,6 +179,16 @@ impl LiveWorld {
         Ok(())
     }
 
+    /// Stalls the first vehicle to reach `position_m` in `lane` from now on, for `duration_s`
+    /// simulated seconds; refused, saying why, for an impossible place or a world without a road.
+    pub async fn stall(&self, position_m: f64, lane: u8, duration_s: f64) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inputs
+            .send(Input::Stall { position_m, lane, duration_s, reply })
+            .map_err(|_| "the world has stopped".to_string())?;
+        answer.await.unwrap_or_else(|_| Err("the world has stopped".into()))
+    }
+
     /// Stops the loop and the actuator's service; returns the final snapshot.
     pub async fn stop(mut self) -> Arc<Snapshot> {
         let _ = self.inputs.send(Input::Stop);
@@ -246,6 +257,9 @@ fn run_loop(
                             action: entry.action,
                         });
                     }
+                }
+                Input::Stall { position_m, lane, duration_s, reply } => {
+                    let _ = reply.send(world.stall(position_m, lane, duration_s));
                 }
                 Input::Speed(new) => {
                     speed = new;

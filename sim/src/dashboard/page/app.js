@@ -59,6 +59,10 @@ document.addEventListener("click", (event) => {
 document.getElementById("set-speed").addEventListener("click", () => {
   fault({ action: "speed", value: Number(document.getElementById("speed").value) });
 });
+function stall() {
+  fault({ action: "stall", position_m: Number(document.getElementById("stall-at").value), lane: Number(document.getElementById("stall-lane").value) });
+}
+document.getElementById("stall").addEventListener("click", stall);
 document.getElementById("large").addEventListener("click", () => document.body.classList.toggle("large"));
 // ?large=1 opens in large type (a projector's bookmark).
 if (new URLSearchParams(location.search).get("large") === "1") document.body.classList.add("large");
@@ -86,6 +90,7 @@ document.addEventListener("keydown", (event) => {
     case "c": roleFault("cut-off", "segment"); break;
     case "l": fault({ action: "kill", target: "leader" }); break;
     case "r": fault({ action: "lesson" }); break;
+    case "s": stall(); break;
     case "b": document.body.classList.toggle("large"); break;
     case "?": document.getElementById("help-button").click(); break;
     case "ArrowLeft": step(-5000); break;
