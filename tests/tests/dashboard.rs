@@ -38,6 +38,26 @@ fn post(body: &str) -> String {
     )
 }
 
+/// SIGTERMs the demo when dropped and waits for it to stop its own processes: dropping its
+/// `Child` alone would SIGKILL it and leave its coordinator nodes and controllers running.
+struct Stopper(Option<u32>);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        let Some(pid) = self.0 else { return };
+        let alive =
+            || std::process::Command::new("kill").args(["-0", &pid.to_string()]).status().is_ok_and(|s| s.success());
+        if !alive() {
+            return;
+        }
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
@@ -52,6 +72,8 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
         .kill_on_drop(true)
         .spawn()
         .expect("cannot start skyway demo");
+    // Declared after `demo`, so dropped first, on a panic too.
+    let _stopper = Stopper(demo.id());
     let mut lines = tokio::io::BufReader::new(demo.stdout.take().unwrap()).lines();
     let url = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.expect("the demo's stdout") {
