@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
             Command::Ctl(args) => skyway_sim::cli::ctl::run(args).await,
             Command::Bench(args) => skyway_sim::cli::bench::run(args).await,
             Command::Demo(args) => skyway_sim::cli::demo::run(args).await,
+            Command::Dashboard(args) => skyway_sim::cli::dashboard::run(args).await,
             Command::Lesson(args) => skyway_sim::cli::lesson::run(args).await,
             Command::Controller(args) => skyway_sim::cli::controller::run_controller(args).await,
             Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,

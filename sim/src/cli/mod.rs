@@ -5,6 +5,7 @@ pub mod collect;
 pub mod controller;
 pub mod coordinator_tour;
 pub mod ctl;
+pub mod dashboard;
 pub mod demo;
 pub mod drill;
 pub mod lesson;
@@ -45,6 +46,9 @@ pub enum Command {
     /// terminal; --tour injects faults (kills, a pause, the coordinator's leader) and explains
     /// each.
     Demo(demo::DemoArgs),
+    /// The live dashboard of a running system (`skyway demo` serves its own): the coordinator's
+    /// nodes and membership log, watched through its endpoints. Faults need `skyway demo`.
+    Dashboard(dashboard::DashboardArgs),
     /// Lessons to run and measure, e.g. `skyway lesson logs`: why a log in cloud storage loses
     /// records and causes split brain while the coordinator's log does not.
     Lesson(lesson::LessonArgs),
