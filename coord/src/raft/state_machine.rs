@@ -25,6 +25,7 @@ use super::codec::{decode, encode};
 use super::database::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::core::command::{Command, Outcome};
+use crate::core::history::HistoryBounds;
 use crate::core::state::CoordState;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -84,27 +85,30 @@ pub struct StateMachineStore {
     shared: Arc<SharedState>,
     meta: Arc<Mutex<AppliedMeta>>,
     db: Arc<Database>,
-    history_events_max: usize,
+    history: HistoryBounds,
 }
 
 impl StateMachineStore {
     /// Opens the state machine, starting from the latest snapshot in `db` if there is one.
-    pub fn open(db: Arc<Database>, history_events_max: usize) -> io::Result<Self> {
+    pub fn open(db: Arc<Database>, history: impl Into<HistoryBounds>) -> io::Result<Self> {
+        let history = history.into();
         let (state, meta) = match read_snapshot(&db)? {
             Some(snapshot) => {
-                let state = CoordState::from_snapshot(&snapshot.snapshot, history_events_max).map_err(invalid)?;
+                let state = CoordState::from_snapshot(&snapshot.snapshot, history.events)
+                    .map_err(invalid)?
+                    .with_history_bytes_max(history.bytes);
                 let meta = AppliedMeta {
                     last_applied: snapshot.meta.last_log_id,
                     last_membership: snapshot.meta.last_membership.clone(),
                 };
                 (state, meta)
             }
-            None => (CoordState::new(history_events_max), AppliedMeta::default()),
+            None => (CoordState::new(history.events).with_history_bytes_max(history.bytes), AppliedMeta::default()),
         };
         let (applied_tx, _) = watch::channel(state.revision());
         let shared =
             Arc::new(SharedState { state: RwLock::new(state), applied_tx, checkpoint_applied: Mutex::default() });
-        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history_events_max })
+        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history })
     }
 
     /// The state shared with local readers.
@@ -243,7 +247,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
-        let state = CoordState::from_snapshot(&snapshot, self.history_events_max).map_err(invalid)?;
+        let state = CoordState::from_snapshot(&snapshot, self.history.events)
+            .map_err(invalid)?
+            .with_history_bytes_max(self.history.bytes);
         let revision = state.revision();
         let snapshot = Snapshot { meta: meta.clone(), snapshot };
         self.save_snapshot(&snapshot)?;

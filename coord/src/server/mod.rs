@@ -4,6 +4,7 @@
 pub mod api;
 pub mod convert;
 pub mod forward;
+pub mod limits;
 pub mod node;
 pub mod status;
 pub mod transport;
@@ -13,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 pub use self::node::CoordNode;
 use crate::config::NodeConfig;
@@ -51,18 +51,6 @@ pub async fn serve(
     result
 }
 
-/// Accepted connections with Nagle's algorithm off: requests and Raft messages are small and
-/// latency-bound, and Nagle plus delayed ACKs would add ~40 ms to many of them. (tonic's own
-/// `tcp_nodelay` applies only to listeners it binds itself.)
-fn incoming_nodelay(listener: TcpListener) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use futures::StreamExt;
-    TcpListenerStream::new(listener).map(|accepted| {
-        let stream = accepted?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    })
-}
-
 /// Serves an already-started node.
 pub async fn serve_node(
     node: Arc<CoordNode>,
@@ -71,16 +59,20 @@ pub async fn serve_node(
 ) -> Result<(), CoordError> {
     let addr = listener.local_addr().ok();
     tracing::info!(node = node.config.id, ?addr, "serving");
+    // Decoded up to twice the request limit, so that a request somewhat over it gets the clear
+    // `RequestTooLarge` from the edge check rather than the transport's bare refusal.
     let api = CoordServer::new(api::ApiService::new(node.clone()))
-        .max_decoding_message_size(node.config.value_bytes_max + 64 * 1024)
+        .max_decoding_message_size(node.config.request_bytes_max * 2 + 64 * 1024)
         .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
     let transport = RaftTransportServer::new(transport::TransportService::new(node.clone()))
         .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
         .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
     tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(node.config.streams_per_connection_max as usize)
+        .max_concurrent_streams(node.config.streams_per_connection_max)
         .add_service(api)
         .add_service(transport)
-        .serve_with_incoming_shutdown(incoming_nodelay(listener), shutdown)
+        .serve_with_incoming_shutdown(limits::limited_incoming(listener, node.config.connections_max), shutdown)
         .await
         .map_err(|e| CoordError::Internal { reason: format!("gRPC server failed: {e}") })
 }

@@ -12,6 +12,7 @@ use openraft::{BasicNode, ReadPolicy, ServerState};
 
 use crate::config::NodeConfig;
 use crate::core::command::{Command, Outcome, Proposal};
+use crate::core::history::HistoryBounds;
 use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -52,8 +53,11 @@ impl CoordNode {
         let wal_dir = config.data_dir.join("wal");
         let log_store = WalStore::open(&wal_dir)
             .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?;
-        let state_machine =
-            StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
+        let state_machine = StateMachineStore::open(
+            db,
+            HistoryBounds { events: config.history_events_max, bytes: config.history_bytes_max },
+        )
+        .map_err(|e| internal("cannot load snapshot", &e))?;
         let shared = state_machine.shared();
 
         let raft_config = openraft::Config {
@@ -64,8 +68,8 @@ impl CoordNode {
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
             max_in_snapshot_log_to_keep: config.log_entries_kept,
             // openraft caps replication batches by entries; derive that from a byte budget, so
-            // a batch of the largest values still fits one peer message.
-            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.value_bytes_max + 4096)).clamp(1, 300) as u64,
+            // a batch of the largest requests still fits one peer message.
+            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.request_bytes_max + 4096)).clamp(1, 300) as u64,
             ..Default::default()
         }
         .validate()
@@ -87,7 +91,7 @@ impl CoordNode {
                 Err(e) => tracing::info!(node = config.id, "cluster already initialized: {e}"),
             }
         }
-        let forwarder = WriteForwarder::start(peers.clone());
+        let forwarder = WriteForwarder::start(peers.clone(), config.forwarded_writes_max);
         let leases = Mutex::new(Leases::new(config.election_timeout));
         Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases }))
     }
@@ -129,6 +133,9 @@ impl CoordNode {
     /// leadership (openraft's `LogEntryDiscarded`), or Raft stopping with it in flight, is an
     /// unknown outcome — the entry may still commit through the next leader.
     async fn propose_locally(&self, proposal: Proposal) -> Result<(Revision, Outcome), (CoordError, Option<Proposal>)> {
+        if let Err(e) = self.check_quota(&proposal.command) {
+            return Err((e, None));
+        }
         // Keep a copy only for the case where it must travel on to the leader.
         let kept = if self.is_leader() { None } else { Some(proposal.clone()) };
         match self.raft.client_write(proposal).await {
@@ -157,6 +164,37 @@ impl CoordNode {
                 Err((CoordError::OutcomeUnknown { reason: format!("raft stopped: {e}") }, None))
             }
         }
+    }
+
+    /// Refuses a command that would take the namespace past its quota, as etcd refuses writes
+    /// past its backend quota: checked before proposing, against the state applied so far, so
+    /// writes in flight at once may overshoot it by what they carry; deletes always pass.
+    /// (Checked where the command is proposed, not in the state machine, so that replicas with
+    /// different quotas cannot diverge.)
+    fn check_quota(&self, command: &Command) -> Result<(), CoordError> {
+        let growth = command.growth();
+        if growth.nodes == 0 && growth.bytes == 0 {
+            return Ok(());
+        }
+        let (nodes, bytes) = {
+            let state = self.shared.read();
+            (state.node_count() as u64, state.data_bytes())
+        };
+        if growth.nodes > 0 && nodes + growth.nodes > self.config.quota_nodes {
+            return Err(CoordError::QuotaExceeded {
+                what: "nodes".into(),
+                would_be: nodes + growth.nodes,
+                max: self.config.quota_nodes,
+            });
+        }
+        if bytes + growth.bytes > self.config.quota_bytes {
+            return Err(CoordError::QuotaExceeded {
+                what: "bytes".into(),
+                would_be: bytes + growth.bytes,
+                max: self.config.quota_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Serves a request forwarded by a follower: only if this node is the leader.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Args;
 use skyway_coord::NodeConfig;
-use skyway_coord::config::{TXN_OPS_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT};
+use skyway_coord::config::{self, TXN_OPS_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT};
 
 /// Flags of `skyway coord serve`.
 #[derive(Debug, Args)]
@@ -55,6 +55,40 @@ pub struct ServeArgs {
     /// Take a snapshot and compact the log after this many entries.
     #[arg(long, default_value_t = 20_000)]
     pub snapshot_after: u64,
+    /// Limits: every one is checked at the edge and refused with an error that names it.
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// The node's limits on requests, the namespace and connections.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitArgs {
+    /// Largest request, its paths and values together, in bytes (at least --value-bytes-max).
+    #[arg(long, default_value_t = config::REQUEST_BYTES_MAX_DEFAULT)]
+    pub request_bytes_max: usize,
+    /// Bytes of watch events kept for resuming watchers, besides their number (--watch-history).
+    #[arg(long, default_value_t = skyway_coord::core::history::HISTORY_BYTES_DEFAULT)]
+    pub watch_history_bytes: usize,
+    /// Most nodes the namespace may hold; past it creates are refused, deletes still work.
+    #[arg(long, default_value_t = config::QUOTA_NODES_DEFAULT)]
+    pub quota_nodes: u64,
+    /// Most bytes of paths and values the namespace may hold; likewise.
+    #[arg(long, default_value_t = config::QUOTA_BYTES_DEFAULT)]
+    pub quota_bytes: u64,
+    /// Most connections served at once (clients and peers); more are closed with a warning.
+    #[arg(long, default_value_t = config::CONNECTIONS_MAX_DEFAULT)]
+    pub connections_max: usize,
+    /// Most concurrent requests (HTTP/2 streams, watches included) on one connection.
+    #[arg(long, default_value_t = config::STREAMS_PER_CONNECTION_MAX_DEFAULT)]
+    pub streams_per_connection_max: u32,
+    /// Most watches open on one connection.
+    #[arg(long, default_value_t = config::WATCHES_PER_CONNECTION_MAX_DEFAULT)]
+    pub watches_per_connection_max: usize,
+    /// Most writes a follower holds on their way to the leader; past it, writes are refused as
+    /// unavailable (certainly not applied).
+    #[arg(long, default_value_t = config::FORWARDED_WRITES_MAX_DEFAULT)]
+    pub forwarded_writes_max: usize,
 }
 
 fn parse_routes(text: &str) -> Result<BTreeMap<String, String>, String> {
@@ -98,6 +132,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
     config.election_timeout = Duration::from_millis(args.election_timeout_ms);
     config.snapshot_after_entries = args.snapshot_after;
+    let limits = args.limits;
+    config.request_bytes_max = limits.request_bytes_max;
+    config.history_bytes_max = limits.watch_history_bytes;
+    config.quota_nodes = limits.quota_nodes;
+    config.quota_bytes = limits.quota_bytes;
+    config.connections_max = limits.connections_max;
+    config.streams_per_connection_max = limits.streams_per_connection_max;
+    config.watches_per_connection_max = limits.watches_per_connection_max;
+    config.forwarded_writes_max = limits.forwarded_writes_max;
     config.validate()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
