@@ -15,6 +15,7 @@ use crate::core::command::{Command, Outcome, Proposal};
 use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
+use crate::observe::CoordMetrics;
 use crate::raft::database::open_database;
 use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
@@ -35,6 +36,8 @@ pub struct CoordNode {
     pub raft: Raft,
     /// The applied state, for local reads.
     pub shared: Arc<SharedState>,
+    /// The node's metrics (served by `observe::http` when a metrics listener is given).
+    pub metrics: Arc<CoordMetrics>,
     peers: Peers,
     forwarder: WriteForwarder,
     leases: Mutex<Leases>,
@@ -50,10 +53,13 @@ impl CoordNode {
         let db_path = config.data_dir.join("skyway.redb");
         let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
         let wal_dir = config.data_dir.join("wal");
+        let metrics = Arc::new(CoordMetrics::new());
         let log_store = WalStore::open(&wal_dir)
-            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?;
-        let state_machine =
-            StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
+            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?
+            .with_fsync_histogram(metrics.log_fsync_duration.clone());
+        let state_machine = StateMachineStore::open(db, config.history_events_max)
+            .map_err(|e| internal("cannot load snapshot", &e))?
+            .with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
         let raft_config = openraft::Config {
@@ -89,7 +95,7 @@ impl CoordNode {
         }
         let forwarder = WriteForwarder::start(peers.clone());
         let leases = Mutex::new(Leases::new(config.election_timeout));
-        Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases }))
+        Ok(Arc::new(Self { config, raft, shared, metrics, peers, forwarder, leases }))
     }
 
     /// Whether this node currently believes it is the Raft leader.
@@ -129,6 +135,7 @@ impl CoordNode {
     /// leadership (openraft's `LogEntryDiscarded`), or Raft stopping with it in flight, is an
     /// unknown outcome — the entry may still commit through the next leader.
     async fn propose_locally(&self, proposal: Proposal) -> Result<(Revision, Outcome), (CoordError, Option<Proposal>)> {
+        let _pending = self.metrics.proposal_pending();
         // Keep a copy only for the case where it must travel on to the leader.
         let kept = if self.is_leader() { None } else { Some(proposal.clone()) };
         match self.raft.client_write(proposal).await {

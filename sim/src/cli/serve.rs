@@ -15,46 +15,56 @@ use skyway_coord::config::{TXN_OPS_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT};
 #[derive(Debug, Args)]
 #[command(after_help = "Example (three terminals):\n  \
 skyway coord serve --id 1 --listen 127.0.0.1:7001 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir /tmp/sky/1\n  \
-(and the same with --id 2 / 7002 and --id 3 / 7003)")]
+(and the same with --id 2 / 7002 and --id 3 / 7003)\n\n\
+Every flag can also be given as an environment variable (SKYWAY_ID, SKYWAY_DATA_DIR, ...) or in the TOML file of\n\
+--config; the command line wins over the environment, which wins over the file.")]
 pub struct ServeArgs {
     /// This node's id (1, 2, 3, ...), unique in the cluster.
-    #[arg(long)]
+    #[arg(long, env = "SKYWAY_ID")]
     pub id: u64,
     /// Address to serve clients and peers on.
-    #[arg(long, default_value = "127.0.0.1:7001")]
+    #[arg(long, env = "SKYWAY_LISTEN", default_value = "127.0.0.1:7001")]
     pub listen: SocketAddr,
     /// The cluster's initial voters as ID=HOST:PORT,...; include this node. Omit (with --join)
     /// for a node that an existing cluster adds with `skyway ctl member-add`.
-    #[arg(long, value_parser = parse_peers, default_value = "")]
+    #[arg(long, env = "SKYWAY_PEERS", value_parser = parse_peers, default_value = "")]
     pub peers: BTreeMap<u64, String>,
     /// Reach a peer through another address: ADDR=VIA,... where ADDR is the peer's address as
     /// in --peers and VIA what to dial instead (a proxy on the link, as the failover drills use).
-    #[arg(long, value_parser = parse_routes, default_value = "")]
+    #[arg(long, env = "SKYWAY_ROUTE", value_parser = parse_routes, default_value = "")]
     pub route: BTreeMap<String, String>,
     /// Do not form a cluster: wait to be added to an existing one.
-    #[arg(long)]
+    #[arg(long, env = "SKYWAY_JOIN")]
     pub join: bool,
     /// Directory for the node's log, vote and snapshots (created if missing).
-    #[arg(long)]
+    #[arg(long, env = "SKYWAY_DATA_DIR")]
     pub data_dir: PathBuf,
     /// Largest value a node may hold, in bytes.
-    #[arg(long, default_value_t = VALUE_BYTES_MAX_DEFAULT)]
+    #[arg(long, env = "SKYWAY_VALUE_BYTES_MAX", default_value_t = VALUE_BYTES_MAX_DEFAULT)]
     pub value_bytes_max: usize,
     /// Most checks plus operations per transaction.
-    #[arg(long, default_value_t = TXN_OPS_MAX_DEFAULT)]
+    #[arg(long, env = "SKYWAY_TXN_OPS_MAX", default_value_t = TXN_OPS_MAX_DEFAULT)]
     pub txn_ops_max: usize,
     /// Watch events kept for resuming watchers (older ones are compacted).
-    #[arg(long, default_value_t = skyway_coord::core::history::HISTORY_EVENTS_DEFAULT)]
+    #[arg(long, env = "SKYWAY_WATCH_HISTORY", default_value_t = skyway_coord::core::history::HISTORY_EVENTS_DEFAULT)]
     pub watch_history: usize,
     /// Raft heartbeat interval in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, env = "SKYWAY_HEARTBEAT_MS", default_value_t = 50)]
     pub heartbeat_ms: u64,
     /// Raft election timeout in milliseconds (lower bound; the upper is twice this).
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, env = "SKYWAY_ELECTION_TIMEOUT_MS", default_value_t = 250)]
     pub election_timeout_ms: u64,
     /// Take a snapshot and compact the log after this many entries.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, env = "SKYWAY_SNAPSHOT_AFTER", default_value_t = 20_000)]
     pub snapshot_after: u64,
+    /// Serve /metrics (Prometheus), /health, /livez and /readyz over HTTP on this address
+    /// (port 0: any free port, printed in the log). Off when not given.
+    #[arg(long, env = "SKYWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Read flags from this TOML file (keys are the flags' long names, e.g. `data-dir = "/var/lib/skyway"`);
+    /// a flag on the command line or in the environment wins over the file.
+    #[arg(long, env = "SKYWAY_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 fn parse_routes(text: &str) -> Result<BTreeMap<String, String>, String> {
@@ -102,11 +112,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let metrics_listener = match args.metrics_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    if let Some(listener) = &metrics_listener {
+        tracing::info!(addr = %listener.local_addr()?, "metrics and health over HTTP");
+    }
     let shutdown = async {
         super::interrupted().await;
         tracing::info!("shutting down");
     };
-    skyway_coord::server::serve(config, listener, shutdown).await?;
+    skyway_coord::server::serve_with_metrics(config, listener, metrics_listener, shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }
