@@ -5,7 +5,28 @@ use skyway_sim::cli::{Cli, Command, CoordCommand};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    // `coord serve --config FILE`: the file's settings join the arguments before clap parses
+    // them (the command line and the environment win).
+    let env = |name: &str| std::env::var(name).ok();
+    let args = match skyway_sim::cli::config_file::config_path(&args, &env) {
+        None => args,
+        Some(path) => match std::fs::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| skyway_sim::cli::config_file::merge(&args, &text, &env))
+        {
+            Ok(args) => args,
+            Err(e) => {
+                eprintln!("error: configuration file {path}: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+    };
+    let cli = Cli::parse_from(args);
+    if let Command::Completions { shell } = cli.command {
+        skyway_sim::cli::print_completions(shell);
+        return std::process::ExitCode::SUCCESS;
+    }
     let default_filter = match &cli.command {
         Command::Coord { .. } | Command::Controller(_) | Command::Actuator(_) => "info",
         _ => "warn",
@@ -32,6 +53,7 @@ fn main() -> std::process::ExitCode {
             Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,
             Command::Drill(args) => skyway_sim::cli::drill::run(args).await,
             Command::Sim(args) => skyway_sim::cli::sim::run(args).await,
+            Command::Completions { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

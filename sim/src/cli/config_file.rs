@@ -70,7 +70,7 @@ fn scalar(key: &str, value: &toml::Value) -> anyhow::Result<String> {
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::Float(f) => f.to_string(),
         toml::Value::Array(items) => items.iter().map(|v| scalar(key, v)).collect::<anyhow::Result<Vec<_>>>()?.join(","),
-        other => bail!("key {key:?} in the configuration file: expected a string, number, boolean or list, found {other}"),
+        other => bail!("key {key:?} in the configuration file: expected a string, number, boolean or list, found a {}", other.type_str()),
     })
 }
 

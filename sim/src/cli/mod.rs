@@ -1,14 +1,17 @@
 //! The `skyway` command line: one binary, subcommands, `--help` at every level.
 
 pub mod bench;
+pub mod config_file;
 pub mod controller;
 pub mod coordinator_tour;
 pub mod ctl;
 pub mod demo;
 pub mod drill;
+pub mod endpoint;
 pub mod lesson;
 pub mod serve;
 pub mod sim;
+pub mod txn_file;
 
 use clap::{Parser, Subcommand};
 
@@ -58,6 +61,19 @@ pub enum Command {
     /// The highway and airport world alone, with no coordinator: run a scenario and print its
     /// loop tables, print the model's credibility figures, or measure its speed.
     Sim(sim::SimArgs),
+    /// Print a shell completion script: `skyway completions bash > /etc/bash_completion.d/skyway`,
+    /// `skyway completions zsh > "${fpath[1]}/_skyway"`, `skyway completions fish >
+    /// ~/.config/fish/completions/skyway.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell` to standard output.
+pub fn print_completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "skyway", &mut std::io::stdout());
 }
 
 /// Coordinator node commands.
