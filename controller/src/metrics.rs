@@ -40,7 +40,11 @@ pub struct ControllerMetrics {
 impl ControllerMetrics {
     /// Registers every metric in `registry`.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register("skyway_controller_roles_held", "Roles this controller is acting primary of", self.roles_held.clone());
+        registry.register(
+            "skyway_controller_roles_held",
+            "Roles this controller is acting primary of",
+            self.roles_held.clone(),
+        );
         registry.register(
             "skyway_controller_roles_suspended",
             "Roles this controller leads by the election but does not act for (session in doubt)",
@@ -80,7 +84,8 @@ impl ControllerMetrics {
     /// was not already acting (or suspended) with.
     pub fn note_phase(&self, role: &str, before: Option<Phase>, after: Phase) {
         if let Phase::Primary { token } = after {
-            let same_term = matches!(before, Some(Phase::Primary { token: t } | Phase::Suspended { token: t }) if t == token);
+            let same_term =
+                matches!(before, Some(Phase::Primary { token: t } | Phase::Suspended { token: t }) if t == token);
             if !same_term {
                 self.takeovers.get_or_create(&RoleLabel { role: role.to_string() }).inc();
             }

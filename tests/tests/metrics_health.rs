@@ -81,9 +81,7 @@ async fn a_node_reports_its_metrics_and_health_and_fails_health_when_cut_from_th
     };
     assert_eq!(creates(&after), creates(&before) + 1.0, "one Create answered OK");
     assert!(after.value("skyway_coord_raft_applied_index", &[]) >= created.revision as f64);
-    assert!(
-        after.value("skyway_coord_raft_applied_index", &[]) > before.value("skyway_coord_raft_applied_index", &[])
-    );
+    assert!(after.value("skyway_coord_raft_applied_index", &[]) > before.value("skyway_coord_raft_applied_index", &[]));
     assert!(after.value("skyway_coord_raft_term", &[]) >= 1.0);
     assert_eq!(after.value("skyway_coord_raft_has_leader", &[]), 1.0);
     assert!(after.value("skyway_coord_raft_leader_changes_total", &[]) >= 1.0);
@@ -134,9 +132,14 @@ async fn a_controller_reports_the_role_it_holds_and_its_accepted_commands() -> a
             .iter()
             .map(|s| s.to_string())
             .collect();
-    let (_actuator, line) =
-        Process::spawn_reporting("actuator", &binary, &actuator_args, &logs.join("actuator.log"), Duration::from_secs(10))
-            .await?;
+    let (_actuator, line) = Process::spawn_reporting(
+        "actuator",
+        &binary,
+        &actuator_args,
+        &logs.join("actuator.log"),
+        Duration::from_secs(10),
+    )
+    .await?;
     let actuator_addr = line.trim().strip_prefix("listening on ").context("actuator's first line")?.to_string();
     let metrics_addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
     let args: Vec<String> = [

@@ -44,7 +44,8 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     let client = cluster.client()?;
 
     // --output after the subcommand, -w before it, --write-out as etcdctl spells it.
-    for flags in [vec!["status", "--output", "json"], vec!["-w", "json", "status"], vec!["status", "--write-out=json"]] {
+    for flags in [vec!["status", "--output", "json"], vec!["-w", "json", "status"], vec!["status", "--write-out=json"]]
+    {
         let args: Vec<&str> = ["ctl"].into_iter().chain(e).chain(flags.iter().copied()).collect();
         let out = skyway(&args, None).await?;
         assert!(out.status.success(), "{flags:?}: {}", stderr(&out));
@@ -106,7 +107,10 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     let out = skyway(&["ctl", e[0], e[1], "endpoint", "status"], None).await?;
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.starts_with("ENDPOINT") && text.contains("IS LEADER") && text.contains("RAFT APPLIED INDEX"), "{text}");
+    assert!(
+        text.starts_with("ENDPOINT") && text.contains("IS LEADER") && text.contains("RAFT APPLIED INDEX"),
+        "{text}"
+    );
     let out = skyway(&["ctl", e[0], e[1], "endpoint", "status", "-w", "json"], None).await?;
     let leaders = stdout(&out)
         .lines()

@@ -110,20 +110,48 @@ impl CoordMetrics {
             registry: Registry::default(),
         };
         let r = &mut metrics.registry;
-        r.register("skyway_coord_requests", "gRPC calls answered, by service, method and status code", metrics.requests.clone());
+        r.register(
+            "skyway_coord_requests",
+            "gRPC calls answered, by service, method and status code",
+            metrics.requests.clone(),
+        );
         r.register(
             "skyway_coord_request_duration_seconds",
             "gRPC call latency to the response headers, by service and method",
             metrics.request_duration.clone(),
         );
         r.register("skyway_coord_raft_term", "The Raft term this node is in", metrics.raft_term.clone());
-        r.register("skyway_coord_raft_commit_index", "The highest log index this node knows committed", metrics.raft_commit_index.clone());
-        r.register("skyway_coord_raft_applied_index", "The highest log index this node has applied", metrics.raft_applied_index.clone());
-        r.register("skyway_coord_raft_last_log_index", "The last index in this node's log", metrics.raft_last_log_index.clone());
-        r.register("skyway_coord_raft_is_leader", "1 while this node is the Raft leader", metrics.raft_is_leader.clone());
+        r.register(
+            "skyway_coord_raft_commit_index",
+            "The highest log index this node knows committed",
+            metrics.raft_commit_index.clone(),
+        );
+        r.register(
+            "skyway_coord_raft_applied_index",
+            "The highest log index this node has applied",
+            metrics.raft_applied_index.clone(),
+        );
+        r.register(
+            "skyway_coord_raft_last_log_index",
+            "The last index in this node's log",
+            metrics.raft_last_log_index.clone(),
+        );
+        r.register(
+            "skyway_coord_raft_is_leader",
+            "1 while this node is the Raft leader",
+            metrics.raft_is_leader.clone(),
+        );
         r.register("skyway_coord_raft_has_leader", "1 while this node knows a leader", metrics.raft_has_leader.clone());
-        r.register("skyway_coord_raft_leader_changes", "Changes to a different known leader seen by this node", metrics.raft_leader_changes.clone());
-        r.register("skyway_coord_proposals_pending", "Proposals made on this node and not yet answered", metrics.proposals_pending.clone());
+        r.register(
+            "skyway_coord_raft_leader_changes",
+            "Changes to a different known leader seen by this node",
+            metrics.raft_leader_changes.clone(),
+        );
+        r.register(
+            "skyway_coord_proposals_pending",
+            "Proposals made on this node and not yet answered",
+            metrics.proposals_pending.clone(),
+        );
         r.register(
             "skyway_coord_log_fsync_duration_seconds",
             "Time from asking the log for an fsync'd flush to it being durable",
@@ -132,8 +160,16 @@ impl CoordMetrics {
         r.register("skyway_coord_sessions", "Open sessions", metrics.sessions.clone());
         r.register("skyway_coord_watches", "Watch streams served by this node", metrics.watches.clone());
         r.register("skyway_coord_nodes", "Nodes in the namespace", metrics.nodes.clone());
-        r.register("skyway_coord_snapshot_size_bytes", "Size of the last snapshot built or installed", metrics.snapshot_size_bytes.clone());
-        r.register("skyway_coord_snapshot_duration_seconds", "Time to build and save a snapshot", metrics.snapshot_duration.clone());
+        r.register(
+            "skyway_coord_snapshot_size_bytes",
+            "Size of the last snapshot built or installed",
+            metrics.snapshot_size_bytes.clone(),
+        );
+        r.register(
+            "skyway_coord_snapshot_duration_seconds",
+            "Time to build and save a snapshot",
+            metrics.snapshot_duration.clone(),
+        );
         metrics
     }
 

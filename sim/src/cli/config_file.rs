@@ -48,7 +48,10 @@ pub fn merge(args: &[String], file_text: &str, env: &dyn Fn(&str) -> Option<Stri
     let mut merged = args.to_vec();
     for (key, value) in &table {
         if !known.contains(key) {
-            bail!("unknown key {key:?} in the configuration file; the keys are the flags of `coord serve`: {}", known.join(", "));
+            bail!(
+                "unknown key {key:?} in the configuration file; the keys are the flags of `coord serve`: {}",
+                known.join(", ")
+            );
         }
         let flag = format!("--{key}");
         let given = args.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
@@ -69,8 +72,13 @@ fn scalar(key: &str, value: &toml::Value) -> anyhow::Result<String> {
         toml::Value::String(s) => s.clone(),
         toml::Value::Integer(i) => i.to_string(),
         toml::Value::Float(f) => f.to_string(),
-        toml::Value::Array(items) => items.iter().map(|v| scalar(key, v)).collect::<anyhow::Result<Vec<_>>>()?.join(","),
-        other => bail!("key {key:?} in the configuration file: expected a string, number, boolean or list, found a {}", other.type_str()),
+        toml::Value::Array(items) => {
+            items.iter().map(|v| scalar(key, v)).collect::<anyhow::Result<Vec<_>>>()?.join(",")
+        }
+        other => bail!(
+            "key {key:?} in the configuration file: expected a string, number, boolean or list, found a {}",
+            other.type_str()
+        ),
     })
 }
 
@@ -91,10 +99,7 @@ mod tests {
         let text = "id = 2\ndata-dir = \"/d\"\nelection-timeout-ms = 500\njoin = true\npeers = [\"1=127.0.0.1:1\", \"2=127.0.0.1:2\"]\n";
         let env = |name: &str| (name == "SKYWAY_ELECTION_TIMEOUT_MS").then(|| "700".to_string());
         let merged = merge(&args("skyway coord serve --id 1"), text, &env).unwrap();
-        assert_eq!(
-            merged,
-            args("skyway coord serve --id 1 --data-dir=/d --join --peers=1=127.0.0.1:1,2=127.0.0.1:2")
-        );
+        assert_eq!(merged, args("skyway coord serve --id 1 --data-dir=/d --join --peers=1=127.0.0.1:1,2=127.0.0.1:2"));
     }
 
     #[test]

@@ -331,7 +331,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 || {
                     format!(
                         "path={path}\nversion={}\ncreate_revision={}\nmod_revision={}\nephemeral_owner={}\nchildren={}\nbytes={}",
-                        stat.version, stat.create_revision, stat.mod_revision, stat.ephemeral_owner, stat.num_children, stat.data_length
+                        stat.version,
+                        stat.create_revision,
+                        stat.mod_revision,
+                        stat.ephemeral_owner,
+                        stat.num_children,
+                        stat.data_length
                     )
                 },
                 || json!({"path": path, "stat": stat_json(&stat), "revision": exists.revision}),

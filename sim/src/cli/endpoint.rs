@@ -14,8 +14,8 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
     let statuses = client.status_all().await;
     if out == Output::Human {
         println!(
-            "{:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} {}",
-            "ENDPOINT", "ID", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX", "ERRORS"
+            "{:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} ERRORS",
+            "ENDPOINT", "ID", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX"
         );
     }
     let mut any_ok = false;

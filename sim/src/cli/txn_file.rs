@@ -87,8 +87,9 @@ pub enum OpSpec {
 
 /// Parses the file and turns it into the request.
 pub fn parse(text: &str) -> anyhow::Result<pb::TxnRequest> {
-    let file: TxnFile = serde_json::from_str(text)
-        .context("the transaction is not valid: expected {\"checks\": [...], \"ops\": [...]} (see `skyway ctl txn --help`)")?;
+    let file: TxnFile = serde_json::from_str(text).context(
+        "the transaction is not valid: expected {\"checks\": [...], \"ops\": [...]} (see `skyway ctl txn --help`)",
+    )?;
     if file.ops.is_empty() && file.checks.is_empty() {
         bail!("the transaction has no checks and no operations");
     }
@@ -122,7 +123,9 @@ fn op(spec: OpSpec) -> pb::Op {
         OpSpec::Set { path, data, version } => {
             Op::Set(pb::SetRequest { path, data: Bytes::from(data), expected_version: version, request: None })
         }
-        OpSpec::Delete { path, version } => Op::Delete(pb::DeleteRequest { path, expected_version: version, request: None }),
+        OpSpec::Delete { path, version } => {
+            Op::Delete(pb::DeleteRequest { path, expected_version: version, request: None })
+        }
     };
     pb::Op { op: Some(op) }
 }
