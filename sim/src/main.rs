@@ -1,7 +1,7 @@
 //! The `skyway` binary. See `skyway --help`.
 
 use clap::Parser;
-use skyway_sim::cli::{Cli, Command, CoordCommand};
+use skyway_sim::cli::{Cli, Command, CoordCommand, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -31,10 +31,13 @@ fn main() -> std::process::ExitCode {
         Command::Coord { .. } | Command::Controller(_) | Command::Actuator(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
