@@ -75,12 +75,16 @@ async fn a_node_reports_its_metrics_and_health_and_fails_health_when_cut_from_th
     let before = Scrape::of(&node.metrics_addr).await?;
     let client = skyway_coord::client::Client::connect(std::slice::from_ref(&node.addr))?;
     let created = client.create_node("/metrics-test", "x").await?;
-    let after = Scrape::of(&node.metrics_addr).await?;
+    // The write is acknowledged by the leader's quorum; the follower applies it just after.
+    let after = eventually("the follower applying the write", Duration::from_secs(5), async || {
+        let scrape = Scrape::of(&node.metrics_addr).await.ok()?;
+        (scrape.value("skyway_coord_raft_applied_index", &[]) >= created.revision as f64).then_some(scrape)
+    })
+    .await?;
     let creates = |s: &Scrape| {
         s.value("skyway_coord_requests_total", &[("service", "Coord"), ("method", "Create"), ("code", "OK")])
     };
     assert_eq!(creates(&after), creates(&before) + 1.0, "one Create answered OK");
-    assert!(after.value("skyway_coord_raft_applied_index", &[]) >= created.revision as f64);
     assert!(after.value("skyway_coord_raft_applied_index", &[]) > before.value("skyway_coord_raft_applied_index", &[]));
     assert!(after.value("skyway_coord_raft_term", &[]) >= 1.0);
     assert_eq!(after.value("skyway_coord_raft_has_leader", &[]), 1.0);
@@ -97,6 +101,28 @@ async fn a_node_reports_its_metrics_and_health_and_fails_health_when_cut_from_th
         let answer = health.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await?;
         assert_eq!(answer.into_inner().status(), tonic_health::pb::health_check_response::ServingStatus::Serving);
     }
+
+    // Server reflection lists the client API and the health service (not the peer transport).
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(futures::stream::iter([request]))
+        .await?
+        .into_inner();
+    let answer = answers.message().await?.context("no reflection answer")?;
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        anyhow::bail!("unexpected reflection answer {answer:?}");
+    };
+    let services: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(services.contains(&"skyway.coord.v1.Coord".to_string()), "{services:?}");
+    assert!(services.contains(&"grpc.health.v1.Health".to_string()), "{services:?}");
+    assert!(!services.iter().any(|s| s.contains("Raft")), "the peer transport is not advertised: {services:?}");
 
     // Cut the follower from the other two: its /health fails (503, with a reason), the others' not.
     links.isolate(follower);
