@@ -29,6 +29,7 @@ use crate::core::history::HistoryBounds;
 use crate::core::state::CoordState;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
+use crate::observe::CoordMetrics;
 
 const SNAPSHOT_META_KEY: &str = "meta";
 const SNAPSHOT_DATA_KEY: &str = "data";
@@ -86,6 +87,8 @@ pub struct StateMachineStore {
     meta: Arc<Mutex<AppliedMeta>>,
     db: Arc<Database>,
     history: HistoryBounds,
+    /// Where snapshot sizes and durations are recorded, if anywhere.
+    metrics: Option<Arc<CoordMetrics>>,
 }
 
 impl StateMachineStore {
@@ -108,7 +111,22 @@ impl StateMachineStore {
         let (applied_tx, _) = watch::channel(state.revision());
         let shared =
             Arc::new(SharedState { state: RwLock::new(state), applied_tx, checkpoint_applied: Mutex::default() });
-        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history })
+        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history, metrics: None })
+    }
+
+    /// Records snapshot sizes and build durations into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<CoordMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn note_snapshot(&self, bytes: usize, built_in: Option<std::time::Duration>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.snapshot_size_bytes.set(crate::observe::coord_metrics::gauge_value(bytes as u64));
+            if let Some(duration) = built_in {
+                metrics.snapshot_duration.observe(duration.as_secs_f64());
+            }
+        }
     }
 
     /// The state shared with local readers.
@@ -174,6 +192,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let started = Instant::now();
         // Encode under the read lock so the snapshot and its metadata describe the same point.
         let (data, meta) = {
             let state = self.shared.read();
@@ -185,6 +204,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot: data,
         };
         self.save_snapshot(&snapshot)?;
+        self.note_snapshot(snapshot.snapshot.len(), Some(started.elapsed()));
         tracing::info!(bytes = snapshot.snapshot.len(), last = ?snapshot.meta.last_log_id, "built snapshot");
         Ok(snapshot)
     }
@@ -253,6 +273,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         let revision = state.revision();
         let snapshot = Snapshot { meta: meta.clone(), snapshot };
         self.save_snapshot(&snapshot)?;
+        self.note_snapshot(snapshot.snapshot.len(), None);
         *self.shared.state.write().expect("state lock poisoned") = state;
         // Checkpoints inside the snapshot were applied elsewhere: count them from now instead.
         self.shared.checkpoint_applied().clear();

@@ -304,6 +304,7 @@ async fn stream_events(
     mut from: Revision,
     tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
 ) {
+    let _open = node.metrics.watch_open();
     let mut applied = node.shared.subscribe();
     let mut last_progress = tokio::time::Instant::now();
     loop {

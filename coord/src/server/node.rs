@@ -16,6 +16,7 @@ use crate::core::history::HistoryBounds;
 use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
+use crate::observe::CoordMetrics;
 use crate::raft::database::open_database;
 use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
@@ -36,6 +37,8 @@ pub struct CoordNode {
     pub raft: Raft,
     /// The applied state, for local reads.
     pub shared: Arc<SharedState>,
+    /// The node's metrics (served by `observe::http` when a metrics listener is given).
+    pub metrics: Arc<CoordMetrics>,
     peers: Peers,
     forwarder: WriteForwarder,
     leases: Mutex<Leases>,
@@ -51,13 +54,16 @@ impl CoordNode {
         let db_path = config.data_dir.join("skyway.redb");
         let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
         let wal_dir = config.data_dir.join("wal");
+        let metrics = Arc::new(CoordMetrics::new());
         let log_store = WalStore::open(&wal_dir)
-            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?;
+            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?
+            .with_fsync_histogram(metrics.log_fsync_duration.clone());
         let state_machine = StateMachineStore::open(
             db,
             HistoryBounds { events: config.history_events_max, bytes: config.history_bytes_max },
         )
-        .map_err(|e| internal("cannot load snapshot", &e))?;
+        .map_err(|e| internal("cannot load snapshot", &e))?
+        .with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
         let raft_config = openraft::Config {
@@ -93,7 +99,7 @@ impl CoordNode {
         }
         let forwarder = WriteForwarder::start(peers.clone(), config.forwarded_writes_max);
         let leases = Mutex::new(Leases::new(config.election_timeout));
-        Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases }))
+        Ok(Arc::new(Self { config, raft, shared, metrics, peers, forwarder, leases }))
     }
 
     /// Whether this node currently believes it is the Raft leader.
@@ -136,6 +142,7 @@ impl CoordNode {
         if let Err(e) = self.check_quota(&proposal.command) {
             return Err((e, None));
         }
+        let _pending = self.metrics.proposal_pending();
         // Keep a copy only for the case where it must travel on to the leader.
         let kept = if self.is_leader() { None } else { Some(proposal.clone()) };
         match self.raft.client_write(proposal).await {
