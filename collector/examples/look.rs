@@ -1,5 +1,6 @@
 //! Runs traffic for a while and saves the last frame with truth (white) and detections (black)
-//! outlined, and the foreground mask: `cargo run --release --example look -- hard 60 1`.
+//! outlined, the foreground mask (`/tmp/mask.png`) and
+//! the shadow mask (`/tmp/shadow.png`): `cargo run --release --example look -- hard 60 1 [stall time, s]`.
 use skyway_collector::eval::traffic::{Traffic, TrafficConfig};
 use skyway_collector::*;
 
@@ -22,7 +23,8 @@ fn main() {
     let seconds: f64 = args.get(2).map_or(60.0, |s| s.parse().unwrap());
     let seed: u64 = args.get(3).map_or(1, |s| s.parse().unwrap());
     let camera = CameraSpec::default();
-    let tcfg = TrafficConfig::three_lanes(&cond, cond.name == "hard", Some(40.0));
+    let stall_s: f64 = args.get(4).map_or(40.0, |s| s.parse().unwrap());
+    let tcfg = TrafficConfig::three_lanes(&cond, cond.name == "hard", Some(stall_s));
     let g = LaneGeometry::new(&camera, 3, 3.5).unwrap();
     let r = Renderer::new(g.clone());
     let mut model = Background::new(&g, AnalyzerConfig::default()).unwrap();
@@ -37,6 +39,8 @@ fn main() {
     let (mut img, truth, d) = last.unwrap();
     let mask = image::GrayImage::from_raw(640, 360, model.foreground().iter().map(|&v| v * 255).collect()).unwrap();
     mask.save("/tmp/mask.png").unwrap();
+    let shadow = model.shadow().iter().map(|&v| v * 255).collect();
+    image::GrayImage::from_raw(640, 360, shadow).unwrap().save("/tmp/shadow.png").unwrap();
     for tb in &truth.vehicles {
         outline(&mut img, &tb.bbox, 255);
     }
@@ -45,5 +49,7 @@ fn main() {
     }
     img.save("/tmp/look.png").unwrap();
     println!("{}", serde_json::to_string(&d).unwrap());
+    let still = model.still().iter().map(|&v| v * 255).collect();
+    image::GrayImage::from_raw(640, 360, still).unwrap().save("/tmp/still.png").unwrap();
     println!("stalled_at {:?}", t.stalled_at);
 }

@@ -21,6 +21,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use crate::commander::{Commander, RoleCommander};
 use crate::health::{Report, RoleReport};
 use crate::link::{ActuatorLink, ActuatorTarget};
+use crate::metrics::{ControllerMetrics, RoleLabel};
 use crate::proto::Decision;
 use crate::role::{Action, Event, Phase, RoleMachine};
 
@@ -49,6 +50,8 @@ pub struct ControllerConfig {
 pub struct StatusBoard {
     state: Mutex<BoardState>,
     changed: Notify,
+    /// The controller's metrics, counted as the board hears of events.
+    pub metrics: ControllerMetrics,
 }
 
 #[derive(Default)]
@@ -72,6 +75,10 @@ impl StatusBoard {
     fn set_phase(&self, role: &str, phase: Phase) {
         let now = Instant::now();
         let mut state = self.state.lock().expect("status poisoned");
+        let before = state.roles.get(role).map(|r| r.phase);
+        if before != Some(phase) {
+            self.metrics.note_phase(role, before, phase);
+        }
         let report =
             state.roles.entry(role.to_string()).or_insert(RoleReport { phase, since: now, last_accepted: None });
         if report.phase != phase {
@@ -82,7 +89,12 @@ impl StatusBoard {
         self.changed.notify_one();
     }
 
+    fn refused(&self, role: &str) {
+        self.metrics.commands_refused.get_or_create(&RoleLabel { role: role.to_string() }).inc();
+    }
+
     fn accepted(&self, role: &str) {
+        self.metrics.commands_accepted.get_or_create(&RoleLabel { role: role.to_string() }).inc();
         if let Some(report) = self.state.lock().expect("status poisoned").roles.get_mut(role) {
             report.last_accepted = Some(Instant::now());
         }
@@ -338,7 +350,10 @@ async fn run_role(
                         shared.status.accepted(&role);
                         pending.extend(machine.on(Event::ClaimAccepted))
                     }
-                    Ok(decision) => pending.extend(machine.on(Event::Refused { floor: decision.floor })),
+                    Ok(decision) => {
+                        shared.status.refused(&role);
+                        pending.extend(machine.on(Event::Refused { floor: decision.floor }))
+                    }
                     Err(e) if session.is_certain() => {
                         // Not in a loop here: while it waits to retry, the task still hears
                         // shutdown, session changes and nudges, and reports itself as claiming.
@@ -436,6 +451,7 @@ async fn run_role(
                 match shared.actuator.command(&role, &name, token, action).await {
                     Ok(decision) if decision.accepted => shared.status.accepted(&role),
                     Ok(decision) => {
+                        shared.status.refused(&role);
                         tracing::warn!(controller = %name, %role, "{}", decision.reason);
                         pending.extend(machine.on(Event::Refused { floor: decision.floor }));
                     }

@@ -18,6 +18,7 @@ pub mod controller;
 pub mod fencing;
 pub mod health;
 pub mod link;
+pub mod metrics;
 pub mod role;
 
 /// The actuator protocol (generated from `proto/actuator.proto`).

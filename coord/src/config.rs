@@ -6,13 +6,30 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::core::history::HISTORY_EVENTS_DEFAULT;
+use crate::core::history::{HISTORY_BYTES_DEFAULT, HISTORY_EVENTS_DEFAULT};
 use crate::error::CoordError;
 
 /// Default limit on a node's value: 1 MiB. Larger data belongs in blob storage.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
 /// Default limit on checks plus operations in one transaction.
 pub const TXN_OPS_MAX_DEFAULT: usize = 128;
+/// Default limit on one request's paths and values together: 3 MiB, so a transaction of two
+/// largest values passes and a watch batch of one revision stays far below the client's
+/// 64 MiB message limit.
+pub const REQUEST_BYTES_MAX_DEFAULT: usize = 3 * 1024 * 1024;
+/// Default quota on nodes in the namespace.
+pub const QUOTA_NODES_DEFAULT: u64 = 2_000_000;
+/// Default quota on the namespace's bytes (paths and values): 2 GiB, etcd's default backend
+/// quota. The state lives in memory, so this is also a bound on the node's memory for data.
+pub const QUOTA_BYTES_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
+/// Default limit on connections a node accepts at once (clients and peers together).
+pub const CONNECTIONS_MAX_DEFAULT: usize = 4_096;
+/// Default limit on concurrent requests (HTTP/2 streams) per connection.
+pub const STREAMS_PER_CONNECTION_MAX_DEFAULT: u32 = 4_096;
+/// Default limit on watches open on one connection.
+pub const WATCHES_PER_CONNECTION_MAX_DEFAULT: usize = 1_024;
+/// Default limit on writes a follower holds on their way to the leader.
+pub const FORWARDED_WRITES_MAX_DEFAULT: usize = 8_192;
 /// Shortest session TTL accepted.
 pub const SESSION_TTL_MIN: Duration = Duration::from_millis(50);
 /// Longest session TTL accepted.
@@ -38,6 +55,23 @@ pub struct NodeConfig {
     pub txn_ops_max: usize,
     /// Watch events kept for resuming watchers.
     pub history_events_max: usize,
+    /// Bytes of watch events kept for resuming watchers.
+    pub history_bytes_max: usize,
+    /// Largest request accepted (its paths and values together), in bytes.
+    pub request_bytes_max: usize,
+    /// Most nodes the namespace may hold; beyond it creates are refused (deletes still work).
+    pub quota_nodes: u64,
+    /// Most bytes of paths and values the namespace may hold; likewise.
+    pub quota_bytes: u64,
+    /// Most connections served at once; more are closed at once, with a warning in the log.
+    pub connections_max: usize,
+    /// Most concurrent requests (HTTP/2 streams) on one connection.
+    pub streams_per_connection_max: u32,
+    /// Most watches open on one connection.
+    pub watches_per_connection_max: usize,
+    /// Most writes a follower holds on their way to the leader; beyond it, writes are refused
+    /// as unavailable (certainly not applied: send again later).
+    pub forwarded_writes_max: usize,
     /// Raft heartbeat interval.
     pub heartbeat_interval: Duration,
     /// Raft election timeout, lower bound (the upper bound is twice this).
@@ -60,6 +94,14 @@ impl NodeConfig {
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             txn_ops_max: TXN_OPS_MAX_DEFAULT,
             history_events_max: HISTORY_EVENTS_DEFAULT,
+            history_bytes_max: HISTORY_BYTES_DEFAULT,
+            request_bytes_max: REQUEST_BYTES_MAX_DEFAULT,
+            quota_nodes: QUOTA_NODES_DEFAULT,
+            quota_bytes: QUOTA_BYTES_DEFAULT,
+            connections_max: CONNECTIONS_MAX_DEFAULT,
+            streams_per_connection_max: STREAMS_PER_CONNECTION_MAX_DEFAULT,
+            watches_per_connection_max: WATCHES_PER_CONNECTION_MAX_DEFAULT,
+            forwarded_writes_max: FORWARDED_WRITES_MAX_DEFAULT,
             heartbeat_interval: Duration::from_millis(50),
             election_timeout: Duration::from_millis(250),
             snapshot_after_entries: 20_000,
@@ -79,8 +121,27 @@ impl NodeConfig {
         if self.election_timeout < self.heartbeat_interval * 3 {
             return bad("the election timeout must be at least three heartbeat intervals".into());
         }
-        if self.value_bytes_max == 0 || self.txn_ops_max == 0 || self.history_events_max == 0 {
-            return bad("limits must be positive".into());
+        let counts = [
+            ("--value-bytes-max", self.value_bytes_max as u64),
+            ("--txn-ops-max", self.txn_ops_max as u64),
+            ("--watch-history", self.history_events_max as u64),
+            ("--watch-history-bytes", self.history_bytes_max as u64),
+            ("--request-bytes-max", self.request_bytes_max as u64),
+            ("--quota-nodes", self.quota_nodes),
+            ("--quota-bytes", self.quota_bytes),
+            ("--connections-max", self.connections_max as u64),
+            ("--streams-per-connection-max", u64::from(self.streams_per_connection_max)),
+            ("--watches-per-connection-max", self.watches_per_connection_max as u64),
+            ("--forwarded-writes-max", self.forwarded_writes_max as u64),
+        ];
+        if let Some((flag, _)) = counts.iter().find(|(_, value)| *value == 0) {
+            return bad(format!("{flag} must be positive"));
+        }
+        if self.value_bytes_max > self.request_bytes_max {
+            return bad(format!(
+                "--value-bytes-max ({}) must not exceed --request-bytes-max ({}): a request carries its value",
+                self.value_bytes_max, self.request_bytes_max
+            ));
         }
         Ok(())
     }

@@ -184,6 +184,41 @@ pub enum CoordError {
         /// What happened.
         reason: String,
     },
+    /// The request as a whole is over the request size limit (its paths and values together).
+    #[error(
+        "request of {size} bytes is over the limit of {max} bytes per request (the node's --request-bytes-max): split the transaction into smaller ones, and put large data in blob storage with only its URL here"
+    )]
+    RequestTooLarge {
+        /// Bytes of paths and values in the request.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The namespace's quota (like etcd's backend quota) would be exceeded; nothing was written.
+    #[error(
+        "namespace quota exceeded: {what} would reach {would_be}, over the quota of {max} (--quota-{what}): delete nodes you no longer need (deletes always work) or raise the quota"
+    )]
+    QuotaExceeded {
+        /// Which quota: `nodes` or `bytes`.
+        what: String,
+        /// What the namespace would hold with this write.
+        would_be: u64,
+        /// The quota.
+        max: u64,
+    },
+    /// A limit on the node's resources (connections, streams, watches, forwarded writes) was
+    /// reached. Nothing was applied.
+    #[error("limit reached: {what} is at its limit of {max} ({flag}); {advice}")]
+    LimitReached {
+        /// What ran out.
+        what: String,
+        /// The limit.
+        max: usize,
+        /// The flag that sets it.
+        flag: String,
+        /// What to do.
+        advice: String,
+    },
 }
 
 /// Shorthand for results of coordination requests.

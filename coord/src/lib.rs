@@ -10,12 +10,14 @@
 //! - [`raft`]: openraft's type configuration, the log store, the state machine adapter and the
 //!   node-to-node network;
 //! - [`server`]: one node: Raft, the gRPC services, session expiry;
-//! - [`client`]: the client library (endpoints, leader redirect, sessions, watches, elections).
+//! - [`client`]: the client library (endpoints, leader redirect, sessions, watches, elections);
+//! - [`observe`]: metrics and health over HTTP, for nodes and for any process built on the client.
 
 pub mod client;
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod observe;
 pub mod proto;
 pub mod raft;
 pub mod server;

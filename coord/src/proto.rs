@@ -12,3 +12,6 @@ pub mod coord {
 pub mod raft {
     tonic::include_proto!("skyway.raft.v1");
 }
+
+/// The encoded descriptors of both files, for the server reflection service.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("skyway_descriptor");

@@ -5,12 +5,14 @@
 //! - [`cli`]: one module per subcommand.
 //! - [`live`]: the world in real time: actuator, published summaries, the controllers' policies.
 //! - [`rig`]: coordinator clusters (processes or in-process), fault proxies.
+//! - [`dashboard`]: the live web dashboard: recorded history, pure view model, server, page.
 //! - [`demo`]: `skyway demo`, the main job: everything at once, with a tour of faults.
 //! - [`drill`]: failover drills with real kills, pauses and partitions.
 //! - [`lesson`]: lessons a student runs and measures.
 
 pub mod cli;
 pub mod collect;
+pub mod dashboard;
 pub mod demo;
 pub mod drill;
 pub mod lesson;

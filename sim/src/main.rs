@@ -1,11 +1,32 @@
 //! The `skyway` binary. See `skyway --help`.
 
 use clap::Parser;
-use skyway_sim::cli::{Cli, Command, CoordCommand};
+use skyway_sim::cli::{Cli, Command, CoordCommand, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().collect();
+    // `coord serve --config FILE`: the file's settings join the arguments before clap parses
+    // them (the command line and the environment win).
+    let env = |name: &str| std::env::var(name).ok();
+    let args = match skyway_sim::cli::config_file::config_path(&args, &env) {
+        None => args,
+        Some(path) => match std::fs::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| skyway_sim::cli::config_file::merge(&args, &text, &env))
+        {
+            Ok(args) => args,
+            Err(e) => {
+                eprintln!("error: configuration file {path}: {e:#}");
+                return std::process::ExitCode::FAILURE;
+            }
+        },
+    };
+    let cli = Cli::parse_from(args);
+    if let Command::Completions { shell } = cli.command {
+        skyway_sim::cli::print_completions(shell);
+        return std::process::ExitCode::SUCCESS;
+    }
     let default_filter = match &cli.command {
         Command::Coord { .. }
         | Command::Controller(_)
@@ -14,10 +35,13 @@ fn main() -> std::process::ExitCode {
         | Command::Analyzer(_) => "info",
         _ => "warn",
     };
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -31,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Ctl(args) => skyway_sim::cli::ctl::run(args).await,
             Command::Bench(args) => skyway_sim::cli::bench::run(args).await,
             Command::Demo(args) => skyway_sim::cli::demo::run(args).await,
+            Command::Dashboard(args) => skyway_sim::cli::dashboard::run(args).await,
             Command::Lesson(args) => skyway_sim::cli::lesson::run(args).await,
             Command::Controller(args) => skyway_sim::cli::controller::run_controller(args).await,
             Command::Actuator(args) => skyway_sim::cli::controller::run_actuator(args).await,
@@ -40,6 +65,7 @@ fn main() -> std::process::ExitCode {
             Command::Analyzer(args) => skyway_sim::cli::collect::run_analyzer(args).await,
             Command::Collect(args) => skyway_sim::cli::collect::run_collect(args).await,
             Command::Analyze(args) => skyway_sim::cli::collect::run_analyze(args).await,
+            Command::Completions { .. } => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

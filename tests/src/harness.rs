@@ -36,3 +36,35 @@ pub fn start_cluster(extra_args: &[&str]) -> anyhow::Result<(ProcessCluster, tem
     let cluster = ProcessCluster::start(&skyway_binary(), dir.path(), 3, extra_args)?;
     Ok((cluster, dir))
 }
+
+/// A plain HTTP/1.1 GET on loopback (one request, `Connection: close`): the status code and
+/// the body. Enough for the metrics and health endpoints; not a general client.
+pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    use anyhow::Context;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8(response).context("the response is not UTF-8")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no end of headers in the response")?;
+    let status = head.split_whitespace().nth(1).context("no status line")?.parse()?;
+    let chunked = head.to_ascii_lowercase().contains("transfer-encoding: chunked");
+    Ok((status, if chunked { dechunk(body)? } else { body.to_string() }))
+}
+
+/// The body of a chunked response.
+fn dechunk(mut body: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").context("a chunk without its size line")?;
+        let size = usize::from_str_radix(size.trim(), 16)?;
+        if size == 0 {
+            return Ok(out);
+        }
+        out.push_str(rest.get(..size).context("a chunk shorter than its size")?);
+        body = rest.get(size + 2..).context("a chunk without its end")?;
+    }
+}

@@ -2,6 +2,7 @@
 //! outside (SIGKILL, SIGSTOP, link proxies), a real S3-protocol server,, and checkers that judge recorded histories. The tests live in
 //! `tests/tests/`; this library holds what they share.
 
+pub mod cdp;
 pub mod harness;
 pub mod lincheck;
 pub mod s3server;

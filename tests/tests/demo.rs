@@ -27,6 +27,8 @@ async fn the_demo_fails_over_every_faulted_role_without_split_brain_or_incursion
             "--speed",
             "4",
             "--no-cameras",
+            "--listen",
+            "127.0.0.1:0",
             "--output",
             "json",
         ])

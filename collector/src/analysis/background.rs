@@ -6,7 +6,9 @@
 //! - The **slow** background is updated only where the frame shows no foreground, so stopped
 //!   traffic never melts into it: a pixel that differs from it is *foreground*, moving or not.
 //! - A pixel that is foreground but not moving ages by one frame; moving takes two frames of age
-//!   away (a vehicle passing in front of a stalled one does not reset it); background resets it.
+//!   away (a vehicle passing in front of a stalled one does not reset it); background takes
+//!   `AGE_DROP` away (noise that hides a low-contrast stalled vehicle for a frame does not
+//!   reset it either), and the slow background learns a pixel only once its age is back to 0.
 //!
 //! The first `warmup` frames bootstrap the slow background with an approximate running median
 //! (a step towards each frame), so vehicles present at the start leave no ghosts. Global light
@@ -20,6 +22,9 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::AnalyzerConfig;
+
+/// Frames of age a pixel loses in a frame where it is background.
+pub const AGE_DROP: u16 = 3;
 
 /// Backgrounds and per-pixel state for one camera.
 #[derive(Debug, Clone)]
@@ -65,14 +70,33 @@ impl Planes {
         let t_mv = t_fg;
         let (af, as_) = (cfg.alpha_fast, cfg.alpha_slow);
         let mut resid = Vec::with_capacity(n / 64 + 1);
+        // Moving, against the fast background as it was: a pixel is moving only if it differs
+        // from the fast background at every neighbour too, so the shake of the pole (a pixel each
+        // way) does not make the edges of a standing vehicle look like motion.
+        let (w, h) = (self.width, self.height);
+        for i in 0..n {
+            moving[i] = ((img[i] as f32 - self.slow[i] * gain).abs() > t_fg) as u8;
+        }
+        for y in 0..h {
+            let rows = [y.saturating_sub(1), y, (y + 1).min(h - 1)].map(|r| &self.fast[r * w..(r + 1) * w]);
+            let (src, out) = (&img[y * w..(y + 1) * w], &mut moving[y * w..(y + 1) * w]);
+            for x in 0..w {
+                if out[x] == 0 {
+                    continue;
+                }
+                let p = src[x] as f32;
+                let (a, z) = (x.saturating_sub(1), (x + 1).min(w - 1));
+                let near = rows.iter().any(|r| r[a..=z].iter().any(|&f| (p - f).abs() <= t_mv));
+                out[x] = !near as u8;
+            }
+        }
         for i in 0..n {
             let p = img[i] as f32;
             let s = self.slow[i] * gain;
             let d = p - s;
             let is_fg = d.abs() > t_fg;
-            let is_mv = (p - self.fast[i]).abs() > t_mv;
+            let is_mv = moving[i] != 0;
             fg[i] = is_fg as u8;
-            moving[i] = is_mv as u8;
             self.fast[i] += af * (p - self.fast[i]);
             if warm {
                 self.slow[i] += (d.signum() * 3.0).clamp(-d.abs(), d.abs()) / gain;
@@ -80,8 +104,13 @@ impl Planes {
                 continue;
             }
             if !is_fg {
-                self.slow[i] += as_ * (p / gain - self.slow[i]);
-                self.age[i] = 0;
+                // A standing vehicle of low contrast drops out of the foreground now and then in
+                // the noise: its age falls by a few frames instead of to zero, and the slow
+                // background learns only where nothing has been held, so it never learns it.
+                self.age[i] = self.age[i].saturating_sub(AGE_DROP);
+                if self.age[i] == 0 {
+                    self.slow[i] += as_ * (p / gain - self.slow[i]);
+                }
                 if i % 64 == 0 {
                     resid.push(d.abs());
                 }

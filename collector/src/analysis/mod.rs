@@ -29,6 +29,7 @@ pub mod components;
 pub mod filters;
 pub mod loops;
 pub mod result;
+pub mod shadow;
 pub mod stall;
 
 use image::GrayImage;
@@ -39,6 +40,7 @@ use crate::error::CollectorError;
 use crate::geom::BBox;
 use background::Planes;
 use loops::Loops;
+use shadow::ShadowModel;
 use stall::{StallTracker, StalledAlarm};
 
 /// The analyzer's tuning, with defaults for 640×360 at 5 frames per second.
@@ -79,6 +81,21 @@ pub struct AnalyzerConfig {
     pub stall_range_m: f64,
     /// Seconds an alarm is held after its vehicle was last seen.
     pub alarm_hold_s: f64,
+    /// Whether cast shadows are taken out of the foreground ([`shadow`]).
+    #[serde(default = "yes")]
+    pub suppress_shadows: bool,
+    /// Pixels trimmed from each side of a blob's box: the blur widens every edge's thresholded
+    /// extent by about its radius, and the box should fit the vehicle, not its blurred rim.
+    #[serde(default = "two")]
+    pub edge_trim_px: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn two() -> u32 {
+    2
 }
 
 impl Default for AnalyzerConfig {
@@ -101,6 +118,8 @@ impl Default for AnalyzerConfig {
             stall_s: 9.0,
             alarm_hold_s: 5.0,
             stall_range_m: 150.0,
+            suppress_shadows: true,
+            edge_trim_px: 2,
         }
     }
 }
@@ -167,6 +186,9 @@ pub struct Detections {
     pub gain: f64,
     /// Measured noise, grey levels.
     pub noise: f64,
+    /// The learned shadow factor (frame ÷ background in a shadow), once one has been seen.
+    #[serde(default)]
+    pub shadow_ratio: Option<f64>,
 }
 
 /// The analyzer's memory for one camera: backgrounds, loops, alarms, and scratch buffers.
@@ -176,6 +198,9 @@ pub struct Background {
     planes: Planes,
     loops: Loops,
     stall: StallTracker,
+    shadow: ShadowModel,
+    shadow_px: Vec<u8>,
+    still: Vec<u8>,
     blurred: Vec<u8>,
     fg: Vec<u8>,
     moving: Vec<u8>,
@@ -191,6 +216,9 @@ impl Background {
         Ok(Self {
             loops: Loops::new(lanes, &config),
             stall: StallTracker::default(),
+            shadow: ShadowModel::default(),
+            shadow_px: vec![0; w * h],
+            still: vec![0; w * h],
             planes: Planes::new(w, h),
             config,
             blurred: Vec::new(),
@@ -210,6 +238,16 @@ impl Background {
     pub fn foreground(&self) -> &[u8] {
         &self.fg
     }
+
+    /// The last frame's still mask (0/1 per pixel): foreground that has stood still for `stall_s`.
+    pub fn still(&self) -> &[u8] {
+        &self.still
+    }
+
+    /// The last frame's shadow mask (0/1 per pixel): foreground taken for cast shadow.
+    pub fn shadow(&self) -> &[u8] {
+        &self.shadow_px
+    }
 }
 
 /// Analyses one frame; the frame must have the camera's size.
@@ -227,6 +265,20 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     filters::box_blur(frame.as_raw(), w, h, cfg.blur_radius, &mut model.blurred, &mut model.scratch16);
     let gain = model.planes.step(&model.blurred, &cfg, &mut model.fg, &mut model.moving);
     let fg = &mut model.fg;
+    if cfg.suppress_shadows && model.planes.frames > cfg.warmup_frames as u64 {
+        let threshold = (cfg.threshold_k * model.planes.noise).max(cfg.threshold_min);
+        let (img, bg, noise) = (&model.blurred, &model.planes.slow, model.planes.noise);
+        // (`mark` clears the mask; with nothing marked it stays clear and needs no morphology.)
+        if model.shadow.mark(img, bg, gain, noise, threshold, fg, &mut model.shadow_px) > 0 {
+            // Specks of shadow-like paint inside vehicles are not shadows.
+            filters::morph(&mut model.shadow_px, w, h, 1, false, &mut model.scratch8);
+            filters::morph(&mut model.shadow_px, w, h, 1, true, &mut model.scratch8);
+            // The blurred rim around a shadow, half shadow and half road (or vehicle), goes with it.
+            filters::morph(&mut model.shadow_px, w, h, SHADOW_RIM_PX, true, &mut model.scratch8);
+        }
+    } else {
+        model.shadow_px.fill(0);
+    }
     filters::morph(fg, w, h, 1, false, &mut model.scratch8);
     filters::morph(fg, w, h, 1, true, &mut model.scratch8);
     filters::morph(fg, w, h, 1, true, &mut model.scratch8);
@@ -238,7 +290,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
         let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
         let mut parts = Vec::new();
         for c in components::components(fg, w, h) {
-            split(c, lanes, 0, &mut parts);
+            split(without_shadow(c, &model.shadow_px, w), lanes, 0, &mut parts);
         }
         for c in parts {
             let (u, v) = c.bbox.foot();
@@ -255,7 +307,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
                     .count() as u64;
             }
             blobs.push(Blob {
-                bbox: c.bbox,
+                bbox: trim(c.bbox, cfg.edge_trim_px),
                 area: c.area,
                 lane,
                 position_m,
@@ -264,8 +316,21 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
         }
     }
     let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &cfg) };
-    let stalled = model.stall.step(&blobs, frame_no, &cfg);
-    Ok(Detections { frame: frame_no, blobs, loops, stalled, gain: gain as f64, noise: model.planes.noise as f64 })
+    // Ghosts build up over seconds; looking for them once a second is enough.
+    if !warm && frame_no.is_multiple_of(GHOST_EVERY_FRAMES) {
+        clear_ghosts(model);
+    }
+    let still = if warm { Vec::new() } else { still_vehicles(model, lanes) };
+    let stalled = model.stall.step(&still, frame_no, &cfg);
+    Ok(Detections {
+        frame: frame_no,
+        blobs,
+        loops,
+        stalled,
+        gain: gain as f64,
+        noise: model.planes.noise as f64,
+        shadow_ratio: model.shadow.ratio.map(f64::from),
+    })
 }
 
 /// Where a histogram dips to at most `VALLEY_SHARE` of its peak in its middle three fifths.
@@ -316,6 +381,7 @@ fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<c
     } else {
         None
     };
+    let cut = cut.or_else(|| queue_cut(&c, car_h, 1.8 * ppm)).or_else(|| concave_cut(&c, g));
     let Some((by_col, at)) = cut else {
         out.push(c);
         return;
@@ -345,6 +411,211 @@ fn split(c: components::Component, g: &LaneGeometry, depth: u32, out: &mut Vec<c
     }
 }
 
+/// Vehicles standing still: the components of the foreground that has been still for `stall_s`
+/// (not the blobs, which merge a standing vehicle with the traffic passing it), each at least
+/// `STILL_AREA_SHARE` of a car where it stands.
+fn still_vehicles(model: &mut Background, lanes: &LaneGeometry) -> Vec<Blob> {
+    let cfg = &model.config;
+    let (w, h) = (model.planes.width, model.planes.height);
+    let still_frames = (cfg.stall_s * cfg.fps).round() as u16;
+    let mask = &mut model.still;
+    // Age, not this frame's foreground: a low-contrast vehicle's mask is spotty in the noise.
+    for (m, &a) in mask.iter_mut().zip(&model.planes.age) {
+        *m = (a >= still_frames) as u8;
+    }
+    filters::morph(mask, w, h, 1, false, &mut model.scratch8);
+    filters::morph(mask, w, h, 1, true, &mut model.scratch8);
+    let mut out = Vec::new();
+    for c in components::components(mask, w, h) {
+        let (u, v) = c.bbox.foot();
+        let Some((lane, position_m)) = lanes.locate(u, v - 0.5) else { continue };
+        if (c.area as f64) < STILL_AREA_SHARE * expected_car_area(lanes, position_m) {
+            continue;
+        }
+        out.push(Blob { bbox: c.bbox, area: c.area, lane, position_m, still_share: 1.0 });
+    }
+    out
+}
+
+/// Frames between two searches for ghosts.
+const GHOST_EVERY_FRAMES: u64 = 5;
+/// Frames a region must stand still before it is tested for a ghost.
+const GHOST_AGE_FRAMES: u16 = 10;
+/// A still region is a ghost when the frame's step across its border is less than this share of
+/// the slow background's.
+const GHOST_STEP_SHARE: f32 = 0.5;
+
+/// Takes ghosts into the slow background: regions that are foreground only because the slow
+/// background is wrong there (it drifted under faint far traffic, or learned a vehicle), which
+/// would otherwise be held as "still" for `hold_max_frames`. A standing vehicle differs from
+/// the road around it in the frame, so the frame has a step across its border and the
+/// background has none; a ghost is the reverse: the frame shows road continuing across the
+/// border, and the step is in the background.
+fn clear_ghosts(model: &mut Background) {
+    let (w, h) = (model.planes.width, model.planes.height);
+    let mask = &mut model.still;
+    for ((m, &f), &a) in mask.iter_mut().zip(&model.fg).zip(&model.planes.age) {
+        *m = (f != 0 && a >= GHOST_AGE_FRAMES) as u8;
+    }
+    let img = &model.blurred;
+    let planes = &mut model.planes;
+    for c in components::components(mask, w, h) {
+        let (mut frame_step, mut bg_step) = (0f32, 0f32);
+        for r in &c.runs {
+            let row = r.y as usize * w;
+            let (a, z) = (r.x0 as usize, r.x1 as usize - 1);
+            for (inside, outside) in [(a, a.saturating_sub(2)), (z, (z + 2).min(w - 1))] {
+                frame_step += (img[row + inside] as f32 - img[row + outside] as f32).abs();
+                bg_step += (planes.slow[row + inside] - planes.slow[row + outside]).abs();
+            }
+        }
+        if frame_step < GHOST_STEP_SHARE * bg_step {
+            for r in &c.runs {
+                let span = r.y as usize * w + r.x0 as usize..r.y as usize * w + r.x1 as usize;
+                for (s, &p) in planes.slow[span.clone()].iter_mut().zip(&img[span.clone()]) {
+                    *s = p as f32;
+                }
+                planes.age[span].fill(0);
+            }
+        }
+    }
+}
+
+/// Smallest still region that is a standing vehicle, as a share of a car's area where it stands.
+const STILL_AREA_SHARE: f64 = 0.4;
+
+/// Pixels by which the shadow mask grows to take the blurred rim of the shadow with it.
+const SHADOW_RIM_PX: usize = 2;
+
+/// Share of a blob that must be left once its shadow is taken away for the rest to be the vehicle;
+/// below it the "shadow" is more likely a dark vehicle's paint, and the blob is kept whole.
+const CORE_SHARE_MIN: f64 = 0.4;
+
+/// A blob with its cast shadow taken out: the vehicle is found with its shadow attached (so the
+/// shadow never breaks it into pieces), and its box and foot are then those of the rest.
+fn without_shadow(c: components::Component, shadow: &[u8], w: usize) -> components::Component {
+    let mut runs = Vec::with_capacity(c.runs.len());
+    for r in &c.runs {
+        let row = &shadow[r.y as usize * w..];
+        let mut x = r.x0;
+        while x < r.x1 {
+            if row[x as usize] != 0 {
+                x += 1;
+                continue;
+            }
+            let s = x;
+            while x < r.x1 && row[x as usize] == 0 {
+                x += 1;
+            }
+            runs.push(components::Run { x0: s, x1: x, ..*r });
+        }
+    }
+    let area: u64 = runs.iter().map(|r| (r.x1 - r.x0) as u64).sum();
+    if runs.is_empty() || (area as f64) < CORE_SHARE_MIN * c.area as f64 {
+        return c;
+    }
+    components::Component { bbox: components::bbox_of(&runs), area, runs }
+}
+
+/// A box with `t` pixels taken off each side, if it stays at least 3 pixels each way.
+fn trim(b: BBox, t: u32) -> BBox {
+    if b.w >= 2 * t + 3 && b.h >= 2 * t + 3 {
+        BBox { x: b.x + t, y: b.y + t, w: b.w - 2 * t, h: b.h - 2 * t }
+    } else {
+        b
+    }
+}
+
+/// A blob at most this many car widths wide is one lane's vehicles, not a truck.
+const QUEUE_WIDTH_MAX: f64 = 1.25;
+/// A car-wide blob taller than this many car heights is a line of vehicles seen from behind.
+const QUEUE_HEIGHT_MIN: f64 = 1.6;
+
+/// Where to cut a line of vehicles that overlap in the image (far away, each one's roof hides the
+/// gap to the next): a blob a car wide but much taller than a car where its foot stands has the
+/// nearest car at the bottom, so it is cut about one car height above its foot, at the narrowest
+/// row near there. No cut for anything as wide as a truck or no taller than a van.
+fn queue_cut(c: &components::Component, car_h: f64, car_w: f64) -> Option<(bool, u32)> {
+    let b = c.bbox;
+    if b.w as f64 > QUEUE_WIDTH_MAX * car_w || (b.h as f64) < QUEUE_HEIGHT_MIN * car_h || car_h < 3.0 {
+        return None;
+    }
+    let mut hist = vec![0u64; b.h as usize];
+    for r in &c.runs {
+        hist[(r.y - b.y) as usize] += (r.x1 - r.x0) as u64;
+    }
+    let bottom = b.h as f64;
+    let (lo, hi) = ((bottom - 1.2 * car_h).max(1.0) as usize, (bottom - 0.8 * car_h).max(1.0) as usize);
+    let at = (lo..=hi.min(b.h as usize - 1)).min_by_key(|&i| hist[i])?;
+    Some((false, b.y + at as u32))
+}
+
+/// Smallest notch that cuts a blob, pixels (or this share of its width, if more).
+const NOTCH_MIN_PX: i64 = 4;
+const NOTCH_MIN_SHARE: f64 = 0.25;
+/// Rows each side of a notch must have for a cut.
+const NOTCH_PART_ROWS: usize = 4;
+/// Height each side of a notch must have, in car heights where it stands.
+const NOTCH_PART_CAR_H: f64 = 0.6;
+
+/// Where to cut two vehicles that touch corner to corner (a near one and a farther one in the
+/// next lane, up and to the side of it in the image). One vehicle's image is convex: going down
+/// the rows its left edge moves left ever less (then right ever more), its right edge likewise
+/// mirrored. A row where an edge suddenly moves outwards again, after it had stopped doing so,
+/// is a notch between two vehicles; the blob is cut above the deepest such notch.
+fn concave_cut(c: &components::Component, g: &LaneGeometry) -> Option<(bool, u32)> {
+    let b = c.bbox;
+    let n = b.h as usize;
+    if n < 6 {
+        return None;
+    }
+    let (mut left, mut right) = (vec![i64::MAX; n], vec![i64::MIN; n]);
+    for r in &c.runs {
+        let y = (r.y - b.y) as usize;
+        left[y] = left[y].min(r.x0 as i64);
+        right[y] = right[y].max(r.x1 as i64);
+    }
+    let need = NOTCH_MIN_PX.max((NOTCH_MIN_SHARE * b.w as f64) as i64);
+    let mut best: Option<(i64, usize)> = None;
+    // Outward moves going down, for each edge: how far it widens from row y-1 to row y.
+    let (mut least_l, mut least_r) = (i64::MAX, i64::MAX);
+    for y in 1..n {
+        if left[y] == i64::MAX || left[y - 1] == i64::MAX {
+            continue;
+        }
+        let (wl, wr) = (left[y - 1] - left[y], right[y] - right[y - 1]);
+        for (widen, least) in [(wl, least_l), (wr, least_r)] {
+            if least == i64::MAX {
+                continue;
+            }
+            let notch = widen - least.max(0);
+            let parts_tall = y >= NOTCH_PART_ROWS && n - y >= NOTCH_PART_ROWS && {
+                // Both parts must be as tall as a car where they stand: a cast shadow, attached
+                // low at one side, makes a notch too, but cuts a vehicle into slices.
+                let mid = |rows: std::ops::Range<usize>| {
+                    let xs: Vec<i64> =
+                        rows.clone().filter(|&r| left[r] != i64::MAX).map(|r| left[r] + right[r]).collect();
+                    (xs.iter().sum::<i64>() as f64 / (2 * xs.len().max(1)) as f64, (b.y as usize + rows.end) as f64)
+                };
+                let tall = |rows: std::ops::Range<usize>| {
+                    let (u, v) = mid(rows.clone());
+                    g.ground(u, v - 0.5).is_some_and(|(_, d)| {
+                        let h = expected_car_area(g, g.position_of(d)) / (1.8 * g.px_per_m(d));
+                        rows.len() as f64 >= NOTCH_PART_CAR_H * h
+                    })
+                };
+                tall(0..y) && tall(y..n)
+            };
+            if notch >= need && parts_tall && best.is_none_or(|b| notch > b.0) {
+                best = Some((notch, y));
+            }
+        }
+        least_l = least_l.min(wl);
+        least_r = least_r.min(wr);
+    }
+    best.map(|(_, y)| (false, b.y + y as u32))
+}
+
 /// The pixel area a 4.5 m car would have with its front at `position_m`.
 pub fn expected_car_area(g: &LaneGeometry, position_m: f64) -> f64 {
     let d = g.d_of(position_m);
@@ -358,5 +629,80 @@ pub fn expected_car_area(g: &LaneGeometry, position_m: f64) -> f64 {
             (wpx * hpx).max(4.0)
         }
         None => 4.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::CameraSpec;
+
+    fn blob(rows: &[(u32, u32, u32)]) -> components::Component {
+        let runs: Vec<components::Run> = rows.iter().map(|&(y, x0, x1)| components::Run { y, x0, x1 }).collect();
+        let area = runs.iter().map(|r| (r.x1 - r.x0) as u64).sum();
+        components::Component { bbox: components::bbox_of(&runs), area, runs }
+    }
+
+    #[test]
+    fn a_notch_between_two_vehicles_is_cut_a_convex_vehicle_is_not() {
+        let g = LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap();
+        // Near the camera (rows 150..280) a car is some 40 rows tall: a far car (rows 130..156,
+        // columns 280..308) touching a near one (rows 156..278, columns 282..344) at its corner.
+        let mut rows: Vec<(u32, u32, u32)> = (130..156).map(|y| (y, 280, 308)).collect();
+        rows.extend((156..278).map(|y| (y, 282, 344)));
+        let cut = concave_cut(&blob(&rows), &g);
+        assert_eq!(cut, Some((false, 156)));
+        // One convex vehicle, widening then narrowing smoothly: no cut.
+        let convex: Vec<(u32, u32, u32)> =
+            (150..270).map(|y| (y, 300 - (y - 150).min(20) / 2, 340 + (y - 150).min(20) / 2)).collect();
+        assert_eq!(concave_cut(&blob(&convex), &g), None);
+    }
+
+    #[test]
+    fn a_shadow_leaves_the_box_but_a_dark_vehicle_is_kept_whole() {
+        let w = 20;
+        let c = blob(&[(0, 0, 10), (1, 0, 10), (2, 0, 10)]);
+        let mut shadow = vec![0u8; w * 3];
+        for y in 0..3 {
+            for x in 0..3 {
+                shadow[y * w + x] = 1;
+            }
+        }
+        let core = without_shadow(c.clone(), &shadow, w);
+        assert_eq!(core.bbox, BBox { x: 3, y: 0, w: 7, h: 3 });
+        // All "shadow": more likely a dark vehicle's paint; kept as it is.
+        shadow.iter_mut().for_each(|v| *v = 1);
+        assert_eq!(without_shadow(c.clone(), &shadow, w), c);
+    }
+
+    #[test]
+    fn a_ghost_is_taken_into_the_background_a_standing_vehicle_is_not() {
+        let g = LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap();
+        let cfg = AnalyzerConfig { warmup_frames: 2, ..AnalyzerConfig::default() };
+        let mut model = Background::new(&g, cfg).unwrap();
+        let (w, h) = (640usize, 360usize);
+        let road = image::GrayImage::from_raw(w as u32, h as u32, vec![100; w * h]).unwrap();
+        for _ in 0..3 {
+            analyze(&road, &mut model, &g).unwrap();
+        }
+        // A ghost: the background learned a dark square that the road no longer shows.
+        for y in 200..240 {
+            for x in 300..340 {
+                model.planes.slow[y * w + x] = 40.0;
+            }
+        }
+        // A vehicle standing on the road elsewhere.
+        let mut car = road.clone();
+        for y in 250..290 {
+            for x in 100..150 {
+                car.put_pixel(x, y, image::Luma([30]));
+            }
+        }
+        for _ in 0..30 {
+            analyze(&car, &mut model, &g).unwrap();
+        }
+        assert!((model.planes.slow[220 * w + 320] - 100.0).abs() < 2.0, "the ghost is cleared");
+        assert!(model.foreground()[270 * w + 125] == 1, "the vehicle stays foreground");
+        assert!((model.planes.slow[270 * w + 125] - 100.0).abs() < 2.0, "and out of the background");
     }
 }

@@ -39,14 +39,20 @@ pub struct StallTracker {
 impl StallTracker {
     /// Updates the alarms with this frame's blobs and returns those in force.
     pub fn step(&mut self, blobs: &[Blob], frame: u64, cfg: &AnalyzerConfig) -> Vec<StalledAlarm> {
-        let still: Vec<&Blob> =
-            blobs.iter().filter(|b| b.still_share >= STILL_SHARE_MIN && b.position_m <= cfg.stall_range_m).collect();
+        // Every still vehicle counts as one ahead, even beyond the range where alarms are raised.
+        let still: Vec<&Blob> = blobs.iter().filter(|b| b.still_share >= STILL_SHARE_MIN).collect();
         let alarms = self.alarms.clone();
-        // Only the head of a standing line is the stalled one; those behind it queue for it.
+        // Only the head of a standing line is the stalled one; those behind it queue for it, in
+        // its lane or waiting to change lanes round it (straddling, or just in the next lane).
         let heads = still.iter().filter(|b| {
-            let ahead =
-                |lane: u8, p: f64| lane == b.lane && p > b.position_m + NEAR_M / 2.0 && p - b.position_m < QUEUE_M;
-            !still.iter().any(|o| ahead(o.lane, o.position_m)) && !alarms.iter().any(|a| ahead(a.lane, a.position_m))
+            let ahead = |lane: u8, p: f64, queue: bool| {
+                let near_lane = if queue { lane == b.lane } else { lane.abs_diff(b.lane) <= 1 };
+                near_lane && p > b.position_m + NEAR_M / 2.0 && p - b.position_m < QUEUE_M
+            };
+            b.position_m <= cfg.stall_range_m
+                && !still.iter().any(|o| ahead(o.lane, o.position_m, true))
+                && !alarms.iter().any(|a| a.lane != b.lane && ahead(a.lane, a.position_m, false))
+                && !alarms.iter().any(|a| ahead(a.lane, a.position_m, true))
         });
         for b in heads {
             match self.alarms.iter_mut().find(|a| a.lane == b.lane && (a.position_m - b.position_m).abs() < NEAR_M) {

@@ -18,7 +18,7 @@ use crate::conditions::Conditions;
 use crate::error::CollectorError;
 use crate::render::Renderer;
 use crate::scene::CameraSpec;
-use score::{CountScore, Matches};
+use score::{Breakdown, CountScore, Matches};
 use traffic::{Traffic, TrafficConfig};
 
 /// Distance from a stalled vehicle's rear within which an alarm is its alarm, metres.
@@ -45,6 +45,9 @@ pub struct EvalConfig {
     pub stop_and_go: bool,
     /// Stage a stalled vehicle half-way through.
     pub stall: bool,
+    /// The analyzer's tuning (its `fps` is replaced by the run's).
+    #[serde(default)]
+    pub analyzer: AnalyzerConfig,
 }
 
 impl EvalConfig {
@@ -61,6 +64,7 @@ impl EvalConfig {
             range_m: 150.0,
             stop_and_go: hard,
             stall: true,
+            analyzer: AnalyzerConfig::default(),
         }
     }
 }
@@ -78,6 +82,9 @@ pub struct StallScore {
     pub false_alarms: u32,
     /// False alarms per camera-hour.
     pub false_alarms_per_hour: f64,
+    /// Every alarm episode: seconds from the start of the run, lane, position, whether false.
+    #[serde(default)]
+    pub episodes: Vec<(f64, u8, f64, bool)>,
 }
 
 /// The evaluation's figures.
@@ -99,6 +106,8 @@ pub struct EvalReport {
     pub recall: f64,
     /// F1 of detections.
     pub f1: f64,
+    /// Why detections failed (merged, loose, missed, ghosts) and how matched boxes fit.
+    pub errors: Breakdown,
     /// Counts per lane-period.
     pub counts: CountScore,
     /// Stalled alarms.
@@ -114,7 +123,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
         cfg.stall.then_some(cfg.lead_s + cfg.seconds / 2.0),
     );
     let geometry = LaneGeometry::new(&camera, tcfg.lanes, tcfg.lane_width_m)?;
-    let acfg = AnalyzerConfig { fps: cfg.fps, ..AnalyzerConfig::default() };
+    let acfg = AnalyzerConfig { fps: cfg.fps, ..cfg.analyzer.clone() };
     let loop_mid = acfg.loop_position_m + acfg.loop_length_m / 2.0;
     let renderer = Renderer::new(geometry.clone());
     let mut model = Background::new(&geometry, acfg)?;
@@ -125,6 +134,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
     let period_frames = ((cfg.period_s * cfg.fps).round() as u64).max(1);
     let lanes = geometry.lanes as usize;
     let mut matches = Matches::default();
+    let mut errors = Breakdown::default();
     let mut truth_counts: Vec<Vec<u64>> = Vec::new();
     let mut det_counts: Vec<Vec<u64>> = Vec::new();
     let mut det_base = vec![0u64; lanes];
@@ -141,6 +151,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
                 det_counts.push(vec![0; lanes]);
             }
             matches.add(score::match_frame(&det.blobs, &truth.vehicles, cfg.range_m));
+            errors.add(score::breakdown_frame(&det.blobs, &truth.vehicles, cfg.range_m));
             for (id, lane, front) in traffic.fronts() {
                 let before = prev_fronts.iter().find(|f| f.0 == id).map(|f| f.2);
                 if before.is_some_and(|b| b < loop_mid && front >= loop_mid) {
@@ -182,6 +193,7 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
         recall: matches.recall(),
         f1: matches.f1(),
         detection: matches,
+        errors,
         counts,
         stall,
     })
@@ -190,14 +202,19 @@ pub fn run(cfg: &EvalConfig) -> Result<EvalReport, CollectorError> {
 fn score_alarms(episodes: &[(u64, u8, f64)], stalled_at: Option<(f64, u8, f64)>, cfg: &EvalConfig) -> StallScore {
     let mut delay: Option<f64> = None;
     let mut false_alarms = 0;
+    let mut listed = Vec::new();
     for &(frame, lane, pos) in episodes {
         let t = frame as f64 / cfg.fps;
         match stalled_at {
             Some((ts, sl, sp)) if sl == lane && (pos - sp).abs() < ALARM_NEAR_M && t >= ts - 2.0 => {
                 let d = t - ts;
                 delay = Some(delay.map_or(d, |x: f64| x.min(d)));
+                listed.push((t, lane, pos, false));
             }
-            _ => false_alarms += 1,
+            _ => {
+                false_alarms += 1;
+                listed.push((t, lane, pos, true));
+            }
         }
     }
     let stalls = stalled_at.is_some() as u32;
@@ -207,5 +224,6 @@ fn score_alarms(episodes: &[(u64, u8, f64)], stalled_at: Option<(f64, u8, f64)>,
         delay_s: delay,
         false_alarms,
         false_alarms_per_hour: false_alarms as f64 / (cfg.seconds / 3600.0),
+        episodes: listed,
     }
 }

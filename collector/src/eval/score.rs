@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Blob;
+use crate::geom::BBox;
 use crate::render::TruthBox;
 
 /// Truth boxes smaller than this (pixels tall) are not scored.
@@ -175,4 +176,117 @@ pub fn score_counts(lane_periods: Vec<(u32, u8, u64, u64)>, period_s: f64) -> Co
         abs_error_max: rows.iter().map(|r| r.detected.abs_diff(r.truth)).max().unwrap_or(0),
         lane_periods: rows,
     }
+}
+
+/// Why detections failed, tallied over frames: the per-error breakdown of the report.
+///
+/// A scored truth box left unmatched is **merged** when a blob that overlaps it also overlaps
+/// another truth box (vehicles that touch in the image became one blob), **loose** when a blob
+/// overlaps it at IoU 0.1..0.5 alone (a box that does not fit: shadow, fragment, clipped
+/// vehicle), and **missed** when no blob overlaps it at IoU ≥ 0.1. An unmatched blob is **merged**
+/// when it overlaps two or more truth boxes, **loose** when one, and a **ghost** when none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Breakdown {
+    /// Unmatched truth under a blob that covers others too.
+    pub fn_merged: u64,
+    /// Unmatched truth under a blob whose box does not fit.
+    pub fn_loose: u64,
+    /// Unmatched truth with no blob near it.
+    pub fn_missed: u64,
+    /// Unmatched blobs over two or more vehicles.
+    pub fp_merged: u64,
+    /// Unmatched blobs over one vehicle, badly fitted.
+    pub fp_loose: u64,
+    /// Unmatched blobs over no vehicle.
+    pub fp_ghost: u64,
+    /// Matched pairs: sum of (blob − truth) width, pixels (mean = sum / true positives).
+    pub dw_sum: i64,
+    /// Matched pairs: sum of (blob − truth) height, pixels.
+    pub dh_sum: i64,
+}
+
+impl Breakdown {
+    /// Adds another tally.
+    pub fn add(&mut self, o: Breakdown) {
+        self.fn_merged += o.fn_merged;
+        self.fn_loose += o.fn_loose;
+        self.fn_missed += o.fn_missed;
+        self.fp_merged += o.fp_merged;
+        self.fp_loose += o.fp_loose;
+        self.fp_ghost += o.fp_ghost;
+        self.dw_sum += o.dw_sum;
+        self.dh_sum += o.dh_sum;
+    }
+}
+
+/// The breakdown of one frame, with the same matching and the same scored truth as
+/// [`match_frame`].
+pub fn breakdown_frame(blobs: &[Blob], truth: &[TruthBox], range_m: f64) -> Breakdown {
+    const NEAR_IOU: f64 = 0.1;
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for (i, b) in blobs.iter().enumerate() {
+        for (j, t) in truth.iter().enumerate() {
+            let iou = b.bbox.iou(&t.bbox);
+            if iou > 0.0 {
+                pairs.push((iou, i, j));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let (mut blob_used, mut truth_used) = (vec![false; blobs.len()], vec![false; truth.len()]);
+    let mut out = Breakdown::default();
+    for &(iou, i, j) in &pairs {
+        if iou < IOU_MIN || blob_used[i] || truth_used[j] {
+            continue;
+        }
+        blob_used[i] = true;
+        truth_used[j] = true;
+        if scored(&truth[j], range_m) {
+            out.dw_sum += blobs[i].bbox.w as i64 - truth[j].bbox.w as i64;
+            out.dh_sum += blobs[i].bbox.h as i64 - truth[j].bbox.h as i64;
+        }
+    }
+    // Truth a blob covers: overlapping it with a good share of the truth's own box.
+    let covers = |i: usize| {
+        truth
+            .iter()
+            .filter(|t| t.visible >= 0.3 && inter(&blobs[i].bbox, &t.bbox) as f64 >= 0.3 * t.bbox.area() as f64)
+            .count()
+    };
+    for (j, t) in truth.iter().enumerate() {
+        if truth_used[j] || !scored(t, range_m) {
+            continue;
+        }
+        let near: Vec<usize> = pairs.iter().filter(|p| p.2 == j && p.0 >= NEAR_IOU).map(|p| p.1).collect();
+        if near.is_empty() {
+            out.fn_missed += 1;
+        } else if near.iter().any(|&i| covers(i) >= 2) {
+            out.fn_merged += 1;
+        } else {
+            out.fn_loose += 1;
+        }
+    }
+    for (i, b) in blobs.iter().enumerate() {
+        if blob_used[i] || b.position_m > range_m {
+            continue;
+        }
+        let dont_care = pairs.iter().any(|&(iou, bi, tj)| bi == i && iou >= 0.2 && !scored(&truth[tj], range_m));
+        if dont_care {
+            continue;
+        }
+        match covers(i) {
+            0 if !pairs.iter().any(|p| p.1 == i && p.0 >= NEAR_IOU) => out.fp_ghost += 1,
+            0 | 1 => out.fp_loose += 1,
+            _ => out.fp_merged += 1,
+        }
+    }
+    out
+}
+
+fn inter(a: &BBox, b: &BBox) -> u64 {
+    let x0 = a.x.max(b.x);
+    let y0 = a.y.max(b.y);
+    let x1 = (a.x + a.w).min(b.x + b.w);
+    let y1 = (a.y + a.h).min(b.y + b.h);
+    if x1 <= x0 || y1 <= y0 { 0 } else { (x1 - x0) as u64 * (y1 - y0) as u64 }
 }

@@ -334,6 +334,16 @@ impl Client {
         .await
     }
 
+    /// Closes (revokes) a session by id, as its owner would: its ephemeral nodes are deleted
+    /// in the same revision.
+    pub async fn close_session(&self, session_id: u64) -> Result<pb::CloseSessionResponse, CoordError> {
+        self.run(CallKind::Write(Some(session_id)), |mut c, id| {
+            let r = pb::CloseSessionRequest { session_id, request: id };
+            async move { c.close_session(r).await }
+        })
+        .await
+    }
+
     /// Runs a transaction.
     pub async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, CoordError> {
         self.run(CallKind::Write(None), |mut c, id| {

@@ -77,11 +77,13 @@ impl Watcher {
 
     /// Connects to a node that can continue the watch from `self.next`. Nodes keep their own
     /// history window (a node restarted from a snapshot holds less), so `Compacted` from one
-    /// node sends the watcher to the next; only if every node says so is it returned.
+    /// node sends the watcher to the next, as does `LimitReached` (too many watches on that
+    /// connection); only if every node says so is it returned.
     async fn reconnect(&mut self) -> Result<(), CoordError> {
         let started = std::time::Instant::now();
         let endpoints = self.client.endpoints().len();
-        let mut compacted_on = std::collections::BTreeSet::new();
+        let mut refused_by = std::collections::BTreeSet::new();
+        let mut backoff = RECONNECT_BACKOFF_MIN;
         loop {
             let index = self.endpoint_index % endpoints;
             let request = pb::WatchRequest { path: self.path.clone(), prefix: self.prefix, from_revision: self.next };
@@ -95,9 +97,11 @@ impl Watcher {
                 Err(_) => CoordError::Unavailable { reason: "watch request timed out".into() },
             };
             match error {
-                CoordError::Compacted { .. } => {
-                    compacted_on.insert(index);
-                    if compacted_on.len() == endpoints {
+                // This node cannot serve the watch (its history moved past us, or this
+                // connection holds its limit of watches); another node may.
+                CoordError::Compacted { .. } | CoordError::LimitReached { .. } => {
+                    refused_by.insert(index);
+                    if refused_by.len() == endpoints {
                         return Err(error);
                     }
                 }
@@ -105,7 +109,14 @@ impl Watcher {
                 _ if started.elapsed() > self.reconnect_budget => return Err(error),
                 _ => {
                     tracing::debug!(endpoint = index, "watch reconnect failed: {error}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Backs off with jitter: after a leader change every watcher of a cluster
+                    // reconnects at once, and must not do so in lockstep, forever.
+                    // It grows after each full round over the endpoints, so that finding the one
+                    // node that still serves stays quick.
+                    tokio::time::sleep(jittered(backoff)).await;
+                    if (self.endpoint_index + 1) % endpoints == 0 {
+                        backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
+                    }
                 }
             }
             self.endpoint_index += 1;
@@ -150,6 +161,17 @@ impl Watcher {
             }
         }
     }
+}
+
+/// First pause between two failed reconnects of a watch.
+const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Longest pause between two failed reconnects.
+const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// A pause between half of `backoff` and all of it, chosen at random.
+fn jittered(backoff: Duration) -> Duration {
+    let half = backoff / 2;
+    half + half.mul_f64(rand::random::<f64>())
 }
 
 fn event_from_pb(event: pb::Event) -> WatchEvent {

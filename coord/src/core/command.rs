@@ -99,6 +99,15 @@ pub enum Check {
     Version(NodePath, u64),
 }
 
+/// What a command may add to the namespace (see [`Command::growth`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Growth {
+    /// Nodes it may create.
+    pub nodes: u64,
+    /// Bytes of paths and data it may add.
+    pub bytes: u64,
+}
+
 /// An entry's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -194,6 +203,51 @@ impl Command {
             Command::CloseSession { .. } => 8,
             Command::ExpireSessions { sessions } => sessions.len() * 8,
             Command::CheckpointLeases { remaining } => remaining.len() * 16,
+        }
+    }
+
+    /// Bytes of paths and data the command carries, for the request size limit.
+    pub fn request_bytes(&self) -> usize {
+        let op = |op: &Op| match op {
+            Op::Create(c) => c.path.as_str().len() + c.data.len(),
+            Op::Set(s) => s.path.as_str().len() + s.data.len(),
+            Op::Delete(d) => d.path.as_str().len(),
+        };
+        let check = |check: &Check| match check {
+            Check::Exists(p) | Check::NotExists(p) | Check::Version(p, _) => p.as_str().len(),
+        };
+        match self {
+            Command::Create(c) => c.path.as_str().len() + c.data.len(),
+            Command::Set(s) => s.path.as_str().len() + s.data.len(),
+            Command::Delete(d) => d.path.as_str().len(),
+            Command::Txn { checks, ops } => checks.iter().map(check).sum::<usize>() + ops.iter().map(op).sum::<usize>(),
+            Command::OpenSession { member, .. } => member.as_ref().map_or(0, String::len),
+            Command::CloseSession { .. } | Command::ExpireSessions { .. } | Command::CheckpointLeases { .. } => 0,
+        }
+    }
+
+    /// The most the command can add to the namespace, for the quota: a node per create, and
+    /// the bytes of every created or set path and value (as if no old value were replaced, and
+    /// not counting parents made on the way). Deletes and session commands add nothing, so they
+    /// are never refused by a full quota.
+    pub fn growth(&self) -> Growth {
+        let create = |c: &CreateOp| Growth {
+            nodes: 1,
+            bytes: (c.path.as_str().len() + c.data.len() + if c.sequential { 10 } else { 0 }) as u64,
+        };
+        let set = |s: &SetOp| Growth { nodes: 0, bytes: (s.path.as_str().len() + s.data.len()) as u64 };
+        match self {
+            Command::Create(c) => create(c),
+            Command::Set(s) => set(s),
+            Command::Txn { ops, .. } => ops.iter().fold(Growth::default(), |total, op| {
+                let one = match op {
+                    Op::Create(c) => create(c),
+                    Op::Set(s) => set(s),
+                    Op::Delete(_) => Growth::default(),
+                };
+                Growth { nodes: total.nodes + one.nodes, bytes: total.bytes + one.bytes }
+            }),
+            _ => Growth::default(),
         }
     }
 

@@ -2,8 +2,9 @@
 //! any revision it last saw — after a reconnect, or on another node after a leader change.
 //!
 //! Every replica applies the same entries and so builds the same history; any node can serve a
-//! watch. The window is bounded by a number of events. Events of one revision are dropped
-//! together, so the history never holds half a revision: asking for a revision at or below the
+//! watch. The window is bounded by a number of events and by their bytes (a few large values
+//! must not hold the memory of a hundred thousand small ones). Events of one revision are
+//! dropped together, so the history never holds half a revision: asking for a revision at or below the
 //! compacted point gets a clear `Compacted` error, never a silent gap.
 
 use std::collections::VecDeque;
@@ -15,6 +16,16 @@ use crate::error::CoordError;
 
 /// Default number of events kept.
 pub const HISTORY_EVENTS_DEFAULT: usize = 100_000;
+/// Default bytes of events kept (paths and values, plus a fixed overhead per event).
+pub const HISTORY_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+/// What one event counts for against byte limits besides its path and data: its stat, kind
+/// and framing, roughly as encoded on the wire.
+pub const EVENT_OVERHEAD_BYTES: usize = 64;
+
+/// The bytes an event counts for against the history's and a watch batch's limits.
+pub fn event_bytes(event: &Event) -> usize {
+    event.path.as_str().len() + event.data.len() + EVENT_OVERHEAD_BYTES
+}
 
 /// Which events a watcher wants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +43,38 @@ impl WatchFilter {
     }
 }
 
+/// How much the history keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryBounds {
+    /// Most events.
+    pub events: usize,
+    /// Most bytes, by [`event_bytes`].
+    pub bytes: usize,
+}
+
+impl From<usize> for HistoryBounds {
+    /// At most `events` events, and the default bytes.
+    fn from(events: usize) -> Self {
+        Self { events, bytes: HISTORY_BYTES_DEFAULT }
+    }
+}
+
+/// How much one watch batch may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimit {
+    /// Most events (a revision is never split, so a batch may go over by one revision).
+    pub events: usize,
+    /// Most bytes, by [`event_bytes`] (likewise).
+    pub bytes: usize,
+}
+
+impl From<usize> for BatchLimit {
+    /// A limit on events only.
+    fn from(events: usize) -> Self {
+        Self { events, bytes: usize::MAX }
+    }
+}
+
 /// A bounded, revision-ordered window of events.
 #[derive(Debug, Clone)]
 pub struct WatchHistory {
@@ -39,13 +82,31 @@ pub struct WatchHistory {
     /// Every event with a revision at or below this one has been dropped.
     compacted_through: Revision,
     events_max: usize,
+    bytes_max: usize,
+    /// Bytes of the events kept, by [`event_bytes`].
+    bytes: usize,
 }
 
 impl WatchHistory {
     /// An empty history keeping at most `events_max` events.
     pub fn new(events_max: usize) -> Self {
         assert!(events_max > 0, "the watch history must keep at least one event");
-        Self { events: VecDeque::new(), compacted_through: Revision(0), events_max }
+        Self {
+            events: VecDeque::new(),
+            compacted_through: Revision(0),
+            events_max,
+            bytes_max: HISTORY_BYTES_DEFAULT,
+            bytes: 0,
+        }
+    }
+
+    /// The same history bounded by `bytes_max` bytes of events as well (the newest revision is
+    /// always kept whole, however large, so that a watcher can still resume right before it).
+    pub fn with_bytes_max(mut self, bytes_max: usize) -> Self {
+        assert!(bytes_max > 0, "the watch history must keep at least one byte");
+        self.bytes_max = bytes_max;
+        self.trim();
+        self
     }
 
     /// An empty history for a state restored at `revision`: everything up to it counts as
@@ -61,18 +122,30 @@ impl WatchHistory {
         if let (Some(last), Some(first)) = (self.events.back(), events.first()) {
             assert!(first.revision > last.revision, "history revisions must increase");
         }
+        self.bytes += events.iter().map(event_bytes).sum::<usize>();
         self.events.extend(events);
         self.trim();
     }
 
+    fn over_limit(&self) -> bool {
+        self.events.len() > self.events_max || self.bytes > self.bytes_max
+    }
+
     fn trim(&mut self) {
-        while self.events.len() > self.events_max {
-            let dropped = self.events.pop_front().expect("non-empty").revision;
-            while self.events.front().is_some_and(|e| e.revision == dropped) {
+        let newest = self.events.back().map(|e| e.revision);
+        while self.over_limit() && self.events.front().map(|e| e.revision) != newest {
+            let dropped = self.events.front().expect("non-empty").revision;
+            while let Some(event) = self.events.front().filter(|e| e.revision == dropped) {
+                self.bytes -= event_bytes(event);
                 self.events.pop_front();
             }
             self.compacted_through = dropped;
         }
+    }
+
+    /// Bytes of the events kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The first revision still fully in the history.
@@ -88,24 +161,28 @@ impl WatchHistory {
         Ok(())
     }
 
-    /// Events with revision ≥ `from` matching `filter`, at most about `limit` of them (a
-    /// revision is never split), and the revision to continue from; or `Compacted` if part of
+    /// Events with revision ≥ `from` matching `filter`, at most about `limit` events and
+    /// `limit_bytes` bytes of them (a revision is never split, so one revision larger than the
+    /// limits comes whole, alone), and the revision to continue from; or `Compacted` if part of
     /// that range is gone. `current` is the last applied revision.
     pub fn since(
         &self,
         from: Revision,
         filter: &WatchFilter,
-        limit: usize,
+        limit: BatchLimit,
         current: Revision,
     ) -> Result<(Vec<Event>, Revision), CoordError> {
         self.check_start(from, current)?;
         let start = self.events.partition_point(|e| e.revision < from);
         let mut out: Vec<Event> = Vec::new();
+        let mut bytes = 0;
         for event in self.events.range(start..) {
-            if out.len() >= limit && out.last().is_some_and(|last| last.revision != event.revision) {
+            let full = out.len() >= limit.events || bytes >= limit.bytes;
+            if full && out.last().is_some_and(|last| last.revision != event.revision) {
                 return Ok((out, event.revision));
             }
             if filter.matches(event) {
+                bytes += event_bytes(event);
                 out.push(event.clone());
             }
         }

@@ -25,6 +25,14 @@ use crate::error::CoordError;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Namespace {
     nodes: BTreeMap<NodePath, Node>,
+    /// Bytes of every node's path and data: derived, so not in snapshots (see [`Namespace::recount`]).
+    #[serde(skip)]
+    data_bytes: u64,
+}
+
+/// What a node counts for against the namespace's byte quota.
+fn node_bytes(path: &NodePath, data: &[u8]) -> u64 {
+    (path.as_str().len() + data.len()) as u64
 }
 
 /// How to take back one mutation.
@@ -50,7 +58,9 @@ impl Default for Namespace {
     fn default() -> Self {
         let mut nodes = BTreeMap::new();
         nodes.insert(NodePath::root(), Node::new(Bytes::new(), Revision(0), None));
-        Self { nodes }
+        let mut namespace = Self { nodes, data_bytes: 0 };
+        namespace.recount();
+        namespace
     }
 }
 
@@ -68,6 +78,16 @@ impl Namespace {
     /// Number of nodes, the root included.
     pub fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Bytes of every node's path and data.
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
+    /// Recomputes the derived byte count (after decoding a snapshot).
+    pub fn recount(&mut self) {
+        self.data_bytes = self.nodes.iter().map(|(path, node)| node_bytes(path, &node.data)).sum();
     }
 
     /// Whether only the root exists.
@@ -139,6 +159,7 @@ impl Namespace {
         let node = self.nodes.get_mut(&op.path).ok_or_else(|| CoordError::NotFound { path: op.path.to_string() })?;
         check_version(&op.path, op.expected_version, node.version)?;
         let old_data = std::mem::replace(&mut node.data, op.data.clone());
+        self.data_bytes = self.data_bytes + op.data.len() as u64 - old_data.len() as u64;
         cs.undo.push(Undo::Replaced(op.path.clone(), old_data, node.mod_revision, node.version));
         node.mod_revision = revision;
         node.version += 1;
@@ -172,17 +193,21 @@ impl Namespace {
         for undo in cs.undo.into_iter().rev() {
             match undo {
                 Undo::Inserted(path, parent_sequence) => {
-                    self.nodes.remove(&path);
+                    if let Some(node) = self.nodes.remove(&path) {
+                        self.data_bytes -= node_bytes(&path, &node.data);
+                    }
                     let parent = self.parent_mut(&path);
                     parent.children.remove(path.name());
                     parent.next_sequence = parent_sequence;
                 }
                 Undo::Removed(path, node) => {
                     self.parent_mut(&path).children.insert(path.name().to_string());
+                    self.data_bytes += node_bytes(&path, &node.data);
                     self.nodes.insert(path, node);
                 }
                 Undo::Replaced(path, data, mod_revision, version) => {
                     let node = self.nodes.get_mut(&path).expect("undo replaces an existing node");
+                    self.data_bytes = self.data_bytes + data.len() as u64 - node.data.len() as u64;
                     node.data = data;
                     node.mod_revision = mod_revision;
                     node.version = version;
@@ -206,6 +231,7 @@ impl Namespace {
             stat: node.stat(),
         });
         cs.undo.push(Undo::Inserted(path.clone(), parent_sequence));
+        self.data_bytes += node_bytes(&path, &node.data);
         let previous = self.nodes.insert(path, node);
         assert!(previous.is_none(), "insert over an existing node");
     }
@@ -213,6 +239,7 @@ impl Namespace {
     /// Removes an existing, childless node.
     pub(crate) fn remove(&mut self, path: &NodePath, revision: Revision, cs: &mut ChangeSet) {
         let node = self.nodes.remove(path).expect("remove an existing node");
+        self.data_bytes -= node_bytes(path, &node.data);
         assert!(node.children.is_empty(), "remove a node with children {path}");
         self.parent_mut(path).children.remove(path.name());
         cs.events.push(Event {

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use super::clients::{ClientLimits, ClientTable, Remembered, RequestId, Verdict};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
 use super::event::{Event, EventKind};
-use super::history::{WatchFilter, WatchHistory};
+use super::history::{BatchLimit, WatchFilter, WatchHistory};
 use super::membership::{LOG_PATH, LOG_RECORD_PREFIX, MembershipKind, MembershipRecord, member_path};
 use super::namespace::{ChangeSet, Namespace};
 use super::node::{Node, Stat};
@@ -103,6 +103,18 @@ impl CoordState {
         self.namespace.len()
     }
 
+    /// Bytes the namespace holds: every node's path and data (the quota's measure).
+    pub fn data_bytes(&self) -> u64 {
+        self.namespace.data_bytes()
+    }
+
+    /// The same state with its watch history also bounded by bytes (a serving cache, local to
+    /// each node, so replicas may differ in it).
+    pub fn with_history_bytes_max(mut self, bytes_max: usize) -> Self {
+        self.history = std::mem::replace(&mut self.history, WatchHistory::new(1)).with_bytes_max(bytes_max);
+        self
+    }
+
     /// The watch history.
     pub fn history(&self) -> &WatchHistory {
         &self.history
@@ -117,6 +129,7 @@ impl CoordState {
     /// revision, so a watcher asking for anything older gets `Compacted`, never a silent gap.
     pub fn from_snapshot(bytes: &[u8], history_events_max: usize) -> Result<Self, postcard::Error> {
         let mut state: Self = postcard::from_bytes(bytes)?;
+        state.namespace.recount();
         state.history = WatchHistory::starting_after(state.revision(), history_events_max);
         state.clients.set_limits(ClientLimits::default());
         Ok(state)
@@ -438,9 +451,9 @@ impl CoordState {
         &self,
         from: Revision,
         filter: &WatchFilter,
-        limit: usize,
+        limit: impl Into<BatchLimit>,
     ) -> Result<(Vec<Event>, Revision), CoordError> {
-        self.history.since(from, filter, limit, self.revision())
+        self.history.since(from, filter, limit.into(), self.revision())
     }
 }
 

@@ -305,3 +305,62 @@ fn remembered_outcomes_survive_a_snapshot() {
     assert_eq!(again, first, "a restored replica answers the retry with the first outcome");
     assert_eq!(restored.get(&p("/a")).unwrap().1.version, 1, "and applies nothing again");
 }
+
+#[test]
+fn the_namespace_counts_its_bytes_through_writes_rollbacks_and_snapshots() {
+    let mut m = Machine::new();
+    let base = m.state.data_bytes();
+    m.apply(create("/a", "12345")).unwrap();
+    assert_eq!(m.state.data_bytes(), base + 2 + 5, "path /a and five bytes");
+    m.apply(Command::Set(SetOp { path: p("/a"), data: Bytes::from_static(b"1"), expected_version: None })).unwrap();
+    assert_eq!(m.state.data_bytes(), base + 2 + 1);
+    // A transaction that fails half-way takes its bytes back with it.
+    let txn = Command::Txn {
+        checks: vec![],
+        ops: vec![
+            Op::Create(CreateOp {
+                path: p("/b"),
+                data: Bytes::from_static(b"xxxx"),
+                ephemeral_owner: None,
+                sequential: false,
+                make_parents: false,
+                one_per_session: false,
+            }),
+            Op::Set(SetOp { path: p("/a"), data: Bytes::from_static(b"yyyyyy"), expected_version: Some(99) }),
+        ],
+    };
+    assert!(m.apply(txn).is_err());
+    assert_eq!(m.state.data_bytes(), base + 2 + 1, "a failed transaction left bytes behind");
+    let restored = CoordState::from_snapshot(&m.state.to_snapshot().unwrap(), 10).unwrap();
+    assert_eq!(restored.data_bytes(), m.state.data_bytes(), "a snapshot must restore the count");
+    m.apply(Command::Delete(DeleteOp { path: p("/a"), expected_version: None })).unwrap();
+    assert_eq!(m.state.data_bytes(), base);
+}
+
+#[test]
+fn the_watch_history_is_bounded_by_bytes_and_batches_by_bytes() {
+    use super::history::{BatchLimit, event_bytes};
+    let mut m = Machine::new();
+    let value = "v".repeat(1000);
+    m.apply(create("/x", "")).unwrap();
+    for _ in 0..10 {
+        m.apply(Command::Set(SetOp { path: p("/x"), data: Bytes::from(value.clone()), expected_version: None }))
+            .unwrap();
+    }
+    let one = 2 + 1000 + super::history::EVENT_OVERHEAD_BYTES;
+    // Batches stop at about the byte limit, never splitting a revision.
+    let all = WatchFilter { path: p("/x"), prefix: false };
+    let (batch, next) = m.state.events_since(Revision(2), &all, BatchLimit { events: 1000, bytes: 3 * one }).unwrap();
+    assert_eq!(batch.len(), 3, "three events of {one} bytes fill a batch of {}", 3 * one);
+    assert_eq!(next, Revision(5));
+    assert!(batch.iter().map(event_bytes).sum::<usize>() <= 3 * one);
+    // The history itself keeps only the newest revisions that fit its bytes.
+    let bounded = m.state.clone().with_history_bytes_max(4 * one);
+    assert!(bounded.history().bytes() <= 4 * one, "{} bytes kept", bounded.history().bytes());
+    assert_eq!(bounded.history().len(), 4);
+    let err = bounded.events_since(Revision(2), &all, 100).unwrap_err();
+    assert!(matches!(err, CoordError::Compacted { oldest: 8, .. }), "{err}");
+    // However small the bound, the newest revision stays whole.
+    let tiny = m.state.clone().with_history_bytes_max(1);
+    assert_eq!(tiny.history().len(), 1);
+}

@@ -25,10 +25,12 @@ use super::codec::{decode, encode};
 use super::database::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::core::command::{Command, Outcome};
+use crate::core::history::HistoryBounds;
 use crate::core::invariants::decode_snapshot;
 use crate::core::state::CoordState;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
+use crate::observe::CoordMetrics;
 
 const SNAPSHOT_META_KEY: &str = "meta";
 const SNAPSHOT_DATA_KEY: &str = "data";
@@ -85,27 +87,47 @@ pub struct StateMachineStore {
     shared: Arc<SharedState>,
     meta: Arc<Mutex<AppliedMeta>>,
     db: Arc<Database>,
-    history_events_max: usize,
+    history: HistoryBounds,
+    /// Where snapshot sizes and durations are recorded, if anywhere.
+    metrics: Option<Arc<CoordMetrics>>,
 }
 
 impl StateMachineStore {
     /// Opens the state machine, starting from the latest snapshot in `db` if there is one.
-    pub fn open(db: Arc<Database>, history_events_max: usize) -> io::Result<Self> {
+    pub fn open(db: Arc<Database>, history: impl Into<HistoryBounds>) -> io::Result<Self> {
+        let history = history.into();
         let (state, meta) = match read_snapshot(&db)? {
             Some(snapshot) => {
-                let state = decode_snapshot(&snapshot.snapshot, history_events_max).map_err(invalid)?;
+                let state = decode_snapshot(&snapshot.snapshot, history.events)
+                    .map_err(invalid)?
+                    .with_history_bytes_max(history.bytes);
                 let meta = AppliedMeta {
                     last_applied: snapshot.meta.last_log_id,
                     last_membership: snapshot.meta.last_membership.clone(),
                 };
                 (state, meta)
             }
-            None => (CoordState::new(history_events_max), AppliedMeta::default()),
+            None => (CoordState::new(history.events).with_history_bytes_max(history.bytes), AppliedMeta::default()),
         };
         let (applied_tx, _) = watch::channel(state.revision());
         let shared =
             Arc::new(SharedState { state: RwLock::new(state), applied_tx, checkpoint_applied: Mutex::default() });
-        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history_events_max })
+        Ok(Self { shared, meta: Arc::new(Mutex::new(meta)), db, history, metrics: None })
+    }
+
+    /// Records snapshot sizes and build durations into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<CoordMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn note_snapshot(&self, bytes: usize, built_in: Option<std::time::Duration>) {
+        if let Some(metrics) = &self.metrics {
+            metrics.snapshot_size_bytes.set(crate::observe::coord_metrics::gauge_value(bytes as u64));
+            if let Some(duration) = built_in {
+                metrics.snapshot_duration.observe(duration.as_secs_f64());
+            }
+        }
     }
 
     /// The state shared with local readers.
@@ -171,6 +193,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     type SnapshotData = SnapshotData;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let started = Instant::now();
         // Encode under the read lock so the snapshot and its metadata describe the same point.
         let (data, meta) = {
             let state = self.shared.read();
@@ -182,6 +205,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot: data,
         };
         self.save_snapshot(&snapshot)?;
+        self.note_snapshot(snapshot.snapshot.len(), Some(started.elapsed()));
         tracing::info!(bytes = snapshot.snapshot.len(), last = ?snapshot.meta.last_log_id, "built snapshot");
         Ok(snapshot)
     }
@@ -244,10 +268,13 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
-        let state = decode_snapshot(&snapshot, self.history_events_max).map_err(invalid)?;
+        let state = decode_snapshot(&snapshot, self.history.events)
+            .map_err(invalid)?
+            .with_history_bytes_max(self.history.bytes);
         let revision = state.revision();
         let snapshot = Snapshot { meta: meta.clone(), snapshot };
         self.save_snapshot(&snapshot)?;
+        self.note_snapshot(snapshot.snapshot.len(), None);
         *self.shared.state.write().expect("state lock poisoned") = state;
         // Checkpoints inside the snapshot were applied elsewhere: count them from now instead.
         self.shared.checkpoint_applied().clear();

@@ -29,6 +29,7 @@ use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
 use openraft::type_config::TypeConfigExt;
 use openraft::{EntryPayload, OptionalSend, RaftLogReader};
+use prometheus_client::metrics::histogram::Histogram;
 use raft_log::api::raft_log_writer::RaftLogWriter;
 use raft_log::codeq::{Decode, Encode};
 use serde::Serialize;
@@ -43,6 +44,8 @@ pub enum Flushed {
     Raft(IOFlushed<TypeConfig>),
     /// A caller waiting for a synchronous save (the vote, a truncation).
     Waiter(openraft::alias::OneshotSenderOf<TypeConfig, io::Result<()>>),
+    /// Another callback, timed from the flush request to its completion.
+    Timed(Box<Flushed>, std::time::Instant, Histogram),
 }
 
 impl Flushed {
@@ -52,6 +55,10 @@ impl Flushed {
             Flushed::Raft(callback) => callback.io_completed(result),
             Flushed::Waiter(tx) => {
                 let _ = openraft::type_config::async_runtime::OneshotSender::send(tx, result);
+            }
+            Flushed::Timed(inner, started, histogram) => {
+                histogram.observe(started.elapsed().as_secs_f64());
+                inner.complete(result);
             }
         }
     }
@@ -203,11 +210,13 @@ impl LogDevice for RaftLogDevice {
 /// openraft's log storage over a [`LogDevice`].
 pub struct WalStore<D: LogDevice = RaftLogDevice> {
     device: Arc<Mutex<D>>,
+    /// Where fsync'd flushes are timed, if anywhere.
+    fsync: Option<Histogram>,
 }
 
 impl<D: LogDevice> Clone for WalStore<D> {
     fn clone(&self) -> Self {
-        Self { device: self.device.clone() }
+        Self { device: self.device.clone(), fsync: self.fsync.clone() }
     }
 }
 
@@ -227,7 +236,20 @@ impl WalStore<RaftLogDevice> {
 impl<D: LogDevice> WalStore<D> {
     /// A store over `device`.
     pub fn new(device: D) -> Self {
-        Self { device: Arc::new(Mutex::new(device)) }
+        Self { device: Arc::new(Mutex::new(device)), fsync: None }
+    }
+
+    /// Times every fsync'd flush, from the request to the device's report, into `histogram`.
+    pub fn with_fsync_histogram(mut self, histogram: Histogram) -> Self {
+        self.fsync = Some(histogram);
+        self
+    }
+
+    fn timed(&self, done: Flushed) -> Flushed {
+        match &self.fsync {
+            Some(histogram) => Flushed::Timed(Box::new(done), std::time::Instant::now(), histogram.clone()),
+            None => done,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, D> {
@@ -237,7 +259,8 @@ impl<D: LogDevice> WalStore<D> {
     /// Flushes with fsync and waits until it is on disk.
     async fn flush_and_wait(&self) -> io::Result<()> {
         let (tx, rx) = TypeConfig::oneshot();
-        self.lock().flush(true, Some(Flushed::Waiter(tx)))?;
+        let done = self.timed(Flushed::Waiter(tx));
+        self.lock().flush(true, Some(done))?;
         rx.await.map_err(|_| io::Error::other("the log's flush worker stopped"))?
     }
 }
@@ -302,7 +325,7 @@ impl<D: LogDevice> RaftLogStorage<TypeConfig> for WalStore<D> {
         let mut device = self.lock();
         device.append(entries.into_iter().collect())?;
         // Reported flushed only by the device, after the fsync.
-        device.flush(true, Some(Flushed::Raft(callback)))
+        device.flush(true, Some(self.timed(Flushed::Raft(callback))))
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {

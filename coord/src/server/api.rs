@@ -12,11 +12,12 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::limits::WatchCounter;
 use super::node::CoordNode;
 use super::status::to_status;
 use crate::config::{SESSION_TTL_MAX, SESSION_TTL_MIN};
 use crate::core::command::{Command, Outcome, Proposal};
-use crate::core::history::WatchFilter;
+use crate::core::history::{BatchLimit, WatchFilter};
 use crate::core::path::NodePath;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -25,18 +26,28 @@ use crate::proto::coord::coord_server::Coord;
 
 /// Most events sent in one watch response.
 const WATCH_BATCH_EVENTS_MAX: usize = 1_000;
+/// About the most bytes sent in one watch response: far below the client's 64 MiB message
+/// limit, which one revision (at most one request's bytes, or deletions without values) never
+/// approaches, so a batch always decodes.
+const WATCH_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Responses a watch stream may have waiting for a slow client before it stops reading the
+/// history (and so holds no more memory for it): the client catches up from the history, or,
+/// if it fell out of the window meanwhile, gets `Compacted` and resumes from a fresh read.
+const WATCH_RESPONSES_BUFFERED: usize = 16;
 /// How often an idle watch stream reports the revision it has reached.
 const WATCH_PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The client-facing service of one node.
 pub struct ApiService {
     node: Arc<CoordNode>,
+    watches: WatchCounter,
 }
 
 impl ApiService {
     /// A service for `node`.
     pub fn new(node: Arc<CoordNode>) -> Self {
-        Self { node }
+        let watches = WatchCounter::new(node.config.watches_per_connection_max);
+        Self { node, watches }
     }
 
     async fn write(&self, request: Option<pb::RequestId>, command: Command) -> Result<(Revision, Outcome), Status> {
@@ -45,6 +56,10 @@ impl ApiService {
                 count: command.op_count(),
                 max: self.node.config.txn_ops_max,
             }));
+        }
+        let size = command.request_bytes();
+        if size > self.node.config.request_bytes_max {
+            return Err(to_status(&CoordError::RequestTooLarge { size, max: self.node.config.request_bytes_max }));
         }
         let request = edge(convert::request_id(request))?;
         self.node.propose(Proposal { request, command }).await.map_err(|e| to_status(&e))
@@ -199,6 +214,7 @@ impl Coord for ApiService {
     type WatchStream = WatchStream;
 
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let slot = edge(self.watches.open(request.remote_addr()))?;
         let request = request.into_inner();
         let filter = WatchFilter { path: edge(NodePath::parse(&request.path))?, prefix: request.prefix };
         let from = match request.from_revision {
@@ -210,8 +226,12 @@ impl Coord for ApiService {
             let state = self.node.shared.read();
             edge(state.history().check_start(from, state.revision()))?;
         }
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(stream_events(self.node.clone(), filter, from, tx));
+        let (tx, rx) = mpsc::channel(WATCH_RESPONSES_BUFFERED);
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            stream_events(node, filter, from, tx).await;
+            drop(slot);
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -284,13 +304,18 @@ async fn stream_events(
     mut from: Revision,
     tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
 ) {
+    let _open = node.metrics.watch_open();
     let mut applied = node.shared.subscribe();
     let mut last_progress = tokio::time::Instant::now();
     loop {
         let batch = {
             let state = node.shared.read();
             state
-                .events_since(from, &filter, WATCH_BATCH_EVENTS_MAX)
+                .events_since(
+                    from,
+                    &filter,
+                    BatchLimit { events: WATCH_BATCH_EVENTS_MAX, bytes: WATCH_BATCH_BYTES_MAX },
+                )
                 .map(|(events, next)| (events, next, state.revision()))
         };
         match batch {

@@ -4,12 +4,17 @@
 //! in one message, as ZooKeeper's followers and etcd's do, instead of one RPC each. Batches form
 //! by themselves under load: a few batches may be in flight, and while they are, new writes
 //! queue up and leave together in the next one. An idle follower sends each write at once.
+//!
+//! Bounded everywhere: a follower holds at most `--forwarded-writes-max` writes (queued or in
+//! flight; one more is refused as unavailable — certainly not applied), a batch carries at most
+//! [`BATCH_WRITES_MAX`] writes and about [`BATCH_BYTES_MAX`] bytes, and at most
+//! [`BATCHES_IN_FLIGHT_MAX`] batches travel at once, including those for a new leader.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::core::command::{Outcome, Proposal};
 use crate::core::types::{Revision, SessionId};
@@ -23,6 +28,9 @@ use crate::server::status::never_sent;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most writes in one forwarded batch (with 1 MiB values, well below the peer message limit).
 const BATCH_WRITES_MAX: usize = 256;
+/// Most bytes of requests in one forwarded batch (far below the peer message limit; a single
+/// request of any allowed size still travels, alone).
+const BATCH_BYTES_MAX: usize = 32 * 1024 * 1024;
 /// Most batches in flight from one follower at a time.
 const BATCHES_IN_FLIGHT_MAX: usize = 4;
 
@@ -79,26 +87,39 @@ struct Pending {
     addr: String,
     proposal: Proposal,
     reply: oneshot::Sender<WriteResult>,
+    /// Its place among the writes this follower may hold at once; freed with the reply.
+    slot: OwnedSemaphorePermit,
 }
 
-/// Batches a follower's writes to the leader.
+/// Batches a follower's writes to the leader, holding at most a fixed number at a time.
 pub struct WriteForwarder {
     queue: mpsc::UnboundedSender<Pending>,
+    /// Writes queued or in flight: the queue is unbounded as a channel but bounded by these.
+    held: Arc<Semaphore>,
+    held_max: usize,
 }
 
 impl WriteForwarder {
-    /// Starts the batching task.
-    pub fn start(peers: Peers) -> Self {
+    /// Starts the batching task; the forwarder holds at most `held_max` writes at once.
+    pub fn start(peers: Peers, held_max: usize) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(peers, rx));
-        Self { queue }
+        Self { queue, held: Arc::new(Semaphore::new(held_max)), held_max }
     }
 
-    /// Forwards `proposal` to the leader at `addr` and waits for its result.
+    /// Forwards `proposal` to the leader at `addr` and waits for its result. Refused at once as
+    /// unavailable (certainly not applied) when the follower already holds its limit of writes.
     pub async fn forward(&self, addr: String, proposal: Proposal) -> WriteResult {
+        let slot = self.held.clone().try_acquire_owned().map_err(|_| CoordError::Unavailable {
+            reason: format!(
+                "this follower already holds {} writes on their way to the leader (its --forwarded-writes-max); \
+                 nothing was applied: send again shortly, or to the leader",
+                self.held_max
+            ),
+        })?;
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { addr, proposal, reply })
+            .send(Pending { addr, proposal, reply, slot })
             .map_err(|_| CoordError::Unavailable { reason: "node is shutting down".into() })?;
         answer.await.unwrap_or_else(|_| {
             Err(CoordError::OutcomeUnknown { reason: "the forwarding task stopped with the write in flight".into() })
@@ -108,17 +129,29 @@ impl WriteForwarder {
 
 async fn run(peers: Peers, mut queue: mpsc::UnboundedReceiver<Pending>) {
     let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT_MAX));
-    while let Some(first) = queue.recv().await {
+    // A write for another leader than the batch being formed starts the next batch.
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(pending) => pending,
+            None => match queue.recv().await {
+                Some(pending) => pending,
+                None => return,
+            },
+        };
         // While every slot is busy, writes keep queueing and leave together.
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
+        let mut bytes = first.proposal.command.request_bytes();
         let mut batch = vec![first];
-        while batch.len() < BATCH_WRITES_MAX {
+        while batch.len() < BATCH_WRITES_MAX && bytes < BATCH_BYTES_MAX {
             match queue.try_recv() {
-                Ok(pending) if pending.addr == batch[0].addr => batch.push(pending),
+                Ok(pending) if pending.addr == batch[0].addr => {
+                    bytes += pending.proposal.command.request_bytes();
+                    batch.push(pending);
+                }
                 Ok(pending) => {
-                    // The leader changed: the rest goes in a batch of its own.
-                    let peers = peers.clone();
-                    tokio::spawn(async move { send(&peers, vec![pending]).await });
+                    carried = Some(pending);
+                    break;
                 }
                 Err(_) => break,
             }
@@ -131,21 +164,34 @@ async fn run(peers: Peers, mut queue: mpsc::UnboundedReceiver<Pending>) {
     }
 }
 
+/// Where one forwarded write's result goes, with its slot.
+struct Reply {
+    tx: oneshot::Sender<WriteResult>,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Reply {
+    fn send(self, result: WriteResult) {
+        let _ = self.tx.send(result);
+    }
+}
+
 async fn send(peers: &Peers, batch: Vec<Pending>) {
     let addr = batch[0].addr.clone();
-    let (commands, replies): (Vec<Proposal>, Vec<oneshot::Sender<WriteResult>>) =
-        batch.into_iter().map(|p| (p.proposal, p.reply)).unzip();
+    // Each write keeps its slot until its reply is sent: it is held until then.
+    let (commands, replies): (Vec<Proposal>, Vec<Reply>) =
+        batch.into_iter().map(|p| (p.proposal, Reply { tx: p.reply, _slot: p.slot })).unzip();
     let count = commands.len();
     match call_leader(peers, &addr, &Forwarded::Writes(commands)).await {
         Ok(ForwardedReply::Written(results)) if results.len() == count => {
             for (reply, result) in replies.into_iter().zip(results) {
-                let _ = reply.send(result);
+                reply.send(result);
             }
         }
         Ok(other) => {
             let error = CoordError::Internal { reason: format!("leader answered {count} writes with {other:?}") };
-            replies.into_iter().for_each(|r| drop(r.send(Err(error.clone()))));
+            replies.into_iter().for_each(|r| r.send(Err(error.clone())));
         }
-        Err(error) => replies.into_iter().for_each(|r| drop(r.send(Err(error.clone())))),
+        Err(error) => replies.into_iter().for_each(|r| r.send(Err(error.clone()))),
     }
 }

@@ -12,9 +12,11 @@ use openraft::{BasicNode, ReadPolicy, ServerState};
 
 use crate::config::NodeConfig;
 use crate::core::command::{Command, Outcome, Proposal};
+use crate::core::history::HistoryBounds;
 use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
+use crate::observe::CoordMetrics;
 use crate::raft::database::open_database;
 use crate::raft::network::{NetworkFactory, Peers};
 use crate::raft::state_machine::{SharedState, StateMachineStore};
@@ -35,6 +37,8 @@ pub struct CoordNode {
     pub raft: Raft,
     /// The applied state, for local reads.
     pub shared: Arc<SharedState>,
+    /// The node's metrics (served by `observe::http` when a metrics listener is given).
+    pub metrics: Arc<CoordMetrics>,
     peers: Peers,
     forwarder: WriteForwarder,
     leases: Mutex<Leases>,
@@ -50,10 +54,16 @@ impl CoordNode {
         let db_path = config.data_dir.join("skyway.redb");
         let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
         let wal_dir = config.data_dir.join("wal");
+        let metrics = Arc::new(CoordMetrics::new());
         let log_store = WalStore::open(&wal_dir)
-            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?;
-        let state_machine =
-            StateMachineStore::open(db, config.history_events_max).map_err(|e| internal("cannot load snapshot", &e))?;
+            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?
+            .with_fsync_histogram(metrics.log_fsync_duration.clone());
+        let state_machine = StateMachineStore::open(
+            db,
+            HistoryBounds { events: config.history_events_max, bytes: config.history_bytes_max },
+        )
+        .map_err(|e| internal("cannot load snapshot", &e))?
+        .with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
         let raft_config = openraft::Config {
@@ -64,8 +74,8 @@ impl CoordNode {
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
             max_in_snapshot_log_to_keep: config.log_entries_kept,
             // openraft caps replication batches by entries; derive that from a byte budget, so
-            // a batch of the largest values still fits one peer message.
-            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.value_bytes_max + 4096)).clamp(1, 300) as u64,
+            // a batch of the largest requests still fits one peer message.
+            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.request_bytes_max + 4096)).clamp(1, 300) as u64,
             ..Default::default()
         }
         .validate()
@@ -87,9 +97,9 @@ impl CoordNode {
                 Err(e) => tracing::info!(node = config.id, "cluster already initialized: {e}"),
             }
         }
-        let forwarder = WriteForwarder::start(peers.clone());
+        let forwarder = WriteForwarder::start(peers.clone(), config.forwarded_writes_max);
         let leases = Mutex::new(Leases::new(config.election_timeout));
-        Ok(Arc::new(Self { config, raft, shared, peers, forwarder, leases }))
+        Ok(Arc::new(Self { config, raft, shared, metrics, peers, forwarder, leases }))
     }
 
     /// Whether this node currently believes it is the Raft leader.
@@ -129,6 +139,10 @@ impl CoordNode {
     /// leadership (openraft's `LogEntryDiscarded`), or Raft stopping with it in flight, is an
     /// unknown outcome — the entry may still commit through the next leader.
     async fn propose_locally(&self, proposal: Proposal) -> Result<(Revision, Outcome), (CoordError, Option<Proposal>)> {
+        if let Err(e) = self.check_quota(&proposal.command) {
+            return Err((e, None));
+        }
+        let _pending = self.metrics.proposal_pending();
         // Keep a copy only for the case where it must travel on to the leader.
         let kept = if self.is_leader() { None } else { Some(proposal.clone()) };
         match self.raft.client_write(proposal).await {
@@ -157,6 +171,37 @@ impl CoordNode {
                 Err((CoordError::OutcomeUnknown { reason: format!("raft stopped: {e}") }, None))
             }
         }
+    }
+
+    /// Refuses a command that would take the namespace past its quota, as etcd refuses writes
+    /// past its backend quota: checked before proposing, against the state applied so far, so
+    /// writes in flight at once may overshoot it by what they carry; deletes always pass.
+    /// (Checked where the command is proposed, not in the state machine, so that replicas with
+    /// different quotas cannot diverge.)
+    fn check_quota(&self, command: &Command) -> Result<(), CoordError> {
+        let growth = command.growth();
+        if growth.nodes == 0 && growth.bytes == 0 {
+            return Ok(());
+        }
+        let (nodes, bytes) = {
+            let state = self.shared.read();
+            (state.node_count() as u64, state.data_bytes())
+        };
+        if growth.nodes > 0 && nodes + growth.nodes > self.config.quota_nodes {
+            return Err(CoordError::QuotaExceeded {
+                what: "nodes".into(),
+                would_be: nodes + growth.nodes,
+                max: self.config.quota_nodes,
+            });
+        }
+        if bytes + growth.bytes > self.config.quota_bytes {
+            return Err(CoordError::QuotaExceeded {
+                what: "bytes".into(),
+                would_be: bytes + growth.bytes,
+                max: self.config.quota_bytes,
+            });
+        }
+        Ok(())
     }
 
     /// Serves a request forwarded by a follower: only if this node is the leader.

@@ -35,7 +35,11 @@ pub fn to_status(error: &CoordError) -> Status {
         | CoordError::BadVersion { .. }
         | CoordError::CheckFailed { .. }
         | CoordError::SessionExpired { .. } => Code::FailedPrecondition,
-        CoordError::TooLarge { .. } | CoordError::TooManyOps { .. } => Code::ResourceExhausted,
+        CoordError::TooLarge { .. }
+        | CoordError::TooManyOps { .. }
+        | CoordError::RequestTooLarge { .. }
+        | CoordError::QuotaExceeded { .. }
+        | CoordError::LimitReached { .. } => Code::ResourceExhausted,
         CoordError::Reserved { .. } => Code::PermissionDenied,
         CoordError::Compacted { .. } => Code::OutOfRange,
         CoordError::NotLeader { .. } | CoordError::Unavailable { .. } => Code::Unavailable,
@@ -112,6 +116,14 @@ mod tests {
             CoordError::NotLeader { leader_id: Some(2), leader_addr: Some("127.0.0.1:1".into()) },
             CoordError::Compacted { requested: 1, oldest: 10, current: 20 },
             CoordError::TooLarge { size: 2_000_000, max: 1_048_576 },
+            CoordError::RequestTooLarge { size: 4_000_000, max: 3_145_728 },
+            CoordError::QuotaExceeded { what: "nodes".into(), would_be: 11, max: 10 },
+            CoordError::LimitReached {
+                what: "watches on this connection".into(),
+                max: 2,
+                flag: "--watches-per-connection-max".into(),
+                advice: "close some".into(),
+            },
         ];
         for error in errors {
             assert_eq!(from_status(&to_status(&error)), error);

@@ -50,6 +50,11 @@ pub struct ControllerArgs {
     /// GET /status gives the roles as JSON.
     #[arg(long)]
     pub health: Option<SocketAddr>,
+    /// Serve /metrics (Prometheus: roles held, takeovers, commands accepted and refused,
+    /// session in doubt), /health, /livez and /readyz over HTTP on this address (port 0: any
+    /// free port, printed in the log).
+    #[arg(long)]
+    pub metrics_listen: Option<SocketAddr>,
     /// What a primary sends: heartbeat (numbered `hold N` commands, for drills) or world (the
     /// simulator's policies: speed limits and lane closures from the segments' loop summaries,
     /// runway clearances from the runways' states, read from /world in the coordinator).
@@ -120,8 +125,53 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
+    if let Some(addr) = args.metrics_listen {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot serve metrics on {addr}"))?;
+        let limits = Limits::for_controller(config.ttl, config.command_interval);
+        let probe = controller_probe(config.name.clone(), board.clone(), limits);
+        tokio::spawn(async move {
+            if let Err(e) = skyway_coord::observe::serve_http(listener, probe, std::future::pending()).await {
+                tracing::error!("metrics server stopped: {e}");
+            }
+        });
+    }
     controller::run(config, board, super::interrupted()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A controller's probe: its metrics (gauges refreshed from the board at each scrape) and its
+/// health, the same verdict as `--health`'s `/health`.
+pub fn controller_probe(name: String, board: RoleStatus, limits: Limits) -> Arc<dyn skyway_coord::observe::Probe> {
+    use skyway_coord::observe::{Health, Probe, http::encode_registry};
+
+    struct ControllerProbe {
+        name: String,
+        board: RoleStatus,
+        limits: Limits,
+        registry: prometheus_client::registry::Registry,
+    }
+    impl ControllerProbe {
+        fn verdict(&self) -> Health {
+            let status = StatusJson::new(&self.name, &self.board.report(), Instant::now(), self.limits);
+            if status.healthy { Health::ok() } else { Health::failing(status.problems.join("; ")) }
+        }
+    }
+    impl Probe for ControllerProbe {
+        fn metrics(&self) -> String {
+            self.board.metrics.refresh(&self.board.report());
+            encode_registry(&self.registry)
+        }
+        fn health(&self) -> futures::future::BoxFuture<'_, Health> {
+            Box::pin(async move { self.verdict() })
+        }
+        fn ready(&self) -> Health {
+            self.verdict()
+        }
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    board.metrics.register(&mut registry);
+    Arc::new(ControllerProbe { name, board, limits, registry })
 }
 
 /// `/health` (200 or 503, for probes) and `/status` (JSON) over a controller's status board.

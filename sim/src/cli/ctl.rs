@@ -17,13 +17,15 @@ use skyway_coord::proto::coord as pb;
 #[command(after_help = "Examples:\n  \
 skyway ctl --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 create /roads/a12 'open'\n  \
 skyway ctl --endpoints 127.0.0.1:7001 watch /roads --prefix\n  \
-skyway ctl --endpoints 127.0.0.1:7001 --output json status")]
+skyway ctl --endpoints 127.0.0.1:7001 status -w json\n  \
+skyway ctl endpoint health\n  \
+echo '{\"ops\": [{\"create\": {\"path\": \"/a\", \"data\": \"1\"}}]}' | skyway ctl txn -")]
 pub struct CtlArgs {
     /// Cluster endpoints, HOST:PORT,... (any subset of the nodes works).
-    #[arg(long, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
+    #[arg(long, global = true, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
     pub endpoints: Vec<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Output::Human)]
+    /// Output format (anywhere on the line; `-w` and `--write-out` as in etcdctl).
+    #[arg(long, short = 'w', alias = "write-out", global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
     /// The command.
     #[command(subcommand)]
@@ -80,7 +82,40 @@ pub enum CtlCommand {
         #[arg(long)]
         serializable: bool,
     },
+    /// A node's stat (versions, revisions, owner, children, size) without its value.
+    Stat {
+        /// The node's path.
+        path: String,
+        /// Read this node's local state (fast, possibly stale) instead of a linearizable read.
+        #[arg(long)]
+        serializable: bool,
+    },
+    /// Run a transaction: checks and operations from a JSON file (or `-`: standard input), all
+    /// applied in one revision if every check holds. Format:
+    /// {"checks": [{"path": "/a", "version": 3}, {"path": "/b", "exists": false}],
+    ///  "ops": [{"set": {"path": "/a", "data": "x", "version": 3}}, {"create": {"path": "/b", "data": "y",
+    ///  "parents": true, "sequential": false}}, {"delete": {"path": "/c", "version": 1}}]}
+    Txn {
+        /// The file; `-` reads standard input.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Sessions: revoke one (its ephemeral nodes go at once).
+    Session {
+        /// What to do.
+        #[command(subcommand)]
+        command: SessionCommand,
+    },
+    /// Each endpoint on its own, as etcdctl's `endpoint` commands: `status` (a table of id,
+    /// leader, learner, term and indexes) and `health` (a read through the quorum, timed).
+    Endpoint {
+        /// What to ask.
+        #[command(subcommand)]
+        command: EndpointCommand,
+    },
     /// Set a node's value.
+    // Its `--version` is the expected node version, not the binary's (`skyway --version`).
+    #[command(disable_version_flag = true)]
     Set {
         /// The node's path.
         path: String,
@@ -92,6 +127,7 @@ pub enum CtlCommand {
         version: Option<u64>,
     },
     /// Delete a node (it must have no children).
+    #[command(disable_version_flag = true)]
     Rm {
         /// The node's path.
         path: String,
@@ -148,6 +184,41 @@ pub enum CtlCommand {
     },
 }
 
+/// `skyway ctl session` commands.
+#[derive(Debug, Subcommand)]
+pub enum SessionCommand {
+    /// Close a session by id, as its owner would: its ephemeral nodes are deleted and a member
+    /// leaves the membership in the same revision.
+    Revoke {
+        /// The session's id (as `ctl get` shows in ephemeral_owner).
+        id: u64,
+    },
+}
+
+/// `skyway ctl endpoint` commands.
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// One row per endpoint: ENDPOINT, ID, IS LEADER, IS LEARNER, RAFT TERM, RAFT INDEX, RAFT
+    /// APPLIED INDEX, ERRORS.
+    Status,
+    /// Whether each endpoint can serve a read through the quorum, and how long it took.
+    Health {
+        /// How long each endpoint may take.
+        #[arg(long, default_value_t = 2000)]
+        timeout_ms: u64,
+    },
+}
+
+fn read_text(file: &str) -> anyhow::Result<String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("cannot read standard input")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))
+    }
+}
+
 fn read_data(args: &DataArgs) -> anyhow::Result<Bytes> {
     Ok(match (&args.data, &args.file) {
         (_, Some(file)) => std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?.into(),
@@ -172,7 +243,18 @@ fn stat_json(stat: &pb::Stat) -> serde_json::Value {
     })
 }
 
-fn print(output: Output, human: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
+fn txn_result_json(result: &pb::OpResult) -> serde_json::Value {
+    use pb::op_result::Result as R;
+    match &result.result {
+        Some(R::Create(c)) => json!({"create": {"path": c.path, "revision": c.revision}}),
+        Some(R::Set(s)) => json!({"set": {"version": s.stat.as_ref().map(|s| s.version), "revision": s.revision}}),
+        Some(R::Delete(d)) => json!({"delete": {"revision": d.revision}}),
+        None => json!(null),
+    }
+}
+
+/// Prints one result in the chosen format.
+pub fn print(output: Output, human: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
     match output {
         Output::Human => println!("{}", human()),
         Output::Json => println!("{}", json()),
@@ -237,6 +319,52 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 },
                 || json!({"path": path, "data": String::from_utf8_lossy(&node.data), "stat": stat_json(&stat), "revision": node.revision}),
             );
+        }
+        CtlCommand::Stat { path, serializable } => {
+            let exists = client.exists(&path, consistency(serializable)).await?;
+            let stat = match exists.stat {
+                Some(stat) if exists.found => stat,
+                _ => return Err(skyway_coord::CoordError::NotFound { path }.into()),
+            };
+            print(
+                out,
+                || {
+                    format!(
+                        "path={path}\nversion={}\ncreate_revision={}\nmod_revision={}\nephemeral_owner={}\nchildren={}\nbytes={}",
+                        stat.version,
+                        stat.create_revision,
+                        stat.mod_revision,
+                        stat.ephemeral_owner,
+                        stat.num_children,
+                        stat.data_length
+                    )
+                },
+                || json!({"path": path, "stat": stat_json(&stat), "revision": exists.revision}),
+            );
+        }
+        CtlCommand::Txn { file } => {
+            let request = super::txn_file::parse(&read_text(&file)?)?;
+            let response = client.txn(request).await?;
+            let results: Vec<serde_json::Value> = response.results.iter().map(txn_result_json).collect();
+            print(
+                out,
+                || format!("committed {} operation(s) (revision {})", results.len(), response.revision),
+                || json!({"revision": response.revision, "results": results}),
+            );
+        }
+        CtlCommand::Session { command: SessionCommand::Revoke { id } } => {
+            let closed = client.close_session(id).await?;
+            print(
+                out,
+                || format!("revoked session {id} (revision {})", closed.revision),
+                || json!({"session": id, "revision": closed.revision}),
+            );
+        }
+        CtlCommand::Endpoint { command: EndpointCommand::Status } => {
+            super::endpoint::status(&args.endpoints, out).await?;
+        }
+        CtlCommand::Endpoint { command: EndpointCommand::Health { timeout_ms } } => {
+            return super::endpoint::health(&args.endpoints, out, Duration::from_millis(timeout_ms)).await;
         }
         CtlCommand::Set { path, data, version } => {
             let set = client.set(&path, read_data(&data)?, version).await?;

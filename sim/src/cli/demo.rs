@@ -17,7 +17,8 @@ use crate::demo::{self, DemoConfig};
 skyway demo                                  # real time, a summary every 5 s, Ctrl-C stops it\n  \
 skyway demo --tour                           # faults, one every 20 s, each explained\n  \
 skyway demo --speed 10 --duration 120 --output json\n  \
-skyway demo --no-control --duration 120 --output json   # the same seed without controllers\n\n\
+skyway demo --no-control --duration 120 --output json   # the same seed without controllers\n  \
+skyway demo --tour --listen 127.0.0.1:0      # the dashboard on any free port (its URL is printed)\n\n\
 Everything runs on 127.0.0.1: three coordinator nodes and the controllers as processes of this binary, the \
 world and its actuator in this process. Try `skyway ctl --endpoints … get /world/segments/3` meanwhile.")]
 pub struct DemoArgs {
@@ -78,6 +79,13 @@ pub struct DemoArgs {
     /// How long frames are kept in blob storage, seconds (the janitor deletes older ones).
     #[arg(long, default_value_t = 600)]
     pub retention_s: u64,
+    /// Serve the live dashboard here (127.0.0.1:0: any free port; the URL is printed). Bound to
+    /// anything but loopback, its fault controls need the token the printed URL carries.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Do not serve the dashboard.
+    #[arg(long)]
+    pub no_dashboard: bool,
 }
 
 /// Runs the demo.
@@ -113,6 +121,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             analyzers: args.analyzers,
             retention: Duration::from_secs(args.retention_s),
         }),
+        listen: (!args.no_dashboard).then_some(args.listen),
     };
     let report = demo::run(config, super::interrupted()).await?;
     if human {

@@ -2,14 +2,18 @@
 
 pub mod bench;
 pub mod collect;
+pub mod config_file;
 pub mod controller;
 pub mod coordinator_tour;
 pub mod ctl;
+pub mod dashboard;
 pub mod demo;
 pub mod drill;
+pub mod endpoint;
 pub mod lesson;
 pub mod serve;
 pub mod sim;
+pub mod txn_file;
 
 use clap::{Parser, Subcommand};
 
@@ -22,9 +26,21 @@ use clap::{Parser, Subcommand};
 Logs go to stderr; set RUST_LOG=debug (or e.g. RUST_LOG=skyway_coord=debug) for more."
 )]
 pub struct Cli {
+    /// Log format on stderr: text for people, json (one object per line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SKYWAY_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per event (timestamp, level, target, fields, span).
+    Json,
 }
 
 /// The subcommands.
@@ -45,6 +61,9 @@ pub enum Command {
     /// terminal; --tour injects faults (kills, a pause, the coordinator's leader) and explains
     /// each.
     Demo(demo::DemoArgs),
+    /// The live dashboard of a running system (`skyway demo` serves its own): the coordinator's
+    /// nodes and membership log, watched through its endpoints. Faults need `skyway demo`.
+    Dashboard(dashboard::DashboardArgs),
     /// Lessons to run and measure, e.g. `skyway lesson logs`: why a log in cloud storage loses
     /// records and causes split brain while the coordinator's log does not.
     Lesson(lesson::LessonArgs),
@@ -70,6 +89,19 @@ pub enum Command {
     /// The highway and airport world alone, with no coordinator: run a scenario and print its
     /// loop tables, print the model's credibility figures, or measure its speed.
     Sim(sim::SimArgs),
+    /// Print a shell completion script: `skyway completions bash > /etc/bash_completion.d/skyway`,
+    /// `skyway completions zsh > "${fpath[1]}/_skyway"`, `skyway completions fish >
+    /// ~/.config/fish/completions/skyway.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Writes the completion script for `shell` to standard output.
+pub fn print_completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "skyway", &mut std::io::stdout());
 }
 
 /// Coordinator node commands.

@@ -3,17 +3,22 @@
 //! all on this machine. It prints a live summary, and with a tour it injects faults through the
 //! same rig the drills use — and says what each one shows.
 //!
+//! With `--listen` it serves the live dashboard ([`crate::dashboard`]) and takes faults from it
+//! through a [`control::Control`]: the tour and the dashboard call the same fault stage.
+//!
 //! What it proves, in its report: every role was commanded; each fault's role was taken over
 //! (fault → first accepted command of the new primary); split brains (the actuator's trail judged
 //! by the drills' checker, and the world's own conflict count) and runway incursions stayed zero.
 
 pub mod collect;
+pub mod control;
 pub mod tour;
 pub mod view;
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -22,11 +27,14 @@ use skyway_controller::actuator::CLAIM;
 use skyway_controller::proto::AuditEntry;
 use skyway_world::Scenario;
 
+use crate::dashboard::{self, history::History};
 use crate::drill::judge_trail;
 use crate::live::runner::{LiveConfig, LiveWorld};
 use crate::live::snapshot::Snapshot;
 use crate::rig::cluster::ProcessCluster;
+use crate::rig::netfault::{FaultProxy, Mode};
 use crate::rig::process::{Process, Signal};
+use control::{Answer, Refused, Request, Target};
 use tour::Fault;
 
 /// How a demo runs.
@@ -63,6 +71,8 @@ pub struct DemoConfig {
     pub summary_every: Option<Duration>,
     /// Cameras and analyzers (None: `--no-cameras`).
     pub collect: Option<collect::DemoCollect>,
+    /// Serve the dashboard here (None: no dashboard).
+    pub listen: Option<SocketAddr>,
 }
 
 /// One fault the demo injected, and what followed.
@@ -114,6 +124,16 @@ pub struct DemoReport {
 struct Slot {
     name: String,
     process: Option<Process>,
+    /// Its links to the coordinator's nodes, one proxy each, so that it can be cut off, and
+    /// its link to the actuator (held while it is paused: see [`Stage::pause`]).
+    links: Links,
+    cut_off: bool,
+}
+
+/// A controller's links, each through a proxy of the rig.
+struct Links {
+    coordinator: Vec<FaultProxy>,
+    actuator: FaultProxy,
 }
 
 /// Something the demo does later: resume a paused controller, restart a killed one or a node.
@@ -131,6 +151,11 @@ fn unix_ms() -> u64 {
 /// started either way.
 pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Output = ()>) -> anyhow::Result<DemoReport> {
     anyhow::ensure!(!config.tour || config.control, "--tour needs controllers: drop --no-control");
+    // The dashboard's port first: a busy one is an error before anything starts.
+    let listener = match config.listen {
+        Some(addr) => Some(dashboard::server::bind(addr).await?),
+        None => None,
+    };
     let logs = config.root.join("logs");
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
     say(
@@ -140,7 +165,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             config.root.display()
         ),
     );
-    let mut cluster = ProcessCluster::start(&config.binary, &config.root.join("coord"), 3, &[])?;
+    let cluster = ProcessCluster::start(&config.binary, &config.root.join("coord"), 3, &[])?;
     let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;
     say(&config, &format!("coordinator nodes {} elected node {leader} leader", cluster.endpoints().join(", ")));
     let client = cluster.client()?;
@@ -152,7 +177,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         actuator_listen: "127.0.0.1:0".parse()?,
         warmup_s: config.warmup_s,
     };
-    let mut world = LiveWorld::start(live, client).await?;
+    let mut world = LiveWorld::start(live, client.clone()).await?;
     let actuator = world.actuator().clone();
     let roles = world.roles().to_vec();
     say(
@@ -166,25 +191,31 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             roles.join(" ")
         ),
     );
-    let mut slots: Vec<Slot> = Vec::new();
-    if config.control {
-        for i in 0..config.controllers {
-            let name = format!("c{}", i + 1);
-            let process = spawn_controller(&config, &name, &cluster.endpoints(), &world, &roles)?;
-            slots.push(Slot { name, process: Some(process) });
-        }
-        say(
-            &config,
-            &format!(
-                "{} controllers started, each a candidate for every role; logs in {}",
-                slots.len(),
-                logs.display()
-            ),
-        );
-    } else {
-        say(&config, "no controllers (--no-control): the world runs on its defaults");
+    let names: Vec<String> =
+        if config.control { (1..=config.controllers).map(|i| format!("c{i}")).collect() } else { Vec::new() };
+    let history = Arc::new(Mutex::new(History::new(
+        dashboard::history::Layout {
+            scenario: config.scenario.name.clone(),
+            highway: config.scenario.highway.clone(),
+            runways: config.scenario.airport.as_ref().map(|a| a.runways.clone()).unwrap_or_default(),
+            roles: roles.clone(),
+            controllers: names.clone(),
+            endpoints: cluster.endpoints(),
+            ttl_ms: config.ttl.as_millis() as u64,
+        },
+        unix_ms(),
+    )));
+    let (control, mut requests) = control::Control::channel();
+    let mut background = Vec::new();
+    if let Some(listener) = listener {
+        background.push(tokio::spawn(dashboard::feed::world(history.clone(), world.subscribe(), world.decisions())));
+        background.push(tokio::spawn(dashboard::feed::coordinator(history.clone(), client.clone())));
+        let served = dashboard::server::Dashboard::new(history.clone(), Some(control.clone()), &listener)?;
+        let url = served.url();
+        background.push(tokio::spawn(served.serve(listener)));
+        announce(&config, &format!("dashboard: {url}"));
     }
-
+    // Cameras before the stage: they need the world mutably (its scene feed), the stage borrows it.
     let mut collectors = match &config.collect {
         Some(settings) => {
             let (collectors, store) = collect::start(settings, &config, &cluster.endpoints(), &mut world).await?;
@@ -200,10 +231,28 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         }
         None => None,
     };
+    let mut stage =
+        Stage { config: &config, slots: Vec::new(), cluster, later: Vec::new(), history, world: &world, lesson: None };
+    for name in &names {
+        let (process, links) = spawn_controller(&config, name, &stage.cluster.endpoints(), &world, &roles).await?;
+        stage.slots.push(Slot { name: name.clone(), process: Some(process), links, cut_off: false });
+    }
+    if config.control {
+        say(
+            &config,
+            &format!(
+                "{} controllers started, each a candidate for every role; logs in {}",
+                stage.slots.len(),
+                logs.display()
+            ),
+        );
+    } else {
+        say(&config, "no controllers (--no-control): the world runs on its defaults");
+    }
+
     let started = Instant::now();
     let mut settled: Option<Instant> = None;
     let mut faults: Vec<FaultRecord> = Vec::new();
-    let mut later: Vec<(Instant, Later)> = Vec::new();
     let mut last_summary = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tokio::pin!(interrupted);
@@ -213,6 +262,11 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
                 say(&config, "interrupted: stopping everything");
                 break;
             }
+            Some((request, reply)) = requests.recv() => {
+                let answer = stage.serve(request, &world.snapshot(), &roles, &client).await;
+                let _ = reply.send(answer);
+                continue;
+            }
             _ = tick.tick() => {}
         }
         let now = Instant::now();
@@ -221,45 +275,14 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             settled = Some(now);
             say(&config, &format!("every role is commanded, {:.1} s after the start", started.elapsed().as_secs_f64()));
         }
-        // What was scheduled for now.
-        let due: Vec<Later> = {
-            let (due, rest): (Vec<_>, Vec<_>) = later.drain(..).partition(|(at, _)| *at <= now);
-            later = rest;
-            due.into_iter().map(|(_, what)| what).collect()
-        };
-        for what in due {
-            match what {
-                Later::Resume(i) => {
-                    if let Some(process) = &slots[i].process {
-                        process.signal(Signal::Cont).await?;
-                        say(
-                            &config,
-                            &format!("{} resumed (SIGCONT): its next commands carry a stale token", slots[i].name),
-                        );
-                    }
-                }
-                Later::Restart(i) => {
-                    let process = spawn_controller(&config, &slots[i].name, &cluster.endpoints(), &world, &roles)?;
-                    slots[i].process = Some(process);
-                    say(
-                        &config,
-                        &format!("{} restarted: it joins at the back of every line, as a backup", slots[i].name),
-                    );
-                }
-                Later::RestartNode(id) => {
-                    cluster.spawn(id)?;
-                    say(&config, &format!("coordinator node {id} restarted: it catches up from the log"));
-                }
-            }
-        }
+        stage.due(now, &roles).await?;
         if config.tour
             && let Some(settled) = settled
             && faults.len() < Fault::TOUR.len()
             && now >= settled + config.tour_gap * (faults.len() as u32 + 1)
         {
             let fault = Fault::TOUR[faults.len()];
-            let record =
-                inject(&config, fault, faults.len(), &roles, &snapshot, &mut slots, &mut cluster, &mut later).await?;
+            let record = stage.inject(fault, faults.len(), &roles, &snapshot).await?;
             faults.push(record);
         }
         if let Some(every) = config.summary_every
@@ -276,7 +299,7 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         }
     }
 
-    for slot in &mut slots {
+    for slot in &mut stage.slots {
         if let Some(mut process) = slot.process.take() {
             let _ = process.stop(Duration::from_secs(3)).await;
         }
@@ -289,9 +312,12 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         }
         None => None,
     };
+    for task in background.iter().chain(&stage.lesson) {
+        task.abort();
+    }
+    drop(stage);
     let audit = actuator.audit("");
     let final_snapshot = world.stop().await;
-    drop(cluster);
     for record in &mut faults {
         measure(record, &audit);
     }
@@ -319,13 +345,34 @@ fn say(config: &DemoConfig, line: &str) {
     }
 }
 
-fn spawn_controller(
+/// A line a user must see even with `--output json` (there on stderr, so stdout stays JSON).
+fn announce(config: &DemoConfig, line: &str) {
+    if config.summary_every.is_some() {
+        println!("== {line}");
+    } else {
+        eprintln!("{line}");
+    }
+}
+
+/// Starts controller `name`, its links through proxies (so it can be cut off, and its last
+/// command held while it is paused).
+async fn spawn_controller(
     config: &DemoConfig,
     name: &str,
     endpoints: &[String],
     world: &LiveWorld,
     roles: &[String],
-) -> anyhow::Result<Process> {
+) -> anyhow::Result<(Process, Links)> {
+    let mut coordinator = Vec::new();
+    for endpoint in endpoints {
+        let target: SocketAddr = endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .with_context(|| format!("coordinator endpoint {endpoint} is not host:port"))?;
+        coordinator.push(FaultProxy::start(target).await.context("cannot start a link proxy")?);
+    }
+    let actuator = FaultProxy::start(world.actuator_addr()).await.context("cannot start a link proxy")?;
+    let proxied: Vec<String> = coordinator.iter().map(|l| l.addr().to_string()).collect();
     let args: Vec<String> = [
         "controller",
         "--name",
@@ -333,9 +380,9 @@ fn spawn_controller(
         "--roles",
         &roles.join(","),
         "--endpoints",
-        &endpoints.join(","),
+        &proxied.join(","),
         "--actuator",
-        &world.actuator_addr().to_string(),
+        &actuator.addr().to_string(),
         "--commands",
         "world",
         "--ttl-ms",
@@ -346,61 +393,375 @@ fn spawn_controller(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    Process::spawn(name, &config.binary, &args, &config.root.join("logs").join(format!("{name}.log")))
+    let process = Process::spawn(name, &config.binary, &args, &config.root.join("logs").join(format!("{name}.log")))?;
+    Ok((process, Links { coordinator, actuator }))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn inject(
-    config: &DemoConfig,
-    fault: Fault,
-    n: usize,
-    roles: &[String],
-    snapshot: &Snapshot,
-    slots: &mut [Slot],
-    cluster: &mut ProcessCluster,
-    later: &mut Vec<(Instant, Later)>,
-) -> anyhow::Result<FaultRecord> {
-    say(config, fault.explanation());
-    let mut record = FaultRecord {
-        fault,
-        role: None,
-        victim: String::new(),
-        at_unix_ms: 0,
-        takeover_ms: None,
-        new_primary: None,
-        longest_gap_ms: None,
-    };
-    if let Some(kind) = fault.role_kind() {
-        let role = tour::pick_role(roles, kind, n).context("the world has no role of this kind")?;
-        let primary = snapshot.roles.get(&role).and_then(|v| v.primary.clone()).context("the role has no primary")?;
-        let index = slots.iter().position(|s| s.name == primary).context("the primary is not a demo controller")?;
-        record.at_unix_ms = unix_ms();
-        let process = slots[index].process.as_mut().context("the primary is not running")?;
-        match fault {
-            Fault::PauseTowerPrimary => {
-                process.signal(Signal::Stop).await?;
-                let pause = (config.ttl * 3).max(Duration::from_secs(2));
-                later.push((Instant::now() + pause, Later::Resume(index)));
-                say(config, &format!("{primary}, primary of {role}, paused (SIGSTOP) for {pause:?}"));
-            }
-            _ => {
-                process.kill().await?;
-                slots[index].process = None;
-                later.push((Instant::now() + Duration::from_secs(3), Later::Restart(index)));
-                say(config, &format!("{primary}, primary of {role}, killed (SIGKILL)"));
+/// The demo's processes and what it will do to them later: the one place faults are injected,
+/// by the tour and by the dashboard alike. Every fault is written to the dashboard's history.
+struct Stage<'a> {
+    config: &'a DemoConfig,
+    slots: Vec<Slot>,
+    cluster: ProcessCluster,
+    later: Vec<(Instant, Later)>,
+    history: Arc<Mutex<History>>,
+    world: &'a LiveWorld,
+    /// The storage lesson, while it runs.
+    lesson: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Stage<'_> {
+    /// Says what happened and records it.
+    fn note(&self, action: &str, target: &str, role: Option<&str>, line: &str) {
+        say(self.config, line);
+        let record = dashboard::history::Record::Fault {
+            at_ms: unix_ms(),
+            action: action.into(),
+            target: target.into(),
+            role: role.map(str::to_string),
+            note: line.into(),
+        };
+        self.history.lock().expect("history poisoned").push(record);
+    }
+
+    /// Carries out what was scheduled for `now`.
+    async fn due(&mut self, now: Instant, roles: &[String]) -> anyhow::Result<()> {
+        let due: Vec<Later> = {
+            let (due, rest): (Vec<_>, Vec<_>) = self.later.drain(..).partition(|(at, _)| *at <= now);
+            self.later = rest;
+            due.into_iter().map(|(_, what)| what).collect()
+        };
+        for what in due {
+            match what {
+                Later::Resume(i) => {
+                    let _ = self.resume(i).await;
+                }
+                Later::Restart(i) => {
+                    if self.slots[i].process.is_none() {
+                        self.restart(i, roles).await?;
+                    }
+                }
+                Later::RestartNode(id) => {
+                    if !self.cluster.is_running(id) {
+                        self.restart_node(id)?;
+                    }
+                }
             }
         }
-        record.role = Some(role);
-        record.victim = primary;
-    } else {
-        let leader = cluster.wait_for_leader(Duration::from_secs(10)).await?;
-        record.at_unix_ms = unix_ms();
-        cluster.kill(leader).await?;
-        later.push((Instant::now() + Duration::from_secs(5), Later::RestartNode(leader)));
-        record.victim = format!("node {leader}");
-        say(config, &format!("coordinator node {leader}, the leader, killed (SIGKILL)"));
+        Ok(())
     }
-    Ok(record)
+
+    fn running(&mut self, i: usize) -> Result<&mut Process, Refused> {
+        let name = self.slots[i].name.clone();
+        self.slots[i]
+            .process
+            .as_mut()
+            .ok_or_else(|| Refused::new(409, format!("{name} is not running (killed; it restarts by itself)")))
+    }
+
+    async fn kill(&mut self, i: usize, role: Option<&str>) -> Result<String, Refused> {
+        let name = self.slots[i].name.clone();
+        self.running(i)?.kill().await.map_err(|e| Refused::new(500, format!("cannot kill {name}: {e:#}")))?;
+        self.slots[i].process = None;
+        self.later.push((Instant::now() + Duration::from_secs(3), Later::Restart(i)));
+        let of = role.map(|r| format!(", primary of {r},")).unwrap_or_default();
+        let line = format!("{name}{of} killed (SIGKILL); it restarts in 3 s");
+        self.note("kill", &name, role, &line);
+        Ok(line)
+    }
+
+    /// SIGSTOPs a controller with its last command still in flight: its link to the actuator is
+    /// held from a command interval before the stop until it resumes, as if the process had
+    /// stopped right after sending (a GC pause, a swapped-out VM). The backup takes over meanwhile;
+    /// on resume the held command arrives late, and the actuator refuses its stale token.
+    async fn pause(&mut self, i: usize, role: Option<&str>) -> Result<String, Refused> {
+        let name = self.slots[i].name.clone();
+        self.running(i)?;
+        self.slots[i].links.actuator.set(Mode::Hold);
+        tokio::time::sleep(self.config.command_interval + Duration::from_millis(100)).await;
+        let stopped = self.running(i)?.signal(Signal::Stop).await;
+        if let Err(e) = stopped {
+            self.slots[i].links.actuator.set(Mode::Pass);
+            return Err(Refused::new(500, format!("cannot pause {name}: {e:#}")));
+        }
+        let pause = (self.config.ttl * 3).max(Duration::from_secs(2));
+        self.later.push((Instant::now() + pause, Later::Resume(i)));
+        let of = role.map(|r| format!(", primary of {r},")).unwrap_or_default();
+        let line = format!("{name}{of} paused (SIGSTOP) for {pause:?}, its last command still in flight");
+        self.note("pause", &name, role, &line);
+        Ok(line)
+    }
+
+    async fn resume(&mut self, i: usize) -> Result<String, Refused> {
+        let name = self.slots[i].name.clone();
+        self.running(i)?
+            .signal(Signal::Cont)
+            .await
+            .map_err(|e| Refused::new(500, format!("cannot resume {name}: {e:#}")))?;
+        self.slots[i].links.actuator.set(Mode::Pass);
+        let line =
+            format!("{name} resumed (SIGCONT): the command it sent before the pause arrives now, with a stale token");
+        self.note("resume", &name, None, &line);
+        Ok(line)
+    }
+
+    async fn restart(&mut self, i: usize, roles: &[String]) -> anyhow::Result<()> {
+        let name = self.slots[i].name.clone();
+        let (process, links) =
+            spawn_controller(self.config, &name, &self.cluster.endpoints(), self.world, roles).await?;
+        self.slots[i].process = Some(process);
+        self.slots[i].links = links;
+        self.slots[i].cut_off = false;
+        self.note(
+            "restart",
+            &name,
+            None,
+            &format!("{name} restarted: it joins at the back of every line, as a backup"),
+        );
+        Ok(())
+    }
+
+    fn cut_off(&mut self, i: usize, role: Option<&str>, cut: bool) -> Result<String, Refused> {
+        let name = self.slots[i].name.clone();
+        self.running(i)?;
+        if self.slots[i].cut_off == cut {
+            let state = if cut { "already cut off" } else { "not cut off" };
+            return Err(Refused::new(409, format!("{name} is {state}")));
+        }
+        for link in &self.slots[i].links.coordinator {
+            link.set(if cut { Mode::Cut } else { Mode::Pass });
+        }
+        self.slots[i].cut_off = cut;
+        let (action, line) = if cut {
+            let of = role.map(|r| format!(", primary of {r},")).unwrap_or_default();
+            ("cut-off", format!("{name}{of} cut off from the coordinator: its keep-alives stop reaching it"))
+        } else {
+            ("reconnect", format!("{name} reconnected to the coordinator"))
+        };
+        self.note(action, &name, role, &line);
+        Ok(line)
+    }
+
+    async fn kill_node(&mut self, id: u64, leader: bool) -> Result<String, Refused> {
+        if !self.cluster.is_running(id) {
+            return Err(Refused::new(409, format!("coordinator node {id} is not running (it restarts by itself)")));
+        }
+        self.cluster.kill(id).await.map_err(|e| Refused::new(500, format!("cannot kill node {id}: {e:#}")))?;
+        self.later.push((Instant::now() + Duration::from_secs(5), Later::RestartNode(id)));
+        let what = if leader { ", the leader," } else { "" };
+        let line = format!("coordinator node {id}{what} killed (SIGKILL); it restarts in 5 s");
+        self.note("kill", &format!("node {id}"), None, &line);
+        Ok(line)
+    }
+
+    fn restart_node(&mut self, id: u64) -> anyhow::Result<()> {
+        self.cluster.spawn(id)?;
+        self.note(
+            "restart",
+            &format!("node {id}"),
+            None,
+            &format!("coordinator node {id} restarted: it catches up from the log"),
+        );
+        Ok(())
+    }
+
+    async fn leader(&self) -> Result<u64, Refused> {
+        self.cluster
+            .wait_for_leader(Duration::from_secs(5))
+            .await
+            .map_err(|e| Refused::new(409, format!("the coordinator has no agreed leader now: {e:#}")))
+    }
+
+    /// The controller a target names (for a role: its primary now) and the role.
+    fn controller(&self, target: &Target, snapshot: &Snapshot) -> Result<(usize, Option<String>), Refused> {
+        match target {
+            Target::Controller(i) => Ok((*i, None)),
+            Target::PrimaryOf(role) => {
+                let primary = snapshot
+                    .roles
+                    .get(role)
+                    .and_then(|v| v.primary.clone())
+                    .ok_or_else(|| Refused::new(409, format!("{role} has no primary yet")))?;
+                let i =
+                    self.slots.iter().position(|s| s.name == primary).ok_or_else(|| {
+                        Refused::new(409, format!("{role}'s primary {primary} is not a demo controller"))
+                    })?;
+                Ok((i, Some(role.clone())))
+            }
+            Target::Node(_) | Target::Leader => {
+                Err(Refused::new(400, "this fault is for a controller: give a controller's name or a role"))
+            }
+        }
+    }
+
+    /// Carries out a request from the dashboard; refuses, touching nothing, what it cannot do.
+    async fn serve(
+        &mut self,
+        request: Request,
+        snapshot: &Snapshot,
+        roles: &[String],
+        client: &skyway_coord::client::Client,
+    ) -> Answer {
+        let names: Vec<String> = self.slots.iter().map(|s| s.name.clone()).collect();
+        let nodes = self.cluster.endpoints().len() as u64;
+        let target = |text: &str| control::parse_target(text, &names, roles, nodes).map_err(|e| Refused::new(404, e));
+        match request {
+            Request::Kill { target: text } => match target(&text)? {
+                Target::Node(id) => self.kill_node(id, false).await,
+                Target::Leader => {
+                    let id = self.leader().await?;
+                    self.kill_node(id, true).await
+                }
+                other => {
+                    let (i, role) = self.controller(&other, snapshot)?;
+                    self.kill(i, role.as_deref()).await
+                }
+            },
+            Request::Pause { target: text } => {
+                let (i, role) = self.controller(&target(&text)?, snapshot)?;
+                self.pause(i, role.as_deref()).await
+            }
+            Request::Resume { target: text } => {
+                let (i, _) = self.controller(&target(&text)?, snapshot)?;
+                self.resume(i).await
+            }
+            Request::CutOff { target: text } => {
+                let (i, role) = self.controller(&target(&text)?, snapshot)?;
+                self.cut_off(i, role.as_deref(), true)
+            }
+            Request::Reconnect { target: text } => {
+                let (i, _) = self.controller(&target(&text)?, snapshot)?;
+                self.cut_off(i, None, false)
+            }
+            Request::Restart { target: text } => match target(&text)? {
+                Target::Node(id) if !self.cluster.is_running(id) => {
+                    self.restart_node(id).map_err(|e| Refused::new(500, format!("cannot restart node {id}: {e:#}")))?;
+                    Ok(format!("coordinator node {id} restarted"))
+                }
+                Target::Node(id) => Err(Refused::new(409, format!("coordinator node {id} is running"))),
+                _ => Err(Refused::new(400, "restart takes `node N` (a killed controller restarts by itself)")),
+            },
+            Request::Speed { value } => {
+                self.world.set_speed(value).map_err(|e| Refused::new(400, format!("{e:#}")))?;
+                let line = format!("the world now runs at {value}x real time");
+                self.note("speed", "world", None, &line);
+                Ok(line)
+            }
+            Request::Lesson => self.lesson(client),
+            Request::Stall { position_m, lane, duration_s } => {
+                self.world
+                    .stall(position_m, lane, duration_s)
+                    .await
+                    .map_err(|e| Refused::new(400, format!("cannot stall a vehicle there: {e}")))?;
+                let line = format!(
+                    "the next vehicle to reach {position_m:.0} m in lane {lane} stalls there for {duration_s:.0} s \
+                     (simulated): watch the queue build and the segment's primary react"
+                );
+                self.note("stall", &format!("road {position_m:.0} m lane {lane}"), None, &line);
+                Ok(line)
+            }
+            Request::CloseLane { .. } | Request::CloseRunway { .. } => Err(Refused::new(
+                501,
+                "a lane or a runway is closed only by its role's primary, as a fenced command to the actuator (an \
+                 order from anyone else would be a second controller: the split brain fencing prevents); stall a \
+                 vehicle instead and watch the segment's primary close the lane",
+            )),
+        }
+    }
+
+    /// Starts the storage lesson (seeded, so it repeats) on a local object store and the demo's
+    /// coordinator, in the background (it takes seconds; the demo goes on meanwhile), and
+    /// records its results when it ends.
+    fn lesson(&mut self, client: &skyway_coord::client::Client) -> Answer {
+        if self.lesson.as_ref().is_some_and(|task| !task.is_finished()) {
+            return Err(Refused::new(409, "the lesson is already running: its results appear when it ends"));
+        }
+        let store = skyway_storage::StorageConfig::local_dir(self.config.root.join("lesson").join("blobs"))
+            .map_err(anyhow::Error::from)
+            .and_then(|c| Ok(skyway_storage::BlobStore::open(&c)?))
+            .map_err(|e| Refused::new(500, format!("cannot open the lesson's object store: {e:#}")))?;
+        let line = "running the storage lesson: three logs, 6 writers appending 6 records each, 3 readers";
+        self.note("lesson", "lesson", None, line);
+        let (client, history, human) = (client.clone(), self.history.clone(), self.config.summary_every.is_some());
+        self.lesson = Some(tokio::spawn(async move {
+            use crate::lesson::{LessonConfig, LessonTargets, run_lesson};
+            let targets = LessonTargets { store, prefix: format!("dash-{}", unix_ms()), coordinator: Some(client) };
+            // Smaller than the command's default, so that it ends within seconds beside a
+            // running demo; the naive log still loses acknowledged records.
+            let config = LessonConfig { writers: 6, records_per_writer: 6, readers: 3, ..LessonConfig::default() };
+            let (reports, skipped) = match run_lesson(&targets, &config).await {
+                Ok(done) => done,
+                Err(e) => {
+                    tracing::error!("the lesson failed: {e:#}");
+                    return;
+                }
+            };
+            let logs = reports
+                .iter()
+                .map(|r| dashboard::history::LessonLogResult {
+                    title: r.log.title().to_string(),
+                    written: r.written,
+                    acknowledged: r.acknowledged,
+                    present: r.present,
+                    lost: r.lost,
+                    split_brain_runways: r.verdict.split_brain_runways.clone(),
+                    disagreeing_reader_pairs: r.verdict.disagreeing_reader_pairs,
+                    explanation: r.explanation.clone(),
+                })
+                .collect();
+            let skipped: Vec<String> = skipped.iter().map(|s| format!("{}: {}", s.log.title(), s.why)).collect();
+            let summary: Vec<String> = reports
+                .iter()
+                .map(|r| format!("{}: {} of {} acknowledged lost", r.log.title(), r.lost, r.acknowledged))
+                .collect();
+            history.lock().expect("history poisoned").push(dashboard::history::Record::Lesson {
+                at_ms: unix_ms(),
+                logs,
+                skipped,
+            });
+            let line = format!("lesson: {}", summary.join("; "));
+            if human { println!("== {line}") } else { tracing::info!("{line}") }
+        }));
+        Ok(format!("{line}; its results appear in the lesson panel when it ends (seconds)"))
+    }
+
+    /// One fault of the tour.
+    async fn inject(
+        &mut self,
+        fault: Fault,
+        n: usize,
+        roles: &[String],
+        snapshot: &Snapshot,
+    ) -> anyhow::Result<FaultRecord> {
+        say(self.config, fault.explanation());
+        let mut record = FaultRecord {
+            fault,
+            role: None,
+            victim: String::new(),
+            at_unix_ms: 0,
+            takeover_ms: None,
+            new_primary: None,
+            longest_gap_ms: None,
+        };
+        let refused = |r: Refused| anyhow::anyhow!(r.error);
+        if let Some(kind) = fault.role_kind() {
+            let role = tour::pick_role(roles, kind, n).context("the world has no role of this kind")?;
+            let (index, _) = self.controller(&Target::PrimaryOf(role.clone()), snapshot).map_err(refused)?;
+            record.at_unix_ms = unix_ms();
+            match fault {
+                Fault::PauseTowerPrimary => self.pause(index, Some(&role)).await.map_err(refused)?,
+                _ => self.kill(index, Some(&role)).await.map_err(refused)?,
+            };
+            record.role = Some(role);
+            record.victim = self.slots[index].name.clone();
+        } else {
+            let leader = self.leader().await.map_err(refused)?;
+            record.at_unix_ms = unix_ms();
+            self.kill_node(leader, true).await.map_err(refused)?;
+            record.victim = format!("node {leader}");
+        }
+        Ok(record)
+    }
 }
 
 /// Fills in what followed a fault, from the actuator's trail.

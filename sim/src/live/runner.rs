@@ -24,7 +24,7 @@ use skyway_controller::proto::AuditEntry;
 use skyway_coord::client::Client;
 use skyway_world::policy::autopilot::Autopilot;
 use skyway_world::{Applied, Event, Outputs, Scenario, World};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::cameras::{self, FeedTick, Placement};
 use super::feed::{self, TickSender};
@@ -57,6 +57,7 @@ pub const SPEED_MAX: f64 = 1_000.0;
 enum Input {
     Decision(AuditEntry),
     Speed(f64),
+    Stall { position_m: f64, lane: u8, duration_s: f64, reply: tokio::sync::oneshot::Sender<Result<(), String>> },
     Stop,
 }
 
@@ -71,7 +72,11 @@ pub struct LiveWorld {
     roles: Vec<String>,
     ticks: TickSender,
     placements: Vec<Placement>,
+    decisions: broadcast::Sender<AuditEntry>,
 }
+
+/// Decisions buffered for a listener of [`LiveWorld::decisions`] that falls behind.
+const DECISIONS_BUFFERED: usize = 16_384;
 
 impl LiveWorld {
     /// Builds the world, opens its actuator and serves it, and starts the loop; summaries are
@@ -89,10 +94,14 @@ impl LiveWorld {
         let loop_ticks = ticks.clone();
         let (inputs, received) = std_mpsc::channel();
         let observer_inputs = std::sync::Mutex::new(inputs.clone());
+        let (decisions, _) = broadcast::channel(DECISIONS_BUFFERED);
+        let observer_decisions = decisions.clone();
         let actuator = Arc::new(Actuator::open_observed(
             &config.actuator_dir,
             Box::new(move |entry: &AuditEntry| {
                 let _ = observer_inputs.lock().expect("observer poisoned").send(Input::Decision(entry.clone()));
+                // Nobody listening is fine; a listener that lags learns how many it missed.
+                let _ = observer_decisions.send(entry.clone());
             }),
         )?);
         let listener = tokio::net::TcpListener::bind(config.actuator_listen)
@@ -137,7 +146,18 @@ impl LiveWorld {
             }),
         ];
         tracing::info!(%actuator_addr, roles = roles.len(), "world running");
-        Ok(Self { actuator, actuator_addr, inputs, snapshot, thread: Some(thread), tasks, roles, ticks, placements })
+        Ok(Self {
+            actuator,
+            actuator_addr,
+            inputs,
+            snapshot,
+            thread: Some(thread),
+            tasks,
+            roles,
+            ticks,
+            placements,
+            decisions,
+        })
     }
 
     /// Where controllers reach the world's actuator.
@@ -181,6 +201,11 @@ impl LiveWorld {
         self.snapshot.borrow().clone()
     }
 
+    /// Every actuator decision from now on, in the order made (after it is durable).
+    pub fn decisions(&self) -> broadcast::Receiver<AuditEntry> {
+        self.decisions.subscribe()
+    }
+
     /// Changes of the snapshot.
     pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
         self.snapshot.clone()
@@ -191,6 +216,16 @@ impl LiveWorld {
         anyhow::ensure!(speed > 0.0 && speed <= SPEED_MAX, "speed {speed} is out of range: 0 < speed <= {SPEED_MAX}");
         let _ = self.inputs.send(Input::Speed(speed));
         Ok(())
+    }
+
+    /// Stalls the first vehicle to reach `position_m` in `lane` from now on, for `duration_s`
+    /// simulated seconds; refused, saying why, for an impossible place or a world without a road.
+    pub async fn stall(&self, position_m: f64, lane: u8, duration_s: f64) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inputs
+            .send(Input::Stall { position_m, lane, duration_s, reply })
+            .map_err(|_| "the world has stopped".to_string())?;
+        answer.await.unwrap_or_else(|_| Err("the world has stopped".into()))
     }
 
     /// Stops the loop and the actuator's service; returns the final snapshot.
@@ -263,6 +298,9 @@ fn run_loop(
                         });
                     }
                 }
+                Input::Stall { position_m, lane, duration_s, reply } => {
+                    let _ = reply.send(world.stall(position_m, lane, duration_s));
+                }
                 Input::Speed(new) => {
                     speed = new;
                     anchor = (Instant::now(), world.tick());
@@ -303,6 +341,8 @@ fn run_loop(
         busy += woke.elapsed();
         if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
             snapshot.stats = world.stats();
+            snapshot.vehicles = world.highway().map(|h| h.vehicles()).unwrap_or_default();
+            snapshot.movers = world.airport().map(|a| a.movers()).unwrap_or_default();
             snapshot.published = publisher.stats();
             let window = busy_since.elapsed().as_secs_f64();
             if window >= 1.0 {

@@ -7,6 +7,8 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::Serialize;
 use skyway_controller::actuator::CLAIM;
 use skyway_controller::proto::AuditEntry;
+use skyway_world::airport::Mover;
+use skyway_world::highway::VehicleView;
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
 use skyway_world::world::WorldStats;
 
@@ -72,6 +74,12 @@ pub struct Snapshot {
     /// Share of one core the world's thread used over the last second (stepping the world and
     /// handing summaries to the publisher; the coordinator writes run elsewhere).
     pub world_cpu_share: f64,
+    /// Every vehicle on the road now, for the dashboard (not in reports: it is large).
+    #[serde(skip)]
+    pub vehicles: Vec<VehicleView>,
+    /// Every aircraft and ground vehicle at the airport now, for the dashboard.
+    #[serde(skip)]
+    pub movers: Vec<Mover>,
 }
 
 impl Snapshot {

@@ -22,6 +22,8 @@ pub struct NodeProcess {
     pub addr: String,
     /// Its data directory.
     pub data_dir: PathBuf,
+    /// Where it serves `/metrics` and `/health` over HTTP.
+    pub metrics_addr: String,
     /// Started with `--join`: waits to be added to the cluster instead of forming one.
     pub joining: bool,
     child: Option<Process>,
@@ -125,11 +127,14 @@ impl ProcessCluster {
         };
         let peers_arg = peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(",");
         cluster.extra_args.extend(["--peers".to_string(), peers_arg]);
-        for (id, addr) in &peers {
+        let metrics_ports = free_ports(peers.len())?;
+        for ((id, addr), metrics_port) in peers.iter().zip(metrics_ports) {
             let data_dir = root.join(format!("node-{id}"));
-            cluster
-                .nodes
-                .insert(*id, NodeProcess { id: *id, addr: addr.clone(), data_dir, joining: false, child: None });
+            let metrics_addr = format!("127.0.0.1:{metrics_port}");
+            cluster.nodes.insert(
+                *id,
+                NodeProcess { id: *id, addr: addr.clone(), data_dir, metrics_addr, joining: false, child: None },
+            );
         }
         Ok(cluster)
     }
@@ -138,10 +143,20 @@ impl ProcessCluster {
     pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
         self.reserved.remove(&id); // release the port for the node to bind
         let node = self.nodes.get_mut(&id).context("no such node")?;
-        let mut args: Vec<String> = ["coord", "serve", "--id", &id.to_string(), "--listen", &node.addr, "--data-dir"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut args: Vec<String> = [
+            "coord",
+            "serve",
+            "--id",
+            &id.to_string(),
+            "--listen",
+            &node.addr,
+            "--metrics-listen",
+            &node.metrics_addr,
+            "--data-dir",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         args.push(node.data_dir.display().to_string());
         args.extend(self.extra_args.iter().cloned());
         if node.joining {
@@ -159,9 +174,11 @@ impl ProcessCluster {
     /// Returns its id.
     pub fn start_joining_node(&mut self) -> anyhow::Result<u64> {
         let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
-        let addr = format!("127.0.0.1:{}", free_ports(1)?[0]);
+        let ports = free_ports(2)?;
+        let addr = format!("127.0.0.1:{}", ports[0]);
+        let metrics_addr = format!("127.0.0.1:{}", ports[1]);
         let data_dir = self.root.join(format!("node-{id}"));
-        self.nodes.insert(id, NodeProcess { id, addr, data_dir, joining: true, child: None });
+        self.nodes.insert(id, NodeProcess { id, addr, data_dir, metrics_addr, joining: true, child: None });
         self.spawn(id)?;
         Ok(id)
     }

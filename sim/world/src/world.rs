@@ -174,6 +174,16 @@ impl World {
         self.highway.as_ref()
     }
 
+    /// Stalls the first vehicle to reach `position_m` in `lane` from now on, for `duration_s`
+    /// (an incident added while the world runs). Refused, with what is wrong, for a world without
+    /// a road or an impossible place or duration.
+    pub fn stall(&mut self, position_m: f64, lane: u8, duration_s: f64) -> Result<(), String> {
+        let at_s = self.time_s();
+        let road = self.highway.as_mut().ok_or("this world has no road")?;
+        road.add_incident(highway::IncidentSpec { at_s, position_m, lane, duration_s })
+            .map_err(|(field, reason)| format!("{}: {reason}", field.replace("incidents[0].", "")))
+    }
+
     /// The airport, if any.
     pub fn airport(&self) -> Option<&Airport> {
         self.airport.as_ref()
@@ -338,6 +348,29 @@ mod tests {
 
     fn world() -> World {
         World::new(&Scenario::builtin("highway").unwrap(), 1).unwrap()
+    }
+
+    #[test]
+    fn a_stall_added_while_running_stops_the_next_vehicle_there() {
+        let mut w = world();
+        for _ in 0..240 {
+            w.step(&[]);
+        }
+        assert!(w.stall(9_000.0, 1, 60.0).unwrap_err().contains("position_m"), "off the road is refused");
+        assert!(w.stall(500.0, 9, 60.0).unwrap_err().contains("lanes 1..=3"), "no such lane is refused");
+        assert!(w.stall(500.0, 1, 0.0).is_err(), "a stall lasts");
+        w.stall(400.0, 2, 60.0).unwrap();
+        let started = (0..400).find_map(|_| {
+            w.step(&[]).events.into_iter().find_map(|e| match e {
+                Event::Highway(highway::Event::StallStarted { lane, position_m, .. }) => Some((lane, position_m)),
+                _ => None,
+            })
+        });
+        let (lane, position_m) = started.expect("a vehicle stalled within 100 s");
+        assert_eq!(lane, 2);
+        // It stalls where it starts braking, at most its stopping distance before the place.
+        assert!((200.0..=400.0).contains(&position_m), "stalled at {position_m} m");
+        w.check_invariants().unwrap();
     }
 
     #[test]

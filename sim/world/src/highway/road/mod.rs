@@ -44,7 +44,7 @@ mod lanes;
 mod motion;
 use super::driver::{A_THRESHOLD, B_SAFE, Driver, mobil_incentive};
 use super::loops::Loops;
-use super::spec::{HighwaySpec, LIMIT_KMH_MAX, LIMIT_KMH_MIN, RoadKind};
+use super::spec::{HighwaySpec, IncidentSpec, LIMIT_KMH_MAX, LIMIT_KMH_MIN, RoadKind};
 use super::{ClosedStretch, Event, HighwayStats, SegmentOrder, VehicleKind, VehicleView};
 use crate::error::Refusal;
 use crate::rng::{Stream, exponential, stream, uniform};
@@ -487,6 +487,18 @@ impl Highway {
                 loops: self.loops.take_segment(s, self.spec.loop_period_s),
             });
         }
+    }
+
+    /// Adds an incident while the road runs (a dashboard's "stall a vehicle"), checked as a
+    /// scenario's would be: from `incident.at_s` on, the first vehicle in its lane that reaches
+    /// its position stalls there. An impossible one is refused as `(field, reason)`.
+    pub fn add_incident(&mut self, incident: IncidentSpec) -> Result<(), (String, String)> {
+        let mut spec = self.spec.clone();
+        spec.incidents = vec![incident.clone()];
+        spec.validate()?;
+        self.spec.incidents.push(incident);
+        self.incidents.push(Incident::Waiting);
+        Ok(())
     }
 
     /// The vehicles on the road, lane by lane, rear first.

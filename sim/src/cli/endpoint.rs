@@ -1,0 +1,98 @@
+//! `skyway ctl endpoint status|health`: each endpoint asked on its own, in etcdctl's table.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use skyway_coord::client::{Client, Consistency};
+
+use super::ctl::{Output, print};
+
+/// etcdctl's `endpoint status` table: one row per endpoint.
+pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
+    let client = Client::connect(endpoints)?;
+    let statuses = client.status_all().await;
+    if out == Output::Human {
+        println!(
+            "{:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} ERRORS",
+            "ENDPOINT", "ID", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX"
+        );
+    }
+    let mut any_ok = false;
+    for (endpoint, status) in statuses {
+        match status {
+            Ok(s) => {
+                any_ok = true;
+                let leader = s.has_leader && s.leader_id == s.node_id;
+                let learner = s.learners.contains(&s.node_id);
+                print(
+                    out,
+                    || {
+                        format!(
+                            "{endpoint:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} {}",
+                            s.node_id,
+                            leader,
+                            learner,
+                            s.term,
+                            s.last_log_index,
+                            s.last_applied,
+                            if s.has_leader { "" } else { "no leader" }
+                        )
+                    },
+                    || {
+                        json!({"endpoint": endpoint, "id": s.node_id, "is_leader": leader, "is_learner": learner,
+                               "raft_term": s.term, "raft_index": s.last_log_index, "raft_applied_index": s.last_applied,
+                               "leader": s.has_leader.then_some(s.leader_id), "errors": if s.has_leader { vec![] } else { vec!["no leader"] }})
+                    },
+                );
+            }
+            Err(e) => print(
+                out,
+                || format!("{endpoint:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} {e}", "-", "-", "-", "-", "-", "-"),
+                || json!({"endpoint": endpoint, "errors": [e.to_string()]}),
+            ),
+        }
+    }
+    if !any_ok {
+        anyhow::bail!("no endpoint answered: is the cluster running at {}?", endpoints.join(","));
+    }
+    Ok(())
+}
+
+/// etcdctl's `endpoint health`: a linearizable read on each endpoint alone (it goes through the
+/// quorum), timed. Exits 1 if any endpoint is unhealthy.
+pub async fn health(endpoints: &[String], out: Output, timeout: Duration) -> anyhow::Result<ExitCode> {
+    let mut all_healthy = true;
+    for endpoint in endpoints {
+        let started = Instant::now();
+        let verdict = match Client::connect(std::slice::from_ref(endpoint)) {
+            Err(e) => Err(e.to_string()),
+            Ok(client) => match tokio::time::timeout(timeout, client.exists("/", Consistency::Linearizable)).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {timeout:?}")),
+            },
+        };
+        let took = started.elapsed();
+        match verdict {
+            Ok(()) => print(
+                out,
+                || format!("{endpoint} is healthy: successfully read through the quorum: took = {took:?}"),
+                || json!({"endpoint": endpoint, "health": true, "took_ms": took.as_secs_f64() * 1e3}),
+            ),
+            Err(error) => {
+                all_healthy = false;
+                print(
+                    out,
+                    || format!("{endpoint} is unhealthy: failed to read through the quorum: {error}"),
+                    || json!({"endpoint": endpoint, "health": false, "took_ms": took.as_secs_f64() * 1e3, "error": error}),
+                );
+            }
+        }
+    }
+    if !all_healthy {
+        eprintln!("error: unhealthy cluster");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,386 @@
+//! The dashboard in a real browser: `skyway demo --listen 127.0.0.1:0` as a real process,
+//! headless Chromium driven over the DevTools protocol (`skyway_tests::cdp`). The page must
+//! render the highway, the airport and a lane per role; "kill" on a segment's primary must show
+//! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
+//! late command refused (the command it sent just before it stopped); "stall" must draw a
+//! stalled vehicle; a reload must show the history again; bad requests must be refused
+//! with nothing killed; the storage lesson's three logs must appear side by side; and the
+//! console must stay free of errors. Screenshots are saved under
+//! `target/tmp/dashboard/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+use skyway_tests::cdp::Browser;
+use skyway_tests::harness::skyway_binary;
+use tokio::io::AsyncBufReadExt;
+
+/// The current bar of `role`'s lane as `{controller, token}`, or null.
+fn current_bar(role: &str) -> String {
+    format!(
+        r#"(() => {{ const b = document.querySelector('[data-testid=role-lane][data-role="{role}"] [data-testid=bar][data-current=true]');
+            return b ? {{ controller: b.dataset.controller, token: Number(b.dataset.token) }} : null; }})()"#
+    )
+}
+
+fn click(testid: &str, role: &str) -> String {
+    format!(
+        r#"(() => {{ const b = document.querySelector('[data-testid={testid}][data-role="{role}"]'); if (!b) return false; b.click(); return true; }})()"#
+    )
+}
+
+/// POSTs `body` to /api/faults from the page; returns `[status, answer]`.
+fn post(body: &str) -> String {
+    format!(
+        r#"fetch('/api/faults', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: {body:?} }})
+            .then(async r => [r.status, await r.json()])"#
+    )
+}
+
+/// SIGTERMs the demo when dropped and waits for it to stop its own processes: dropping its
+/// `Child` alone would SIGKILL it and leave its coordinator nodes and controllers running.
+struct Stopper(Option<u32>);
+
+impl Drop for Stopper {
+    fn drop(&mut self) {
+        let Some(pid) = self.0 else { return };
+        let alive =
+            || std::process::Command::new("kill").args(["-0", &pid.to_string()]).status().is_ok_and(|s| s.success());
+        if !alive() {
+            return;
+        }
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while alive() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    let dir = tempfile::tempdir().unwrap();
+    let mut demo = tokio::process::Command::new(skyway_binary())
+        .args(["demo", "--listen", "127.0.0.1:0", "--duration", "150", "--speed", "2", "--warmup-min", "2"])
+        .args(["--summary-every-s", "60"])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cannot start skyway demo");
+    // Declared after `demo`, so dropped first, on a panic too.
+    let _stopper = Stopper(demo.id());
+    let mut lines = tokio::io::BufReader::new(demo.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.expect("the demo's stdout") {
+            if let Some(url) = line.strip_prefix("== dashboard: ") {
+                return url.trim().to_string();
+            }
+        }
+        panic!("the demo ended without printing its dashboard's URL");
+    })
+    .await
+    .expect("no dashboard URL within 60 s");
+    // The demo's console goes to demo.out beside its logs, for a failure's reader.
+    let mut console = std::fs::File::create(dir.path().join("demo.out")).expect("demo.out");
+    tokio::spawn(async move {
+        use std::io::Write;
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = writeln!(console, "{line}");
+        }
+    });
+
+    let browser = Browser::start(1600, 1300).await.expect("headless Chromium");
+    let result = drive(&browser, &url, &artifacts).await;
+    browser.close().await;
+    // Stop the demo cleanly (SIGTERM): it stops its own processes.
+    if let Some(pid) = demo.id() {
+        let _ = tokio::process::Command::new("kill").arg(pid.to_string()).status().await;
+    }
+    let status = tokio::time::timeout(Duration::from_secs(30), demo.wait()).await;
+    if let Err(e) = result {
+        panic!("{e:#}\nscreenshots in {}; demo logs in {}", artifacts.display(), dir.keep().display());
+    }
+    let status = status.expect("the demo did not stop within 30 s of SIGTERM").expect("the demo's exit");
+    assert!(status.success(), "the demo reported a violation: {status}");
+}
+
+async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> anyhow::Result<()> {
+    let long = Duration::from_secs(30);
+    browser.open(url).await?;
+    browser
+        .wait_for("six highway segments", "document.querySelectorAll('[data-testid=segment]').length === 6", long)
+        .await?;
+    browser.wait_for("two runways", "document.querySelectorAll('[data-testid=runway]').length === 2", long).await?;
+    let roles = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.roles.map(l => l.role))").await?;
+    let roles: Vec<String> = serde_json::from_value(roles)?;
+    anyhow::ensure!(roles.len() == 8, "expected 8 roles (6 segments, 2 runways), got {roles:?}");
+    for role in &roles {
+        browser.wait_for(&format!("{role} has a primary"), &current_bar(role), long).await?;
+    }
+    browser
+        .wait_for("vehicles drawn", "document.querySelectorAll('[data-testid=vehicles] > *').length > 20", long)
+        .await?;
+    browser.screenshot(&artifacts.join("1-running.png")).await?;
+
+    // Kill a segment's primary: a new primary, a higher token, no overlap.
+    let before = browser.eval(&current_bar("segment/2")).await?;
+    anyhow::ensure!(browser.eval(&click("kill-primary", "segment/2")).await? == Value::Bool(true), "no kill button");
+    let expression = format!(
+        r#"(() => {{ const now = {}; const lane = document.querySelector('[data-testid=role-lane][data-role="segment/2"]');
+            return now && now.controller !== {:?} && now.token > {} && !lane.querySelector('[data-overlap=true]') ? now : null; }})()"#,
+        current_bar("segment/2"),
+        before["controller"].as_str().unwrap_or_default(),
+        before["token"]
+    );
+    let after = browser
+        .wait_for("segment/2 taken over with a higher token, no overlap", &expression, Duration::from_secs(10))
+        .await?;
+    browser
+        .wait_for(
+            "the kill is answered",
+            "document.querySelector('[data-testid=fault-result]').textContent.startsWith('done')",
+            long,
+        )
+        .await?;
+    browser.wait_for("the gap annotated", r#"document.querySelector('[data-testid=role-lane][data-role="segment/2"] [data-testid=gap]')?.textContent.includes('takeover')"#, long).await?;
+    eprintln!("segment/2: {before} -> {after}");
+
+    // Pause a tower's primary: its late command is refused, and shown so.
+    browser.eval("document.getElementById('toast').textContent = ''; true").await?;
+    anyhow::ensure!(browser.eval(&click("pause-primary", "runway/07L")).await? == Value::Bool(true), "no pause button");
+    let answer = browser
+        .wait_for(
+            "the pause is answered",
+            "(t => t.startsWith('done') || t.startsWith('refused') ? t : null)(document.getElementById('toast').textContent)",
+            long,
+        )
+        .await?;
+    let answer = answer.as_str().unwrap_or_default().to_string();
+    // "done: c2, primary of runway/07L, paused (SIGSTOP) …": the primary when the demo paused it.
+    let victim = answer.strip_prefix("done: ").and_then(|a| a.split(',').next()).unwrap_or_default().to_string();
+    anyhow::ensure!(answer.contains("primary of runway/07L, paused"), "the pause was not carried out: {answer}");
+    // Its held command is refused: for runway/07L, or for another role it was primary of when
+    // it stopped (the controllers spread roles among themselves, so a role can move just then).
+    let refused =
+        format!(r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"]')?.dataset.role"#);
+    let role = browser.wait_for("the paused primary's late command refused", &refused, Duration::from_secs(30)).await?;
+    let role = role.as_str().unwrap_or_default().to_string();
+    browser
+        .wait_for(
+            "a refusal mark on that role's lane",
+            &format!(r#"document.querySelector('[data-testid=role-lane][data-role="{role}"] [data-testid=refused-mark][data-controller="{victim}"]')"#),
+            long,
+        )
+        .await?;
+    let text = browser
+        .eval(&format!(r#"document.querySelector('[data-testid=refusal][data-controller="{victim}"]').textContent"#))
+        .await?;
+    eprintln!("paused {victim}: {text}");
+    browser.screenshot(&artifacts.join("2-after-faults.png")).await?;
+
+    // The storage lesson runs in the background from now on (its panel is checked at the end;
+    // not earlier, since its writes load the coordinator the faults above are timed against).
+    let lesson = browser.eval(&post(r#"{"action":"lesson"}"#)).await?;
+    anyhow::ensure!(lesson[0] == 200, "the lesson did not start: {lesson}");
+
+    let errors = browser.errors();
+    anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // A stall: the next vehicle there stops, drawn as a stalled vehicle.
+    browser
+        .eval("document.getElementById('stall-at').value = '2600'; document.getElementById('stall').click(); true")
+        .await?;
+    browser
+        .wait_for(
+            "a stalled vehicle drawn",
+            "document.querySelectorAll('[data-testid=stalled]').length > 0",
+            Duration::from_secs(40),
+        )
+        .await?;
+
+    // Bad input: refused with a reason, nothing killed.
+    let faults_before = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.filter(f => ['kill', 'pause', 'cut-off', 'speed'].includes(f.action)).length)").await?;
+    for (body, status, says) in [
+        (r#"{"action":"kill","target":"c9"}"#, 404, "unknown target"),
+        (r#"{"action":"kill","target":"node 7"}"#, 404, "no coordinator node 7"),
+        ("not json", 400, "malformed fault request"),
+        (r#"{"action":"explode"}"#, 400, "malformed fault request"),
+        (r#"{"action":"speed","value":-3}"#, 400, "out of range"),
+        (r#"{"action":"stall","position_m":99999}"#, 400, "cannot stall a vehicle there"),
+    ] {
+        let answer = browser.eval(&post(body)).await?;
+        let error = answer[1]["error"].as_str().unwrap_or_default();
+        anyhow::ensure!(
+            answer[0] == status && error.contains(says),
+            "{body}: expected {status} saying {says:?}, got {answer}"
+        );
+        anyhow::ensure!(error.contains("nothing was done"), "{body}: the refusal must say nothing was done: {error}");
+    }
+    let faults_after = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.faults.filter(f => ['kill', 'pause', 'cut-off', 'speed'].includes(f.action)).length)").await?;
+    anyhow::ensure!(
+        faults_before == faults_after,
+        "a refused request injected a fault: {faults_before} -> {faults_after}"
+    );
+    // Chromium logs each refused request as a failed load: those six, and nothing else.
+    let errors = browser.errors();
+    let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();
+    anyhow::ensure!(errors.len() == 6 && provoked == 6, "console errors beyond the six refused requests: {errors:#?}");
+
+    // Reload: the history is drawn again (both segment/2 primaries, the refusal).
+    browser.reload().await?;
+    browser
+        .wait_for(
+            "the history after a reload",
+            &format!(
+                r#"document.querySelectorAll('[data-testid=role-lane][data-role="segment/2"] [data-testid=bar]').length >= 2
+                    && document.querySelector('[data-testid=refusal][data-controller="{victim}"]')"#
+            ),
+            long,
+        )
+        .await?;
+    // The replay: the slider's past shows the state before the kill.
+    browser.eval("document.getElementById('slider').value = '1000'; document.getElementById('slider').dispatchEvent(new Event('input')); true").await?;
+    browser.wait_for("the replay", "document.getElementById('clock').textContent.startsWith('REPLAY')", long).await?;
+    browser.eval("document.getElementById('live').click(); true").await?;
+    browser.wait_for("live again", "!document.getElementById('clock').textContent.startsWith('REPLAY')", long).await?;
+    browser.screenshot(&artifacts.join("3-reloaded.png")).await?;
+    // The lesson's three logs side by side: the naive object log lost acknowledged records.
+    browser
+        .wait_for(
+            "the lesson's three logs",
+            "document.querySelectorAll('[data-testid=lesson-log]').length === 3",
+            Duration::from_secs(60),
+        )
+        .await?;
+    browser.eval("document.getElementById('large').click(); true").await?;
+    browser.screenshot(&artifacts.join("4-large-type-lesson.png")).await?;
+    let errors = browser.errors();
+    anyhow::ensure!(errors.len() == 6, "console errors after the reload: {:#?}", &errors[6..]);
+    Ok(())
+}
+
+/// A plain HTTP/1.1 exchange: the status and the body (the connection closed after it).
+async fn http(addr: &str, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the dashboard answers");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await.expect("an answer").unwrap();
+    let text = String::from_utf8_lossy(&bytes).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// The id of the first SSE event on a fresh `/events` stream (with `last` as Last-Event-ID),
+/// or None if none comes within `wait`.
+async fn first_event_id(addr: &str, last: Option<u64>, wait: Duration) -> Option<u64> {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the dashboard answers");
+    let header = last.map(|id| format!("Last-Event-ID: {id}\r\n")).unwrap_or_default();
+    stream.write_all(format!("GET /events HTTP/1.1\r\nHost: test\r\n{header}\r\n").as_bytes()).await.unwrap();
+    let mut lines = tokio::io::BufReader::new(stream).lines();
+    tokio::time::timeout(wait, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(id) = line.strip_prefix("id: ").or_else(|| line.strip_prefix("id:")) {
+                return id.trim().parse().ok();
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_cannot_perform() {
+    use skyway_sim::rig::cluster::ProcessCluster;
+    use skyway_sim::rig::process::Process;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = ProcessCluster::start(&skyway_binary(), &dir.path().join("coord"), 3, &[]).unwrap();
+    let leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
+    let args: Vec<String> = ["dashboard", "--endpoints", &cluster.endpoints().join(","), "--listen", "127.0.0.1:0"]
+        .map(String::from)
+        .into();
+    let (mut dashboard, line) = Process::spawn_reporting(
+        "dashboard",
+        &skyway_binary(),
+        &args,
+        &dir.path().join("dashboard.log"),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let url = line.trim().strip_prefix("dashboard: ").unwrap_or_else(|| panic!("no URL in {line:?}")).to_string();
+    let addr = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+
+    // The coordinator's three nodes, with the leader the cluster agreed on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let state: Value = loop {
+        let (status, body) = http(&addr, "GET /api/state HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+        assert_eq!(status, 200, "{body}");
+        let state: Value = serde_json::from_str(&body).unwrap();
+        if state["coordinator"]["nodes"].as_array().is_some_and(|n| n.len() == 3)
+            && state["coordinator"]["leader"] == leader
+        {
+            break state;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dashboard never showed the cluster: {state}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(state["world"].is_null(), "no world to show from the coordinator alone");
+
+    // Faults: refused, saying why, since it started none of the processes.
+    let body = r#"{"action":"kill","target":"leader"}"#;
+    let request = format!(
+        "POST /api/faults HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = http(&addr, &request).await;
+    assert_eq!(status, 501, "{answer}");
+    assert!(answer.contains("skyway demo"), "the refusal says what to use instead: {answer}");
+    assert!(cluster.is_running(leader), "nothing was killed");
+    let (status, answer) =
+        http(&addr, "GET /api/state?at_t_ms=soon HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("is not a number"), "{answer}");
+
+    // The cap on browsers: 16 streams at once, the 17th told so.
+    let mut open = Vec::new();
+    for _ in 0..16 {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream.write_all(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut status = String::new();
+        reader.read_line(&mut status).await.unwrap();
+        assert!(status.contains(" 200 "), "a stream within the cap: {status}");
+        open.push(reader);
+    }
+    let (status, answer) = http(&addr, "GET /events HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer.contains("16 browsers are already watching"), "{answer}");
+    drop(open);
+    // Closed streams give their places back when the server next writes to them (an event or
+    // a keep-alive). SSE: a new browser gets the model at once; one that resumes from that id is never sent
+    // it again (only a newer revision, if anything changed).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        if let Some(id) = first_event_id(&addr, None, Duration::from_secs(5)).await {
+            break id;
+        }
+        assert!(std::time::Instant::now() < deadline, "the closed streams never gave their places back");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    if let Some(next) = first_event_id(&addr, Some(first), Duration::from_secs(2)).await {
+        assert!(next > first, "resumed from {first}, got {next} again");
+    }
+
+    let _ = dashboard.stop(Duration::from_secs(5)).await;
+}
