@@ -28,19 +28,37 @@ pub fn find_chromium() -> anyhow::Result<PathBuf> {
         anyhow::ensure!(path.exists(), "SKYWAY_CHROMIUM={} does not exist", path.display());
         return Ok(path);
     }
-    let dirs = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-headless-shell", "chromium-browser"] {
-        for dir in std::env::split_paths(&dirs) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Ok(candidate);
-            }
+    if let Some(found) = on_path() {
+        return Ok(found);
+    }
+    // Not installed: as root on Debian, install it as the tests install moto (nothing by hand).
+    if is_root() && Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("installing Debian's chromium for the browser test (apt-get install -y chromium)…");
+        let installed = std::process::Command::new("sh")
+            .args(["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium"])
+            .status();
+        if installed.is_ok_and(|s| s.success())
+            && let Some(found) = on_path()
+        {
+            return Ok(found);
         }
     }
     bail!(
         "no Chromium: install Debian's `chromium` (apt-get install -y chromium; .ci/run does it) or set \
          SKYWAY_CHROMIUM to a Chromium or chromium-headless-shell binary"
     )
+}
+
+fn on_path() -> Option<PathBuf> {
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    ["chromium", "chromium-headless-shell", "chromium-browser"]
+        .iter()
+        .find_map(|name| std::env::split_paths(&dirs).map(|dir| dir.join(name)).find(|candidate| candidate.is_file()))
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is this process's user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Value>>>>;

@@ -239,7 +239,7 @@ async fn a_killed_or_paused_analyzer_is_replaced_and_its_successor_never_overwri
     let (first, first_token) = primary_of(&rig.client, "cam-2").await.unwrap();
     let seq_at_kill = rig.latest("cam-2").await.unwrap().seq;
     collectors.analyzers_mut()[index(&first) - 1].kill().await.unwrap();
-    wait_until("a result from the backup", Duration::from_secs(30), || async {
+    wait_until("a result from the backup", Duration::from_secs(90), || async {
         rig.analysis("cam-2").await.is_some_and(|a| a.analyzer != first)
     })
     .await;
@@ -256,7 +256,7 @@ async fn a_killed_or_paused_analyzer_is_replaced_and_its_successor_never_overwri
     assert_ne!(second, first);
     let paused = index(&second) - 1;
     collectors.analyzers_mut()[paused].signal(Signal::Stop).await.unwrap();
-    wait_until("a result from the restarted analyzer", Duration::from_secs(40), || async {
+    wait_until("a result from the restarted analyzer", Duration::from_secs(90), || async {
         rig.analysis("cam-2").await.is_some_and(|a| a.analyzer == first && a.token > second_token)
     })
     .await;

@@ -138,7 +138,7 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         before["token"]
     );
     let after = browser
-        .wait_for("segment/2 taken over with a higher token, no overlap", &expression, Duration::from_secs(10))
+        .wait_for("segment/2 taken over with a higher token, no overlap", &expression, Duration::from_secs(30))
         .await?;
     browser
         .wait_for(

@@ -114,7 +114,7 @@ impl Watcher {
                     // It grows after each full round over the endpoints, so that finding the one
                     // node that still serves stays quick.
                     tokio::time::sleep(jittered(backoff)).await;
-                    if (self.endpoint_index + 1) % endpoints == 0 {
+                    if (self.endpoint_index + 1).is_multiple_of(endpoints) {
                         backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
                     }
                 }
