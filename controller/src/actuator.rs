@@ -4,9 +4,13 @@
 //! actuator's directory) and fsynced *before* the command takes effect and before the answer
 //! is sent. The floors are rebuilt from the trail on start, so an actuator that restarts does
 //! not forget the highest token it accepted and cannot be made to obey a stale primary.
+//!
+//! Each line is the decision's JSON, a tab and the CRC-32 of that JSON in hex: a flipped bit
+//! on disk is then a corrupt line, never a different decision (a changed token or verdict that
+//! still parses). Lines without a checksum, as older versions wrote them, are still read.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -94,8 +98,7 @@ impl Actuator {
             accepted,
             floor,
         };
-        let mut line = serde_json::to_vec(&entry)?;
-        line.push(b'\n');
+        let line = trail_line(&entry)?;
         state.trail.write_all(&line).context("cannot write the audit trail")?;
         state.trail.sync_data().context("cannot sync the audit trail")?;
         // Durable: now the floor may rise and the command take effect.
@@ -127,20 +130,61 @@ impl Actuator {
     }
 }
 
-/// Reads an audit trail; a torn last line (a crash mid-write, never acknowledged) is ignored.
+/// One line of the trail: the entry's JSON, a tab, its CRC-32 in hex, a newline.
+fn trail_line(entry: &AuditEntry) -> anyhow::Result<Vec<u8>> {
+    let mut line = serde_json::to_vec(entry)?;
+    let crc = crc32fast::hash(&line);
+    line.extend_from_slice(format!("\t{crc:08x}\n").as_bytes());
+    Ok(line)
+}
+
+/// Parses one line (without its newline), checking its checksum if it has one.
+fn parse_line(line: &[u8]) -> anyhow::Result<AuditEntry> {
+    let json = match line.iter().rposition(|&b| b == b'\t') {
+        Some(tab) => {
+            let (json, crc) = (&line[..tab], &line[tab + 1..]);
+            let written = std::str::from_utf8(crc).ok().and_then(|hex| u32::from_str_radix(hex, 16).ok());
+            let actual = crc32fast::hash(json);
+            if crc.len() != 8 || written != Some(actual) {
+                bail!(
+                    "its checksum {:?} does not match its content (crc32 {actual:08x})",
+                    String::from_utf8_lossy(crc)
+                );
+            }
+            json
+        }
+        None => line,
+    };
+    Ok(serde_json::from_slice::<AuditEntry>(json)?)
+}
+
+/// Reads an audit trail; a torn last line (a crash mid-write, never acknowledged: no newline
+/// yet) is ignored. Any other line that is not a whole, checksummed decision is an error naming the line: the
+/// floors cannot be rebuilt from a damaged trail, and guessing could obey a stale primary.
 pub fn read_trail(path: &Path) -> anyhow::Result<Vec<AuditEntry>> {
-    let file = match File::open(path) {
-        Ok(file) => file,
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>()?;
+    // Lines as bytes: a flipped bit may leave invalid UTF-8, which is corruption like any other.
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|last| last.is_empty()) {
+        lines.pop();
+    }
+    // Only a last line without its newline can be torn: the newline is written with the line.
+    let torn = if bytes.ends_with(b"\n") { None } else { Some(lines.len().saturating_sub(1)) };
     let mut entries = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
-        match serde_json::from_str::<AuditEntry>(line) {
+        match parse_line(line) {
             Ok(entry) => entries.push(entry),
-            Err(_) if i + 1 == lines.len() => tracing::warn!("ignoring a torn last line in {}", path.display()),
-            Err(e) => bail!("{} line {} is corrupt: {e}", path.display(), i + 1),
+            Err(_) if Some(i) == torn => tracing::warn!("ignoring a torn last line in {}", path.display()),
+            Err(e) => bail!(
+                "{} line {} is corrupt: {e:#}; restore the trail from a backup, or move it aside only if no \
+                 primary's token must be remembered",
+                path.display(),
+                i + 1
+            ),
         }
     }
     Ok(entries)

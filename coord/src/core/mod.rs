@@ -5,6 +5,7 @@ pub mod clients;
 pub mod command;
 pub mod event;
 pub mod history;
+pub mod invariants;
 pub mod leases;
 pub mod membership;
 pub mod namespace;

@@ -26,6 +26,7 @@ use super::database::{SNAPSHOT, io_err};
 use super::{LogId, Response, Snapshot, SnapshotData, SnapshotMeta, StoredMembership, TypeConfig};
 use crate::core::command::{Command, Outcome};
 use crate::core::history::HistoryBounds;
+use crate::core::invariants::decode_snapshot;
 use crate::core::state::CoordState;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -97,7 +98,7 @@ impl StateMachineStore {
         let history = history.into();
         let (state, meta) = match read_snapshot(&db)? {
             Some(snapshot) => {
-                let state = CoordState::from_snapshot(&snapshot.snapshot, history.events)
+                let state = decode_snapshot(&snapshot.snapshot, history.events)
                     .map_err(invalid)?
                     .with_history_bytes_max(history.bytes);
                 let meta = AppliedMeta {
@@ -172,8 +173,8 @@ impl StateMachineStore {
     }
 }
 
-fn invalid(error: postcard::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("snapshot: {error}"))
+fn invalid(error: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error)
 }
 
 fn read_snapshot(db: &Database) -> io::Result<Option<Snapshot>> {
@@ -197,7 +198,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
         let (data, meta) = {
             let state = self.shared.read();
             let meta = self.meta.lock().expect("meta lock poisoned").clone();
-            (state.to_snapshot().map_err(invalid)?, meta)
+            (state.to_snapshot().map_err(|e| invalid(format!("snapshot: {e}")))?, meta)
         };
         let snapshot = Snapshot {
             meta: SnapshotMeta { last_log_id: meta.last_applied, last_membership: meta.last_membership },
@@ -267,7 +268,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
-        let state = CoordState::from_snapshot(&snapshot, self.history.events)
+        let state = decode_snapshot(&snapshot, self.history.events)
             .map_err(invalid)?
             .with_history_bytes_max(self.history.bytes);
         let revision = state.revision();

@@ -386,7 +386,10 @@ impl CoordNode {
     }
 
     /// Adds a node: as a learner (caught up before returning), then as a voter if asked.
+    /// The id and address are checked first: a node 0 or an address no peer can dial would
+    /// otherwise join the membership (as a voter, it counts towards every quorum and never votes).
     pub async fn add_node(&self, id: NodeId, addr: String, voter: bool) -> Result<(), CoordError> {
+        check_new_member(id, &addr)?;
         self.raft.add_learner(id, BasicNode { addr }, true).await.map_err(membership_change_error)?;
         if voter {
             self.raft
@@ -422,5 +425,39 @@ fn membership_change_error(error: RaftError<TypeConfig, ClientWriteError<TypeCon
             CoordError::NotLeader { leader_id: f.leader_id, leader_addr: f.leader_node.map(|n| n.addr) }
         }
         other => CoordError::Unavailable { reason: format!("membership change failed: {other}") },
+    }
+}
+
+/// A node to add must have an id of at least 1 and a `HOST:PORT` address.
+fn check_new_member(id: NodeId, addr: &str) -> Result<(), CoordError> {
+    if id == 0 {
+        return Err(CoordError::InvalidArgument { reason: "node id 0: node ids start at 1".into() });
+    }
+    let dialable =
+        addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0));
+    if !dialable {
+        return Err(CoordError::InvalidArgument {
+            reason: format!(
+                "node address {addr:?} is not HOST:PORT (e.g. 10.0.0.4:7000): the peers could not reach it"
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_member_needs_an_id_and_a_dialable_address() {
+        // Found by tests/tests/hostile_grpc.rs: `AddNode { node_id: 0, addr: "" , voter: true }`
+        // made node 0 a voter of a 3-node cluster.
+        for (id, addr) in [(0, "127.0.0.1:7000"), (4, ""), (4, "host"), (4, ":7000"), (4, "h:x"), (4, "h:0")] {
+            let error = check_new_member(id, addr).unwrap_err();
+            assert!(matches!(error, CoordError::InvalidArgument { .. }), "{id} {addr:?}: {error}");
+        }
+        check_new_member(4, "10.0.0.4:7000").unwrap();
+        check_new_member(4, "coord-4.internal:7000").unwrap();
     }
 }
