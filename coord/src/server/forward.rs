@@ -7,8 +7,8 @@
 //!
 //! Bounded everywhere: a follower holds at most `--forwarded-writes-max` writes (queued or in
 //! flight; one more is refused as unavailable — certainly not applied), a batch carries at most
-//! [`BATCH_WRITES_MAX`] writes and about [`BATCH_BYTES_MAX`] bytes, and at most
-//! [`BATCHES_IN_FLIGHT_MAX`] batches travel at once, including those for a new leader.
+//! `BATCH_WRITES_MAX` writes and about `BATCH_BYTES_MAX` bytes, and at most
+//! `BATCHES_IN_FLIGHT_MAX` batches travel at once, including those for a new leader.
 
 use std::sync::Arc;
 use std::time::Duration;
