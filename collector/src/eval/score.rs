@@ -65,8 +65,19 @@ pub fn scored(t: &TruthBox, range_m: f64) -> bool {
     t.visible >= 0.5 && t.bbox.h >= MIN_BOX_H && t.position_m <= range_m && t.position_m >= 0.0
 }
 
-/// Matches one frame's blobs to its truth.
-pub fn match_frame(blobs: &[Blob], truth: &[TruthBox], range_m: f64) -> Matches {
+/// Blobs matched one to one with truth boxes at IoU ≥ [`IOU_MIN`], best overlap first (ties by
+/// index, so the result is deterministic), with every overlapping pair for the callers' finer
+/// judgements.
+struct OneToOne {
+    /// Every (IoU, blob, truth) pair that overlaps at all, best first.
+    pairs: Vec<(f64, usize, usize)>,
+    /// The matched (blob, truth) pairs.
+    matched: Vec<(usize, usize)>,
+    blob_used: Vec<bool>,
+    truth_used: Vec<bool>,
+}
+
+fn one_to_one(blobs: &[Blob], truth: &[TruthBox]) -> OneToOne {
     let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
     for (i, b) in blobs.iter().enumerate() {
         for (j, t) in truth.iter().enumerate() {
@@ -78,17 +89,23 @@ pub fn match_frame(blobs: &[Blob], truth: &[TruthBox], range_m: f64) -> Matches 
     }
     pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let (mut blob_used, mut truth_used) = (vec![false; blobs.len()], vec![false; truth.len()]);
-    let mut m = Matches::default();
+    let mut matched = Vec::new();
     for &(iou, i, j) in &pairs {
         if iou < IOU_MIN || blob_used[i] || truth_used[j] {
             continue;
         }
         blob_used[i] = true;
         truth_used[j] = true;
-        if scored(&truth[j], range_m) {
-            m.true_positives += 1;
-        }
+        matched.push((i, j));
     }
+    OneToOne { pairs, matched, blob_used, truth_used }
+}
+
+/// Matches one frame's blobs to its truth.
+pub fn match_frame(blobs: &[Blob], truth: &[TruthBox], range_m: f64) -> Matches {
+    let OneToOne { pairs, matched, blob_used, truth_used } = one_to_one(blobs, truth);
+    let true_positives = matched.iter().filter(|&&(_, j)| scored(&truth[j], range_m)).count() as u64;
+    let mut m = Matches { true_positives, ..Matches::default() };
     for (i, b) in blobs.iter().enumerate() {
         if blob_used[i] || b.position_m > range_m {
             continue;
@@ -223,28 +240,11 @@ impl Breakdown {
 /// [`match_frame`].
 pub fn breakdown_frame(blobs: &[Blob], truth: &[TruthBox], range_m: f64) -> Breakdown {
     const NEAR_IOU: f64 = 0.1;
-    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
-    for (i, b) in blobs.iter().enumerate() {
-        for (j, t) in truth.iter().enumerate() {
-            let iou = b.bbox.iou(&t.bbox);
-            if iou > 0.0 {
-                pairs.push((iou, i, j));
-            }
-        }
-    }
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let (mut blob_used, mut truth_used) = (vec![false; blobs.len()], vec![false; truth.len()]);
+    let OneToOne { pairs, matched, blob_used, truth_used } = one_to_one(blobs, truth);
     let mut out = Breakdown::default();
-    for &(iou, i, j) in &pairs {
-        if iou < IOU_MIN || blob_used[i] || truth_used[j] {
-            continue;
-        }
-        blob_used[i] = true;
-        truth_used[j] = true;
-        if scored(&truth[j], range_m) {
-            out.dw_sum += blobs[i].bbox.w as i64 - truth[j].bbox.w as i64;
-            out.dh_sum += blobs[i].bbox.h as i64 - truth[j].bbox.h as i64;
-        }
+    for &(i, j) in matched.iter().filter(|&&(_, j)| scored(&truth[j], range_m)) {
+        out.dw_sum += blobs[i].bbox.w as i64 - truth[j].bbox.w as i64;
+        out.dh_sum += blobs[i].bbox.h as i64 - truth[j].bbox.h as i64;
     }
     // Truth a blob covers: overlapping it with a good share of the truth's own box.
     let covers = |i: usize| {

@@ -108,6 +108,59 @@ pub struct Growth {
     pub bytes: u64,
 }
 
+fn create_bytes(c: &CreateOp) -> usize {
+    c.path.as_str().len() + c.data.len()
+}
+
+fn set_bytes(s: &SetOp) -> usize {
+    s.path.as_str().len() + s.data.len()
+}
+
+impl Op {
+    /// Bytes of paths and data it carries.
+    fn request_bytes(&self) -> usize {
+        match self {
+            Op::Create(c) => create_bytes(c),
+            Op::Set(s) => set_bytes(s),
+            Op::Delete(d) => d.path.as_str().len(),
+        }
+    }
+
+    /// The most it can add to the namespace.
+    fn growth(&self) -> Growth {
+        match self {
+            Op::Create(c) => Growth::of_create(c),
+            Op::Set(s) => Growth::of_set(s),
+            Op::Delete(_) => Growth::default(),
+        }
+    }
+}
+
+impl Check {
+    /// The node it checks.
+    fn path(&self) -> &NodePath {
+        match self {
+            Check::Exists(p) | Check::NotExists(p) | Check::Version(p, _) => p,
+        }
+    }
+}
+
+impl Growth {
+    /// A create: one node, its path (with the 10-digit suffix if sequential) and data.
+    fn of_create(c: &CreateOp) -> Self {
+        Self { nodes: 1, bytes: (create_bytes(c) + if c.sequential { 10 } else { 0 }) as u64 }
+    }
+
+    /// A set, counted as if it replaced nothing.
+    fn of_set(s: &SetOp) -> Self {
+        Self { nodes: 0, bytes: set_bytes(s) as u64 }
+    }
+
+    fn plus(self, other: Self) -> Self {
+        Self { nodes: self.nodes + other.nodes, bytes: self.bytes + other.bytes }
+    }
+}
+
 /// An entry's payload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -208,19 +261,14 @@ impl Command {
 
     /// Bytes of paths and data the command carries, for the request size limit.
     pub fn request_bytes(&self) -> usize {
-        let op = |op: &Op| match op {
-            Op::Create(c) => c.path.as_str().len() + c.data.len(),
-            Op::Set(s) => s.path.as_str().len() + s.data.len(),
-            Op::Delete(d) => d.path.as_str().len(),
-        };
-        let check = |check: &Check| match check {
-            Check::Exists(p) | Check::NotExists(p) | Check::Version(p, _) => p.as_str().len(),
-        };
         match self {
-            Command::Create(c) => c.path.as_str().len() + c.data.len(),
-            Command::Set(s) => s.path.as_str().len() + s.data.len(),
+            Command::Create(c) => create_bytes(c),
+            Command::Set(s) => set_bytes(s),
             Command::Delete(d) => d.path.as_str().len(),
-            Command::Txn { checks, ops } => checks.iter().map(check).sum::<usize>() + ops.iter().map(op).sum::<usize>(),
+            Command::Txn { checks, ops } => {
+                checks.iter().map(|c| c.path().as_str().len()).sum::<usize>()
+                    + ops.iter().map(Op::request_bytes).sum::<usize>()
+            }
             Command::OpenSession { member, .. } => member.as_ref().map_or(0, String::len),
             Command::CloseSession { .. } | Command::ExpireSessions { .. } | Command::CheckpointLeases { .. } => 0,
         }
@@ -231,22 +279,10 @@ impl Command {
     /// not counting parents made on the way). Deletes and session commands add nothing, so they
     /// are never refused by a full quota.
     pub fn growth(&self) -> Growth {
-        let create = |c: &CreateOp| Growth {
-            nodes: 1,
-            bytes: (c.path.as_str().len() + c.data.len() + if c.sequential { 10 } else { 0 }) as u64,
-        };
-        let set = |s: &SetOp| Growth { nodes: 0, bytes: (s.path.as_str().len() + s.data.len()) as u64 };
         match self {
-            Command::Create(c) => create(c),
-            Command::Set(s) => set(s),
-            Command::Txn { ops, .. } => ops.iter().fold(Growth::default(), |total, op| {
-                let one = match op {
-                    Op::Create(c) => create(c),
-                    Op::Set(s) => set(s),
-                    Op::Delete(_) => Growth::default(),
-                };
-                Growth { nodes: total.nodes + one.nodes, bytes: total.bytes + one.bytes }
-            }),
+            Command::Create(c) => Growth::of_create(c),
+            Command::Set(s) => Growth::of_set(s),
+            Command::Txn { ops, .. } => ops.iter().map(Op::growth).fold(Growth::default(), Growth::plus),
             _ => Growth::default(),
         }
     }

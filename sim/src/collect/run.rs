@@ -96,17 +96,10 @@ impl Collectors {
                 id.clone(),
                 "--feed".into(),
                 config.feed.to_string(),
-                "--endpoints".into(),
-                config.endpoints.join(","),
-                "--store".into(),
-                config.store.clone(),
-                "--ttl-ms".into(),
-                config.ttl.as_millis().to_string(),
                 "--retention-s".into(),
                 config.retention.as_secs().to_string(),
-                "--stats-file".into(),
-                stats_path(&config.dir, id).display().to_string(),
             ];
+            args.extend(shared_args(&config, &stats_path(&config.dir, id)));
             args.extend(config.camera_args.iter().cloned());
             cameras.push(Process::spawn_env(
                 id,
@@ -181,14 +174,9 @@ impl Collectors {
     }
 }
 
-fn spawn_analyzer(config: &CollectConfig, n: usize) -> anyhow::Result<Process> {
-    let name = format!("a{n}");
-    let args = vec![
-        "analyzer".to_string(),
-        "--name".into(),
-        name.clone(),
-        "--cameras".into(),
-        config.cameras.join(","),
+/// The flags cameras and analyzers share: the coordinator, the store, the TTL, the stats file.
+fn shared_args(config: &CollectConfig, stats: &Path) -> [String; 8] {
+    [
         "--endpoints".into(),
         config.endpoints.join(","),
         "--store".into(),
@@ -196,8 +184,15 @@ fn spawn_analyzer(config: &CollectConfig, n: usize) -> anyhow::Result<Process> {
         "--ttl-ms".into(),
         config.ttl.as_millis().to_string(),
         "--stats-file".into(),
-        analyzer_stats_path(&config.dir, n).display().to_string(),
-    ];
+        stats.display().to_string(),
+    ]
+}
+
+fn spawn_analyzer(config: &CollectConfig, n: usize) -> anyhow::Result<Process> {
+    let name = format!("a{n}");
+    let mut args =
+        vec!["analyzer".to_string(), "--name".into(), name.clone(), "--cameras".into(), config.cameras.join(",")];
+    args.extend(shared_args(config, &analyzer_stats_path(&config.dir, n)));
     let log = config.dir.join(format!("analyzer-{name}.log"));
     Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &env(config), &log)
 }
