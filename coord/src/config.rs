@@ -80,6 +80,24 @@ pub struct NodeConfig {
     pub snapshot_after_entries: u64,
     /// Log entries kept behind a snapshot, so slightly lagging followers need no snapshot.
     pub log_entries_kept: u64,
+    /// The build this node runs, as `Status` reports it (the binary sets its version and commit).
+    pub build: BuildInfo,
+}
+
+/// A build's version and the commit it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// The release version, e.g. `0.1.0`.
+    pub version: String,
+    /// The commit (hex), or `unknown`.
+    pub commit: String,
+}
+
+impl Default for BuildInfo {
+    /// The coordinator library's own version; the commit is known only to the binary's build.
+    fn default() -> Self {
+        Self { version: env!("CARGO_PKG_VERSION").to_string(), commit: "unknown".to_string() }
+    }
 }
 
 impl NodeConfig {
@@ -106,6 +124,7 @@ impl NodeConfig {
             election_timeout: Duration::from_millis(250),
             snapshot_after_entries: 20_000,
             log_entries_kept: 5_000,
+            build: BuildInfo::default(),
         }
     }
 

@@ -10,6 +10,12 @@
 //! - [`drill`]: failover drills with real kills, pauses and partitions.
 //! - [`lesson`]: lessons a student runs and measures.
 
+/// The commit this binary was built from (12 hex digits), or `unknown` outside a git checkout.
+pub const BUILD_COMMIT: &str = env!("SKYWAY_COMMIT");
+
+/// The build's version and commit, as `skyway --version` and the `Status` RPC report them.
+pub const BUILD_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SKYWAY_COMMIT"), ")");
+
 pub mod cli;
 pub mod collect;
 pub mod dashboard;

@@ -118,6 +118,17 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
         .count();
     assert_eq!(leaders, 1, "{}", stdout(&out));
 
+    // Every node reports the build it runs: the same version and commit as `skyway --version`.
+    let version = skyway(&["--version"], None).await?;
+    let version = stdout(&version);
+    let commit = version.split("(commit ").nth(1).and_then(|rest| rest.split(')').next()).unwrap_or_default();
+    assert!(commit.len() == 12 || commit == "unknown", "--version names the commit: {version}");
+    for line in stdout(&out).lines() {
+        let status: serde_json::Value = serde_json::from_str(line)?;
+        assert_eq!(status["version"], env!("CARGO_PKG_VERSION"), "{line}");
+        assert_eq!(status["commit"], commit, "{line}");
+    }
+
     // endpoint health: healthy; a dead endpoint makes it exit 1 and says which.
     let out = skyway(&["ctl", e[0], e[1], "endpoint", "health"], None).await?;
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));

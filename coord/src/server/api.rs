@@ -268,6 +268,8 @@ impl Coord for ApiService {
             sessions: state.sessions().len() as u64,
             nodes: state.node_count() as u64,
             has_leader: metrics.current_leader.is_some(),
+            version: self.node.config.build.version.clone(),
+            commit: self.node.config.build.commit.clone(),
         }))
     }
 

@@ -447,7 +447,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                                     s.sessions
                                 )
                             },
-                            || json!({"endpoint": endpoint, "id": s.node_id, "role": s.raft_role, "term": s.term, "leader": s.has_leader.then_some(s.leader_id), "last_applied": s.last_applied, "last_log_index": s.last_log_index, "committed": s.committed, "voters": s.voters, "learners": s.learners, "sessions": s.sessions, "nodes": s.nodes}),
+                            || json!({"endpoint": endpoint, "id": s.node_id, "role": s.raft_role, "term": s.term, "leader": s.has_leader.then_some(s.leader_id), "last_applied": s.last_applied, "last_log_index": s.last_log_index, "committed": s.committed, "voters": s.voters, "learners": s.learners, "sessions": s.sessions, "nodes": s.nodes, "version": s.version, "commit": s.commit}),
                         );
                     }
                     Err(e) => print(

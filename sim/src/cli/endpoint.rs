@@ -14,8 +14,8 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
     let statuses = client.status_all().await;
     if out == Output::Human {
         println!(
-            "{:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} ERRORS",
-            "ENDPOINT", "ID", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX"
+            "{:<22} {:>4} {:<28} {:>9} {:>10} {:>9} {:>10} {:>18} ERRORS",
+            "ENDPOINT", "ID", "VERSION", "IS LEADER", "IS LEARNER", "RAFT TERM", "RAFT INDEX", "RAFT APPLIED INDEX"
         );
     }
     let mut any_ok = false;
@@ -29,8 +29,9 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
                     out,
                     || {
                         format!(
-                            "{endpoint:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} {}",
+                            "{endpoint:<22} {:>4} {:<28} {:>9} {:>10} {:>9} {:>10} {:>18} {}",
                             s.node_id,
+                            format!("{} ({})", s.version, s.commit),
                             leader,
                             learner,
                             s.term,
@@ -40,7 +41,7 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
                         )
                     },
                     || {
-                        json!({"endpoint": endpoint, "id": s.node_id, "is_leader": leader, "is_learner": learner,
+                        json!({"endpoint": endpoint, "id": s.node_id, "version": s.version, "commit": s.commit, "is_leader": leader, "is_learner": learner,
                                "raft_term": s.term, "raft_index": s.last_log_index, "raft_applied_index": s.last_applied,
                                "leader": s.has_leader.then_some(s.leader_id), "errors": if s.has_leader { vec![] } else { vec!["no leader"] }})
                     },
@@ -48,7 +49,12 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
             }
             Err(e) => print(
                 out,
-                || format!("{endpoint:<22} {:>4} {:>9} {:>10} {:>9} {:>10} {:>18} {e}", "-", "-", "-", "-", "-", "-"),
+                || {
+                    format!(
+                        "{endpoint:<22} {:>4} {:<28} {:>9} {:>10} {:>9} {:>10} {:>18} {e}",
+                        "-", "-", "-", "-", "-", "-", "-"
+                    )
+                },
                 || json!({"endpoint": endpoint, "errors": [e.to_string()]}),
             ),
         }

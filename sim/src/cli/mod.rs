@@ -20,7 +20,7 @@ use clap::{Parser, Subcommand};
 /// Skyway: the control plane of a smart highway and an airport, around a replicated, durable
 /// coordination service with sessions, watches, elections and fencing tokens.
 #[derive(Debug, Parser)]
-#[command(name = "skyway", version, propagate_version = true)]
+#[command(name = "skyway", version = crate::BUILD_VERSION, propagate_version = true)]
 #[command(
     after_help = "Start here: `skyway demo --tour` runs the highway, the airport, their controllers and a 3-node coordinator on\nthis machine, kills and pauses some of them, and shows the backups taking over.\n\
 Logs go to stderr; set RUST_LOG=debug (or e.g. RUST_LOG=skyway_coord=debug) for more."

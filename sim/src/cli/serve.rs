@@ -136,6 +136,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = NodeConfig::new(args.id, args.listen, args.data_dir);
     config.peers = if args.join { BTreeMap::new() } else { args.peers };
     config.peer_routes = args.route;
+    config.build = skyway_coord::config::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit: crate::BUILD_COMMIT.to_string(),
+    };
     config.value_bytes_max = args.value_bytes_max;
     config.txn_ops_max = args.txn_ops_max;
     config.history_events_max = args.watch_history;
