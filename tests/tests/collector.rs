@@ -17,7 +17,8 @@ use skyway_sim::live::runner::{LiveConfig, LiveWorld};
 use skyway_sim::rig::netfault::{FaultProxy, Mode};
 use skyway_sim::rig::process::{Process, Signal};
 use skyway_storage::{BlobStore, StorageConfig};
-use skyway_tests::harness::{ProcessCluster, skyway_binary, start_cluster};
+use skyway_tests::harness::{ProcessCluster, http_get, skyway_binary, start_cluster};
+use skyway_tests::metrics::Scrape;
 use skyway_tests::s3server::S3Server;
 
 struct Rig {
@@ -64,6 +65,7 @@ impl Rig {
             retention: Duration::from_secs(600),
             camera_args: Vec::new(),
             env: Vec::new(),
+            metrics: false,
         }
     }
 
@@ -136,11 +138,36 @@ async fn cameras_and_analyzers_on_a_local_directory() {
     let store_config = StorageConfig::local_dir(rig.dir.path().join("blobs")).unwrap();
     let store = BlobStore::open(&store_config).unwrap();
     let cameras = ["cam-1", "cam-3"];
-    let mut collectors = Collectors::start(rig.collect(&store_config.url, &cameras, 2)).unwrap();
+    let config = CollectConfig { metrics: true, ..rig.collect(&store_config.url, &cameras, 2) };
+    let mut collectors = Collectors::start(config).unwrap();
     for camera in cameras {
         wait_until("a result per camera", Duration::from_secs(60), || async { rig.analysis(camera).await.is_some() })
             .await;
     }
+    // Every camera and analyzer serves its counters as Prometheus metrics, and is healthy.
+    let addrs = collectors.metrics_addrs().to_vec();
+    assert_eq!(addrs.len(), 4, "two cameras and two analyzers: {addrs:?}");
+    let mut analysed = 0.0;
+    for (process, addr) in &addrs {
+        let scrape = Scrape::of(addr).await.unwrap();
+        let (status, body) = http_get(addr, "/health").await.unwrap();
+        assert_eq!(status, 200, "{process}: {body}");
+        if process.starts_with("cam-") {
+            let labels = [("camera", process.as_str())];
+            assert!(scrape.value("skyway_camera_frames_recorded_total", &labels) >= 1.0, "{process}");
+            assert!(
+                scrape.value("skyway_camera_blob_written_bytes_total", &labels)
+                    > 10.0 * scrape.value("skyway_camera_coordinator_written_bytes_total", &labels),
+                "{process}: bytes to blob storage vs to the coordinator"
+            );
+        } else {
+            analysed += cameras
+                .iter()
+                .map(|c| scrape.value("skyway_analyzer_frames_analysed_total", &[("camera", c)]))
+                .sum::<f64>();
+        }
+    }
+    assert!(analysed >= 2.0, "the analyzers' metrics count the frames they analysed");
     for camera in cameras {
         let analysis = rig.analysis(camera).await.unwrap();
         assert_eq!(analysis.result.camera, camera);

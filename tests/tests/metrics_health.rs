@@ -11,33 +11,7 @@ use anyhow::Context;
 use skyway_sim::rig::cluster::{ProcessCluster, free_ports};
 use skyway_sim::rig::process::Process;
 use skyway_tests::harness::{http_get, skyway_binary};
-
-/// The samples of one scrape, as `name{labels}` → value.
-struct Scrape(Vec<prometheus_parse::Sample>);
-
-impl Scrape {
-    async fn of(addr: &str) -> anyhow::Result<Self> {
-        let (status, body) = http_get(addr, "/metrics").await?;
-        anyhow::ensure!(status == 200, "/metrics answered {status}: {body}");
-        let lines = body.lines().map(|l| Ok(l.to_string()));
-        let scrape = prometheus_parse::Scrape::parse(lines).context("the metrics do not parse as Prometheus text")?;
-        Ok(Self(scrape.samples))
-    }
-
-    /// The value of the sample `name` whose labels include `labels` (0 if there is none).
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.0
-            .iter()
-            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-            .map(|s| match &s.value {
-                prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => *v,
-                prometheus_parse::Value::Untyped(v) => *v,
-                prometheus_parse::Value::Histogram(buckets) => buckets.iter().map(|b| b.count).fold(0.0, f64::max),
-                prometheus_parse::Value::Summary(_) => f64::NAN,
-            })
-            .sum()
-    }
-}
+use skyway_tests::metrics::Scrape;
 
 async fn eventually<T>(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Option<T>) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;

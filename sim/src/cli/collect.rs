@@ -74,6 +74,9 @@ pub struct CameraArgs {
     /// Write the counters here as JSON about once a second.
     #[arg(long)]
     pub stats_file: Option<PathBuf>,
+    /// Serve /metrics (Prometheus text), /health, /livez and /readyz here, e.g. 127.0.0.1:9301.
+    #[arg(long, env = "SKYWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs `skyway camera`.
@@ -91,6 +94,7 @@ pub async fn run_camera(args: CameraArgs) -> anyhow::Result<ExitCode> {
         ttl: Duration::from_millis(args.ttl_ms),
         stats_file: args.stats_file,
         retention: Duration::from_secs(args.retention_s),
+        metrics_listen: args.metrics_listen,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -129,6 +133,9 @@ pub struct AnalyzerArgs {
     /// Write the counters here as JSON about once a second.
     #[arg(long)]
     pub stats_file: Option<PathBuf>,
+    /// Serve /metrics (Prometheus text), /health, /livez and /readyz here, e.g. 127.0.0.1:9301.
+    #[arg(long, env = "SKYWAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Runs `skyway analyzer`.
@@ -142,6 +149,7 @@ pub async fn run_analyzer(args: AnalyzerArgs) -> anyhow::Result<ExitCode> {
         period_frames: args.period_frames,
         max_pixels: args.max_pixels,
         stats_file: args.stats_file,
+        metrics_listen: args.metrics_listen,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
@@ -241,6 +249,7 @@ pub async fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         retention: Duration::from_secs(args.retention_s),
         camera_args: vec!["--format".into(), format!("{:?}", args.format).to_lowercase()],
         env: Vec::new(),
+        metrics: false,
     })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_s);

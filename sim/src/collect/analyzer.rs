@@ -52,6 +52,8 @@ pub struct AnalyzerOptions {
     pub max_pixels: u64,
     /// Where to write the counters.
     pub stats_file: Option<PathBuf>,
+    /// Where to serve `/metrics` and the health endpoints (none: not served).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The decoded-size limit by default: four times a 640×360 frame.
@@ -97,6 +99,15 @@ pub async fn run(options: AnalyzerOptions) -> anyhow::Result<()> {
             .collect();
         s
     };
+    if let Some(addr) = options.metrics_listen {
+        let (stats, cameras) = (stats.clone(), cameras.clone());
+        let probe = super::metrics::StatsProbe::new(
+            Arc::new(move || report(&stats, &cameras)),
+            super::metrics::analyzer_metrics,
+            super::metrics::analyzer_check(),
+        );
+        super::metrics::serve(addr, Arc::new(probe)).await?;
+    }
     let reporter = options.stats_file.clone().map(|path| {
         let (stats, cameras) = (stats.clone(), cameras.clone());
         tokio::spawn(async move {

@@ -60,6 +60,8 @@ pub struct CameraConfig {
     pub stats_file: Option<PathBuf>,
     /// The janitor's retention window (frames older than this are deleted).
     pub retention: Duration,
+    /// Where to serve `/metrics` and the health endpoints (none: not served).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The queue's bound when none is given: 10 s of frames at 5 fps.
@@ -134,6 +136,15 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
         stats: Mutex::new(CameraStats { camera: config.id.clone(), ..Default::default() }),
         render_ms: Mutex::new(Samples::default()),
     });
+    if let Some(addr) = config.metrics_listen {
+        let snapshot_of = shared.clone();
+        let probe = super::metrics::StatsProbe::new(
+            Arc::new(move || snapshot(&snapshot_of)),
+            super::metrics::camera_metrics,
+            super::metrics::camera_check(config.queue_max),
+        );
+        super::metrics::serve(addr, Arc::new(probe)).await?;
+    }
     let uploader = tokio::spawn(upload_loop(config.clone(), store.clone(), client.clone(), shared.clone(), index));
     let janitor = |session: &Arc<Session>| {
         tokio::spawn(super::janitor::run(

@@ -7,6 +7,7 @@
 //! - [`analyzer`]: `skyway analyzer`, one process serving several cameras, one primary each.
 //! - [`janitor`]: the retention role, run by camera processes (one primary among them).
 //! - [`stats`]: the counters each process reports, and the percentiles of lag.
+//! - [`metrics`]: the same counters as Prometheus metrics, with health endpoints.
 //! - [`run`]: starting cameras and analyzers as processes (for `skyway collect` and the demo).
 //!
 //! Paths, keys and record formats live in `skyway_collector::record`, for every reader.
@@ -14,5 +15,6 @@
 pub mod analyzer;
 pub mod camera;
 pub mod janitor;
+pub mod metrics;
 pub mod run;
 pub mod stats;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::stats::{AnalyzerStats, CameraStats};
+use crate::rig::cluster::free_ports;
 use crate::rig::process::Process;
 
 /// Which cameras and analyzers to start, and against what.
@@ -35,6 +36,8 @@ pub struct CollectConfig {
     pub camera_args: Vec<String>,
     /// Extra environment for every process (e.g. `AWS_ENDPOINT` and credentials for S3).
     pub env: Vec<(String, String)>,
+    /// Serve each process's `/metrics` and health endpoints on a free loopback port.
+    pub metrics: bool,
 }
 
 /// The running processes.
@@ -42,6 +45,7 @@ pub struct Collectors {
     config: CollectConfig,
     cameras: Vec<Process>,
     analyzers: Vec<Process>,
+    metrics: Vec<(String, String)>,
 }
 
 /// What the collector did, summed over its processes.
@@ -88,6 +92,14 @@ impl Collectors {
     /// Starts every camera, then every analyzer.
     pub fn start(config: CollectConfig) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.dir)?;
+        let ports = if config.metrics { free_ports(config.cameras.len() + config.analyzers)? } else { Vec::new() };
+        let metrics: Vec<(String, String)> = config
+            .cameras
+            .iter()
+            .cloned()
+            .chain((1..=config.analyzers).map(|n| format!("analyzer-a{n}")))
+            .zip(ports.iter().map(|port| format!("127.0.0.1:{port}")))
+            .collect();
         let mut cameras = Vec::new();
         for id in &config.cameras {
             let mut args = vec![
@@ -101,6 +113,7 @@ impl Collectors {
             ];
             args.extend(shared_args(&config, &stats_path(&config.dir, id)));
             args.extend(config.camera_args.iter().cloned());
+            args.extend(metrics_flag(&metrics, id));
             cameras.push(Process::spawn_env(
                 id,
                 &config.binary,
@@ -111,9 +124,15 @@ impl Collectors {
         }
         let mut analyzers = Vec::new();
         for n in 1..=config.analyzers {
-            analyzers.push(spawn_analyzer(&config, n)?);
+            analyzers.push(spawn_analyzer(&config, n, &metrics_flag(&metrics, &format!("analyzer-a{n}")))?);
         }
-        Ok(Self { config, cameras, analyzers })
+        Ok(Self { config, cameras, analyzers, metrics })
+    }
+
+    /// Where each process serves `/metrics` (camera id or `analyzer-a<n>` → `host:port`); empty
+    /// unless [`CollectConfig::metrics`] was set.
+    pub fn metrics_addrs(&self) -> &[(String, String)] {
+        &self.metrics
     }
 
     /// The analyzer processes (for faults).
@@ -123,7 +142,8 @@ impl Collectors {
 
     /// Replaces analyzer `n` (1-based) with a fresh process, e.g. after it was killed.
     pub fn restart_analyzer(&mut self, n: usize) -> anyhow::Result<()> {
-        self.analyzers[n - 1] = spawn_analyzer(&self.config, n)?;
+        let flag = metrics_flag(&self.metrics, &format!("analyzer-a{n}"));
+        self.analyzers[n - 1] = spawn_analyzer(&self.config, n, &flag)?;
         Ok(())
     }
 
@@ -188,11 +208,21 @@ fn shared_args(config: &CollectConfig, stats: &Path) -> [String; 8] {
     ]
 }
 
-fn spawn_analyzer(config: &CollectConfig, n: usize) -> anyhow::Result<Process> {
+/// `--metrics-listen ADDR` for process `name` if it has a metrics address.
+fn metrics_flag(metrics: &[(String, String)], name: &str) -> Vec<String> {
+    metrics
+        .iter()
+        .find(|(process, _)| process == name)
+        .map(|(_, addr)| vec!["--metrics-listen".into(), addr.clone()])
+        .unwrap_or_default()
+}
+
+fn spawn_analyzer(config: &CollectConfig, n: usize, extra: &[String]) -> anyhow::Result<Process> {
     let name = format!("a{n}");
     let mut args =
         vec!["analyzer".to_string(), "--name".into(), name.clone(), "--cameras".into(), config.cameras.join(",")];
     args.extend(shared_args(config, &analyzer_stats_path(&config.dir, n)));
+    args.extend(extra.iter().cloned());
     let log = config.dir.join(format!("analyzer-{name}.log"));
     Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &env(config), &log)
 }

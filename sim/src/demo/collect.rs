@@ -55,6 +55,7 @@ pub async fn start(
         retention: settings.retention,
         camera_args: Vec::new(),
         env: Vec::new(),
+        metrics: false,
     })?;
     Ok((collectors, store))
 }
