@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::core::history::{HISTORY_BYTES_DEFAULT, HISTORY_EVENTS_DEFAULT};
+use crate::core::membership::MEMBERSHIP_LOG_RECORDS_DEFAULT;
 use crate::error::CoordError;
 
 /// Default limit on a node's value: 1 MiB. Larger data belongs in blob storage.
@@ -72,6 +73,9 @@ pub struct NodeConfig {
     /// Most writes a follower holds on their way to the leader; beyond it, writes are refused
     /// as unavailable (certainly not applied: send again later).
     pub forwarded_writes_max: usize,
+    /// Records the membership log keeps; older ones are trimmed. The leader commits this
+    /// window to the log, so every replica trims alike (see `core::membership`).
+    pub membership_log_records_max: u64,
     /// Raft heartbeat interval.
     pub heartbeat_interval: Duration,
     /// Raft election timeout, lower bound (the upper bound is twice this).
@@ -102,6 +106,7 @@ impl NodeConfig {
             streams_per_connection_max: STREAMS_PER_CONNECTION_MAX_DEFAULT,
             watches_per_connection_max: WATCHES_PER_CONNECTION_MAX_DEFAULT,
             forwarded_writes_max: FORWARDED_WRITES_MAX_DEFAULT,
+            membership_log_records_max: MEMBERSHIP_LOG_RECORDS_DEFAULT,
             heartbeat_interval: Duration::from_millis(50),
             election_timeout: Duration::from_millis(250),
             snapshot_after_entries: 20_000,
@@ -133,6 +138,7 @@ impl NodeConfig {
             ("--streams-per-connection-max", u64::from(self.streams_per_connection_max)),
             ("--watches-per-connection-max", self.watches_per_connection_max as u64),
             ("--forwarded-writes-max", self.forwarded_writes_max as u64),
+            ("--membership-log-records-max", self.membership_log_records_max),
         ];
         if let Some((flag, _)) = counts.iter().find(|(_, value)| *value == 0) {
             return bad(format!("{flag} must be positive"));

@@ -99,6 +99,10 @@ pub struct LimitArgs {
     /// unavailable (certainly not applied).
     #[arg(long, env = "SKYWAY_FORWARDED_WRITES_MAX", default_value_t = config::FORWARDED_WRITES_MAX_DEFAULT)]
     pub forwarded_writes_max: usize,
+    /// Records the membership log keeps (older ones are trimmed; reading them is a clear
+    /// `log_trimmed` error). The leader commits its value, so every node trims alike.
+    #[arg(long, env = "SKYWAY_MEMBERSHIP_LOG_RECORDS_MAX", default_value_t = skyway_coord::core::membership::MEMBERSHIP_LOG_RECORDS_DEFAULT)]
+    pub membership_log_records_max: u64,
 }
 
 fn parse_routes(text: &str) -> Result<BTreeMap<String, String>, String> {
@@ -151,6 +155,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.streams_per_connection_max = limits.streams_per_connection_max;
     config.watches_per_connection_max = limits.watches_per_connection_max;
     config.forwarded_writes_max = limits.forwarded_writes_max;
+    config.membership_log_records_max = limits.membership_log_records_max;
     config.validate()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
