@@ -457,7 +457,7 @@ fn mutated_and_garbage_bytes_to_every_method_and_the_raft_transport_hurt_nothing
                     "AppendEntries" => client.append_entries(request).await,
                     "Vote" => client.vote(request).await,
                     "PreVote" => client.pre_vote(request).await,
-                    "InstallSnapshot" => client.install_snapshot(request).await,
+                    "InstallSnapshot" => client.install_snapshot(futures::stream::iter([request])).await,
                     "TransferLeader" => client.transfer_leader(request).await,
                     _ => client.forward(request).await,
                 }

@@ -24,7 +24,7 @@ use crate::raft::wal_store::WalStore;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::server::forward::{Forwarded, ForwardedReply, WriteForwarder, call_leader};
 
-/// Most bytes of entries in one replication message (below the peer message limit).
+/// Most bytes of entries in one replication message (and at most half a peer message).
 const REPLICATION_BATCH_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// How long a linearizable read waits for this node to apply up to the read index.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,6 +66,9 @@ impl CoordNode {
         .with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
+        let peers =
+            Peers::with_routes(config.peer_routes.clone()).with_message_bytes_max(config.peer_message_bytes_max);
+        let replication_batch_bytes = REPLICATION_BATCH_BYTES_MAX.min(config.peer_message_bytes_max / 2);
         let raft_config = openraft::Config {
             cluster_name: "skyway".into(),
             heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
@@ -75,13 +78,14 @@ impl CoordNode {
             max_in_snapshot_log_to_keep: config.log_entries_kept,
             // openraft caps replication batches by entries; derive that from a byte budget, so
             // a batch of the largest requests still fits one peer message.
-            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.request_bytes_max + 4096)).clamp(1, 300) as u64,
+            max_payload_entries: (replication_batch_bytes / (config.request_bytes_max + 4096)).clamp(1, 300) as u64,
+            // Snapshots travel in chunks of this size (see `raft::network`).
+            snapshot_max_chunk_size: peers.snapshot_chunk_bytes(None) as u64,
             ..Default::default()
         }
         .validate()
         .map_err(|e| internal("invalid raft configuration", &e))?;
 
-        let peers = Peers::with_routes(config.peer_routes.clone());
         let raft =
             Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
                 .await
@@ -251,8 +255,6 @@ impl CoordNode {
     /// Waits, at most [`CATCH_UP_TIMEOUT`], until this node has applied `revision`.
     async fn catch_up(&self, revision: Revision) -> Result<(), CoordError> {
         self.shared.wait_applied_within(revision, CATCH_UP_TIMEOUT).await
-    }
-        })
     }
 
     async fn read_index_locally(&self) -> Result<Revision, CoordError> {
