@@ -188,7 +188,11 @@ impl ActuatorRpc for ActuatorService {
         .await
         .map_err(|e| Status::internal(format!("the audit read did not complete: {e}")))?
         .map_err(|e| Status::out_of_range(format!("{e:#}")))?;
-        Ok(Response::new(AuditReply { entries: page.entries, next_seq: page.next.unwrap_or(0), oldest_seq: page.oldest }))
+        Ok(Response::new(AuditReply {
+            entries: page.entries,
+            next_seq: page.next.unwrap_or(0),
+            oldest_seq: page.oldest,
+        }))
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::core::history::{HISTORY_BYTES_DEFAULT, HISTORY_EVENTS_DEFAULT};
 use crate::core::membership::MEMBERSHIP_LOG_RECORDS_DEFAULT;
-use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
 use crate::error::CoordError;
+use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
 
 /// Default limit on a node's value: 1 MiB. Larger data belongs in blob storage.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;

@@ -17,8 +17,8 @@ use serde::Serialize;
 use skyway_controller::actuator::CLAIM;
 use skyway_controller::balance::handover;
 use skyway_controller::controller::role_lines;
-use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_controller::proto::AuditEntry;
+use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
 use crate::rig::cluster::{Links, ProcessCluster};

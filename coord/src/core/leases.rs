@@ -311,7 +311,7 @@ mod tests {
     /// The stale table: this node led term 3 and heard session 1 last at t0; it lost its
     /// leadership, the client kept its session alive at the leader of term 4, and this node won
     /// term 5 before its expiry loop looked again. Term 3's deadline (t0 + TTL) has passed, but
-    /// the session is alive: term 5's table must start over with the grace, not expire it.
+    /// the session is alive: term 5's table must start over as a new leader's, not expire it.
     #[test]
     fn a_leader_that_lost_and_regained_leadership_does_not_expire_from_its_old_terms_table() {
         let t0 = Instant::now();
@@ -325,9 +325,9 @@ mod tests {
         assert!(leases.checkpoint(5, regained).is_empty());
         leases.reconcile(5, &open, &no_checkpoints(), regained);
         assert_eq!(leases.term(), Some(5));
-        let grace = leases.grace(ms(1000));
-        assert!(leases.expired(5, regained + grace - ms(1)).is_empty());
-        assert_eq!(leases.expired(5, regained + grace), vec![SessionId(1)]);
+        // Nothing checkpointed: the new table counts the whole TTL from the regaining.
+        assert!(leases.expired(5, regained + ms(999)).is_empty());
+        assert_eq!(leases.expired(5, regained + ms(1000)), vec![SessionId(1)]);
     }
 
     #[test]
@@ -338,8 +338,7 @@ mod tests {
         // A keep-alive answered while this node led term 4, recorded late: it must not count.
         leases.renew(4, SessionId(1), ms(1000), t0 + ms(900));
         assert_eq!(leases.term(), Some(5));
-        let grace = leases.grace(ms(1000));
-        assert_eq!(leases.expired(5, t0 + grace), vec![SessionId(1), SessionId(2)]);
+        assert_eq!(leases.expired(5, t0 + ms(1000)), vec![SessionId(1), SessionId(2)]);
         // A keep-alive of term 6 (this node was re-elected since) replaces the whole table.
         leases.renew(6, SessionId(2), ms(1000), t0 + ms(950));
         assert_eq!(leases.term(), Some(6));

@@ -29,8 +29,8 @@ use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
 use super::event::{Event, EventKind};
 use super::history::{BatchLimit, WatchFilter, WatchHistory};
 use super::membership::{
-    LOG_PATH, LOG_RECORD_PREFIX, LogWindow, MEMBERSHIP_PAGE_RECORDS_MAX, MembershipKind, MembershipPage, MembershipRecord,
-    member_path,
+    LOG_PATH, LOG_RECORD_PREFIX, LogWindow, MEMBERSHIP_PAGE_RECORDS_MAX, MembershipKind, MembershipPage,
+    MembershipRecord, member_path,
 };
 use super::namespace::{ChangeSet, Namespace};
 use super::node::{Node, Stat};

@@ -399,7 +399,9 @@ impl CoordNode {
             Ok((revision, _)) => {
                 tracing::info!(node = self.config.id, records_max, %revision, "membership log window committed")
             }
-            Err((e, _)) => tracing::warn!(node = self.config.id, records_max, "membership log window not committed: {e}"),
+            Err((e, _)) => {
+                tracing::warn!(node = self.config.id, records_max, "membership log window not committed: {e}")
+            }
         }
     }
 

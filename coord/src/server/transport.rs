@@ -44,8 +44,8 @@ fn reply<T: Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Result<Res
 /// the size it declared. Anything else is refused before openraft sees it.
 async fn receive_snapshot(mut stream: tonic::Streaming<Payload>) -> Result<(SnapshotHeader, SnapshotData), Status> {
     let first = stream.message().await?.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
-    let header: SnapshotHeader = decode(&first.data)
-        .map_err(|e| Status::invalid_argument(format!("malformed snapshot header: {e}")))?;
+    let header: SnapshotHeader =
+        decode(&first.data).map_err(|e| Status::invalid_argument(format!("malformed snapshot header: {e}")))?;
     let declared = usize::try_from(header.bytes)
         .map_err(|_| Status::invalid_argument(format!("snapshot of {} bytes cannot be held", header.bytes)))?;
     // Grown as chunks arrive, not reserved from the header: a lying header allocates nothing.
@@ -81,10 +81,7 @@ impl RaftTransport for TransportService {
         reply(self.node.raft.pre_vote(decode_request(request)?).await)
     }
 
-    async fn install_snapshot(
-        &self,
-        request: Request<tonic::Streaming<Payload>>,
-    ) -> Result<Response<Payload>, Status> {
+    async fn install_snapshot(&self, request: Request<tonic::Streaming<Payload>>) -> Result<Response<Payload>, Status> {
         let (header, data) = receive_snapshot(request.into_inner()).await?;
         let snapshot = SnapshotOf::<TypeConfig, SnapshotData> { meta: header.meta, snapshot: data };
         reply(self.node.raft.install_full_snapshot(header.vote, snapshot).await)

@@ -505,9 +505,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
 /// `ctl log`: page by page, each printed as it arrives; with a limit, one page and the next
 /// page's start.
 async fn print_membership_log(client: &Client, from: u64, limit: u32, out: Output) -> anyhow::Result<()> {
-    let as_json = |r: &skyway_coord::core::membership::MembershipRecord| {
-        json!({"revision": r.revision.0, "kind": r.kind, "member": r.member, "session": r.session.0})
-    };
+    let as_json = |r: &skyway_coord::core::membership::MembershipRecord| json!({"revision": r.revision.0, "kind": r.kind, "member": r.member, "session": r.session.0});
     if limit > 0 {
         let page = client.membership_page(from, limit, Consistency::Linearizable).await?;
         let next = page.next.map(|r| r.0);
