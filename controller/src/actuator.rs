@@ -1,25 +1,21 @@
 //! An actuator: obeys fenced commands, and remembers what it obeyed.
 //!
-//! Every decision, accepted or refused, is appended to an audit trail (`audit.jsonl` in the
-//! actuator's directory) and fsynced *before* the command takes effect and before the answer
-//! is sent. The floors are rebuilt from the trail on start, so an actuator that restarts does
-//! not forget the highest token it accepted and cannot be made to obey a stale primary.
-//!
-//! Each line is the decision's JSON, a tab and the CRC-32 of that JSON in hex: a flipped bit
-//! on disk is then a corrupt line, never a different decision (a changed token or verdict that
-//! still parses). Lines without a checksum, as older versions wrote them, are still read.
+//! Every decision, accepted or refused, is appended to an audit trail (segments of checksummed
+//! JSON lines in the actuator's directory, see [`crate::audit`]) and fsynced *before* the
+//! command takes effect and before the answer is sent. The floors are rebuilt from the trail on
+//! start, so an actuator that restarts does not forget the highest token it accepted and cannot
+//! be made to obey a stale primary, however many segments were rotated out since.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
+pub use crate::audit::read_trail;
+use crate::audit::{AuditPage, Trail, TrailLimits};
 use crate::fencing::{Floors, Verdict};
 use crate::proto::actuator_server::{Actuator as ActuatorRpc, ActuatorServer};
 use crate::proto::{AuditEntry, AuditReply, AuditRequest, ClaimRequest, CommandRequest, Decision};
@@ -29,8 +25,7 @@ pub const CLAIM: &str = "claim";
 
 struct State {
     floors: Floors,
-    entries: Vec<AuditEntry>,
-    trail: File,
+    trail: Trail,
 }
 
 /// Told of every decision, after it is durable and before it is answered, in the order the
@@ -45,37 +40,30 @@ pub struct Actuator {
 }
 
 impl Actuator {
-    /// Opens (or creates) the actuator whose trail is in `dir`, rebuilding its floors.
+    /// Opens (or creates) the actuator whose trail is in `dir`, rebuilding its floors, with
+    /// the default bounds on the trail.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        Self::open_inner(dir, None)
+        Self::open_with(dir, TrailLimits::default(), None)
     }
 
     /// Like [`open`](Self::open), and tells `observer` of every decision from now on (see
     /// [`Observer`]).
     pub fn open_observed(dir: &Path, observer: Observer) -> anyhow::Result<Self> {
-        Self::open_inner(dir, Some(observer))
+        Self::open_with(dir, TrailLimits::default(), Some(observer))
     }
 
-    fn open_inner(dir: &Path, observer: Option<Observer>) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join("audit.jsonl");
-        let entries = read_trail(&path)?;
-        let mut floors = Floors::default();
-        for entry in entries.iter().filter(|e| e.accepted) {
-            floors.raise(&entry.role, entry.token);
-        }
-        let trail = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+    /// Opens the actuator with its trail bounded by `limits`, telling `observer` (if any) of
+    /// every decision from now on.
+    pub fn open_with(dir: &Path, limits: TrailLimits, observer: Option<Observer>) -> anyhow::Result<Self> {
+        let (trail, floors) = Trail::open(dir, limits)?;
         for (role, floor) in floors.iter() {
             tracing::info!(role, floor, "floor restored from the audit trail");
         }
-        Ok(Self { state: Mutex::new(State { floors, entries, trail }), path, observer })
+        let path = trail.active_path();
+        Ok(Self { state: Mutex::new(State { floors, trail }), path, observer })
     }
 
-    /// The audit trail's path.
+    /// The audit trail's active segment.
     pub fn trail_path(&self) -> &Path {
         &self.path
     }
@@ -97,10 +85,9 @@ impl Actuator {
             action: action.to_string(),
             accepted,
             floor,
+            seq: 0, // given by the trail
         };
-        let line = trail_line(&entry)?;
-        state.trail.write_all(&line).context("cannot write the audit trail")?;
-        state.trail.sync_data().context("cannot sync the audit trail")?;
+        let entry = state.trail.append(entry)?;
         // Durable: now the floor may rise and the command take effect.
         if accepted {
             state.floors.raise(role, token);
@@ -112,7 +99,8 @@ impl Actuator {
         if let Some(observer) = &self.observer {
             observer(&entry);
         }
-        state.entries.push(entry);
+        let State { floors, trail } = &mut *state;
+        trail.maybe_rotate(floors);
         let reason = if accepted {
             String::new()
         } else {
@@ -123,71 +111,35 @@ impl Actuator {
         Ok(Decision { accepted, floor, reason })
     }
 
-    /// Every decision for `role` (all roles if empty), oldest first.
+    /// Every decision kept for `role` (all roles if empty), oldest first: every page of the
+    /// trail, read from disk where it is older than the decisions kept in memory. An unreadable
+    /// sealed segment ends the list early, with a warning.
     pub fn audit(&self, role: &str) -> Vec<AuditEntry> {
-        let state = self.state.lock().expect("actuator state poisoned");
-        state.entries.iter().filter(|e| role.is_empty() || e.role == role).cloned().collect()
-    }
-}
-
-/// One line of the trail: the entry's JSON, a tab, its CRC-32 in hex, a newline.
-fn trail_line(entry: &AuditEntry) -> anyhow::Result<Vec<u8>> {
-    let mut line = serde_json::to_vec(entry)?;
-    let crc = crc32fast::hash(&line);
-    line.extend_from_slice(format!("\t{crc:08x}\n").as_bytes());
-    Ok(line)
-}
-
-/// Parses one line (without its newline), checking its checksum if it has one.
-fn parse_line(line: &[u8]) -> anyhow::Result<AuditEntry> {
-    let json = match line.iter().rposition(|&b| b == b'\t') {
-        Some(tab) => {
-            let (json, crc) = (&line[..tab], &line[tab + 1..]);
-            let written = std::str::from_utf8(crc).ok().and_then(|hex| u32::from_str_radix(hex, 16).ok());
-            let actual = crc32fast::hash(json);
-            if crc.len() != 8 || written != Some(actual) {
-                bail!(
-                    "its checksum {:?} does not match its content (crc32 {actual:08x})",
-                    String::from_utf8_lossy(crc)
-                );
+        let mut entries = Vec::new();
+        let mut from = 0;
+        loop {
+            match self.audit_page(role, from, 0) {
+                Ok(page) => {
+                    entries.extend(page.entries);
+                    match page.next {
+                        Some(next) => from = next,
+                        None => return entries,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("audit trail read stopped early: {e:#}");
+                    return entries;
+                }
             }
-            json
         }
-        None => line,
-    };
-    Ok(serde_json::from_slice::<AuditEntry>(json)?)
-}
+    }
 
-/// Reads an audit trail; a torn last line (a crash mid-write, never acknowledged: no newline
-/// yet) is ignored. Any other line that is not a whole, checksummed decision is an error naming the line: the
-/// floors cannot be rebuilt from a damaged trail, and guessing could obey a stale primary.
-pub fn read_trail(path: &Path) -> anyhow::Result<Vec<AuditEntry>> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-    };
-    // Lines as bytes: a flipped bit may leave invalid UTF-8, which is corruption like any other.
-    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
-    if lines.last().is_some_and(|last| last.is_empty()) {
-        lines.pop();
+    /// One page of decisions for `role` (all roles if empty) from sequence number `from` (0:
+    /// the oldest kept), at most `limit` (0: the page limit). Blocking when it reads old
+    /// segments from disk.
+    pub fn audit_page(&self, role: &str, from: u64, limit: usize) -> anyhow::Result<AuditPage> {
+        self.state.lock().expect("actuator state poisoned").trail.page(role, from, limit)
     }
-    // Only a last line without its newline can be torn: the newline is written with the line.
-    let torn = if bytes.ends_with(b"\n") { None } else { Some(lines.len().saturating_sub(1)) };
-    let mut entries = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        match parse_line(line) {
-            Ok(entry) => entries.push(entry),
-            Err(_) if Some(i) == torn => tracing::warn!("ignoring a torn last line in {}", path.display()),
-            Err(e) => bail!(
-                "{} line {} is corrupt: {e:#}; restore the trail from a backup, or move it aside only if no \
-                 primary's token must be remembered",
-                path.display(),
-                i + 1
-            ),
-        }
-    }
-    Ok(entries)
 }
 
 fn check(role: &str, controller: &str, token: u64) -> Result<(), Status> {
@@ -228,7 +180,19 @@ impl ActuatorRpc for ActuatorService {
     }
 
     async fn audit(&self, request: Request<AuditRequest>) -> Result<Response<AuditReply>, Status> {
-        Ok(Response::new(AuditReply { entries: self.actuator.audit(&request.into_inner().role) }))
+        let request = request.into_inner();
+        let actuator = self.actuator.clone();
+        let page = tokio::task::spawn_blocking(move || {
+            actuator.audit_page(&request.role, request.from_seq, request.limit as usize)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("the audit read did not complete: {e}")))?
+        .map_err(|e| Status::out_of_range(format!("{e:#}")))?;
+        Ok(Response::new(AuditReply {
+            entries: page.entries,
+            next_seq: page.next.unwrap_or(0),
+            oldest_seq: page.oldest,
+        }))
     }
 }
 
@@ -261,6 +225,24 @@ async fn decide_off_thread(
         .map_err(|e| Status::unavailable(format!("the actuator cannot record its decision: {e:#}")))
 }
 
+/// Reads every decision an actuator keeps for `role` (all roles if empty) over gRPC, page by
+/// page, oldest first.
+pub async fn fetch_audit(
+    client: &mut crate::proto::actuator_client::ActuatorClient<tonic::transport::Channel>,
+    role: &str,
+) -> Result<Vec<AuditEntry>, Status> {
+    let mut entries = Vec::new();
+    let mut from_seq = 0;
+    loop {
+        let page = client.audit(AuditRequest { role: role.to_string(), from_seq, limit: 0 }).await?.into_inner();
+        entries.extend(page.entries);
+        if page.next_seq == 0 {
+            return Ok(entries);
+        }
+        from_seq = page.next_seq;
+    }
+}
+
 /// Serves an actuator on `listener` until `shutdown` completes.
 pub async fn serve(
     actuator: Arc<Actuator>,
@@ -277,6 +259,9 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
+    use std::io::Write;
+
     use super::*;
 
     #[test]

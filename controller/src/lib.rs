@@ -4,6 +4,7 @@
 //!
 //! - [`fencing`]: the actuator's rule, pure.
 //! - [`actuator`]: an actuator with a durable floor and an audit trail, served over gRPC.
+//! - [`audit`]: the audit trail: checksummed lines in bounded segments, read in pages.
 //! - [`role`]: the role logic, pure: events in, actions out.
 //! - [`controller`]: the running controller: session, elections, actuator.
 //! - [`commander`]: what a primary sends — the controller's user decides, the controller stamps.
@@ -12,6 +13,7 @@
 //! - [`balance`]: spreading roles over controllers, pure.
 
 pub mod actuator;
+pub mod audit;
 pub mod balance;
 pub mod commander;
 pub mod controller;

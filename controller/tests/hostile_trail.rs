@@ -134,6 +134,7 @@ fn a_flipped_digit_in_a_token_is_corruption_not_a_new_floor() {
     bytes[at] ^= 1; // '2' -> '3'
     std::fs::write(&path, &bytes).unwrap();
     let error = format!("{:#}", read_trail(&path).unwrap_err());
-    assert!(error.contains("line 1 is corrupt") && error.contains("checksum"), "{error}");
+    // Line 1 is the segment's header (the floors it starts from); the decision is line 2.
+    assert!(error.contains("line 2 is corrupt") && error.contains("checksum"), "{error}");
     assert!(Actuator::open(dir.path()).is_err(), "an actuator must not start from a damaged trail");
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::core::history::{HISTORY_BYTES_DEFAULT, HISTORY_EVENTS_DEFAULT};
+use crate::core::membership::MEMBERSHIP_LOG_RECORDS_DEFAULT;
 use crate::error::CoordError;
+use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
 
 /// Default limit on a node's value: 1 MiB. Larger data belongs in blob storage.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
@@ -72,6 +74,13 @@ pub struct NodeConfig {
     /// Most writes a follower holds on their way to the leader; beyond it, writes are refused
     /// as unavailable (certainly not applied: send again later).
     pub forwarded_writes_max: usize,
+    /// Largest message between nodes, in bytes: replication and forwarded batches stay below
+    /// half of it and snapshots travel in chunks, so it bounds memory per peer message, not
+    /// the size of the state.
+    pub peer_message_bytes_max: usize,
+    /// Records the membership log keeps; older ones are trimmed. The leader commits this
+    /// window to the log, so every replica trims alike (see `core::membership`).
+    pub membership_log_records_max: u64,
     /// Raft heartbeat interval.
     pub heartbeat_interval: Duration,
     /// Raft election timeout, lower bound (the upper bound is twice this).
@@ -120,6 +129,8 @@ impl NodeConfig {
             streams_per_connection_max: STREAMS_PER_CONNECTION_MAX_DEFAULT,
             watches_per_connection_max: WATCHES_PER_CONNECTION_MAX_DEFAULT,
             forwarded_writes_max: FORWARDED_WRITES_MAX_DEFAULT,
+            membership_log_records_max: MEMBERSHIP_LOG_RECORDS_DEFAULT,
+            peer_message_bytes_max: PEER_MESSAGE_BYTES_MAX,
             heartbeat_interval: Duration::from_millis(50),
             election_timeout: Duration::from_millis(250),
             snapshot_after_entries: 20_000,
@@ -152,6 +163,8 @@ impl NodeConfig {
             ("--streams-per-connection-max", u64::from(self.streams_per_connection_max)),
             ("--watches-per-connection-max", self.watches_per_connection_max as u64),
             ("--forwarded-writes-max", self.forwarded_writes_max as u64),
+            ("--membership-log-records-max", self.membership_log_records_max),
+            ("--peer-message-bytes-max", self.peer_message_bytes_max as u64),
         ];
         if let Some((flag, _)) = counts.iter().find(|(_, value)| *value == 0) {
             return bad(format!("{flag} must be positive"));
@@ -160,6 +173,14 @@ impl NodeConfig {
             return bad(format!(
                 "--value-bytes-max ({}) must not exceed --request-bytes-max ({}): a request carries its value",
                 self.value_bytes_max, self.request_bytes_max
+            ));
+        }
+        let peer_min = self.request_bytes_max * 4 + 64 * 1024;
+        if self.peer_message_bytes_max < peer_min {
+            return bad(format!(
+                "--peer-message-bytes-max ({}) must be at least four requests (--request-bytes-max {}) and 64 KiB: \
+                 replication and forwarded batches carry whole requests",
+                self.peer_message_bytes_max, self.request_bytes_max
             ));
         }
         Ok(())

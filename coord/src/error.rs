@@ -129,6 +129,18 @@ pub enum CoordError {
         /// The node's current revision.
         current: u64,
     },
+    /// A read of the membership log from before its window: those records were trimmed.
+    #[error(
+        "the membership log before revision {oldest} is trimmed (it keeps the newest {records_max} records; --membership-log-records-max): revision {requested} is gone; read from revision {oldest}, the oldest record kept, or from 0 for the oldest kept"
+    )]
+    LogTrimmed {
+        /// The revision asked for.
+        requested: u64,
+        /// The revision of the oldest record kept (the current revision if none is).
+        oldest: u64,
+        /// How many records the log keeps.
+        records_max: u64,
+    },
     /// This node is not the Raft leader and cannot serve the request itself.
     #[error("node is not the Raft leader{}", match (leader_id, leader_addr) { (Some(id), Some(a)) => format!("; the leader is node {id} at {a}"), _ => "; no leader is known yet, retry shortly".to_string() })]
     NotLeader {

@@ -197,6 +197,7 @@ fn command() -> impl Strategy<Value = Command> {
         1 => proptest::collection::vec(session(), 0..3).prop_map(|sessions| Command::ExpireSessions { sessions }),
         1 => proptest::collection::vec((session(), any::<u64>()), 0..3)
             .prop_map(|remaining| Command::CheckpointLeases { remaining }),
+        1 => (0u64..4).prop_map(|records_max| Command::SetMembershipWindow { records_max }),
     ]
 }
 

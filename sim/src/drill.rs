@@ -17,8 +17,8 @@ use serde::Serialize;
 use skyway_controller::actuator::CLAIM;
 use skyway_controller::balance::handover;
 use skyway_controller::controller::role_lines;
+use skyway_controller::proto::AuditEntry;
 use skyway_controller::proto::actuator_client::ActuatorClient;
-use skyway_controller::proto::{AuditEntry, AuditRequest};
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
 use crate::rig::cluster::{Links, ProcessCluster};
@@ -223,7 +223,7 @@ async fn start_actuator(binary: &Path, root: &Path, listen: &str) -> anyhow::Res
 }
 
 async fn audit(rig: &Rig) -> anyhow::Result<Vec<AuditEntry>> {
-    Ok(rig.auditor.clone().audit(AuditRequest { role: String::new() }).await?.into_inner().entries)
+    Ok(skyway_controller::actuator::fetch_audit(&mut rig.auditor.clone(), "").await?)
 }
 
 /// Waits until every role is being commanded, every controller is a member, and the roles are
@@ -451,6 +451,7 @@ mod tests {
             action: action.into(),
             accepted,
             floor: token,
+            seq: 0,
         }
     }
 

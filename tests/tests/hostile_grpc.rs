@@ -173,8 +173,8 @@ fn call() -> impl Strategy<Value = Call> {
         1 => (session(), request_id()).prop_map(|(session_id, request)| Call::CloseSession(pb::CloseSessionRequest { session_id, request })),
         1 => (path(), any::<bool>(), prop_oneof![Just(0u64), 1u64..50, Just(u64::MAX)])
             .prop_map(|(path, prefix, from_revision)| Call::Watch(pb::WatchRequest { path, prefix, from_revision })),
-        1 => (prop_oneof![Just(0u64), any::<u64>()], consistency())
-            .prop_map(|(from_revision, consistency)| Call::MembershipLog(pb::MembershipLogRequest { from_revision, consistency })),
+        1 => (prop_oneof![Just(0u64), any::<u64>()], consistency(), prop_oneof![Just(0u32), 1u32..5, Just(u32::MAX)])
+            .prop_map(|(from_revision, consistency, limit)| Call::MembershipLog(pb::MembershipLogRequest { from_revision, consistency, limit })),
         1 => Just(Call::Status),
         1 => (any::<bool>(), prop_oneof![Just(String::new()), "[a-z:]{0,8}"])
             .prop_map(|(voter, addr)| Call::AddNode(pb::AddNodeRequest { node_id: 0, addr, voter })),
@@ -457,7 +457,7 @@ fn mutated_and_garbage_bytes_to_every_method_and_the_raft_transport_hurt_nothing
                     "AppendEntries" => client.append_entries(request).await,
                     "Vote" => client.vote(request).await,
                     "PreVote" => client.pre_vote(request).await,
-                    "InstallSnapshot" => client.install_snapshot(request).await,
+                    "InstallSnapshot" => client.install_snapshot(futures::stream::iter([request])).await,
                     "TransferLeader" => client.transfer_leader(request).await,
                     _ => client.forward(request).await,
                 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::core::membership::MembershipRecord;
+use crate::core::membership::{MembershipPage, MembershipRecord};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 use crate::proto::coord::coord_client::CoordClient;
@@ -354,20 +354,47 @@ impl Client {
         .await
     }
 
-    /// Reads the membership log from `from` on.
+    /// Reads the membership log from revision `from` on (0: from the oldest record kept),
+    /// every page of it. Records before the log's window are gone: asking for them is
+    /// [`CoordError::LogTrimmed`], which names the oldest record kept. Each page is its own
+    /// read; records never change once written, so the pages join into one log (unless the
+    /// window moves past the next page meanwhile, which is `LogTrimmed` again).
     pub async fn membership_log(
         &self,
         from: u64,
         consistency: Consistency,
     ) -> Result<Vec<MembershipRecord>, CoordError> {
-        let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32 };
+        let mut records = Vec::new();
+        let mut next = Some(from);
+        while let Some(from) = next {
+            let page = self.membership_page(from, 0, consistency).await?;
+            records.extend(page.records);
+            next = page.next.map(|r| r.0);
+        }
+        Ok(records)
+    }
+
+    /// Reads one page of the membership log: at most `limit` records (0: the server's page
+    /// limit) from revision `from` on, and where the next page starts.
+    pub async fn membership_page(
+        &self,
+        from: u64,
+        limit: u32,
+        consistency: Consistency,
+    ) -> Result<MembershipPage, CoordError> {
+        let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32, limit };
         let response = self
             .run(CallKind::Read, |mut c, _| {
                 let r = request;
                 async move { c.membership_log(r).await }
             })
             .await?;
-        Ok(response.records.into_iter().map(record_from_pb).collect())
+        let revision = |r: u64| (r != 0).then_some(crate::Revision(r));
+        Ok(MembershipPage {
+            records: response.records.into_iter().map(record_from_pb).collect(),
+            next: revision(response.next_from_revision),
+            oldest: revision(response.oldest_revision),
+        })
     }
 
     /// The status of every endpoint, in order (an error for those that do not answer).

@@ -200,6 +200,12 @@ pub enum Command {
         /// Session → remaining milliseconds.
         remaining: Vec<(SessionId, u64)>,
     },
+    /// Set how many records the membership log keeps (see `membership`), trimming at once if
+    /// it holds more: proposed by the leader when its configured window differs.
+    SetMembershipWindow {
+        /// Most records kept (at least 1).
+        records_max: u64,
+    },
 }
 
 /// What applying a command produced.
@@ -256,6 +262,7 @@ impl Command {
             Command::CloseSession { .. } => 8,
             Command::ExpireSessions { sessions } => sessions.len() * 8,
             Command::CheckpointLeases { remaining } => remaining.len() * 16,
+            Command::SetMembershipWindow { .. } => 8,
         }
     }
 
@@ -270,7 +277,10 @@ impl Command {
                     + ops.iter().map(Op::request_bytes).sum::<usize>()
             }
             Command::OpenSession { member, .. } => member.as_ref().map_or(0, String::len),
-            Command::CloseSession { .. } | Command::ExpireSessions { .. } | Command::CheckpointLeases { .. } => 0,
+            Command::CloseSession { .. }
+            | Command::ExpireSessions { .. }
+            | Command::CheckpointLeases { .. }
+            | Command::SetMembershipWindow { .. } => 0,
         }
     }
 
@@ -307,6 +317,7 @@ impl fmt::Display for Command {
             Command::CloseSession { session } => write!(f, "close-session {session}"),
             Command::ExpireSessions { sessions } => write!(f, "expire-sessions {sessions:?}"),
             Command::CheckpointLeases { remaining } => write!(f, "checkpoint-leases {remaining:?}"),
+            Command::SetMembershipWindow { records_max } => write!(f, "set-membership-window {records_max}"),
         }
     }
 }

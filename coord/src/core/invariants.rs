@@ -10,7 +10,8 @@
 //! Checked: the root exists; every child name is one valid part and names an existing node;
 //! every node is reachable from the root (none orphaned); children counts agree; revisions are
 //! ordered (`create <= mod <= state's revision`); every ephemeral node has no children and is
-//! owned by an open session that lists it, and every node a session lists is its ephemeral.
+//! owned by an open session that lists it, and every node a session lists is its ephemeral;
+//! the membership log keeps at least one record and holds no more than its window.
 
 use std::collections::BTreeSet;
 
@@ -67,6 +68,15 @@ pub fn check(state: &CoordState) -> Result<(), String> {
     }
     if seen != state.node_count() {
         return Err(format!("{} nodes stored but {seen} reachable from the root", state.node_count()));
+    }
+    let window = state.membership_window();
+    if window.records_max == 0 {
+        return Err("the membership log's window keeps no records".into());
+    }
+    let log = super::path::NodePath::parse(super::membership::LOG_PATH).map_err(|e| e.to_string())?;
+    let records = state.children(&log).map_or(0, |(names, _)| names.len());
+    if records as u64 > window.records_max {
+        return Err(format!("the membership log holds {records} records, past its window of {}", window.records_max));
     }
     for (id, session) in state.sessions() {
         for path in &session.ephemerals {

@@ -26,7 +26,18 @@
 //! from this leader's promotion. So a silent session expires at its earned deadline or, at the
 //! latest, once some leader has held office for one grace — not never.
 //!
-//! Time is an input (`now`), so the whole rule is tested without a clock.
+//! # Keyed by the leader's term
+//!
+//! The table is only ever right for one term of one leader: it holds what *this* leader heard.
+//! A node that loses its leadership and wins it back between two looks at its role (a partition
+//! that heals within one tick, two quick elections) was not leader in between, and the
+//! keep-alives of that time went to someone else. Its old deadlines are stale, and acting on
+//! them would expire sessions that were alive all along. So every operation names the term it
+//! acts for: a table from another term is dropped and rebuilt as a new leader's (the earned
+//! deadline or the grace), renewals from an older term are ignored, and a table asked for the
+//! expiries of a term it does not hold answers none.
+//!
+//! Time is an input (`now`), and the term too, so the whole rule is tested without a clock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -47,17 +58,38 @@ struct Lease {
     ttl: Duration,
 }
 
-/// Deadlines of the open sessions.
+/// A Raft term: the table belongs to the leader of one.
+pub type Term = u64;
+
+/// Deadlines of the open sessions, as the leader of one term heard them.
 #[derive(Debug)]
 pub struct Leases {
     election_timeout: Duration,
+    /// The term the deadlines were heard in (`None`: not yet leader).
+    term: Option<Term>,
     leases: HashMap<SessionId, Lease>,
 }
 
 impl Leases {
     /// An empty table, as a new leader has. `election_timeout` sizes the grace.
     pub fn new(election_timeout: Duration) -> Self {
-        Self { election_timeout, leases: HashMap::new() }
+        Self { election_timeout, term: None, leases: HashMap::new() }
+    }
+
+    /// The term this table holds deadlines for, if any.
+    pub fn term(&self) -> Option<Term> {
+        self.term
+    }
+
+    /// Makes this the table of `term`'s leader: a table of another term is dropped (its
+    /// deadlines were heard by another leadership). Returns whether it was dropped.
+    pub fn enter_term(&mut self, term: Term) -> bool {
+        if self.term == Some(term) {
+            return false;
+        }
+        self.term = Some(term);
+        self.leases.clear();
+        true
     }
 
     /// The grace a new leader gives a session with `ttl`: one keep-alive period (a third of
@@ -66,22 +98,19 @@ impl Leases {
         (ttl / 3 + self.election_timeout * 2).min(ttl)
     }
 
-    /// Forgets everything (this node stopped or started being leader).
-    pub fn clear(&mut self) {
-        self.leases.clear();
-    }
-
     /// Brings the table in line with the open sessions: sessions this leader has not tracked yet
     /// get the larger of their earned deadline and the grace (see the module docs); closed or
     /// expired ones are dropped. `checkpoint_applied` says when this node applied each session's
     /// last checkpoint or its opening (absent after a snapshot install or a restart: then it
-    /// counts from `now`).
+    /// counts from `now`). A table of another term is rebuilt first.
     pub fn reconcile(
         &mut self,
+        term: Term,
         sessions: &BTreeMap<SessionId, Session>,
         checkpoint_applied: &HashMap<SessionId, Instant>,
         now: Instant,
     ) {
+        self.enter_term(term);
         self.leases.retain(|id, _| sessions.contains_key(id));
         for (id, session) in sessions {
             if self.leases.contains_key(id) {
@@ -95,23 +124,37 @@ impl Leases {
         }
     }
 
-    /// Records a keep-alive. A session opened so recently that no reconcile has seen it yet is
-    /// tracked from here: the keep-alive counts.
-    pub fn renew(&mut self, session: SessionId, ttl: Duration, now: Instant) {
+    /// Records a keep-alive answered as the leader of `term`. A session opened so recently that
+    /// no reconcile has seen it yet is tracked from here: the keep-alive counts. A keep-alive
+    /// from an older term than the table's is ignored (it was heard by a leadership that is
+    /// over); one from a newer term starts that term's table.
+    pub fn renew(&mut self, term: Term, session: SessionId, ttl: Duration, now: Instant) {
+        if self.term.is_some_and(|held| term < held) {
+            return;
+        }
+        self.enter_term(term);
         let lease = self.leases.entry(session).or_insert(Lease { deadline: now, ttl });
         lease.deadline = lease.deadline.max(now + ttl);
     }
 
-    /// Sessions whose deadline has passed at `now`, in id order.
-    pub fn expired(&self, now: Instant) -> Vec<SessionId> {
+    /// Sessions whose deadline has passed at `now`, in id order, for the leader of `term`:
+    /// none if the table holds another term's deadlines.
+    pub fn expired(&self, term: Term, now: Instant) -> Vec<SessionId> {
+        if self.term != Some(term) {
+            return Vec::new();
+        }
         let mut out: Vec<_> = self.leases.iter().filter(|(_, l)| l.deadline <= now).map(|(id, _)| *id).collect();
         out.sort();
         out
     }
 
     /// The remaining TTL of every session worth checkpointing (TTL above
-    /// [`CHECKPOINT_TTL_MIN`]), in milliseconds, in id order.
-    pub fn checkpoint(&self, now: Instant) -> Vec<(SessionId, u64)> {
+    /// [`CHECKPOINT_TTL_MIN`]), in milliseconds, in id order, for the leader of `term`: none
+    /// if the table holds another term's deadlines.
+    pub fn checkpoint(&self, term: Term, now: Instant) -> Vec<(SessionId, u64)> {
+        if self.term != Some(term) {
+            return Vec::new();
+        }
         let mut out: Vec<_> = self
             .leases
             .iter()
@@ -138,6 +181,8 @@ mod tests {
     use super::*;
 
     const ELECTION: Duration = Duration::from_millis(250);
+    /// The term of the leader in the tests that do not change it.
+    const T: Term = 3;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
@@ -159,11 +204,11 @@ mod tests {
     fn silent_sessions_expire_after_their_ttl_and_renewed_ones_do_not() {
         let t0 = Instant::now();
         let mut leases = Leases::new(ELECTION);
-        leases.reconcile(&sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
-        assert!(leases.expired(t0 + ms(99)).is_empty());
-        leases.renew(SessionId(2), ms(100), t0 + ms(80));
-        assert_eq!(leases.expired(t0 + ms(100)), vec![SessionId(1)]);
-        assert_eq!(leases.expired(t0 + ms(180)), vec![SessionId(1), SessionId(2)]);
+        leases.reconcile(T, &sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
+        assert!(leases.expired(T, t0 + ms(99)).is_empty());
+        leases.renew(T, SessionId(2), ms(100), t0 + ms(80));
+        assert_eq!(leases.expired(T, t0 + ms(100)), vec![SessionId(1)]);
+        assert_eq!(leases.expired(T, t0 + ms(180)), vec![SessionId(1), SessionId(2)]);
     }
 
     #[test]
@@ -184,15 +229,15 @@ mod tests {
         // This node becomes leader 3 s later: 9 s are left, not 30; the grace (10.5 s) is larger.
         let mut leases = Leases::new(ELECTION);
         let promoted = t0 + ms(3_000);
-        leases.reconcile(&open, &applied, promoted);
-        assert!(leases.expired(promoted + ms(10_499)).is_empty());
-        assert_eq!(leases.expired(promoted + ms(10_500)), vec![SessionId(1)]);
+        leases.reconcile(T, &open, &applied, promoted);
+        assert!(leases.expired(T, promoted + ms(10_499)).is_empty());
+        assert_eq!(leases.expired(T, promoted + ms(10_500)), vec![SessionId(1)]);
         // With 25 s checkpointed, the earned deadline is the larger and is kept.
         let open = BTreeMap::from([(SessionId(1), session(ttl, 25_000))]);
         let mut leases = Leases::new(ELECTION);
-        leases.reconcile(&open, &applied, promoted);
-        assert!(leases.expired(t0 + ms(24_999)).is_empty());
-        assert_eq!(leases.expired(t0 + ms(25_000)), vec![SessionId(1)]);
+        leases.reconcile(T, &open, &applied, promoted);
+        assert!(leases.expired(T, t0 + ms(24_999)).is_empty());
+        assert_eq!(leases.expired(T, t0 + ms(25_000)), vec![SessionId(1)]);
     }
 
     /// The trap: coordinator elections every 20 s and a 30 s TTL. With a fresh TTL per election
@@ -208,15 +253,15 @@ mod tests {
         let mut expired_at = None;
         'elections: for _ in 0..10 {
             let mut leases = Leases::new(ELECTION);
-            leases.reconcile(&open, &applied, now);
+            leases.reconcile(T, &open, &applied, now);
             // This leader's term: it checkpoints every second and looks for expiries.
             let end = now + term;
             while now < end {
-                if !leases.expired(now).is_empty() {
+                if !leases.expired(T, now).is_empty() {
                     expired_at = Some(now);
                     break 'elections;
                 }
-                for (id, remaining) in leases.checkpoint(now) {
+                for (id, remaining) in leases.checkpoint(T, now) {
                     open.get_mut(&id).unwrap().checkpoint_remaining_ms = remaining;
                     applied.insert(id, now + ms(5)); // applied a commit latency later
                 }
@@ -236,30 +281,69 @@ mod tests {
         let applied = HashMap::from([(SessionId(1), t0), (SessionId(2), t0)]);
         let mut leases = Leases::new(ELECTION);
         let promoted = t0 + ms(10_000);
-        leases.reconcile(&sessions(&[(1, 1000), (2, 1000)]), &applied, promoted);
+        leases.reconcile(T, &sessions(&[(1, 1000), (2, 1000)]), &applied, promoted);
         // Session 1 is alive: its client finds the new leader 100 ms in. Session 2 is dead.
-        leases.renew(SessionId(1), ms(1000), promoted + ms(100));
+        leases.renew(T, SessionId(1), ms(1000), promoted + ms(100));
         let grace = ms(1000) / 3 + ELECTION * 2;
-        assert!(leases.expired(promoted + grace - ms(1)).is_empty());
-        assert_eq!(leases.expired(promoted + grace), vec![SessionId(2)], "a fresh TTL would give it 1 s");
-        assert_eq!(leases.expired(promoted + ms(1099)), vec![SessionId(2)]);
+        assert!(leases.expired(T, promoted + grace - ms(1)).is_empty());
+        assert_eq!(leases.expired(T, promoted + grace), vec![SessionId(2)], "a fresh TTL would give it 1 s");
+        assert_eq!(leases.expired(T, promoted + ms(1099)), vec![SessionId(2)]);
     }
 
     #[test]
     fn short_ttls_are_not_checkpointed() {
         let t0 = Instant::now();
         let mut leases = Leases::new(ELECTION);
-        leases.reconcile(&sessions(&[(1, 1000), (2, 2000), (3, 10_000)]), &no_checkpoints(), t0);
-        assert_eq!(leases.checkpoint(t0 + ms(1000)), vec![(SessionId(3), 9_000)]);
+        leases.reconcile(T, &sessions(&[(1, 1000), (2, 2000), (3, 10_000)]), &no_checkpoints(), t0);
+        assert_eq!(leases.checkpoint(T, t0 + ms(1000)), vec![(SessionId(3), 9_000)]);
     }
 
     #[test]
     fn closed_sessions_are_forgotten() {
         let t0 = Instant::now();
         let mut leases = Leases::new(ELECTION);
-        leases.reconcile(&sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
-        leases.reconcile(&sessions(&[(2, 100)]), &no_checkpoints(), t0);
+        leases.reconcile(T, &sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
+        leases.reconcile(T, &sessions(&[(2, 100)]), &no_checkpoints(), t0);
         assert_eq!(leases.len(), 1);
-        assert_eq!(leases.expired(t0 + Duration::from_secs(1)), vec![SessionId(2)]);
+        assert_eq!(leases.expired(T, t0 + Duration::from_secs(1)), vec![SessionId(2)]);
+    }
+
+    /// The stale table: this node led term 3 and heard session 1 last at t0; it lost its
+    /// leadership, the client kept its session alive at the leader of term 4, and this node won
+    /// term 5 before its expiry loop looked again. Term 3's deadline (t0 + TTL) has passed, but
+    /// the session is alive: term 5's table must start over as a new leader's, not expire it.
+    #[test]
+    fn a_leader_that_lost_and_regained_leadership_does_not_expire_from_its_old_terms_table() {
+        let t0 = Instant::now();
+        let open = sessions(&[(1, 1000)]);
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(3, &open, &no_checkpoints(), t0);
+        leases.renew(3, SessionId(1), ms(1000), t0);
+        // Term 4's leader heard keep-alives; this node did not. At t0 + 1.5 s it leads term 5.
+        let regained = t0 + ms(1500);
+        assert!(leases.expired(5, regained).is_empty(), "term 3's deadlines answered for term 5");
+        assert!(leases.checkpoint(5, regained).is_empty());
+        leases.reconcile(5, &open, &no_checkpoints(), regained);
+        assert_eq!(leases.term(), Some(5));
+        // Nothing checkpointed: the new table counts the whole TTL from the regaining.
+        assert!(leases.expired(5, regained + ms(999)).is_empty());
+        assert_eq!(leases.expired(5, regained + ms(1000)), vec![SessionId(1)]);
+    }
+
+    #[test]
+    fn keep_alives_heard_in_an_older_term_are_ignored_and_a_newer_term_starts_a_new_table() {
+        let t0 = Instant::now();
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(5, &sessions(&[(1, 1000), (2, 1000)]), &no_checkpoints(), t0);
+        // A keep-alive answered while this node led term 4, recorded late: it must not count.
+        leases.renew(4, SessionId(1), ms(1000), t0 + ms(900));
+        assert_eq!(leases.term(), Some(5));
+        assert_eq!(leases.expired(5, t0 + ms(1000)), vec![SessionId(1), SessionId(2)]);
+        // A keep-alive of term 6 (this node was re-elected since) replaces the whole table.
+        leases.renew(6, SessionId(2), ms(1000), t0 + ms(950));
+        assert_eq!(leases.term(), Some(6));
+        assert_eq!(leases.len(), 1);
+        assert!(leases.expired(5, t0 + ms(5000)).is_empty(), "asked for a term the table does not hold");
+        assert_eq!(leases.expired(6, t0 + ms(1950)), vec![SessionId(2)]);
     }
 }

@@ -6,7 +6,21 @@
 //! every replica and client sees the same membership history in the same order. A failure is
 //! recorded because the leader committed the session's expiry, not because someone guessed.
 //!
-//! Caveats: the log is never trimmed; a deployment with heavy churn will want a retention rule.
+//! # A bounded window, read in pages
+//!
+//! The log keeps its newest [`LogWindow::records_max`] records: the entry that appends one
+//! past the window deletes the oldest in the same entry, so trimming is part of applying and
+//! every replica trims the same records at the same revision. The window itself is replicated
+//! state (in snapshots with the rest), changed only by a committed `SetMembershipWindow`
+//! command that the leader proposes when its configured window differs — never read from a
+//! node's own configuration while applying, or replicas with different flags would diverge.
+//! The window remembers the revision of the last record it trimmed, so a reader asking for
+//! records from before the window gets [`CoordError::LogTrimmed`] with the oldest record kept,
+//! never a silent gap. Reads come in pages of at most [`MEMBERSHIP_PAGE_RECORDS_MAX`] records,
+//! each saying where the next one starts.
+//!
+//! Caveats: trimming deletes the oldest record nodes, so a watcher of `/skyway/log` sees those
+//! deletions as events; a page read holds the state's read lock for at most one page's records.
 
 use std::fmt;
 
@@ -22,6 +36,53 @@ pub const MEMBERS_PATH: &str = "/skyway/members";
 pub const LOG_PATH: &str = "/skyway/log";
 /// Prefix of a record's sequential name.
 pub const LOG_RECORD_PREFIX: &str = "/skyway/log/m-";
+
+/// Default for how many records the membership log keeps (`--membership-log-records-max`).
+pub const MEMBERSHIP_LOG_RECORDS_DEFAULT: u64 = 10_000;
+/// Most records one page of the membership log carries (a request may ask for fewer).
+pub const MEMBERSHIP_PAGE_RECORDS_MAX: usize = 1_000;
+
+/// The part of the membership log that is kept: replicated, so every replica trims alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogWindow {
+    /// Most records kept; appending one more trims the oldest in the same entry.
+    pub records_max: u64,
+    /// The revision of the newest record trimmed so far (`Revision(0)`: none yet).
+    pub trimmed_through: Revision,
+}
+
+impl Default for LogWindow {
+    fn default() -> Self {
+        Self { records_max: MEMBERSHIP_LOG_RECORDS_DEFAULT, trimmed_through: Revision(0) }
+    }
+}
+
+impl LogWindow {
+    /// Checks that a read from `from` starts inside the window: `from` 0 means "from the oldest
+    /// record kept"; anything else at or before a trimmed record is refused, with the oldest
+    /// kept record (`oldest`, or the current revision if the log is empty) to read from instead.
+    pub fn check_from(&self, from: Revision, oldest: Option<Revision>, current: Revision) -> Result<(), CoordError> {
+        if from.0 == 0 || from > self.trimmed_through {
+            return Ok(());
+        }
+        Err(CoordError::LogTrimmed {
+            requested: from.0,
+            oldest: oldest.unwrap_or(current).0,
+            records_max: self.records_max,
+        })
+    }
+}
+
+/// One page of the membership log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MembershipPage {
+    /// Records in log order, from the page's start.
+    pub records: Vec<MembershipRecord>,
+    /// Where the next page starts (ask with this `from`), or `None` if this page ends the log.
+    pub next: Option<Revision>,
+    /// The revision of the oldest record kept, if the log holds any.
+    pub oldest: Option<Revision>,
+}
 
 /// What happened to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

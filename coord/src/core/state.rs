@@ -28,7 +28,10 @@ use super::clients::{ClientLimits, ClientTable, Remembered, RequestId, Verdict};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
 use super::event::{Event, EventKind};
 use super::history::{BatchLimit, WatchFilter, WatchHistory};
-use super::membership::{LOG_PATH, LOG_RECORD_PREFIX, MembershipKind, MembershipRecord, member_path};
+use super::membership::{
+    LOG_PATH, LOG_RECORD_PREFIX, LogWindow, MEMBERSHIP_PAGE_RECORDS_MAX, MembershipKind, MembershipPage,
+    MembershipRecord, member_path,
+};
 use super::namespace::{ChangeSet, Namespace};
 use super::node::{Node, Stat};
 use super::path::NodePath;
@@ -56,6 +59,8 @@ pub struct CoordState {
     sessions: BTreeMap<SessionId, Session>,
     /// Outcomes of clients' recent writes, so that retries apply at most once.
     clients: ClientTable,
+    /// How much of the membership log is kept, and what was trimmed.
+    membership_window: LogWindow,
     /// Not part of snapshots: it is a serving cache that every replica rebuilds from the log
     /// it applies (see [`CoordState::from_snapshot`]).
     #[serde(skip, default = "empty_history")]
@@ -71,6 +76,7 @@ impl CoordState {
             namespace: Namespace::default(),
             sessions: BTreeMap::new(),
             clients: ClientTable::new(ClientLimits::default()),
+            membership_window: LogWindow::default(),
             history: WatchHistory::new(history_events_max),
             revision: None,
         }
@@ -91,6 +97,11 @@ impl CoordState {
     /// The table of clients' recent outcomes.
     pub fn clients(&self) -> &ClientTable {
         &self.clients
+    }
+
+    /// How much of the membership log is kept.
+    pub fn membership_window(&self) -> LogWindow {
+        self.membership_window
     }
 
     /// The open sessions.
@@ -227,6 +238,16 @@ impl CoordState {
                         session.checkpoint_remaining_ms = *remaining_ms;
                     }
                 }
+                Ok(Outcome::Empty)
+            }
+            Command::SetMembershipWindow { records_max } => {
+                if *records_max == 0 {
+                    return Err(CoordError::InvalidArgument {
+                        reason: "the membership log must keep at least one record".into(),
+                    });
+                }
+                self.membership_window.records_max = *records_max;
+                self.trim_membership_log(revision, cs)?;
                 Ok(Outcome::Empty)
             }
         }
@@ -410,6 +431,22 @@ impl CoordState {
             one_per_session: false,
         };
         self.namespace.create(&op, revision, cs)?;
+        self.trim_membership_log(revision, cs)
+    }
+
+    /// Deletes the oldest records until the log fits its window (in the entry being applied).
+    fn trim_membership_log(&mut self, revision: Revision, cs: &mut ChangeSet) -> Result<(), CoordError> {
+        let log = NodePath::parse(LOG_PATH)?;
+        let Some(node) = self.namespace.get(&log) else { return Ok(()) };
+        let excess = (node.children.len() as u64).saturating_sub(self.membership_window.records_max) as usize;
+        // Sequential names are zero-padded counters: name order is log order.
+        let oldest: Vec<NodePath> =
+            node.children.iter().take(excess).map(|name| log.join(name)).collect::<Result<_, _>>()?;
+        for path in oldest {
+            let trimmed = self.namespace.require(&path)?.create_revision;
+            self.namespace.remove(&path, revision, cs);
+            self.membership_window.trimmed_through = self.membership_window.trimmed_through.max(trimmed);
+        }
         Ok(())
     }
 
@@ -432,16 +469,42 @@ impl CoordState {
         Ok((node.children.iter().cloned().collect(), node.stat()))
     }
 
-    /// The membership log from `from` on.
-    pub fn membership_log(&self, from: Revision) -> Result<Vec<MembershipRecord>, CoordError> {
+    /// One page of the membership log: at most `limit` records (0 or more than
+    /// [`MEMBERSHIP_PAGE_RECORDS_MAX`]: that many) from revision `from` on (0: from the oldest
+    /// kept). From before the window: [`CoordError::LogTrimmed`].
+    pub fn membership_page(&self, from: Revision, limit: usize) -> Result<MembershipPage, CoordError> {
+        let limit = if limit == 0 { MEMBERSHIP_PAGE_RECORDS_MAX } else { limit.min(MEMBERSHIP_PAGE_RECORDS_MAX) };
         let log = NodePath::parse(LOG_PATH)?;
-        let Some(node) = self.namespace.get(&log) else { return Ok(Vec::new()) };
-        let mut records = Vec::new();
-        for name in &node.children {
-            let record_node = self.namespace.require(&log.join(name)?)?;
-            if record_node.create_revision >= from {
-                records.push(MembershipRecord::from_bytes(&record_node.data, record_node.create_revision)?);
+        let names = self.namespace.get(&log).map(|node| &node.children);
+        let record_node = |name: &String| self.namespace.require(&log.join(name)?);
+        let oldest = match names.and_then(|names| names.first()) {
+            Some(name) => Some(record_node(name)?.create_revision),
+            None => None,
+        };
+        self.membership_window.check_from(from, oldest, self.revision())?;
+        let mut page = MembershipPage { oldest, ..MembershipPage::default() };
+        for name in names.into_iter().flatten() {
+            let node = record_node(name)?;
+            if node.create_revision < from {
+                continue;
             }
+            if page.records.len() == limit {
+                page.next = Some(node.create_revision);
+                break;
+            }
+            page.records.push(MembershipRecord::from_bytes(&node.data, node.create_revision)?);
+        }
+        Ok(page)
+    }
+
+    /// The membership log from `from` on, every page of it.
+    pub fn membership_log(&self, from: Revision) -> Result<Vec<MembershipRecord>, CoordError> {
+        let mut records = Vec::new();
+        let mut next = Some(from);
+        while let Some(from) = next {
+            let page = self.membership_page(from, 0)?;
+            records.extend(page.records);
+            next = page.next;
         }
         Ok(records)
     }

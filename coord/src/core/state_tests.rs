@@ -364,3 +364,77 @@ fn the_watch_history_is_bounded_by_bytes_and_batches_by_bytes() {
     let tiny = m.state.clone().with_history_bytes_max(1);
     assert_eq!(tiny.history().len(), 1);
 }
+
+/// Joins and leaves `n` members, one after another: `2 * n` records.
+fn churn(m: &mut Machine, n: usize) {
+    for i in 0..n {
+        let session = m.open(Some(&format!("m{i}")));
+        m.apply(Command::CloseSession { session }).unwrap();
+    }
+}
+
+#[test]
+fn the_membership_log_keeps_its_window_and_reading_before_it_names_the_oldest_record() {
+    let mut m = Machine::new();
+    m.apply(Command::SetMembershipWindow { records_max: 3 }).unwrap();
+    churn(&mut m, 3); // records at revisions 2..=7
+    let log = m.state.membership_log(Revision(0)).unwrap();
+    let revisions: Vec<u64> = log.iter().map(|r| r.revision.0).collect();
+    assert_eq!(revisions, [5, 6, 7], "the newest three are kept, in order");
+    assert_eq!(m.state.children(&p("/skyway/log")).unwrap().0.len(), 3, "trimmed records are deleted");
+    assert_eq!(m.state.membership_window().trimmed_through, Revision(4));
+    // From before the window: refused with the oldest record kept, never a silent gap.
+    let error = m.state.membership_page(Revision(4), 0).unwrap_err();
+    assert_eq!(error, CoordError::LogTrimmed { requested: 4, oldest: 5, records_max: 3 });
+    assert!(error.to_string().contains("oldest record kept"), "{error}");
+    // Inside it, and from 0 ("the oldest kept"), fine.
+    assert_eq!(m.state.membership_page(Revision(5), 0).unwrap().records.len(), 3);
+    assert_eq!(m.state.membership_page(Revision(6), 0).unwrap().records.len(), 2);
+    // Trimming happens in the entry that appends: the trimmed record's deletion is its event.
+    let all = WatchFilter { path: p("/skyway/log"), prefix: true };
+    let (events, _) = m.state.events_since(Revision(7), &all, 100).unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| (e.kind, e.revision.0)).collect();
+    assert_eq!(kinds, [(EventKind::Created, 7), (EventKind::Deleted, 7)]);
+}
+
+#[test]
+fn the_membership_log_is_read_in_pages_that_say_where_the_next_starts() {
+    let mut m = Machine::new();
+    churn(&mut m, 3); // records at revisions 1..=6
+    let first = m.state.membership_page(Revision(0), 4).unwrap();
+    assert_eq!(first.records.iter().map(|r| r.revision.0).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!((first.next, first.oldest), (Some(Revision(5)), Some(Revision(1))));
+    let second = m.state.membership_page(first.next.unwrap(), 4).unwrap();
+    assert_eq!(second.records.iter().map(|r| r.revision.0).collect::<Vec<_>>(), [5, 6]);
+    assert_eq!(second.next, None, "the last page says so");
+    // A page exactly as long as what is left has no next page either.
+    assert_eq!(m.state.membership_page(Revision(3), 4).unwrap().next, None);
+    // Past the end: an empty last page, not an error.
+    assert_eq!(m.state.membership_page(Revision(99), 4).unwrap().records, []);
+    // Limits past the server's page size are cut to it.
+    churn(&mut m, 600);
+    let page = m.state.membership_page(Revision(0), usize::MAX).unwrap();
+    assert_eq!(page.records.len(), super::membership::MEMBERSHIP_PAGE_RECORDS_MAX);
+    assert_eq!(m.state.membership_log(Revision(0)).unwrap().len(), 1206, "every page joined");
+}
+
+#[test]
+fn shrinking_the_window_trims_at_once_and_the_window_survives_snapshots() {
+    let mut m = Machine::new();
+    churn(&mut m, 4); // records at revisions 1..=8
+    let refused = m.apply(Command::SetMembershipWindow { records_max: 0 }).unwrap_err();
+    assert!(refused.to_string().contains("at least one"), "{refused}");
+    m.apply(Command::SetMembershipWindow { records_max: 2 }).unwrap();
+    assert_eq!(m.state.membership_log(Revision(0)).unwrap().len(), 2);
+    let restored = CoordState::from_snapshot(&m.state.to_snapshot().unwrap(), 100).unwrap();
+    assert_eq!(restored.membership_window(), m.state.membership_window());
+    super::invariants::check(&restored).unwrap();
+    assert!(matches!(restored.membership_page(Revision(1), 0), Err(CoordError::LogTrimmed { oldest: 7, .. })));
+    // A replica restored from the snapshot trims the next record exactly as the original does.
+    let mut replica = Machine { state: restored, next: m.next };
+    let a = m.open(Some("late"));
+    let b = replica.open(Some("late"));
+    assert_eq!(a, b);
+    assert_eq!(replica.state.membership_log(Revision(0)).unwrap(), m.state.membership_log(Revision(0)).unwrap());
+    assert_eq!(m.state.membership_window().trimmed_through, Revision(7));
+}

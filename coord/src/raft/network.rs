@@ -3,6 +3,14 @@
 //! Raft messages are openraft's own serde types encoded with postcard (see `codec`). A peer
 //! that cannot be reached is reported as `Unreachable`, so openraft backs off instead of
 //! hammering it; a request that reached the peer but failed is a `Network` error.
+//!
+//! Snapshots travel in chunks, as openraft 0.10 intends for its `full_snapshot` (the v2 network
+//! leaves the transport to the application): one client-streaming call whose first message is
+//! a [`SnapshotHeader`] (the leader's vote, the snapshot's metadata and its size) and whose
+//! following messages are the data, at most one chunk each, far below the peer message limit.
+//! The receiver joins them and hands the whole snapshot to `Raft::install_full_snapshot`, so a
+//! state of any size reaches a new or wiped follower. (Caveat: both ends still hold the whole
+//! snapshot in memory, as the state machine itself does.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -21,26 +29,65 @@ use serde::de::DeserializeOwned;
 use tonic::transport::{Channel, Endpoint};
 
 use super::codec::{decode, encode};
-use super::{NodeId, Snapshot, SnapshotData, TypeConfig, Vote};
+use super::{NodeId, Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use crate::proto::raft::Payload;
 use crate::proto::raft::raft_transport_client::RaftTransportClient;
 use crate::server::status::never_sent;
 
-/// Largest gRPC message between nodes (snapshots travel in one message).
+/// Default for the largest gRPC message between nodes (`NodeConfig::peer_message_bytes_max`).
+/// A replication batch or a forwarded batch stays below half of it; snapshots are chunked.
 pub const PEER_MESSAGE_BYTES_MAX: usize = 512 * 1024 * 1024;
+/// Most bytes of snapshot data in one message (less if the peer message limit is lower).
+pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// The first message of a snapshot stream: what the data that follows is.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct SnapshotHeader {
+    /// The sending leader's vote.
+    pub vote: Vote,
+    /// The snapshot's metadata.
+    pub meta: SnapshotMeta,
+    /// Bytes of data that follow, over all chunks.
+    pub bytes: u64,
+}
 
 /// Cached gRPC channels to peers, shared by Raft replication and request forwarding.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Peers {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     /// Peer address (as the membership advertises it) → the address to dial instead.
     routes: Arc<BTreeMap<String, String>>,
+    /// Largest message sent to or accepted from a peer.
+    message_bytes_max: usize,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Self::with_routes(BTreeMap::new())
+    }
 }
 
 impl Peers {
     /// Peers dialled through `routes` where one is given (e.g. a proxy on the link).
     pub fn with_routes(routes: BTreeMap<String, String>) -> Self {
-        Self { channels: Arc::default(), routes: Arc::new(routes) }
+        Self { channels: Arc::default(), routes: Arc::new(routes), message_bytes_max: PEER_MESSAGE_BYTES_MAX }
+    }
+
+    /// The same peers, with another limit on one message.
+    pub fn with_message_bytes_max(mut self, bytes: usize) -> Self {
+        self.message_bytes_max = bytes;
+        self
+    }
+
+    /// Largest message sent to or accepted from a peer.
+    pub fn message_bytes_max(&self) -> usize {
+        self.message_bytes_max
+    }
+
+    /// Bytes of snapshot data per message: `wanted` (openraft's configured chunk size) or
+    /// [`SNAPSHOT_CHUNK_BYTES_MAX`], and never more than half a peer message.
+    pub fn snapshot_chunk_bytes(&self, wanted: Option<usize>) -> usize {
+        wanted.unwrap_or(SNAPSHOT_CHUNK_BYTES_MAX).min(SNAPSHOT_CHUNK_BYTES_MAX).min(self.message_bytes_max / 2).max(1)
     }
 
     /// A client for the peer at `addr` (host:port), reusing one HTTP/2 connection per peer.
@@ -60,8 +107,8 @@ impl Peers {
             }
         };
         Ok(RaftTransportClient::new(channel)
-            .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
-            .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX))
+            .max_decoding_message_size(self.message_bytes_max)
+            .max_encoding_message_size(self.message_bytes_max))
     }
 }
 
@@ -99,7 +146,6 @@ enum Rpc {
     Append,
     Vote,
     PreVote,
-    Snapshot,
     TransferLeader,
 }
 
@@ -118,14 +164,41 @@ impl PeerConnection {
             Rpc::Append => client.append_entries(request).await,
             Rpc::Vote => client.vote(request).await,
             Rpc::PreVote => client.pre_vote(request).await,
-            Rpc::Snapshot => client.install_snapshot(request).await,
             Rpc::TransferLeader => client.transfer_leader(request).await,
         };
-        let payload = result.map_err(|status| status_to_rpc_error(self.target, status))?.into_inner();
-        let reply: Result<Resp, String> =
-            decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
-        reply.map_err(|message| RPCError::Network(NetworkError::new(&AnyError::error(message))))
+        decode_reply(self.target, result)
     }
+
+    /// Streams a snapshot: its header, then its data in chunks (see the module docs).
+    async fn send_snapshot(
+        &self,
+        vote: Vote,
+        snapshot: Snapshot,
+        chunk_bytes: usize,
+        ttl: Duration,
+    ) -> Result<SnapshotResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let data = bytes::Bytes::from(snapshot.snapshot);
+        let header = SnapshotHeader { vote, meta: snapshot.meta, bytes: data.len() as u64 };
+        let header = encode(&header).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let chunks = (0..data.len())
+            .step_by(chunk_bytes)
+            .map(move |at| Payload { data: data.slice(at..(at + chunk_bytes).min(data.len())) });
+        let messages = std::iter::once(Payload { data: header.into() }).chain(chunks);
+        let mut client = self.peers.client(&self.addr).map_err(|e| RPCError::Unreachable(Unreachable::new(&e)))?;
+        let mut request = tonic::Request::new(futures::stream::iter(messages));
+        request.set_timeout(ttl);
+        decode_reply(self.target, client.install_snapshot(request).await)
+    }
+}
+
+/// The answer of a peer's transport: its encoded `Result`, or the call's failure.
+fn decode_reply<Resp: DeserializeOwned>(
+    target: NodeId,
+    result: Result<tonic::Response<Payload>, tonic::Status>,
+) -> Result<Resp, RPCError<TypeConfig>> {
+    let payload = result.map_err(|status| status_to_rpc_error(target, status))?.into_inner();
+    let reply: Result<Resp, String> = decode(&payload.data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+    reply.map_err(|message| RPCError::Network(NetworkError::new(&AnyError::error(message))))
 }
 
 fn status_to_rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
@@ -170,13 +243,17 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         &mut self,
         vote: Vote,
         snapshot: Snapshot,
-        _cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let request = (vote, snapshot.meta, snapshot.snapshot);
         // A snapshot can be large: give it far longer than a heartbeat.
         let ttl = option.hard_ttl().max(Duration::from_secs(60));
-        self.call(Rpc::Snapshot, &request, ttl).await.map_err(|e| match e {
+        let chunk_bytes = self.peers.snapshot_chunk_bytes(option.snapshot_chunk_size());
+        let sent = tokio::select! {
+            sent = self.send_snapshot(vote, snapshot, chunk_bytes, ttl) => sent,
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+        };
+        sent.map_err(|e| match e {
             RPCError::Unreachable(e) => StreamingError::Unreachable(e),
             RPCError::Timeout(e) => StreamingError::Timeout(e),
             RPCError::Network(e) => StreamingError::Network(e),

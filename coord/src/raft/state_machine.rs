@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{Stream, TryStreamExt};
 use openraft::entry::RaftEntry;
@@ -71,6 +71,19 @@ impl SharedState {
         let mut rx = self.subscribe();
         // The sender lives as long as `self`, so this cannot fail while we hold `&self`.
         let _ = rx.wait_for(|applied| *applied >= revision).await;
+    }
+
+    /// Waits until `revision` is applied locally, at most `timeout`: a node cut off from the
+    /// leader, or far behind it, says so instead of holding its caller forever.
+    pub async fn wait_applied_within(&self, revision: Revision, timeout: Duration) -> Result<(), CoordError> {
+        tokio::time::timeout(timeout, self.wait_applied(revision)).await.map_err(|_| CoordError::Unavailable {
+            reason: format!(
+                "this node has applied up to revision {} and did not reach revision {} within {timeout:?}; \
+                 it is cut off from the leader or far behind: retry, on another node if it persists",
+                self.applied().0,
+                revision.0
+            ),
+        })
     }
 }
 
@@ -287,5 +300,28 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
         read_snapshot(&self.db)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::database::init_database;
+
+    fn store() -> StateMachineStore {
+        let db = redb::Database::builder().create_with_backend(redb::backends::InMemoryBackend::new()).unwrap();
+        StateMachineStore::open(init_database(db).unwrap(), HistoryBounds { events: 100, bytes: 1 << 20 }).unwrap()
+    }
+
+    /// Waiting for an index that is never applied (a node cut off from its leader) ends with an
+    /// error that says where the node is, not never.
+    #[tokio::test]
+    async fn waiting_for_an_index_never_applied_times_out_with_a_clear_error() {
+        let shared = store().shared();
+        shared.wait_applied_within(Revision(0), Duration::ZERO).await.expect("revision 0 is applied");
+        let error = shared.wait_applied_within(Revision(7), Duration::from_millis(20)).await.unwrap_err();
+        assert!(matches!(error, CoordError::Unavailable { .. }), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("applied up to revision 0") && message.contains("revision 7"), "{message}");
     }
 }

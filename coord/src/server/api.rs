@@ -242,10 +242,12 @@ impl Coord for ApiService {
         let request = request.into_inner();
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
-        let records = edge(state.membership_log(Revision(request.from_revision)))?;
+        let page = edge(state.membership_page(Revision(request.from_revision), request.limit as usize))?;
         Ok(Response::new(pb::MembershipLogResponse {
-            records: records.into_iter().map(convert::membership_record).collect(),
+            records: page.records.into_iter().map(convert::membership_record).collect(),
             revision: state.revision().0,
+            next_from_revision: page.next.map_or(0, |r| r.0),
+            oldest_revision: page.oldest.map_or(0, |r| r.0),
         }))
     }
 

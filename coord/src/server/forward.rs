@@ -143,7 +143,7 @@ async fn run(peers: Peers, mut queue: mpsc::UnboundedReceiver<Pending>) {
         let Ok(slot) = slots.clone().acquire_owned().await else { return };
         let mut bytes = first.proposal.command.request_bytes();
         let mut batch = vec![first];
-        while batch.len() < BATCH_WRITES_MAX && bytes < BATCH_BYTES_MAX {
+        while batch.len() < BATCH_WRITES_MAX && bytes < BATCH_BYTES_MAX.min(peers.message_bytes_max() / 2) {
             match queue.try_recv() {
                 Ok(pending) if pending.addr == batch[0].addr => {
                     bytes += pending.proposal.command.request_bytes();

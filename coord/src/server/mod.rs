@@ -90,8 +90,8 @@ pub async fn serve_node(
         .max_decoding_message_size(node.config.request_bytes_max * 2 + 64 * 1024)
         .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
     let transport = RaftTransportServer::new(transport::TransportService::new(node.clone()))
-        .max_decoding_message_size(PEER_MESSAGE_BYTES_MAX)
-        .max_encoding_message_size(PEER_MESSAGE_BYTES_MAX);
+        .max_decoding_message_size(node.config.peer_message_bytes_max)
+        .max_encoding_message_size(node.config.peer_message_bytes_max);
     // The standard health service and reflection (of the client API only), so grpcurl and
     // Kubernetes' gRPC probes work without the .proto files.
     let (reporter, health) = tonic_health::server::health_reporter();

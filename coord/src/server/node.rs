@@ -13,7 +13,7 @@ use openraft::{BasicNode, ReadPolicy, ServerState};
 use crate::config::NodeConfig;
 use crate::core::command::{Command, Outcome, Proposal};
 use crate::core::history::HistoryBounds;
-use crate::core::leases::{CHECKPOINT_INTERVAL, Leases};
+use crate::core::leases::{CHECKPOINT_INTERVAL, Leases, Term};
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::observe::CoordMetrics;
@@ -24,7 +24,7 @@ use crate::raft::wal_store::WalStore;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::server::forward::{Forwarded, ForwardedReply, WriteForwarder, call_leader};
 
-/// Most bytes of entries in one replication message (below the peer message limit).
+/// Most bytes of entries in one replication message (and at most half a peer message).
 const REPLICATION_BATCH_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// How long a linearizable read waits for this node to apply up to the read index.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -66,6 +66,9 @@ impl CoordNode {
         .with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
+        let peers =
+            Peers::with_routes(config.peer_routes.clone()).with_message_bytes_max(config.peer_message_bytes_max);
+        let replication_batch_bytes = REPLICATION_BATCH_BYTES_MAX.min(config.peer_message_bytes_max / 2);
         let raft_config = openraft::Config {
             cluster_name: "skyway".into(),
             heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
@@ -75,13 +78,14 @@ impl CoordNode {
             max_in_snapshot_log_to_keep: config.log_entries_kept,
             // openraft caps replication batches by entries; derive that from a byte budget, so
             // a batch of the largest requests still fits one peer message.
-            max_payload_entries: (REPLICATION_BATCH_BYTES_MAX / (config.request_bytes_max + 4096)).clamp(1, 300) as u64,
+            max_payload_entries: (replication_batch_bytes / (config.request_bytes_max + 4096)).clamp(1, 300) as u64,
+            // Snapshots travel in chunks of this size (see `raft::network`).
+            snapshot_max_chunk_size: peers.snapshot_chunk_bytes(None) as u64,
             ..Default::default()
         }
         .validate()
         .map_err(|e| internal("invalid raft configuration", &e))?;
 
-        let peers = Peers::with_routes(config.peer_routes.clone());
         let raft =
             Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
                 .await
@@ -105,6 +109,12 @@ impl CoordNode {
     /// Whether this node currently believes it is the Raft leader.
     pub fn is_leader(&self) -> bool {
         self.raft.metrics().borrow_watched().state == ServerState::Leader
+    }
+
+    /// The term this node leads, if it believes it is the Raft leader.
+    fn leader_term(&self) -> Option<Term> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        (metrics.state == ServerState::Leader).then_some(metrics.current_term)
     }
 
     /// The leader's id and address, if one is known.
@@ -239,11 +249,12 @@ impl CoordNode {
             }
             Err(e) => return Err(e),
         };
-        tokio::time::timeout(CATCH_UP_TIMEOUT, self.shared.wait_applied(read_index)).await.map_err(|_| {
-            CoordError::Unavailable {
-                reason: format!("this node did not catch up to revision {} in time", read_index.0),
-            }
-        })
+        self.catch_up(read_index).await
+    }
+
+    /// Waits, at most [`CATCH_UP_TIMEOUT`], until this node has applied `revision`.
+    async fn catch_up(&self, revision: Revision) -> Result<(), CoordError> {
+        self.shared.wait_applied_within(revision, CATCH_UP_TIMEOUT).await
     }
 
     async fn read_index_locally(&self) -> Result<Revision, CoordError> {
@@ -275,10 +286,18 @@ impl CoordNode {
         }
     }
 
+    /// Renews a session's lease if this node is the leader *and holds the quorum lease*.
+    ///
+    /// Why not `is_leader()` alone: that is this node's belief, and a leader cut off from its
+    /// quorum keeps believing it until it hears of a higher term. Its answer would tell the
+    /// client "renewed" while the real leader, which never heard the keep-alive, counts the
+    /// session down and expires it. openraft's lease read answers only while a quorum
+    /// acknowledged this leader within the leader lease (one maximum election timeout), during
+    /// which those followers refuse to elect anyone else; so, with clocks that run at about the
+    /// same rate, no other leader can exist when a keep-alive is answered here, and the renewal
+    /// lands in the table of the term that lease belongs to.
     async fn keep_alive_locally(&self, session: SessionId) -> Result<u64, CoordError> {
-        if !self.is_leader() {
-            return Err(self.not_leader());
-        }
+        let term = self.lease_term().await?;
         let ttl_of = |node: &Self| node.shared.read().sessions().get(&session).map(|s| s.ttl_ms);
         let ttl_ms = match ttl_of(self) {
             Some(ttl) => ttl,
@@ -286,42 +305,54 @@ impl CoordNode {
                 // A new leader may not have applied everything committed yet (the session's
                 // opening among it): catch up before declaring the session unknown.
                 let read_index = self.read_index_locally().await?;
-                self.shared.wait_applied(read_index).await;
+                self.catch_up(read_index).await?;
                 ttl_of(self).ok_or(CoordError::SessionExpired { session: session.0 })?
             }
         };
-        self.leases.lock().expect("leases poisoned").renew(session, Duration::from_millis(ttl_ms), Instant::now());
+        self.leases.lock().expect("leases poisoned").renew(
+            term,
+            session,
+            Duration::from_millis(ttl_ms),
+            Instant::now(),
+        );
         Ok(ttl_ms)
+    }
+
+    /// The term this node leads with a valid quorum lease (see [`Self::keep_alive_locally`]).
+    async fn lease_term(&self) -> Result<Term, CoordError> {
+        match self.raft.get_read_log_id(ReadPolicy::LeaseRead).await {
+            Ok((read_log_id, _)) => Ok(read_log_id.committed_leader_id().term),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(_))) => Err(self.not_leader()),
+            Err(RaftError::APIError(LinearizableReadError::QuorumNotEnough(e))) => Err(CoordError::Unavailable {
+                reason: format!("this leader has not heard from a quorum within its lease ({e}); retry another node"),
+            }),
+            Err(RaftError::Fatal(e)) => Err(CoordError::Unavailable { reason: format!("raft stopped: {e}") }),
+        }
     }
 
     /// The leader's session-expiry loop: every tick, bring the lease table in line with the
     /// open sessions and propose the expiry of those that went silent; every
     /// [`CHECKPOINT_INTERVAL`], commit the remaining TTLs of long sessions. Runs on every node;
-    /// only acts while leader, and starts from a fresh table at every change of leadership (the
-    /// rule for what a new leader grants is in `core::leases`).
+    /// only acts while leader, and starts from a fresh table at every term it leads, even one
+    /// won back between two ticks (the rule for what a new leader grants is in `core::leases`).
     pub async fn run_session_expiry(self: Arc<Self>, tick: Duration) {
-        let mut was_leader = false;
         let mut next_checkpoint = Instant::now();
         let mut interval = tokio::time::interval(tick);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            let leader = self.is_leader();
-            if leader != was_leader {
-                self.leases.lock().expect("leases poisoned").clear();
-                if leader {
-                    tracing::info!(
-                        node = self.config.id,
-                        "became leader: sessions keep their checkpointed TTL or a short grace, whichever is longer"
-                    );
-                    next_checkpoint = Instant::now() + CHECKPOINT_INTERVAL;
-                }
-                was_leader = leader;
-            }
-            if !leader {
-                continue;
-            }
+            let Some(term) = self.leader_term() else { continue };
             let now = Instant::now();
+            // Keyed by term: leadership lost and regained since the last tick is a new table.
+            if self.leases.lock().expect("leases poisoned").enter_term(term) {
+                tracing::info!(
+                    node = self.config.id,
+                    term,
+                    "became leader: sessions keep their checkpointed TTL or a short grace, whichever is longer"
+                );
+                next_checkpoint = now + CHECKPOINT_INTERVAL;
+            }
+            self.maybe_commit_membership_window().await;
             let checkpoint_due = now >= next_checkpoint;
             if checkpoint_due {
                 next_checkpoint = now + CHECKPOINT_INTERVAL;
@@ -330,9 +361,9 @@ impl CoordNode {
                 let state = self.shared.read();
                 let checkpoint_applied = self.shared.checkpoint_applied();
                 let mut leases = self.leases.lock().expect("leases poisoned");
-                leases.reconcile(state.sessions(), &checkpoint_applied, now);
-                let checkpoint = if checkpoint_due { leases.checkpoint(now) } else { Vec::new() };
-                (leases.expired(now), checkpoint)
+                leases.reconcile(term, state.sessions(), &checkpoint_applied, now);
+                let checkpoint = if checkpoint_due { leases.checkpoint(term, now) } else { Vec::new() };
+                (leases.expired(term, now), checkpoint)
             };
             if !checkpoint.is_empty() {
                 let sessions = checkpoint.len();
@@ -351,6 +382,25 @@ impl CoordNode {
                     tracing::info!(node = self.config.id, %revision, ?outcome, "session expiry committed")
                 }
                 Err((e, _)) => tracing::warn!(node = self.config.id, "session expiry not committed: {e}"),
+            }
+        }
+    }
+
+    /// Commits this node's configured membership-log window if the replicated one differs (the
+    /// window is replicated state, so every replica trims the same records; see
+    /// `core::membership`). Called by the leader's loop; a failure is retried on the next tick.
+    async fn maybe_commit_membership_window(&self) {
+        let records_max = self.config.membership_log_records_max;
+        if self.shared.read().membership_window().records_max == records_max {
+            return;
+        }
+        let command = Command::SetMembershipWindow { records_max };
+        match self.propose_locally(Proposal::anonymous(command)).await {
+            Ok((revision, _)) => {
+                tracing::info!(node = self.config.id, records_max, %revision, "membership log window committed")
+            }
+            Err((e, _)) => {
+                tracing::warn!(node = self.config.id, records_max, "membership log window not committed: {e}")
             }
         }
     }

@@ -41,7 +41,7 @@ pub fn to_status(error: &CoordError) -> Status {
         | CoordError::QuotaExceeded { .. }
         | CoordError::LimitReached { .. } => Code::ResourceExhausted,
         CoordError::Reserved { .. } => Code::PermissionDenied,
-        CoordError::Compacted { .. } => Code::OutOfRange,
+        CoordError::Compacted { .. } | CoordError::LogTrimmed { .. } => Code::OutOfRange,
         CoordError::NotLeader { .. } | CoordError::Unavailable { .. } => Code::Unavailable,
         CoordError::OutcomeUnknown { .. } | CoordError::RetryTooOld { .. } => Code::Unknown,
         CoordError::Internal { .. } => Code::Internal,
@@ -115,6 +115,7 @@ mod tests {
             CoordError::BadVersion { path: "/a".into(), expected: 1, actual: 2 },
             CoordError::NotLeader { leader_id: Some(2), leader_addr: Some("127.0.0.1:1".into()) },
             CoordError::Compacted { requested: 1, oldest: 10, current: 20 },
+            CoordError::LogTrimmed { requested: 1, oldest: 10, records_max: 5 },
             CoordError::TooLarge { size: 2_000_000, max: 1_048_576 },
             CoordError::RequestTooLarge { size: 4_000_000, max: 3_145_728 },
             CoordError::QuotaExceeded { what: "nodes".into(), would_be: 11, max: 10 },

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use openraft::alias::SnapshotOf;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tonic::{Request, Response, Status};
@@ -12,7 +13,8 @@ use super::node::CoordNode;
 use crate::proto::raft::Payload;
 use crate::proto::raft::raft_transport_server::RaftTransport;
 use crate::raft::codec::{decode, encode};
-use crate::raft::{SnapshotData, SnapshotMeta, Vote};
+use crate::raft::network::SnapshotHeader;
+use crate::raft::{SnapshotData, TypeConfig};
 
 /// The gRPC service peers call.
 pub struct TransportService {
@@ -38,6 +40,33 @@ fn reply<T: Serialize, E: std::fmt::Display>(result: Result<T, E>) -> Result<Res
     Ok(Response::new(Payload { data: data.into() }))
 }
 
+/// Joins a snapshot stream (see `raft::network`): a header, then chunks that add up to exactly
+/// the size it declared. Anything else is refused before openraft sees it.
+async fn receive_snapshot(mut stream: tonic::Streaming<Payload>) -> Result<(SnapshotHeader, SnapshotData), Status> {
+    let first = stream.message().await?.ok_or_else(|| Status::invalid_argument("empty snapshot stream"))?;
+    let header: SnapshotHeader =
+        decode(&first.data).map_err(|e| Status::invalid_argument(format!("malformed snapshot header: {e}")))?;
+    let declared = usize::try_from(header.bytes)
+        .map_err(|_| Status::invalid_argument(format!("snapshot of {} bytes cannot be held", header.bytes)))?;
+    // Grown as chunks arrive, not reserved from the header: a lying header allocates nothing.
+    let mut data = Vec::new();
+    while let Some(chunk) = stream.message().await? {
+        if data.len() + chunk.data.len() > declared {
+            return Err(Status::invalid_argument(format!(
+                "snapshot stream carries more than the {declared} bytes its header declared"
+            )));
+        }
+        data.extend_from_slice(&chunk.data);
+    }
+    if data.len() != declared {
+        return Err(Status::invalid_argument(format!(
+            "snapshot stream ended after {} of the {declared} bytes its header declared",
+            data.len()
+        )));
+    }
+    Ok((header, data))
+}
+
 #[tonic::async_trait]
 impl RaftTransport for TransportService {
     async fn append_entries(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
@@ -52,10 +81,10 @@ impl RaftTransport for TransportService {
         reply(self.node.raft.pre_vote(decode_request(request)?).await)
     }
 
-    async fn install_snapshot(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
-        let (vote, meta, data): (Vote, SnapshotMeta, SnapshotData) = decode_request(request)?;
-        let snapshot = openraft::alias::SnapshotOf::<crate::raft::TypeConfig, SnapshotData> { meta, snapshot: data };
-        reply(self.node.raft.install_full_snapshot(vote, snapshot).await)
+    async fn install_snapshot(&self, request: Request<tonic::Streaming<Payload>>) -> Result<Response<Payload>, Status> {
+        let (header, data) = receive_snapshot(request.into_inner()).await?;
+        let snapshot = SnapshotOf::<TypeConfig, SnapshotData> { meta: header.meta, snapshot: data };
+        reply(self.node.raft.install_full_snapshot(header.vote, snapshot).await)
     }
 
     async fn transfer_leader(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {

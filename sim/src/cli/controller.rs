@@ -85,7 +85,9 @@ impl Commands {
 #[derive(Debug, Args)]
 #[command(after_help = "It obeys a command only if its fencing token is at least the highest it has \
 accepted for the command's role, and records every decision, fsynced, in DATA_DIR/audit.jsonl before \
-it takes effect; on restart it rebuilds its floors from that trail.")]
+it takes effect; on restart it rebuilds its floors from that trail. The trail rotates: a full \
+audit.jsonl is sealed as audit.<first seq>.jsonl and the oldest sealed segments are deleted; every \
+segment begins with the floors of every role, so rotation never loses a floor.")]
 pub struct ActuatorArgs {
     /// Address to serve on (port 0: any free port, printed as "listening on ADDR").
     #[arg(long)]
@@ -93,6 +95,15 @@ pub struct ActuatorArgs {
     /// Where the audit trail (and so the durable floors) live.
     #[arg(long)]
     pub data_dir: PathBuf,
+    /// Bytes at which the trail's active segment is sealed and a new one begun.
+    #[arg(long, env = "SKYWAY_AUDIT_SEGMENT_BYTES_MAX", default_value_t = skyway_controller::audit::SEGMENT_BYTES_DEFAULT)]
+    pub audit_segment_bytes_max: u64,
+    /// Sealed segments kept; older ones are deleted (reading them is a clear error).
+    #[arg(long, env = "SKYWAY_AUDIT_SEGMENTS_KEPT_MAX", default_value_t = skyway_controller::audit::SEGMENTS_KEPT_DEFAULT)]
+    pub audit_segments_kept_max: usize,
+    /// Newest decisions kept in memory (older pages are read from the segments on disk).
+    #[arg(long, env = "SKYWAY_AUDIT_MEMORY_ENTRIES_MAX", default_value_t = skyway_controller::audit::MEMORY_ENTRIES_DEFAULT)]
+    pub audit_memory_entries_max: usize,
 }
 
 /// Runs a controller until Ctrl-C or SIGTERM.
@@ -192,7 +203,12 @@ pub fn health_routes(name: String, board: RoleStatus, limits: Limits) -> Router 
 
 /// Runs an actuator until Ctrl-C or SIGTERM.
 pub async fn run_actuator(args: ActuatorArgs) -> anyhow::Result<ExitCode> {
-    let actuator = Arc::new(Actuator::open(&args.data_dir)?);
+    let limits = skyway_controller::audit::TrailLimits {
+        segment_bytes_max: args.audit_segment_bytes_max,
+        segments_kept_max: args.audit_segments_kept_max,
+        memory_entries_max: args.audit_memory_entries_max,
+    };
+    let actuator = Arc::new(Actuator::open_with(&args.data_dir, limits, None)?);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -161,11 +161,17 @@ pub enum CtlCommand {
     Status,
     /// The current members (sessions that joined with a name).
     Members,
-    /// The membership log, top to bottom.
+    /// The membership log, top to bottom, read in pages. It keeps a bounded window of the newest
+    /// records (`coord serve --membership-log-records-max`); older ones are trimmed.
     Log {
-        /// Start at this revision.
+        /// Start at this revision (0: the oldest record kept; a revision before the window is
+        /// refused with the oldest one kept).
         #[arg(long, default_value_t = 0)]
         from: u64,
+        /// Print one page of at most this many records and where the next starts (0: every
+        /// page; the server sends at most 1,000 records a page).
+        #[arg(long, default_value_t = 0)]
+        limit: u32,
     },
     /// Add a coordinator node (started with `coord serve --join`), as learner or voter.
     MemberAdd {
@@ -475,14 +481,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 || json!({"members": names}),
             );
         }
-        CtlCommand::Log { from } => {
-            let records = client.membership_log(from, Consistency::Linearizable).await?;
-            match out {
-                Output::Human if records.is_empty() => println!("(the membership log is empty)"),
-                Output::Human => records.iter().for_each(|r| println!("{r}")),
-                Output::Json => println!("{}", serde_json::to_string(&records.iter().map(|r| json!({"revision": r.revision.0, "kind": r.kind, "member": r.member, "session": r.session.0})).collect::<Vec<_>>())?),
-            }
-        }
+        CtlCommand::Log { from, limit } => print_membership_log(&client, from, limit, out).await?,
         CtlCommand::MemberAdd { id, addr, voter } => {
             let r = client.add_node(id, &addr, voter).await?;
             print(
@@ -501,4 +500,51 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `ctl log`: page by page, each printed as it arrives; with a limit, one page and the next
+/// page's start.
+async fn print_membership_log(client: &Client, from: u64, limit: u32, out: Output) -> anyhow::Result<()> {
+    let as_json = |r: &skyway_coord::core::membership::MembershipRecord| json!({"revision": r.revision.0, "kind": r.kind, "member": r.member, "session": r.session.0});
+    if limit > 0 {
+        let page = client.membership_page(from, limit, Consistency::Linearizable).await?;
+        let next = page.next.map(|r| r.0);
+        match out {
+            Output::Human => {
+                page.records.iter().for_each(|r| println!("{r}"));
+                match next {
+                    Some(next) => println!("(more: skyway ctl log --from {next} --limit {limit})"),
+                    None if page.records.is_empty() => println!("(no records from revision {from} on)"),
+                    None => {}
+                }
+            }
+            Output::Json => println!(
+                "{}",
+                json!({
+                    "records": page.records.iter().map(as_json).collect::<Vec<_>>(),
+                    "next_from": next,
+                    "oldest": page.oldest.map(|r| r.0),
+                })
+            ),
+        }
+        return Ok(());
+    }
+    let mut next = Some(from);
+    let mut all = Vec::new();
+    let mut printed = 0usize;
+    while let Some(from) = next {
+        let page = client.membership_page(from, 0, Consistency::Linearizable).await?;
+        next = page.next.map(|r| r.0);
+        match out {
+            Output::Human => page.records.iter().for_each(|r| println!("{r}")),
+            Output::Json => all.extend(page.records.iter().map(as_json)),
+        }
+        printed += page.records.len();
+    }
+    match out {
+        Output::Human if printed == 0 => println!("(the membership log is empty)"),
+        Output::Human => {}
+        Output::Json => println!("{}", serde_json::Value::Array(all)),
+    }
+    Ok(())
 }

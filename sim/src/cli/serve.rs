@@ -57,6 +57,10 @@ pub struct ServeArgs {
     /// Take a snapshot and compact the log after this many entries.
     #[arg(long, env = "SKYWAY_SNAPSHOT_AFTER", default_value_t = 20_000)]
     pub snapshot_after: u64,
+    /// Log entries kept behind a snapshot, so that a slightly lagging follower needs no
+    /// snapshot (0: a follower behind the snapshot always gets one).
+    #[arg(long, env = "SKYWAY_LOG_ENTRIES_KEPT", default_value_t = 5_000)]
+    pub log_entries_kept: u64,
     /// Serve /metrics (Prometheus), /health, /livez and /readyz over HTTP on this address
     /// (port 0: any free port, printed in the log). Off when not given.
     #[arg(long, env = "SKYWAY_METRICS_LISTEN")]
@@ -99,6 +103,15 @@ pub struct LimitArgs {
     /// unavailable (certainly not applied).
     #[arg(long, env = "SKYWAY_FORWARDED_WRITES_MAX", default_value_t = config::FORWARDED_WRITES_MAX_DEFAULT)]
     pub forwarded_writes_max: usize,
+    /// Records the membership log keeps (older ones are trimmed; reading them is a clear
+    /// `log_trimmed` error). The leader commits its value, so every node trims alike.
+    #[arg(long, env = "SKYWAY_MEMBERSHIP_LOG_RECORDS_MAX", default_value_t = skyway_coord::core::membership::MEMBERSHIP_LOG_RECORDS_DEFAULT)]
+    pub membership_log_records_max: u64,
+    /// Largest message between coordinator nodes, in bytes (at least four --request-bytes-max).
+    /// Replication batches stay below half of it and snapshots travel in chunks, so a state of
+    /// any size still reaches a new or wiped node.
+    #[arg(long, env = "SKYWAY_PEER_MESSAGE_BYTES_MAX", default_value_t = skyway_coord::raft::network::PEER_MESSAGE_BYTES_MAX)]
+    pub peer_message_bytes_max: usize,
 }
 
 fn parse_routes(text: &str) -> Result<BTreeMap<String, String>, String> {
@@ -146,6 +159,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.heartbeat_interval = Duration::from_millis(args.heartbeat_ms);
     config.election_timeout = Duration::from_millis(args.election_timeout_ms);
     config.snapshot_after_entries = args.snapshot_after;
+    config.log_entries_kept = args.log_entries_kept;
     let limits = args.limits;
     config.request_bytes_max = limits.request_bytes_max;
     config.history_bytes_max = limits.watch_history_bytes;
@@ -155,6 +169,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.streams_per_connection_max = limits.streams_per_connection_max;
     config.watches_per_connection_max = limits.watches_per_connection_max;
     config.forwarded_writes_max = limits.forwarded_writes_max;
+    config.membership_log_records_max = limits.membership_log_records_max;
+    config.peer_message_bytes_max = limits.peer_message_bytes_max;
     config.validate()?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -122,6 +122,17 @@ pub async fn coordinator(history: Arc<Mutex<History>>, client: Client) {
                     history.push(Record::Membership { at_ms, change });
                 }
             }
+            // The log's window moved past what this feed had read (more churn between two
+            // polls than the log keeps): say so and go on from the oldest record kept.
+            Err(skyway_coord::CoordError::LogTrimmed { requested, oldest, records_max }) => {
+                tracing::warn!(
+                    requested,
+                    oldest,
+                    records_max,
+                    "membership records were trimmed before the dashboard read them"
+                );
+                from = oldest;
+            }
             Err(e) => tracing::debug!("cannot read the membership log now: {e}"),
         }
         tokio::time::sleep(COORDINATOR_EVERY).await;

@@ -26,6 +26,7 @@ fn decision(ms: u64, role: &str, controller: &str, token: u64, action: &str, acc
             action: action.into(),
             accepted,
             floor,
+            seq: 0,
         },
     }
 }

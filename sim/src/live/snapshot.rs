@@ -136,6 +136,7 @@ mod tests {
             action: action.into(),
             accepted,
             floor: token,
+            seq: 0,
         }
     }
 
