@@ -165,28 +165,7 @@ async fn drive(
     browser
         .wait_for("vehicles drawn", "document.querySelectorAll('[data-testid=vehicles] > *').length > 20", long)
         .await?;
-    // The cameras: a frame really drawn (fetched through the dashboard, its SHA-256 checked),
-    // and an analyzer's count beside the frame's truth.
-    browser
-        .wait_for(
-            "a camera frame drawn",
-            "[...document.querySelectorAll('[data-testid=camera-frame]')].some(i => i.complete && i.naturalWidth > 0)",
-            Duration::from_secs(60),
-        )
-        .await?;
-    let counts = browser
-        .wait_for(
-            "an analyzer's count beside the truth",
-            r#"(() => { const v = [...document.querySelectorAll('[data-testid=camera-verdict]')].find(v =>
-                v.querySelector('[data-testid=analyzer-count]').textContent.includes('in view')
-                && v.querySelector('[data-testid=truth-count]').textContent.includes('in view'));
-                return v ? v.dataset.agreement + ': ' + v.textContent : null; })()"#,
-            Duration::from_secs(60),
-        )
-        .await?;
-    eprintln!("camera: {counts}");
     browser.screenshot(&artifacts.join("1-running.png")).await?;
-    tampered_frame_is_refused(browser, url, store).await?;
 
     // Kill a segment's primary: a new primary, a higher token, no overlap.
     let before = browser.eval(&current_bar("segment/2")).await?;
@@ -303,6 +282,29 @@ async fn drive(
     let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();
     anyhow::ensure!(errors.len() == 6 && provoked == 6, "console errors beyond the six refused requests: {errors:#?}");
 
+    // The cameras (checked late: the analyzers need a period or two for a first result): a
+    // frame really drawn (fetched through the dashboard, its SHA-256 checked),
+    // and an analyzer's count beside the frame's truth.
+    browser
+        .wait_for(
+            "a camera frame drawn",
+            "[...document.querySelectorAll('[data-testid=camera-frame]')].some(i => i.complete && i.naturalWidth > 0)",
+            Duration::from_secs(60),
+        )
+        .await?;
+    let counts = browser
+        .wait_for(
+            "an analyzer's count beside the truth",
+            r#"(() => { const v = [...document.querySelectorAll('[data-testid=camera-verdict]')].find(v =>
+                v.querySelector('[data-testid=analyzer-count]').textContent.includes('in view')
+                && v.querySelector('[data-testid=truth-count]').textContent.includes('in view'));
+                return v ? v.dataset.agreement + ': ' + v.textContent : null; })()"#,
+            Duration::from_secs(60),
+        )
+        .await?;
+    eprintln!("camera: {counts}");
+    browser.screenshot(&artifacts.join("2b-cameras.png")).await?;
+    tampered_frame_is_refused(browser, url, store).await?;
     // Reload: the history is drawn again (both segment/2 primaries, the refusal).
     browser.reload().await?;
     browser
