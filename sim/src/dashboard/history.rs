@@ -142,7 +142,7 @@ pub struct CameraFrame {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct CameraState {
     /// The newest frames, oldest first, at most [`CAMERA_FRAMES_MAX`] (the page asks for the
-    /// newest, which may have moved on by the time it asks).
+    /// newest, which may have moved on by the time a loaded server answers).
     pub frames: VecDeque<CameraFrame>,
     /// The analyzer's latest result (`/analysis/<id>`).
     pub analysis: Option<AnalysisRecord>,
@@ -151,7 +151,7 @@ pub struct CameraState {
 }
 
 /// Frames remembered per camera.
-pub const CAMERA_FRAMES_MAX: usize = 16;
+pub const CAMERA_FRAMES_MAX: usize = 64;
 
 /// One thing that happened.
 #[derive(Debug, Clone, Serialize)]

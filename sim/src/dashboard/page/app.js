@@ -503,15 +503,18 @@ function cameraCard(id) {
   const caption = h("div", { class: "small" });
   const verdict = h("div", { class: "camera-verdict", "data-testid": "camera-verdict" });
   root.append(h("b", {}, id), img, problem, caption, verdict);
-  card = { root, img, problem, caption, verdict, src: null, at: 0 };
-  img.addEventListener("load", () => { problem.hidden = true; img.hidden = false; });
+  // `loading`: one frame in flight per camera, so that a slow server is never sent a queue of
+  // requests for frames that have moved on by the time they are served.
+  card = { root, img, problem, caption, verdict, src: null, at: 0, loading: false };
+  img.addEventListener("load", () => { card.loading = false; problem.hidden = true; img.hidden = false; });
   img.addEventListener("error", async () => {
     // Say why (the server's JSON error), in place of the picture.
     let why = "the frame did not load";
     try {
-      const answer = await (await fetch(img.src)).json();
-      why = answer.error || why;
-    } catch (e) { /* keep the generic reason */ }
+      const response = await fetch(img.src);
+      why = response.ok ? "the image could not be decoded" : ((await response.json()).error || `HTTP ${response.status}`);
+    } catch (e) { why = "the dashboard's server did not answer: " + e; }
+    card.loading = false;
     img.hidden = true;
     problem.hidden = false;
     problem.textContent = "✖ frame unavailable: " + why;
@@ -538,9 +541,10 @@ function drawCameras(m) {
   for (const c of m.cameras) {
     const card = cameraCard(c.id);
     if (!card.root.parentNode) box.appendChild(card.root);
-    if (c.frame && c.frame.src !== card.src && now - card.at >= FRAME_EVERY_MS) {
+    if (c.frame && c.frame.src !== card.src && now - card.at >= FRAME_EVERY_MS && !card.loading) {
       card.src = c.frame.src;
       card.at = now;
+      card.loading = true;
       card.img.src = c.frame.src;
       card.caption.textContent = `frame #${c.frame.seq} · world ${clock(c.frame.world_time_s)} · ${(c.frame.size / 1024).toFixed(0)} KiB`;
       card.img.title = c.frame.url;
