@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The longest wait for Chromium's answer to one DevTools command.
+const ANSWER_MAX: Duration = Duration::from_secs(90);
+
 use anyhow::{Context, bail};
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
@@ -177,9 +180,11 @@ impl Browser {
         let (reply, answer) = oneshot::channel();
         self.pending.lock().expect("pending poisoned").insert(id, reply);
         self.outgoing.send(Message::text(message.to_string())).context("the DevTools connection is closed")?;
-        let value = tokio::time::timeout(Duration::from_secs(30), answer)
+        // A bound on failure only: on a machine loaded by parallel builds a screenshot can take
+        // tens of seconds.
+        let value = tokio::time::timeout(ANSWER_MAX, answer)
             .await
-            .with_context(|| format!("{method}: no answer within 30 s"))?
+            .with_context(|| format!("{method}: no answer within {ANSWER_MAX:?}"))?
             .context("the DevTools connection closed")?;
         if let Some(error) = value.get("error") {
             bail!("{method}: {error}");

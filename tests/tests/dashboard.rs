@@ -4,9 +4,13 @@
 //! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
 //! late command refused (the command it sent just before it stopped); "stall" must draw a
 //! stalled vehicle; a reload must show the history again; bad requests must be refused
-//! with nothing killed; the storage lesson's three logs must appear side by side; and the
-//! console must stay free of errors. Screenshots are saved under
-//! `target/tmp/dashboard/`.
+//! with nothing killed; the storage lesson's three logs must appear side by side, every append a
+//! mark and the lost ones drawn apart; the cameras' frames must load (through the dashboard,
+//! hash-checked) with the analyzer's count beside the truth, and a tampered frame must be
+//! refused; the killed primary's failure must reach the membership log through its watch; and
+//! the console must stay free of errors. Screenshots are saved under `target/tmp/dashboard/`.
+//! The second test shows `skyway dashboard` on a bare cluster, its membership watch resuming
+//! after the node it watched from is killed.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -95,7 +99,7 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
     });
 
     let browser = Browser::start(1600, 1300).await.expect("headless Chromium");
-    let result = drive(&browser, &url, &artifacts).await;
+    let result = drive(&browser, &url, &artifacts, &dir.path().join("blobs")).await;
     browser.close().await;
     // Stop the demo cleanly (SIGTERM): it stops its own processes.
     if let Some(pid) = demo.id() {
@@ -109,7 +113,43 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
     assert!(status.success(), "the demo reported a violation: {status}");
 }
 
-async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> anyhow::Result<()> {
+/// Overwrites a recent frame of a camera in blob storage and asks the dashboard for it: it must
+/// refuse, naming the hash, rather than serve the wrong picture.
+async fn tampered_frame_is_refused(browser: &Browser, url: &str, store: &std::path::Path) -> anyhow::Result<()> {
+    let state =
+        browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.cameras.filter(c => c.frame))").await?;
+    let camera = &state[0];
+    let (id, newest) = (camera["id"].as_str().unwrap_or_default(), camera["frame"]["seq"].as_u64().unwrap_or(0));
+    anyhow::ensure!(newest > 4, "no camera with frames: {state}");
+    // A frame a few before the newest: still remembered, and already analysed.
+    let seq = newest - 3;
+    let dir = store.join("frames").join(id);
+    let file = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(&format!("-{seq:010}."))))
+        .ok_or_else(|| anyhow::anyhow!("no frame {seq} of {id} in {}", dir.display()))?;
+    let mut bytes = std::fs::read(&file)?;
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, &bytes)?;
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap_or_default();
+    let (status, body) =
+        http(addr, &format!("GET /api/cameras/{id}/frames/{seq} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"))
+            .await;
+    anyhow::ensure!(status == 502 && body.contains("SHA-256"), "a tampered frame was not refused: {status} {body}");
+    let (status, body) =
+        http(addr, "GET /api/cameras/cam-nope/frames/1 HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+    anyhow::ensure!(status == 404 && body.contains("no camera"), "an unknown camera: {status} {body}");
+    eprintln!("tampered {id} frame {seq}: refused ({status})");
+    Ok(())
+}
+
+async fn drive(
+    browser: &Browser,
+    url: &str,
+    artifacts: &std::path::Path,
+    store: &std::path::Path,
+) -> anyhow::Result<()> {
     let long = Duration::from_secs(30);
     browser.open(url).await?;
     browser
@@ -149,6 +189,17 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
         .await?;
     browser.wait_for("the gap annotated", r#"document.querySelector('[data-testid=role-lane][data-role="segment/2"] [data-testid=gap]')?.textContent.includes('takeover')"#, long).await?;
     eprintln!("segment/2: {before} -> {after}");
+    // The killed primary's session expires: the membership log says so, streamed from a watch.
+    let victim = before["controller"].as_str().unwrap_or_default();
+    browser
+        .wait_for(
+            "the killed primary's failure in the membership log",
+            &format!(
+                r#"document.querySelector('[data-testid=member-line][data-member="{victim}"][data-kind=failed]')"#
+            ),
+            long,
+        )
+        .await?;
 
     // Pause a tower's primary: its late command is refused, and shown so.
     browser.eval("document.getElementById('toast').textContent = ''; true").await?;
@@ -231,6 +282,29 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
     let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();
     anyhow::ensure!(errors.len() == 6 && provoked == 6, "console errors beyond the six refused requests: {errors:#?}");
 
+    // The cameras (checked late: the analyzers need a period or two for a first result): a
+    // frame really drawn (fetched through the dashboard, its SHA-256 checked),
+    // and an analyzer's count beside the frame's truth.
+    browser
+        .wait_for(
+            "a camera frame drawn",
+            "[...document.querySelectorAll('[data-testid=camera-frame]')].some(i => i.complete && i.naturalWidth > 0)",
+            Duration::from_secs(60),
+        )
+        .await?;
+    let counts = browser
+        .wait_for(
+            "an analyzer's count beside the truth",
+            r#"(() => { const v = [...document.querySelectorAll('[data-testid=camera-verdict]')].find(v =>
+                v.querySelector('[data-testid=analyzer-count]').textContent.includes('in view')
+                && v.querySelector('[data-testid=truth-count]').textContent.includes('in view'));
+                return v ? v.dataset.agreement + ': ' + v.textContent : null; })()"#,
+            Duration::from_secs(60),
+        )
+        .await?;
+    eprintln!("camera: {counts}");
+    browser.screenshot(&artifacts.join("2b-cameras.png")).await?;
+    tampered_frame_is_refused(browser, url, store).await?;
     // Reload: the history is drawn again (both segment/2 primaries, the refusal).
     browser.reload().await?;
     browser
@@ -257,6 +331,31 @@ async fn drive(browser: &Browser, url: &str, artifacts: &std::path::Path) -> any
             Duration::from_secs(60),
         )
         .await?;
+    // Every append a mark; the naive log's lost ones as many as it reports, drawn apart.
+    let marks = browser
+        .eval(
+            r#"fetch('/api/state').then(r => r.json()).then(m => m.lesson.logs.map(l => {
+                const col = document.querySelector(`[data-testid=lesson-log][data-title="${l.title}"]`);
+                const lost = col.querySelector('[data-fate=lost]'), kept = col.querySelector('[data-fate=kept]');
+                return { title: l.title, written: l.written, lost: l.lost,
+                    marks: col.querySelectorAll('[data-testid=lesson-mark]').length,
+                    lost_marks: col.querySelectorAll('[data-fate=lost]').length,
+                    distinct: !lost || !kept || getComputedStyle(lost).backgroundColor !== getComputedStyle(kept).backgroundColor,
+                    readers: col.querySelectorAll('[data-testid=reader-belief]').length }; }))"#,
+        )
+        .await?;
+    eprintln!("lesson marks: {marks}");
+    for log in marks.as_array().into_iter().flatten() {
+        anyhow::ensure!(
+            log["marks"] == log["written"] && log["lost_marks"] == log["lost"] && log["distinct"] == true,
+            "the lesson's marks do not match its counts: {log}"
+        );
+        anyhow::ensure!(log["readers"] == 3, "each of the 3 readers' beliefs shown: {log}");
+    }
+    anyhow::ensure!(
+        marks.as_array().into_iter().flatten().any(|l| l["lost_marks"].as_u64() > Some(0)),
+        "the naive log lost nothing this time: {marks}"
+    );
     browser.eval("document.getElementById('large').click(); true").await?;
     browser.screenshot(&artifacts.join("4-large-type-lesson.png")).await?;
     let errors = browser.errors();
@@ -300,10 +399,11 @@ async fn first_event_id(addr: &str, last: Option<u64>, wait: Duration) -> Option
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_cannot_perform() {
+    use skyway_coord::client::Session;
     use skyway_sim::rig::cluster::ProcessCluster;
     use skyway_sim::rig::process::Process;
     let dir = tempfile::tempdir().unwrap();
-    let cluster = ProcessCluster::start(&skyway_binary(), &dir.path().join("coord"), 3, &[]).unwrap();
+    let mut cluster = ProcessCluster::start(&skyway_binary(), &dir.path().join("coord"), 3, &[]).unwrap();
     let leader = cluster.wait_for_leader(Duration::from_secs(30)).await.unwrap();
     let args: Vec<String> = ["dashboard", "--endpoints", &cluster.endpoints().join(","), "--listen", "127.0.0.1:0"]
         .map(String::from)
@@ -381,6 +481,46 @@ async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_canno
     if let Some(next) = first_event_id(&addr, Some(first), Duration::from_secs(2)).await {
         assert!(next > first, "resumed from {first}, got {next} again");
     }
+
+    // The membership log, streamed from a watch: a member that joins is shown; after the node
+    // the watch was served by (the first endpoint) is killed, the watch resumes on another node
+    // and the next join is shown too, each revision once.
+    let client = cluster.client().unwrap();
+    let first = Session::open(&client, Duration::from_secs(5), Some("visitor-1")).await.unwrap();
+    let members = |state: &Value| -> Vec<(u64, String)> {
+        state["membership"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["kind"] == "joined")
+            .map(|l| (l["revision"].as_u64().unwrap_or(0), l["member"].as_str().unwrap_or_default().to_string()))
+            .collect()
+    };
+    let wait_member = |name: &'static str| {
+        let addr = addr.clone();
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, body) = http(&addr, "GET /api/state HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+                let state: Value = serde_json::from_str(&body).unwrap_or_default();
+                if members(&state).iter().any(|(_, m)| m == name) {
+                    return state;
+                }
+                assert!(std::time::Instant::now() < deadline, "{name} never appeared in the membership log: {state}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait_member("visitor-1").await;
+    cluster.kill(1).await.unwrap();
+    let second = Session::open(&client, Duration::from_secs(5), Some("visitor-2")).await.unwrap();
+    let state = wait_member("visitor-2").await;
+    let joined = members(&state);
+    let mut revisions: Vec<u64> = joined.iter().map(|(r, _)| *r).collect();
+    revisions.dedup();
+    assert_eq!(revisions.len(), joined.len(), "each record once: {joined:?}");
+    assert!(revisions.is_sorted(), "in the log's order: {joined:?}");
+    drop((first, second));
 
     let _ = dashboard.stop(Duration::from_secs(5)).await;
 }

@@ -1,6 +1,7 @@
 //! `skyway dashboard --endpoints …`: the dashboard of a running system. It reaches only the
 //! coordinator, so it shows what the coordinator knows: each node's Raft role, term, commit and
-//! applied index, leader changes, and the membership log. The world's frames and the actuator's
+//! applied index, leader changes, the membership log (streamed from a watch) and the cameras'
+//! latest frames with the analyzers' counts (frames drawn when `--store` names their storage). The world's frames and the actuator's
 //! decisions live in the demo's process (`skyway demo` serves them); fault controls are refused
 //! with that reason, since this command started none of the processes.
 
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use clap::Args;
 use skyway_coord::client::Client;
+use skyway_storage::BlobStore;
 
 use crate::dashboard::history::{History, Layout};
 use crate::dashboard::{feed, server};
@@ -24,6 +26,10 @@ pub struct DashboardArgs {
     /// Serve the dashboard here (127.0.0.1:0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// The cameras' blob storage (file:///dir, s3://bucket/prefix), so that their frames can be
+    /// drawn; without it the cameras panel shows counts only.
+    #[arg(long)]
+    pub store: Option<String>,
 }
 
 /// Runs it until interrupted.
@@ -34,13 +40,28 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let layout =
         Layout { scenario: "(a running system)".into(), endpoints: args.endpoints.clone(), ..Default::default() };
     let history = Arc::new(Mutex::new(History::new(layout, started)));
-    let feeding = tokio::spawn(feed::coordinator(history.clone(), client));
-    let dashboard = server::Dashboard::new(history, None, &listener)?;
+    let store = match &args.store {
+        Some(url) => {
+            Some(BlobStore::open_url(url).with_context(|| format!("cannot open blob storage {url} (--store)"))?)
+        }
+        None => None,
+    };
+    let feeding = [
+        tokio::spawn(feed::coordinator(history.clone(), client.clone())),
+        tokio::spawn(feed::membership(history.clone(), client.clone())),
+        tokio::spawn(feed::cameras(history.clone(), client, store.clone())),
+    ];
+    let mut dashboard = server::Dashboard::new(history, None, &listener)?;
+    if let Some(store) = store {
+        dashboard = dashboard.with_store(store);
+    }
     println!("dashboard: {}", dashboard.url());
     tokio::select! {
         _ = dashboard.serve(listener) => {}
         _ = super::interrupted() => {}
     }
-    feeding.abort();
+    for task in feeding {
+        task.abort();
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,13 @@ use skyway_controller::proto::AuditEntry;
 use skyway_world::highway::{VehicleKind, VehicleView};
 use skyway_world::{Scenario, World};
 
-use super::history::{Frame, History, Layout, LessonLogResult, MemberChange, NodeSample, Record};
-use super::model::{self, SIZE_MAX};
+use skyway_collector::record::{self, AnalysisRecord, BlobRef, FrameRecord};
+use skyway_collector::{AnalysisResult, LaneResult, StalledAlarm};
+
+use super::history::{Frame, History, Layout, LessonLogResult, MemberChange, NodeSample, Record, TruthCount};
+use super::model::{self, Agreement, SIZE_MAX};
+use crate::lesson::AppendFate;
+use crate::lesson::replay::Belief;
 
 const START: u64 = 1_700_000_000_000;
 
@@ -71,6 +76,86 @@ fn layout(scenario: &Scenario, world: &World) -> Layout {
         controllers: vec!["c1".into(), "c2".into(), "c3".into()],
         endpoints: (1..=3).map(|id| format!("127.0.0.1:700{id}")).collect(),
         ttl_ms: 1_000,
+        cameras: vec!["cam-1".into(), "cam-2".into(), "cam-3".into()],
+    }
+}
+
+fn blob(name: &str) -> BlobRef {
+    BlobRef { url: format!("file:///blobs/{name}"), sha256: format!("{:0>64}", name.len()), size: 30_000 }
+}
+
+fn frame_record(camera: &str, seq: u64) -> FrameRecord {
+    let key = format!("frames/{camera}/{:013}-{seq:010}.png", START + seq * 200);
+    FrameRecord {
+        camera: camera.into(),
+        seq,
+        world_time_s: seq as f64 * 0.2,
+        wall_ms: START + seq * 200,
+        frame: blob(&key),
+        truth: blob(&record::truth_key(&key)),
+        width: 640,
+        height: 360,
+        format: skyway_collector::Format::Png,
+    }
+}
+
+/// An analyzer's result for `seq`: `density` vehicles/km over its two lanes, `stalled` alarms.
+fn analysis(camera: &str, seq: u64, density: f64, stalled: usize) -> AnalysisRecord {
+    let lane = |lane| LaneResult { lane, vehicles: 4, occupancy: 0.1, density_per_km: density / 2.0, queue_m: 0.0 };
+    let alarm = StalledAlarm { lane: 1, position_m: 120.0, raised_frame: seq - 5, seen_frame: seq };
+    AnalysisRecord {
+        analyzer: "a1".into(),
+        token: 41,
+        first_seq: seq.saturating_sub(25),
+        seq,
+        world_time_s: seq as f64 * 0.2,
+        capture_wall_ms: START + seq * 200,
+        frames: 25,
+        warming_up: false,
+        result: AnalysisResult {
+            camera: camera.into(),
+            first_frame: seq.saturating_sub(25),
+            frame: seq,
+            lanes: vec![lane(1), lane(2)],
+            stalled: vec![alarm; stalled],
+        },
+    }
+}
+
+/// Cameras: cam-1's count agrees with its truth, cam-2 misses a stalled vehicle, cam-3 has
+/// stored nothing yet.
+fn record_cameras(history: &mut History) {
+    for camera in ["cam-1", "cam-2"] {
+        history.camera_stretch(camera, 250.0);
+        for seq in 8..=10 {
+            assert!(history.camera_frame(START + 2_000 + seq, frame_record(camera, seq)));
+        }
+    }
+    assert!(!history.camera_frame(START + 2_100, frame_record("cam-1", 9)), "an older frame is not taken");
+    history.camera_truth("cam-1", 9, TruthCount { in_view: 6, stalled: 0 });
+    history.camera_truth("cam-1", 10, TruthCount { in_view: 7, stalled: 0 });
+    history.camera_analysis("cam-1", analysis("cam-1", 9, 24.0, 0));
+    history.camera_truth("cam-2", 10, TruthCount { in_view: 3, stalled: 1 });
+    history.camera_analysis("cam-2", analysis("cam-2", 10, 12.0, 0));
+}
+
+/// Every append of `writers` × `records`, the ids in `lost` acknowledged then lost and those in
+/// `failed` never acknowledged.
+fn marks(writers: usize, records: usize, lost: &[&str], failed: &[&str]) -> Vec<crate::lesson::AppendMark> {
+    let tried: Vec<Vec<(String, bool)>> = (0..writers)
+        .map(|w| {
+            (0..records).map(|r| format!("w{w}-{r}")).map(|id| (id.clone(), !failed.contains(&id.as_str()))).collect()
+        })
+        .collect();
+    let present = tried.iter().flatten().map(|(id, _)| id.as_str()).filter(|id| !lost.contains(id)).collect();
+    crate::lesson::fates(&tried, &present)
+}
+
+fn belief(reader: usize, primaries: &[(&str, &str)], contradicted: &[&str]) -> Belief {
+    Belief {
+        reader,
+        primaries: primaries.iter().map(|(r, p)| (r.to_string(), p.to_string())).collect(),
+        contradicted: contradicted.iter().map(|r| r.to_string()).collect(),
     }
 }
 
@@ -119,6 +204,7 @@ fn recorded() -> History {
     }
     frame_after(&mut world, 120, 3_000, &mut frame);
     history.frame(frame.clone());
+    record_cameras(&mut history);
     history.push(fault(3_000, "pause", "c3", Some("runway/07L")));
     history.push(decision(4_350, "runway/07L", "c2", 8, CLAIM, true, 8));
     history.push(decision(4_500, "runway/07L", "c2", 8, "clear AB123 land #1", true, 8));
@@ -141,23 +227,30 @@ fn recorded() -> History {
         logs: vec![
             LessonLogResult {
                 title: "object log, naive".into(),
-                written: 96,
-                acknowledged: 96,
-                present: 41,
-                lost: 55,
+                written: 8,
+                acknowledged: 7,
+                present: 4,
+                lost: 3,
                 split_brain_runways: vec!["r1".into()],
-                disagreeing_reader_pairs: 3,
+                disagreeing_reader_pairs: 1,
                 explanation: "read-modify-write loses concurrent appends".into(),
+                marks: marks(2, 4, &["w0-1", "w1-0", "w1-2"], &["w0-3"]),
+                beliefs: vec![
+                    belief(0, &[("r1", "w0"), ("r2", "w1")], &["r1"]),
+                    belief(1, &[("r1", "w1"), ("r2", "w1")], &["r1"]),
+                ],
             },
             LessonLogResult {
                 title: "coordinator log".into(),
-                written: 96,
-                acknowledged: 96,
-                present: 96,
+                written: 8,
+                acknowledged: 8,
+                present: 8,
                 lost: 0,
                 split_brain_runways: vec![],
                 disagreeing_reader_pairs: 0,
                 explanation: "one Raft entry per append".into(),
+                marks: marks(2, 4, &[], &[]),
+                beliefs: vec![belief(0, &[("r1", "w0"), ("r2", "w1")], &[]), belief(1, &[("r1", "w0")], &[])],
             },
         ],
         skipped: vec!["object log, conditional: this store has no conditional writes".into()],
@@ -220,6 +313,65 @@ fn failovers_refusals_and_leader_changes_are_judged_in_the_model() {
     assert_eq!(highway.segments.len(), 6);
     assert!(!highway.vehicles.is_empty(), "vehicles entered in 60 s");
     assert_eq!(world.airport.as_ref().map(|a| a.runways.len()), Some(2));
+}
+
+#[test]
+fn cameras_show_their_newest_frame_and_the_count_against_the_truth() {
+    let m = model::compute(&recorded(), None);
+    let ids: Vec<&str> = m.cameras.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["cam-1", "cam-2", "cam-3"]);
+    let cam1 = &m.cameras[0];
+    let frame = cam1.frame.as_ref().expect("cam-1's frame");
+    assert_eq!((frame.seq, frame.src.as_str()), (10, "/api/cameras/cam-1/frames/10"));
+    // Judged against the truth of the frame the analyzer analysed (9: 6 in view), not the newest.
+    let truth = cam1.truth.as_ref().expect("a truth");
+    assert_eq!((truth.seq, truth.in_view), (9, 6));
+    assert_eq!(cam1.analysis.as_ref().and_then(|a| a.in_view), Some(6.0), "24 veh/km over 250 m");
+    assert_eq!(cam1.agreement, Agreement::Agree, "{}", cam1.text);
+    // cam-2: a stalled vehicle in view, no alarm: disagree, whatever the count.
+    assert_eq!(m.cameras[1].agreement, Agreement::Disagree, "{}", m.cameras[1].text);
+    assert!(m.cameras[1].text.starts_with("DISAGREE"), "{}", m.cameras[1].text);
+    assert!(m.cameras[2].frame.is_none());
+    assert_eq!(m.cameras[2].agreement, Agreement::Waiting);
+    assert!(model::compute(&recorded(), Some(START + 5_000)).cameras.is_empty(), "frames are live only");
+}
+
+#[test]
+fn counts_agree_within_the_stated_tolerance() {
+    use model::{CameraCount, TruthView, judge_count};
+    let count = |in_view: f64, stalled: u32| CameraCount {
+        analyzer: "a1".into(),
+        token: 1,
+        seq: 1,
+        in_view: Some(in_view),
+        counted: 0,
+        stalled,
+        warming_up: false,
+    };
+    let truth = |in_view: u32, stalled: u32| TruthView { seq: 1, in_view, stalled };
+    assert_eq!(judge_count(Some(&count(4.0, 0)), Some(&truth(6, 0))).0, Agreement::Agree, "±2 vehicles");
+    assert_eq!(judge_count(Some(&count(3.9, 0)), Some(&truth(6, 0))).0, Agreement::Disagree);
+    assert_eq!(judge_count(Some(&count(15.0, 0)), Some(&truth(20, 0))).0, Agreement::Agree, "±30 %");
+    assert_eq!(judge_count(Some(&count(13.5, 0)), Some(&truth(20, 0))).0, Agreement::Disagree);
+    assert_eq!(judge_count(Some(&count(6.0, 1)), Some(&truth(6, 0))).0, Agreement::Disagree, "a false alarm");
+    assert_eq!(judge_count(Some(&count(6.0, 1)), Some(&truth(6, 2))).0, Agreement::Agree);
+    let warming = CameraCount { warming_up: true, ..count(0.0, 0) };
+    assert_eq!(judge_count(Some(&warming), Some(&truth(6, 0))).0, Agreement::WarmingUp);
+    assert_eq!(judge_count(None, Some(&truth(6, 0))).0, Agreement::Waiting);
+}
+
+#[test]
+fn every_append_of_the_lesson_is_a_mark_and_lost_ones_are_told_apart() {
+    let m = model::compute(&recorded(), None);
+    let lesson = m.lesson.expect("the lesson ran");
+    let naive = &lesson.logs[0];
+    assert_eq!(naive.marks.len(), naive.written);
+    let fates = |fate| naive.marks.iter().filter(|m| m.fate == fate).count();
+    assert_eq!((fates(AppendFate::Kept), fates(AppendFate::Lost), fates(AppendFate::Unacknowledged)), (4, 3, 1));
+    assert_eq!(fates(AppendFate::Lost), naive.lost);
+    assert_eq!(naive.beliefs[0].primaries["r1"], "w0");
+    assert_eq!(naive.beliefs[1].primaries["r1"], "w1", "the readers disagree, and the model says so");
+    assert!(lesson.logs[1].marks.iter().all(|m| m.fate == AppendFate::Kept));
 }
 
 #[test]

@@ -4,14 +4,18 @@
 //! kept at one a second for the replay (and the latest one always), decisions and other records
 //! up to a cap each, the oldest dropped first.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
+use skyway_collector::record::{AnalysisRecord, FrameRecord};
 use skyway_controller::proto::AuditEntry;
 use skyway_world::airport::Mover;
 use skyway_world::highway::{HighwaySpec, VehicleView};
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
 use skyway_world::world::WorldStats;
+
+use crate::lesson::AppendMark;
+use crate::lesson::replay::Belief;
 
 /// The most frames kept for the replay (at one a second: half an hour).
 pub const FRAMES_MAX: usize = 1_800;
@@ -92,7 +96,62 @@ pub struct LessonLogResult {
     pub disagreeing_reader_pairs: usize,
     /// Why the result is what it is.
     pub explanation: String,
+    /// Every append and what became of it, writer by writer.
+    pub marks: Vec<AppendMark>,
+    /// What each reader believed at its last read, and where it contradicted another.
+    pub beliefs: Vec<Belief>,
 }
+
+/// What a frame's truth (`….truth.json`) says, in the terms the analyzer's count is judged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TruthCount {
+    /// Vehicles in view (at least [`TRUTH_VISIBLE_MIN`] of each visible).
+    pub in_view: u32,
+    /// Of which stalled.
+    pub stalled: u32,
+}
+
+/// A vehicle counts as in view when at least this share of it is not hidden.
+pub const TRUTH_VISIBLE_MIN: f64 = 0.5;
+
+impl TruthCount {
+    /// The count of a truth record.
+    pub fn of(truth: &skyway_collector::Truth) -> Self {
+        let seen = truth.vehicles.iter().filter(|v| v.visible >= TRUTH_VISIBLE_MIN);
+        let (mut in_view, mut stalled) = (0, 0);
+        for v in seen {
+            in_view += 1;
+            stalled += u32::from(v.stalled);
+        }
+        Self { in_view, stalled }
+    }
+}
+
+/// One stored frame of a camera, as its `/cameras/<id>/latest` record said.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CameraFrame {
+    /// When the dashboard saw the record, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The record.
+    pub record: FrameRecord,
+    /// Its truth, once read from blob storage (None: not read, or unreadable).
+    pub truth: Option<TruthCount>,
+}
+
+/// What the dashboard knows of one camera: its recent frames and the analyzer's latest result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CameraState {
+    /// The newest frames, oldest first, at most [`CAMERA_FRAMES_MAX`] (the page asks for the
+    /// newest, which may have moved on by the time a loaded server answers).
+    pub frames: VecDeque<CameraFrame>,
+    /// The analyzer's latest result (`/analysis/<id>`).
+    pub analysis: Option<AnalysisRecord>,
+    /// How much road it watches, m (from `/cameras/<id>/calibration`).
+    pub stretch_m: Option<f64>,
+}
+
+/// Frames remembered per camera.
+pub const CAMERA_FRAMES_MAX: usize = 64;
 
 /// One thing that happened.
 #[derive(Debug, Clone, Serialize)]
@@ -171,6 +230,8 @@ pub struct Layout {
     pub endpoints: Vec<String>,
     /// The controllers' session TTL, ms.
     pub ttl_ms: u64,
+    /// The cameras' ids (others found in the coordinator are added as they appear).
+    pub cameras: Vec<String>,
 }
 
 /// The history: records and frames, each with the sequence number of its arrival.
@@ -185,6 +246,7 @@ pub struct History {
     frames: VecDeque<(u64, Frame)>,
     latest: Option<(u64, Frame)>,
     dropped_records: u64,
+    cameras: BTreeMap<String, CameraState>,
 }
 
 impl History {
@@ -246,6 +308,59 @@ impl History {
                 self.frames.iter().rev().map(|(_, f)| f).find(|f| f.at_ms <= at)
             }
         }
+    }
+
+    /// Takes a camera's newer frame record (an older or repeated one is ignored: a watch may
+    /// deliver what the first read already saw). Returns whether it was new.
+    pub fn camera_frame(&mut self, at_ms: u64, record: FrameRecord) -> bool {
+        let state = self.cameras.entry(record.camera.clone()).or_default();
+        if state.frames.back().is_some_and(|f| f.record.seq >= record.seq) {
+            return false;
+        }
+        if state.frames.len() == CAMERA_FRAMES_MAX {
+            state.frames.pop_front();
+        }
+        state.frames.push_back(CameraFrame { at_ms, record, truth: None });
+        self.seq += 1;
+        true
+    }
+
+    /// Takes the truth of frame `seq` of `camera`, read from blob storage.
+    pub fn camera_truth(&mut self, camera: &str, seq: u64, truth: TruthCount) {
+        let Some(state) = self.cameras.get_mut(camera) else { return };
+        if let Some(frame) = state.frames.iter_mut().find(|f| f.record.seq == seq) {
+            frame.truth = Some(truth);
+            self.seq += 1;
+        }
+    }
+
+    /// Takes a camera's newer analysis result (an older one is ignored).
+    pub fn camera_analysis(&mut self, camera: &str, analysis: AnalysisRecord) {
+        let state = self.cameras.entry(camera.to_string()).or_default();
+        if state.analysis.as_ref().is_some_and(|a| (a.seq, a.token) >= (analysis.seq, analysis.token)) {
+            return;
+        }
+        state.analysis = Some(analysis);
+        self.seq += 1;
+    }
+
+    /// Takes a camera's calibration: how much road it watches.
+    pub fn camera_stretch(&mut self, camera: &str, stretch_m: f64) {
+        let state = self.cameras.entry(camera.to_string()).or_default();
+        if state.stretch_m != Some(stretch_m) {
+            state.stretch_m = Some(stretch_m);
+            self.seq += 1;
+        }
+    }
+
+    /// Every camera seen, by id.
+    pub fn cameras(&self) -> &BTreeMap<String, CameraState> {
+        &self.cameras
+    }
+
+    /// Frame `seq` of `camera`, if it is one of the recent ones remembered.
+    pub fn camera_frame_at(&self, camera: &str, seq: u64) -> Option<&CameraFrame> {
+        self.cameras.get(camera)?.frames.iter().find(|f| f.record.seq == seq)
     }
 
     /// Wall times of the frames kept for the replay, oldest first.

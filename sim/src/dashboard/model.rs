@@ -15,7 +15,7 @@ use skyway_controller::proto::AuditEntry;
 use skyway_world::airport::{MoverKind, Phase};
 use skyway_world::highway::VehicleKind;
 
-use super::history::{Frame, History, LessonLogResult, MemberChange, NodeSample, Record};
+use super::history::{CameraState, Frame, History, LessonLogResult, MemberChange, NodeSample, Record, TruthCount};
 use crate::drill::judge_trail;
 
 /// The largest model (as JSON) of the default scenario the server promises: a full road at its
@@ -62,6 +62,9 @@ pub struct Model {
     pub membership: Vec<MemberLine>,
     /// The actuators' decisions.
     pub decisions: DecisionsView,
+    /// The cameras: the latest frame of each, the analyzer's count beside the truth. Drawn live
+    /// only (a replay shows none: old frames leave blob storage with the janitor).
+    pub cameras: Vec<CameraView>,
     /// The storage lesson, once it ran.
     pub lesson: Option<LessonView>,
     /// The controllers' names.
@@ -357,6 +360,154 @@ pub struct LessonView {
     pub skipped: Vec<String>,
 }
 
+/// An analyzer's count and the truth agree within this many vehicles…
+pub const COUNT_AGREE_ABS: f64 = 2.0;
+/// …or within this share of the truth, whichever is larger (the analyzer's figure is a mean over
+/// its period, the truth one frame's).
+pub const COUNT_AGREE_SHARE: f64 = 0.3;
+
+/// One camera.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraView {
+    /// Its id.
+    pub id: String,
+    /// Its latest stored frame.
+    pub frame: Option<CameraFrameView>,
+    /// The analyzer's latest result.
+    pub analysis: Option<CameraCount>,
+    /// The truth it is judged against: of the frame the analyzer last analysed if remembered,
+    /// else of the newest frame whose truth was read.
+    pub truth: Option<TruthView>,
+    /// Whether the count agrees with the truth.
+    pub agreement: Agreement,
+    /// One line for people.
+    pub text: String,
+}
+
+/// A frame, as the page fetches it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraFrameView {
+    /// Its number.
+    pub seq: u64,
+    /// World time of the capture, s.
+    pub world_time_s: f64,
+    /// When it was seen, ms.
+    pub t_ms: u64,
+    /// Where the page fetches it: the dashboard's server reads it from blob storage by its URL
+    /// and checks its SHA-256.
+    pub src: String,
+    /// Its URL in blob storage.
+    pub url: String,
+    /// Its size, bytes.
+    pub size: u64,
+    /// Width × height, pixels.
+    pub width: u32,
+    /// Height, pixels.
+    pub height: u32,
+}
+
+/// An analyzer's count.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraCount {
+    /// The analyzer.
+    pub analyzer: String,
+    /// Its fencing token for the camera.
+    pub token: u64,
+    /// The last frame it analysed.
+    pub seq: u64,
+    /// Vehicles in view, the period's mean (density × stretch).
+    pub in_view: Option<f64>,
+    /// Vehicles its loops counted in the period.
+    pub counted: u64,
+    /// Stalled alarms in force.
+    pub stalled: u32,
+    /// Whether its model is still warming up.
+    pub warming_up: bool,
+}
+
+/// A frame's truth.
+#[derive(Debug, Clone, Serialize)]
+pub struct TruthView {
+    /// The frame.
+    pub seq: u64,
+    /// Vehicles in view.
+    pub in_view: u32,
+    /// Stalled vehicles in view.
+    pub stalled: u32,
+}
+
+/// An analyzer against the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agreement {
+    /// Counts within the tolerance and the same stalled verdict.
+    Agree,
+    /// Not.
+    Disagree,
+    /// The analyzer's model is warming up: its counts are not yet to be trusted.
+    WarmingUp,
+    /// No result or no truth yet.
+    Waiting,
+}
+
+/// Judges a count against a truth: within [`COUNT_AGREE_ABS`] or [`COUNT_AGREE_SHARE`], and
+/// stalled alarms present exactly when stalled vehicles are.
+pub fn judge_count(count: Option<&CameraCount>, truth: Option<&TruthView>) -> (Agreement, String) {
+    let (Some(count), Some(truth)) = (count, truth) else {
+        let missing = if count.is_none() { "no analysis yet" } else { "no truth read yet" };
+        return (Agreement::Waiting, missing.to_string());
+    };
+    if count.warming_up {
+        return (Agreement::WarmingUp, format!("{} is warming up its background model", count.analyzer));
+    }
+    let Some(in_view) = count.in_view else {
+        return (Agreement::Waiting, "no calibration yet (stretch length unknown)".to_string());
+    };
+    let tolerance = COUNT_AGREE_ABS.max(COUNT_AGREE_SHARE * f64::from(truth.in_view));
+    let counts = (in_view - f64::from(truth.in_view)).abs() <= tolerance;
+    let stalls = (count.stalled > 0) == (truth.stalled > 0);
+    let agreement = if counts && stalls { Agreement::Agree } else { Agreement::Disagree };
+    let word = if agreement == Agreement::Agree { "agree" } else { "DISAGREE" };
+    let text = format!(
+        "{word}: analyzer ≈{in_view:.1} in view, {} stalled alarm(s) · truth {} in view, {} stalled (tolerance ±{tolerance:.1})",
+        count.stalled, truth.in_view, truth.stalled
+    );
+    (agreement, text)
+}
+
+fn camera_view(id: &str, state: &CameraState, t: &impl Fn(u64) -> u64) -> CameraView {
+    let newest = state.frames.back();
+    let frame = newest.map(|f| CameraFrameView {
+        seq: f.record.seq,
+        world_time_s: (f.record.world_time_s * 10.0).round() / 10.0,
+        t_ms: t(f.at_ms),
+        src: format!("/api/cameras/{id}/frames/{}", f.record.seq),
+        url: f.record.frame.url.clone(),
+        size: f.record.frame.size,
+        width: f.record.width,
+        height: f.record.height,
+    });
+    let analysis = state.analysis.as_ref().map(|a| CameraCount {
+        analyzer: a.analyzer.clone(),
+        token: a.token,
+        seq: a.seq,
+        in_view: state.stretch_m.map(|m| {
+            let density: f64 = a.result.lanes.iter().map(|l| l.density_per_km).sum();
+            (density * m / 1000.0 * 10.0).round() / 10.0
+        }),
+        counted: a.result.lanes.iter().map(|l| l.vehicles).sum(),
+        stalled: a.result.stalled.len() as u32,
+        warming_up: a.warming_up,
+    });
+    let judged =
+        analysis.as_ref().and_then(|a| state.frames.iter().find(|f| f.record.seq == a.seq && f.truth.is_some()));
+    let truth = judged.or_else(|| state.frames.iter().rev().find(|f| f.truth.is_some())).and_then(|f| {
+        f.truth.map(|c: TruthCount| TruthView { seq: f.record.seq, in_view: c.in_view, stalled: c.stalled })
+    });
+    let (agreement, text) = judge_count(analysis.as_ref(), truth.as_ref());
+    CameraView { id: id.to_string(), frame, analysis, truth, agreement, text }
+}
+
 /// The model of `history` now (`at_ms` None) or as it was at wall time `at_ms` (the replay).
 pub fn compute(history: &History, at_ms: Option<u64>) -> Model {
     let start = history.started_ms;
@@ -400,13 +551,20 @@ pub fn compute(history: &History, at_ms: Option<u64>) -> Model {
         .filter_map(|l| l.bars.iter().find(|b| b.current).map(|b| (l.role.as_str(), (b.controller.clone(), b.token))))
         .collect();
     let world = history.frame_at(at_ms).map(|frame| world_view(history, frame, &primaries, &t));
-    let frames_from = history.frame_times().next().unwrap_or(latest_ms);
-    let _ = frames_from;
+    let replay = at_ms.is_some_and(|a| a < latest_ms);
+    let mut camera_ids = history.layout.cameras.clone();
+    camera_ids.extend(history.cameras().keys().filter(|id| !history.layout.cameras.contains(id)).cloned());
+    let empty = CameraState::default();
+    let cameras = if replay {
+        Vec::new()
+    } else {
+        camera_ids.iter().map(|id| camera_view(id, history.cameras().get(id).unwrap_or(&empty), &t)).collect()
+    };
     Model {
         revision: history.seq(),
         scenario: history.layout.scenario.clone(),
         at_t_ms: t(at_ms.unwrap_or(latest_ms).min(latest_ms)),
-        replay: at_ms.is_some_and(|a| a < latest_ms),
+        replay,
         span_t_ms: t(latest_ms),
         world,
         roles,
@@ -426,6 +584,7 @@ pub fn compute(history: &History, at_ms: Option<u64>) -> Model {
             MEMBERSHIP_MAX,
         ),
         decisions: decisions_view(&decisions, &t),
+        cameras,
         lesson: records.iter().rev().find_map(|r| match r {
             Record::Lesson { at_ms, logs, skipped } => {
                 Some(LessonView { t_ms: t(*at_ms), logs: logs.clone(), skipped: skipped.clone() })

@@ -7,6 +7,10 @@
 //!   `Last-Event-ID` misses nothing: it gets the current model at once if anything changed since.
 //! - `GET /api/state` (`?at_t_ms=N` for the replay: the model as it was N ms into the run).
 //! - `POST /api/faults`: a JSON [`Request`].
+//! - `GET /api/cameras/<id>/frames/<seq>`: one of a camera's recent frames, read from blob
+//!   storage by the URL its record names, served only if its SHA-256 and size match the record
+//!   (a missing or tampered blob is an error saying so, never the wrong picture). A frame's
+//!   bytes never change, so it is cached by the browser for a day (`immutable`, ETag = hash).
 //!
 //! Bounds: the model is recomputed at most [`UPDATES_PER_S`] times a second and each browser
 //! gets at most that many events; at most [`BROWSERS_MAX`] event streams at once; a model of the
@@ -20,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -71,6 +75,8 @@ enum Faults {
 #[derive(Clone)]
 struct Shared {
     history: Arc<Mutex<History>>,
+    /// Where the cameras' frames are (None: frames cannot be shown, and the error says why).
+    store: Option<skyway_storage::BlobStore>,
     latest: watch::Receiver<Arc<Published>>,
     faults: Faults,
     token: Option<String>,
@@ -108,8 +114,15 @@ impl Dashboard {
             Some(token) => format!("http://{host}/?token={token}"),
             None => format!("http://{host}/"),
         };
-        let shared = Shared { history, latest, faults, token, browsers: Arc::new(Semaphore::new(BROWSERS_MAX)) };
+        let browsers = Arc::new(Semaphore::new(BROWSERS_MAX));
+        let shared = Shared { history, store: None, latest, faults, token, browsers };
         Ok(Self { shared, publish, url })
+    }
+
+    /// Shows the cameras' frames from `store`.
+    pub fn with_store(mut self, store: skyway_storage::BlobStore) -> Self {
+        self.shared.store = Some(store);
+        self
     }
 
     /// The URL to open (with the token, when one is needed).
@@ -152,10 +165,14 @@ impl Dashboard {
             .route("/events", get(events))
             .route("/api/state", get(state))
             .route("/api/faults", post(faults))
+            .route("/api/cameras/{camera}/frames/{seq}", get(camera_frame))
             .fallback(|uri: Uri| async move {
                 error(
                     StatusCode::NOT_FOUND,
-                    &format!("no such page {uri}: try /, /events, /api/state, POST /api/faults"),
+                    &format!(
+                        "no such page {uri}: try /, /events, /api/state, /api/cameras/<id>/frames/<seq>, POST \
+                         /api/faults"
+                    ),
                 )
             })
             .with_state(self.shared);
@@ -258,6 +275,69 @@ async fn events(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     });
     // Keep-alives also find browsers that left while nothing changed, so their places free up.
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(3))).into_response()
+}
+
+async fn camera_frame(
+    State(shared): State<Shared>,
+    Path((camera, seq)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(seq) = seq.parse::<u64>() else {
+        return error(StatusCode::BAD_REQUEST, &format!("frame {seq:?} is not a number: give a frame's seq"));
+    };
+    let record = {
+        let history = shared.history.lock().expect("history poisoned");
+        if !history.cameras().contains_key(&camera) {
+            let known: Vec<&String> = history.cameras().keys().collect();
+            return error(StatusCode::NOT_FOUND, &format!("no camera {camera:?}; cameras: {known:?}"));
+        }
+        match history.camera_frame_at(&camera, seq) {
+            Some(frame) => frame.record.clone(),
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    &format!("{camera} frame {seq} is not one of its recent frames: read /api/state for the latest"),
+                );
+            }
+        }
+    };
+    let etag = format!("\"{}\"", record.frame.sha256);
+    if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let Some(store) = &shared.store else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this dashboard was not told where the frames are stored: give --store URL (the cameras' blob storage)",
+        );
+    };
+    let blob = skyway_storage::BlobRef {
+        url: record.frame.url.clone(),
+        sha256: record.frame.sha256.clone(),
+        size: record.frame.size,
+    };
+    match store.get(&blob).await {
+        Ok(bytes) => {
+            let kind = match record.format {
+                skyway_collector::Format::Png => "image/png",
+                skyway_collector::Format::Jpeg(_) => "image/jpeg",
+            };
+            let headers = [
+                (header::CONTENT_TYPE, kind.to_string()),
+                (header::CACHE_CONTROL, "public, max-age=86400, immutable".to_string()),
+                (header::ETAG, etag),
+            ];
+            (headers, bytes).into_response()
+        }
+        Err(e) => {
+            let status = match e {
+                skyway_storage::StorageError::NotFound { .. } => StatusCode::NOT_FOUND,
+                _ => StatusCode::BAD_GATEWAY,
+            };
+            tracing::warn!(%camera, seq, "cannot serve a camera frame: {e}");
+            error(status, &format!("{camera} frame {seq}: {e}"))
+        }
+    }
 }
 
 async fn faults(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {

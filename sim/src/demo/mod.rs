@@ -202,21 +202,15 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             controllers: names.clone(),
             endpoints: cluster.endpoints(),
             ttl_ms: config.ttl.as_millis() as u64,
+            // Filled in below once the cameras started (none with --no-cameras).
+            cameras: Vec::new(),
         },
         unix_ms(),
     )));
     let (control, mut requests) = control::Control::channel();
     let mut background = Vec::new();
-    if let Some(listener) = listener {
-        background.push(tokio::spawn(dashboard::feed::world(history.clone(), world.subscribe(), world.decisions())));
-        background.push(tokio::spawn(dashboard::feed::coordinator(history.clone(), client.clone())));
-        let served = dashboard::server::Dashboard::new(history.clone(), Some(control.clone()), &listener)?;
-        let url = served.url();
-        background.push(tokio::spawn(served.serve(listener)));
-        announce(&config, &format!("dashboard: {url}"));
-    }
     // Cameras before the stage: they need the world mutably (its scene feed), the stage borrows it.
-    let mut collectors = match &config.collect {
+    let (mut collectors, store) = match &config.collect {
         Some(settings) => {
             let (collectors, store) = collect::start(settings, &config, &cluster.endpoints(), &mut world).await?;
             say(
@@ -227,10 +221,33 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
                     settings.analyzers
                 ),
             );
-            Some(collectors)
+            (Some(collectors), Some(store))
         }
-        None => None,
+        None => (None, None),
     };
+    if let Some(listener) = listener {
+        let store = match &store {
+            Some(url) => Some(
+                skyway_storage::BlobStore::open_url(url).with_context(|| format!("cannot open blob storage {url}"))?,
+            ),
+            None => None,
+        };
+        if store.is_some() {
+            history.lock().expect("history poisoned").layout.cameras =
+                world.cameras().iter().map(|p| p.spec.id.clone()).collect();
+        }
+        background.push(tokio::spawn(dashboard::feed::world(history.clone(), world.subscribe(), world.decisions())));
+        background.push(tokio::spawn(dashboard::feed::coordinator(history.clone(), client.clone())));
+        background.push(tokio::spawn(dashboard::feed::membership(history.clone(), client.clone())));
+        background.push(tokio::spawn(dashboard::feed::cameras(history.clone(), client.clone(), store.clone())));
+        let mut served = dashboard::server::Dashboard::new(history.clone(), Some(control.clone()), &listener)?;
+        if let Some(store) = store {
+            served = served.with_store(store);
+        }
+        let url = served.url();
+        background.push(tokio::spawn(served.serve(listener)));
+        announce(&config, &format!("dashboard: {url}"));
+    }
     let mut stage =
         Stage { config: &config, slots: Vec::new(), cluster, later: Vec::new(), history, world: &world, lesson: None };
     for name in &names {
@@ -707,6 +724,8 @@ impl Stage<'_> {
                     split_brain_runways: r.verdict.split_brain_runways.clone(),
                     disagreeing_reader_pairs: r.verdict.disagreeing_reader_pairs,
                     explanation: r.explanation.clone(),
+                    marks: r.marks.clone(),
+                    beliefs: r.beliefs.clone(),
                 })
                 .collect();
             let skipped: Vec<String> = skipped.iter().map(|s| format!("{}: {}", s.log.title(), s.why)).collect();

@@ -118,6 +118,50 @@ pub struct LogReport {
     pub seconds: f64,
     /// Why the result is what it is.
     pub explanation: String,
+    /// Every append, writer by writer in the order each wrote: what became of it.
+    pub marks: Vec<AppendMark>,
+    /// What each reader believed at its last read: who is primary of each runway.
+    pub beliefs: Vec<replay::Belief>,
+}
+
+/// What became of one append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppendFate {
+    /// Acknowledged, and in the log at the end.
+    Kept,
+    /// Acknowledged, then missing from the log at the end: the writer was told a lie.
+    Lost,
+    /// Never acknowledged (the append failed; the writer knows).
+    Unacknowledged,
+}
+
+/// One append, as a mark.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppendMark {
+    /// The writer, from 0.
+    pub writer: usize,
+    /// The record's id.
+    pub id: String,
+    /// What became of it.
+    pub fate: AppendFate,
+}
+
+/// The fate of each append: `tried` per writer as `(id, acknowledged)`, judged against the
+/// records `present` at the end.
+pub fn fates(tried: &[Vec<(String, bool)>], present: &BTreeSet<&str>) -> Vec<AppendMark> {
+    let mut marks = Vec::new();
+    for (writer, appends) in tried.iter().enumerate() {
+        for (id, acknowledged) in appends {
+            let fate = match (*acknowledged, present.contains(id.as_str())) {
+                (true, true) => AppendFate::Kept,
+                (true, false) => AppendFate::Lost,
+                (false, _) => AppendFate::Unacknowledged,
+            };
+            marks.push(AppendMark { writer, id: id.clone(), fate });
+        }
+    }
+    marks
 }
 
 /// A log that the lesson can append to and replay.
@@ -199,18 +243,22 @@ pub async fn run_log(kind: LogKind, log: LessonLog, how: String, config: &Lesson
         let (log, done) = (log.clone(), writers_done.clone());
         writer_tasks.push(tokio::spawn(async move {
             let mut outcome = WriterOutcome::default();
+            let mut tried = Vec::new();
             for record in script {
                 outcome.written += 1;
                 match log.append(&record, &gate).await {
                     Ok(attempts) => {
+                        tried.push((record.id.clone(), true));
                         outcome.acknowledged.push(record.id);
                         outcome.retries += u64::from(attempts.saturating_sub(1));
                     }
                     Err(error) => {
+                        tried.push((record.id, false));
                         outcome.first_error.get_or_insert_with(|| format!("{error:#}"));
                     }
                 }
             }
+            outcome.tried.push(tried);
             done.fetch_add(1, Ordering::SeqCst);
             drop(gate); // after counting: a reader's next turn sees this writer done
             outcome
@@ -253,6 +301,7 @@ pub async fn run_log(kind: LogKind, log: LessonLog, how: String, config: &Lesson
     let present: BTreeSet<&str> = counts.keys().copied().collect();
     let lost = outcome.acknowledged.iter().filter(|id| !present.contains(id.as_str())).count();
     let verdict = replay::judge(&observations);
+    let beliefs = replay::beliefs(&observations);
     let mut report = LogReport {
         log: kind,
         how,
@@ -267,6 +316,8 @@ pub async fn run_log(kind: LogKind, log: LessonLog, how: String, config: &Lesson
         verdict,
         seconds,
         explanation: String::new(),
+        marks: fates(&outcome.tried, &present),
+        beliefs,
     };
     report.explanation = explain(&report);
     Ok(report)
@@ -278,10 +329,13 @@ struct WriterOutcome {
     acknowledged: Vec<String>,
     retries: u64,
     first_error: Option<String>,
+    /// Per writer, each append's id and whether it was acknowledged, in order.
+    tried: Vec<Vec<(String, bool)>>,
 }
 
 impl WriterOutcome {
     fn merge(&mut self, other: WriterOutcome) {
+        self.tried.extend(other.tried);
         self.written += other.written;
         self.acknowledged.extend(other.acknowledged);
         self.retries += other.retries;

@@ -113,6 +113,52 @@ pub fn judge(observations: &[Observation]) -> Verdict {
     }
 }
 
+/// What one reader believed at its last read, and where it contradicted another reader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Belief {
+    /// The reader.
+    pub reader: usize,
+    /// Runway → the primary it believed in at its last read.
+    pub primaries: BTreeMap<String, String>,
+    /// Runways on which one of its reads contradicted another reader's (a split brain).
+    pub contradicted: Vec<String>,
+}
+
+/// Each reader's last belief, readers in order, with the runways where it contradicted another.
+pub fn beliefs(observations: &[Observation]) -> Vec<Belief> {
+    let mut out: BTreeMap<usize, Belief> = BTreeMap::new();
+    for observation in observations {
+        let primaries =
+            observation.successions.iter().filter_map(|(r, s)| Some((r.clone(), s.last()?.clone()))).collect();
+        let belief = out.entry(observation.reader).or_insert_with(|| Belief {
+            reader: observation.reader,
+            primaries: BTreeMap::new(),
+            contradicted: Vec::new(),
+        });
+        belief.primaries = primaries;
+    }
+    for (i, a) in observations.iter().enumerate() {
+        for b in &observations[i + 1..] {
+            if a.reader == b.reader {
+                continue;
+            }
+            for (runway, succession) in &a.successions {
+                let other = b.successions.get(runway).map_or(&[][..], Vec::as_slice);
+                if contradict(succession, other) {
+                    for reader in [a.reader, b.reader] {
+                        let belief = out.get_mut(&reader).expect("every reader observed");
+                        if !belief.contradicted.contains(runway) {
+                            belief.contradicted.push(runway.clone());
+                            belief.contradicted.sort();
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out.into_values().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +193,12 @@ mod tests {
         let verdict = judge(&reads(&[&full[..1], &lost]));
         assert_eq!(verdict.split_brain_runways, ["07"]);
         assert_eq!(verdict.disagreeing_reader_pairs, 1);
+        // What each believes: reader 0 that A holds 07, reader 1 that B does; both contradicted.
+        let beliefs = beliefs(&reads(&[&full[..1], &lost]));
+        assert_eq!(beliefs[0].primaries["07"], "A");
+        assert_eq!(beliefs[1].primaries["07"], "B");
+        assert!(beliefs.iter().all(|b| b.contradicted == ["07"]), "{beliefs:?}");
+        assert!(super::beliefs(&reads(&[&full[..1], &full])).iter().all(|b| b.contradicted.is_empty()));
     }
 
     #[test]

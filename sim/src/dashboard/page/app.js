@@ -162,6 +162,7 @@ function draw(m) {
   drawControllers(m);
   drawMembership(m.membership);
   drawDecisions(m.decisions);
+  drawCameras(m);
   drawLesson(m.lesson);
 }
 
@@ -415,7 +416,8 @@ function drawMembership(lines) {
   if (!lines.length) list.appendChild(h("li", { class: "small" }, "empty"));
   for (const l of lines.slice().reverse()) {
     const mark = l.kind === "joined" ? "+" : l.kind === "failed" ? "✖" : "−";
-    list.appendChild(h("li", { class: l.kind }, `${secs(l.t_ms)} #${l.revision} ${mark} ${l.member} ${l.kind}`));
+    list.appendChild(h("li", { class: l.kind, "data-testid": "member-line", "data-member": l.member, "data-kind": l.kind },
+      `${secs(l.t_ms)} #${l.revision} ${mark} ${l.member} ${l.kind}`));
   }
 }
 
@@ -440,21 +442,126 @@ function drawLesson(lesson) {
   clear(box);
   for (const log of lesson.logs) {
     const bad = log.lost > 0 || log.split_brain_runways.length > 0;
-    const col = h("div", { class: "log-col " + (bad ? "bad" : "good"), "data-testid": "lesson-log" });
+    const col = h("div", { class: "log-col " + (bad ? "bad" : "good"), "data-testid": "lesson-log", "data-title": log.title });
     col.appendChild(h("b", {}, (bad ? "✖ " : "✔ ") + log.title));
+    // One mark per append, a row per writer: kept (filled ●), acknowledged then lost (hollow,
+    // crossed ⊗), never acknowledged (grey, dashed).
     const marks = h("div", { class: "marks" });
-    // One mark per append: kept (filled), acknowledged then lost (hollow, crossed), not acknowledged (grey).
-    const kept = Math.max(0, log.acknowledged - log.lost);
-    for (let i = 0; i < log.written; i++) {
-      const cls = i < kept ? "mark" : i < kept + log.lost ? "mark lost" : "mark unacked";
-      marks.appendChild(h("span", { class: cls, title: cls }));
+    let writer = -1, row = null;
+    for (const mark of log.marks) {
+      if (mark.writer !== writer) {
+        writer = mark.writer;
+        row = h("div", { class: "mark-row" });
+        row.appendChild(h("span", { class: "small" }, "w" + writer));
+        marks.appendChild(row);
+      }
+      const text = { kept: "kept", lost: "acknowledged, then LOST", unacknowledged: "not acknowledged" }[mark.fate];
+      row.appendChild(h("span", { class: "mark " + mark.fate, "data-testid": "lesson-mark", "data-fate": mark.fate, title: `${mark.id}: ${text}` }));
     }
     col.appendChild(marks);
-    col.appendChild(h("div", {}, `${log.written} written · ${log.acknowledged} acknowledged · ${log.present} present · ${log.lost} LOST`));
+    const counts = h("div", { "data-testid": "lesson-counts" });
+    counts.appendChild(h("span", {}, `${log.written} written · ${log.acknowledged} acknowledged · ${log.present} present · `));
+    counts.appendChild(h("b", { class: log.lost ? "bad-text" : "" }, `${log.lost} LOST`));
+    col.appendChild(counts);
+    // What each reader believes about who is primary; contradicted runways highlighted.
+    const beliefs = h("table", { class: "beliefs" });
+    const runways = [...new Set(log.beliefs.flatMap((b) => Object.keys(b.primaries)))].sort();
+    const head = h("tr");
+    head.appendChild(h("th", {}, "reader"));
+    for (const r of runways) head.appendChild(h("th", {}, r));
+    beliefs.appendChild(head);
+    for (const b of log.beliefs) {
+      const tr = h("tr", { "data-testid": "reader-belief", "data-reader": b.reader });
+      tr.appendChild(h("td", {}, "r" + b.reader));
+      for (const r of runways) {
+        const split = b.contradicted.includes(r);
+        tr.appendChild(h("td", { class: split ? "contradicted" : "", "data-contradicted": split, title: split ? `reader ${b.reader} contradicted another reader about ${r}` : "" },
+          (split ? "✖ " : "") + (b.primaries[r] || "—")));
+      }
+      beliefs.appendChild(tr);
+    }
+    col.appendChild(beliefs);
     col.appendChild(h("div", { class: log.split_brain_runways.length ? "refusal" : "" },
-      log.split_brain_runways.length ? `readers disagree who is primary of ${log.split_brain_runways.join(", ")} (${log.disagreeing_reader_pairs} reader pairs)` : "every reader believes the same primaries"));
+      log.split_brain_runways.length ? `readers disagree who is primary of ${log.split_brain_runways.join(", ")} (${log.disagreeing_reader_pairs} reader pairs)` : "✔ every reader believes the same primaries"));
     col.appendChild(h("div", { class: "small" }, log.explanation));
     box.appendChild(col);
   }
   for (const s of lesson.skipped) box.appendChild(h("div", { class: "small" }, "skipped: " + s));
+}
+
+// ---- cameras ---------------------------------------------------------------------------------
+// One card per camera, kept across updates: a frame is fetched (through this server, which
+// checks its hash) at most once a second per camera, however often the model arrives.
+const FRAME_EVERY_MS = 1000;
+const cameraCards = new Map();
+function cameraCard(id) {
+  let card = cameraCards.get(id);
+  if (card) return card;
+  const root = h("div", { class: "camera", "data-testid": "camera", "data-camera": id });
+  const img = h("img", { "data-testid": "camera-frame", "data-camera": id, alt: `the latest frame of ${id}`, width: 320, height: 180 });
+  const problem = h("div", { class: "frame-error", "data-testid": "camera-error", hidden: "" });
+  const caption = h("div", { class: "small" });
+  const verdict = h("div", { class: "camera-verdict", "data-testid": "camera-verdict" });
+  root.append(h("b", {}, id), img, problem, caption, verdict);
+  // `loading`: one frame in flight per camera, so that a slow server is never sent a queue of
+  // requests for frames that have moved on by the time they are served.
+  card = { root, img, problem, caption, verdict, src: null, at: 0, loading: false };
+  img.addEventListener("load", () => { card.loading = false; problem.hidden = true; img.hidden = false; });
+  img.addEventListener("error", async () => {
+    // Say why (the server's JSON error), in place of the picture.
+    let why = "the frame did not load";
+    try {
+      const response = await fetch(img.src);
+      why = response.ok ? "the image could not be decoded" : ((await response.json()).error || `HTTP ${response.status}`);
+    } catch (e) { why = "the dashboard's server did not answer: " + e; }
+    card.loading = false;
+    img.hidden = true;
+    problem.hidden = false;
+    problem.textContent = "✖ frame unavailable: " + why;
+  });
+  cameraCards.set(id, card);
+  return card;
+}
+function drawCameras(m) {
+  const box = document.getElementById("cameras");
+  if (m.replay) {
+    box.className = "cameras empty";
+    box.textContent = "camera frames are shown live only (press ● live)";
+    cameraCards.clear();
+    return;
+  }
+  if (!m.cameras.length) {
+    box.className = "cameras empty";
+    box.textContent = "no cameras in this run (or none recorded in the coordinator yet)";
+    return;
+  }
+  box.className = "cameras";
+  if (box.querySelector(".empty-note") || !box.querySelector(".camera")) clear(box);
+  const now = Date.now();
+  for (const c of m.cameras) {
+    const card = cameraCard(c.id);
+    if (!card.root.parentNode) box.appendChild(card.root);
+    if (c.frame && c.frame.src !== card.src && now - card.at >= FRAME_EVERY_MS && !card.loading) {
+      card.src = c.frame.src;
+      card.at = now;
+      card.loading = true;
+      card.img.src = c.frame.src;
+      card.caption.textContent = `frame #${c.frame.seq} · world ${clock(c.frame.world_time_s)} · ${(c.frame.size / 1024).toFixed(0)} KiB`;
+      card.img.title = c.frame.url;
+    } else if (!c.frame) {
+      card.caption.textContent = "no frame stored yet";
+    }
+    const a = c.analysis, t = c.truth;
+    const mark = { agree: "✔", disagree: "✖", warming_up: "⌛", waiting: "…" }[c.agreement];
+    clear(card.verdict);
+    card.verdict.className = "camera-verdict " + c.agreement;
+    card.verdict.dataset.agreement = c.agreement;
+    const counts = h("div", { class: "counts" });
+    counts.appendChild(h("span", { "data-testid": "analyzer-count" },
+      a ? `analyzer ${a.analyzer} #${a.token}: ${a.in_view != null ? "≈" + a.in_view : "?"} in view · ${a.counted} counted · ${a.stalled} stalled` : "analyzer: no result yet"));
+    counts.appendChild(h("span", { "data-testid": "truth-count" }, t ? `truth (frame #${t.seq}): ${t.in_view} in view · ${t.stalled} stalled` : "truth: not read yet"));
+    card.verdict.appendChild(counts);
+    card.verdict.appendChild(h("b", {}, `${mark} ${c.agreement.replace("_", " ")}`));
+    card.verdict.title = c.text;
+  }
 }
