@@ -64,6 +64,7 @@ impl Rig {
             retention: Duration::from_secs(600),
             camera_args: Vec::new(),
             env: Vec::new(),
+            tokens: Default::default(),
         }
     }
 

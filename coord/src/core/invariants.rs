@@ -10,7 +10,8 @@
 //! Checked: the root exists; every child name is one valid part and names an existing node;
 //! every node is reachable from the root (none orphaned); children counts agree; revisions are
 //! ordered (`create <= mod <= state's revision`); every ephemeral node has no children and is
-//! owned by an open session that lists it, and every node a session lists is its ephemeral.
+//! owned by an open session that lists it, and every node a session lists is its ephemeral;
+//! the permission table's own invariants (see [`super::acl::AclTable::check`]).
 
 use std::collections::BTreeSet;
 
@@ -68,6 +69,7 @@ pub fn check(state: &CoordState) -> Result<(), String> {
     if seen != state.node_count() {
         return Err(format!("{} nodes stored but {seen} reachable from the root", state.node_count()));
     }
+    state.acl().check().map_err(|e| format!("permissions: {e}"))?;
     for (id, session) in state.sessions() {
         for path in &session.ephemerals {
             if state.exists(path).and_then(|s| s.ephemeral_owner) != Some(*id) {

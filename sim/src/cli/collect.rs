@@ -53,6 +53,10 @@ pub struct CameraArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true, env = "SKYWAY_ENDPOINTS")]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Blob storage: file:///abs/dir, s3://bucket/prefix or memory://name.
     #[arg(long)]
     pub store: String,
@@ -84,6 +88,7 @@ pub async fn run_camera(args: CameraArgs) -> anyhow::Result<ExitCode> {
         id: args.id,
         feed: args.feed,
         endpoints: args.endpoints,
+        token: args.token,
         store: args.store,
         format: args.format.format(),
         conditions,
@@ -114,6 +119,10 @@ pub struct AnalyzerArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true, env = "SKYWAY_ENDPOINTS")]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Blob storage the cameras write to.
     #[arg(long)]
     pub store: String,
@@ -137,6 +146,7 @@ pub async fn run_analyzer(args: AnalyzerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         cameras: args.cameras,
         endpoints: args.endpoints,
+        token: args.token,
         store: args.store,
         ttl: Duration::from_millis(args.ttl_ms),
         period_frames: args.period_frames,
@@ -241,6 +251,7 @@ pub async fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         retention: Duration::from_secs(args.retention_s),
         camera_args: vec!["--format".into(), format!("{:?}", args.format).to_lowercase()],
         env: Vec::new(),
+        tokens: Default::default(),
     })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_s);
