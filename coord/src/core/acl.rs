@@ -353,8 +353,8 @@ impl AclTable {
         if let Some(((path, identity), _)) = self.grants.iter().find(|(_, perms)| perms.is_empty()) {
             return Err(format!("empty grant for {identity} on {path}"));
         }
-        let names = self.users.keys().chain(self.grants.keys().map(|(_, identity)| identity));
-        names.map(|name| check_identity(name).map_err(|e| e.to_string())).collect()
+        let mut names = self.users.keys().chain(self.grants.keys().map(|(_, identity)| identity));
+        names.try_for_each(|name| check_identity(name).map_err(|e| e.to_string()))
     }
 }
 
