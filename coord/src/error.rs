@@ -231,6 +231,28 @@ pub enum CoordError {
         /// What to do.
         advice: String,
     },
+    /// The caller's identity lacks a permission the request needs; nothing was applied.
+    #[error(
+        "permission denied: identity {identity} may not {action}: it lacks the {permission} permission on {path} (nothing was applied; an admin grants it with `skyway ctl acl set {path} {identity} {permission}`)"
+    )]
+    PermissionDenied {
+        /// Who asked.
+        identity: String,
+        /// The path the permission is needed on.
+        path: String,
+        /// The missing permission: read, write, create, delete or admin.
+        permission: String,
+        /// What was attempted (`create /roles/runway-07/c-`).
+        action: String,
+    },
+    /// Authentication is on and the request proved no identity; nothing was applied.
+    #[error(
+        "unauthenticated: {reason}; authentication is on, so pass a user's token (--token or SKYWAY_TOKEN, sent as `authorization: Bearer TOKEN`) or a client certificate"
+    )]
+    Unauthenticated {
+        /// What was wrong with the credentials.
+        reason: String,
+    },
 }
 
 /// Shorthand for results of coordination requests.

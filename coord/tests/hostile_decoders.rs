@@ -198,6 +198,9 @@ fn command() -> impl Strategy<Value = Command> {
         1 => proptest::collection::vec((session(), any::<u64>()), 0..3)
             .prop_map(|remaining| Command::CheckpointLeases { remaining }),
         1 => (0u64..4).prop_map(|records_max| Command::SetMembershipWindow { records_max }),
+        1 => ("[a-z]{1,6}", any::<[u8; 32]>()).prop_map(|(name, token_sha256)| Command::AddUser { name, token_sha256 }),
+        1 => "[a-z]{1,6}".prop_map(|name| Command::DeleteUser { name }),
+        1 => any::<bool>().prop_map(|enabled| Command::SetAuth { enabled }),
     ]
 }
 
@@ -246,13 +249,13 @@ fn command_property(cases: u32) {
                 retry,
                 session,
             });
-            let proposal = Proposal { request, command };
+            let proposal = Proposal { request, caller: Default::default(), command };
             let bytes = encode(&proposal).unwrap();
             prop_assert_eq!(decode::<Proposal>(&bytes).unwrap(), proposal.clone());
             // Mutated: an error, or a proposal that applies without panicking.
             if let Ok(decoded) = decode::<Proposal>(&mutate(bytes, &mutations)) {
                 let mut state = state_after(&[]);
-                let _ = state.apply_request(Revision(1), decoded.request.as_ref(), &decoded.command);
+                let _ = state.apply_request(Revision(1), decoded.request.as_ref(), &decoded.caller, &decoded.command);
                 prop_assert!(check(&state).is_ok(), "{:?}", check(&state));
             }
             Ok(())
@@ -279,7 +282,7 @@ fn random_bytes_are_a_clear_error_or_a_harmless_command() {
                 Err(e) => prop_assert!(e.to_string().starts_with("decode: "), "{e}"),
                 Ok(p) => {
                     let mut state = CoordState::new(HISTORY);
-                    let _ = state.apply_request(Revision(1), p.request.as_ref(), &p.command);
+                    let _ = state.apply_request(Revision(1), p.request.as_ref(), &p.caller, &p.command);
                     prop_assert!(check(&state).is_ok());
                 }
             }

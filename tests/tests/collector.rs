@@ -66,6 +66,7 @@ impl Rig {
             camera_args: Vec::new(),
             env: Vec::new(),
             metrics: false,
+            tokens: Default::default(),
         }
     }
 

@@ -19,18 +19,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::core::acl::token_sha256;
 use crate::core::membership::{MembershipPage, MembershipRecord};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 use crate::proto::coord::coord_client::CoordClient;
+use crate::server::identity::AUTHORIZATION_METADATA_KEY;
 use crate::server::status::{ERROR_METADATA_KEY, from_status, never_sent};
 
 pub use crate::proto::coord::Consistency;
 
 /// How a client talks to the cluster.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientOptions {
     /// Time allowed for one request to one node.
     pub request_timeout: Duration,
@@ -38,6 +43,9 @@ pub struct ClientOptions {
     pub retry_budget: Duration,
     /// Time allowed to open a TCP connection.
     pub connect_timeout: Duration,
+    /// A user's token (from `skyway ctl user add`), sent with every request as
+    /// `authorization: Bearer TOKEN`; needed once authentication is on.
+    pub token: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -46,9 +54,66 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(5),
             retry_budget: Duration::from_secs(5),
             connect_timeout: Duration::from_millis(500),
+            token: None,
         }
     }
 }
+
+impl ClientOptions {
+    /// The same options with `token` (none if `None`).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    /// Never prints the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("request_timeout", &self.request_timeout)
+            .field("retry_budget", &self.retry_budget)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A new random token for a user: 32 random bytes in hex. Shown once; the coordinator keeps
+/// only its SHA-256 (see [`Client::add_user`]).
+pub fn mint_token() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Puts the client's credentials into every request's metadata.
+#[derive(Clone)]
+pub(crate) struct Credentials(Option<MetadataValue<Ascii>>);
+
+impl Credentials {
+    fn new(token: Option<&str>) -> Result<Self, CoordError> {
+        let value = token
+            .map(|token| {
+                format!("Bearer {token}").parse::<MetadataValue<Ascii>>().map_err(|_| CoordError::InvalidArgument {
+                    reason: "the token is not printable ASCII: pass it as `skyway ctl user add` printed it".into(),
+                })
+            })
+            .transpose()?;
+        Ok(Self(value))
+    }
+}
+
+impl Interceptor for Credentials {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert(AUTHORIZATION_METADATA_KEY, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The generated gRPC client, with credentials.
+pub(crate) type RawClient = CoordClient<InterceptedService<Channel, Credentials>>;
 
 /// What kind of request a call is, for retries and deduplication.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +185,7 @@ pub struct Client {
     /// The endpoint that answered last; requests start there.
     preferred: Arc<AtomicUsize>,
     options: ClientOptions,
+    credentials: Credentials,
     numbering: Arc<Numbering>,
 }
 
@@ -147,10 +213,12 @@ impl Client {
                     .map_err(|err| CoordError::InvalidArgument { reason: format!("bad endpoint {e:?}: {err}") })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let credentials = Credentials::new(options.token.as_deref())?;
         Ok(Self {
             endpoints: Arc::new(endpoints.to_vec()),
             channels: Arc::new(channels),
             preferred: Arc::new(AtomicUsize::new(0)),
+            credentials,
             options,
             numbering: Arc::new(Numbering::new()),
         })
@@ -177,8 +245,9 @@ impl Client {
     }
 
     /// A raw gRPC client for endpoint `index`.
-    pub(crate) fn raw(&self, index: usize) -> CoordClient<Channel> {
-        CoordClient::new(self.channels[index % self.channels.len()].clone()).max_decoding_message_size(64 * 1024 * 1024)
+    pub(crate) fn raw(&self, index: usize) -> RawClient {
+        let channel = self.channels[index % self.channels.len()].clone();
+        CoordClient::with_interceptor(channel, self.credentials.clone()).max_decoding_message_size(64 * 1024 * 1024)
     }
 
     /// Stops preferring endpoint `index` if it still is the preferred one: it did not answer in
@@ -200,7 +269,7 @@ impl Client {
     /// safe (see the module docs). A write's `call` gets the request id to put in its request.
     pub(crate) async fn run<T, F, Fut>(&self, kind: CallKind, call: F) -> Result<T, CoordError>
     where
-        F: Fn(CoordClient<Channel>, Option<pb::RequestId>) -> Fut,
+        F: Fn(RawClient, Option<pb::RequestId>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let started = Instant::now();
@@ -429,6 +498,73 @@ impl Client {
         self.run(CallKind::Unnumbered, |mut c, _| {
             let r = request;
             async move { c.remove_node(r).await }
+        })
+        .await
+    }
+
+    /// Adds a user who proves itself with `token` (see [`mint_token`]); only the token's
+    /// SHA-256 is sent.
+    pub async fn add_user(&self, name: &str, token: &str) -> Result<pb::AuthChangeResponse, CoordError> {
+        let request =
+            pb::AddUserRequest { name: name.into(), token_sha256: token_sha256(token).to_vec().into(), request: None };
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
+            async move { c.add_user(r).await }
+        })
+        .await
+    }
+
+    /// Deletes a user: its token stops working.
+    pub async fn delete_user(&self, name: &str) -> Result<pb::AuthChangeResponse, CoordError> {
+        let request = pb::DeleteUserRequest { name: name.into(), request: None };
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
+            async move { c.delete_user(r).await }
+        })
+        .await
+    }
+
+    /// The users and whether authentication is on.
+    pub async fn list_users(&self) -> Result<pb::ListUsersResponse, CoordError> {
+        let request = pb::ListUsersRequest { consistency: Consistency::Linearizable as i32 };
+        self.run(CallKind::Read, |mut c, _| {
+            let r = request;
+            async move { c.list_users(r).await }
+        })
+        .await
+    }
+
+    /// Turns authentication on (refused until a user named `root` exists) or off.
+    pub async fn set_auth(&self, enabled: bool) -> Result<pb::AuthChangeResponse, CoordError> {
+        let request = pb::SetAuthRequest { enabled, request: None };
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request;
+            r.request = id;
+            async move { c.set_auth(r).await }
+        })
+        .await
+    }
+
+    /// The grants that apply at `path` (on it and its ancestors).
+    pub async fn get_acl(&self, path: &str) -> Result<pb::GetAclResponse, CoordError> {
+        let request = pb::GetAclRequest { path: path.into(), consistency: Consistency::Linearizable as i32 };
+        self.run(CallKind::Read, |mut c, _| {
+            let r = request.clone();
+            async move { c.get_acl(r).await }
+        })
+        .await
+    }
+
+    /// Sets `identity`'s permissions on the prefix `path` (`rwcda` letters; empty removes).
+    pub async fn set_acl(&self, path: &str, identity: &str, perms: &str) -> Result<pb::AuthChangeResponse, CoordError> {
+        let request =
+            pb::SetAclRequest { path: path.into(), identity: identity.into(), perms: perms.into(), request: None };
+        self.run(CallKind::Write(None), |mut c, id| {
+            let mut r = request.clone();
+            r.request = id;
+            async move { c.set_acl(r).await }
         })
         .await
     }

@@ -15,7 +15,7 @@ pub mod election;
 pub mod session;
 pub mod watch;
 
-pub use self::connection::{Client, ClientOptions, Consistency};
+pub use self::connection::{Client, ClientOptions, Consistency, mint_token};
 pub use self::election::{Candidate, Election, FencingToken, RoleView};
 pub use self::session::{Session, SessionHealth};
 pub use self::watch::{WatchEvent, WatchEventKind, Watcher};

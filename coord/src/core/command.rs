@@ -8,6 +8,7 @@ use std::fmt;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::acl::{Caller, Perms, TokenHash};
 use super::clients::RequestId;
 use super::node::Stat;
 use super::path::NodePath;
@@ -19,14 +20,17 @@ use super::types::SessionId;
 pub struct Proposal {
     /// Who sent it and its number, for deduplication.
     pub request: Option<RequestId>,
+    /// Who sent it, for permissions: judged when the entry is applied (see `acl`).
+    pub caller: Caller,
     /// What to do.
     pub command: Command,
 }
 
 impl Proposal {
-    /// A proposal without a request id (applied every time it commits).
+    /// A proposal without a request id (applied every time it commits) or a caller: the
+    /// leader's own commands (expiry, lease checkpoints), which no client can send.
     pub fn anonymous(command: Command) -> Self {
-        Self { request: None, command }
+        Self { request: None, caller: Caller::Anonymous, command }
     }
 }
 
@@ -138,7 +142,7 @@ impl Op {
 
 impl Check {
     /// The node it checks.
-    fn path(&self) -> &NodePath {
+    pub fn path(&self) -> &NodePath {
         match self {
             Check::Exists(p) | Check::NotExists(p) | Check::Version(p, _) => p,
         }
@@ -206,6 +210,32 @@ pub enum Command {
         /// Most records kept (at least 1).
         records_max: u64,
     },
+    /// Add a user who proves itself with a token (only the token's SHA-256 is stored).
+    AddUser {
+        /// The user's name, its identity.
+        name: String,
+        /// SHA-256 of its token.
+        token_sha256: TokenHash,
+    },
+    /// Delete a user (its token stops working at this entry).
+    DeleteUser {
+        /// The user's name.
+        name: String,
+    },
+    /// Turn permission checks on or off.
+    SetAuth {
+        /// On or off.
+        enabled: bool,
+    },
+    /// Set an identity's permissions on a path prefix (the empty set removes the grant).
+    SetAcl {
+        /// The prefix.
+        path: NodePath,
+        /// Who.
+        identity: String,
+        /// What.
+        perms: Perms,
+    },
 }
 
 /// What applying a command produced.
@@ -243,6 +273,8 @@ pub enum Outcome {
         /// The sessions that expired.
         sessions: Vec<SessionId>,
     },
+    /// Users, grants or the authentication switch changed.
+    AuthChanged,
 }
 
 impl Command {
@@ -263,6 +295,9 @@ impl Command {
             Command::ExpireSessions { sessions } => sessions.len() * 8,
             Command::CheckpointLeases { remaining } => remaining.len() * 16,
             Command::SetMembershipWindow { .. } => 8,
+            Command::AddUser { name, .. } | Command::DeleteUser { name } => name.len() + 32,
+            Command::SetAuth { .. } => 1,
+            Command::SetAcl { path, identity, .. } => path.as_str().len() + identity.len() + 1,
         }
     }
 
@@ -277,10 +312,13 @@ impl Command {
                     + ops.iter().map(Op::request_bytes).sum::<usize>()
             }
             Command::OpenSession { member, .. } => member.as_ref().map_or(0, String::len),
+            Command::AddUser { name, .. } | Command::DeleteUser { name } => name.len(),
+            Command::SetAcl { path, identity, .. } => path.as_str().len() + identity.len(),
             Command::CloseSession { .. }
             | Command::ExpireSessions { .. }
             | Command::CheckpointLeases { .. }
-            | Command::SetMembershipWindow { .. } => 0,
+            | Command::SetMembershipWindow { .. }
+            | Command::SetAuth { .. } => 0,
         }
     }
 
@@ -318,6 +356,10 @@ impl fmt::Display for Command {
             Command::ExpireSessions { sessions } => write!(f, "expire-sessions {sessions:?}"),
             Command::CheckpointLeases { remaining } => write!(f, "checkpoint-leases {remaining:?}"),
             Command::SetMembershipWindow { records_max } => write!(f, "set-membership-window {records_max}"),
+            Command::AddUser { name, .. } => write!(f, "add-user {name}"),
+            Command::DeleteUser { name } => write!(f, "delete-user {name}"),
+            Command::SetAuth { enabled } => write!(f, "auth {}", if *enabled { "enable" } else { "disable" }),
+            Command::SetAcl { path, identity, perms } => write!(f, "acl set {path} {identity} {perms}"),
         }
     }
 }
@@ -339,6 +381,7 @@ impl fmt::Display for Outcome {
                 let ids: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
                 write!(f, "expired [{}]", ids.join(" "))
             }
+            Outcome::AuthChanged => write!(f, "auth changed"),
         }
     }
 }

@@ -11,7 +11,8 @@
 //! every node is reachable from the root (none orphaned); children counts agree; revisions are
 //! ordered (`create <= mod <= state's revision`); every ephemeral node has no children and is
 //! owned by an open session that lists it, and every node a session lists is its ephemeral;
-//! the membership log keeps at least one record and holds no more than its window.
+//! the membership log keeps at least one record and holds no more than its window; and
+//! the permission table keeps its own invariants (see [`super::acl::AclTable::check`]).
 
 use std::collections::BTreeSet;
 
@@ -78,6 +79,7 @@ pub fn check(state: &CoordState) -> Result<(), String> {
     if records as u64 > window.records_max {
         return Err(format!("the membership log holds {records} records, past its window of {}", window.records_max));
     }
+    state.acl().check().map_err(|e| format!("permissions: {e}"))?;
     for (id, session) in state.sessions() {
         for path in &session.ephemerals {
             if state.exists(path).and_then(|s| s.ephemeral_owner) != Some(*id) {

@@ -189,7 +189,7 @@ mod tests {
     }
 
     fn session(ttl_ms: u64, checkpoint_remaining_ms: u64) -> Session {
-        Session { ttl_ms, member: None, ephemerals: Default::default(), checkpoint_remaining_ms }
+        Session { ttl_ms, member: None, ephemerals: Default::default(), checkpoint_remaining_ms, owner: None }
     }
 
     fn sessions(ids: &[(u64, u64)]) -> BTreeMap<SessionId, Session> {

@@ -1,6 +1,7 @@
 //! The pure core of the coordination service: paths, nodes, commands, the state machine and
 //! the leader's lease table. Nothing here does I/O, reads a clock or draws a random number.
 
+pub mod acl;
 pub mod clients;
 pub mod command;
 pub mod event;

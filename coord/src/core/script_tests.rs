@@ -12,11 +12,17 @@
 //! A write may carry a request id: `req=CLIENT#SEQ [below=N] [retry] [tie=S]`; `sole` on a
 //! create sets `one_per_session`. The client table has small limits here (3 clients, 3 outcomes
 //! each, 20 revisions of idleness), so its bounds show in a few lines.
+//!
+//! Permissions: `user add NAME TOKEN`, `user delete NAME`, `auth on|off`,
+//! `grant PATH IDENTITY PERMS` (`-` removes) are entries; any entry may carry its caller,
+//! `as=TOKEN` (a bearer token) or `cert=NAME` (a certificate's name); `acl` prints the table and
+//! `perms IDENTITY PATH` what an identity may do there.
 
 use std::path::Path;
 
 use bytes::Bytes;
 
+use super::acl::{Caller, Perms, token_sha256};
 use super::clients::{ClientLimits, RequestId};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, SetOp};
 use super::history::WatchFilter;
@@ -73,6 +79,15 @@ fn request_id(words: &[&str]) -> Option<RequestId> {
     })
 }
 
+/// `as=TOKEN` or `cert=NAME`, if present; anonymous otherwise.
+fn caller(words: &[&str]) -> Caller {
+    match (option(words, "as"), option(words, "cert")) {
+        (Some(token), _) => Caller::Token(token_sha256(token)),
+        (None, Some(name)) => Caller::Certificate(name.into()),
+        (None, None) => Caller::Anonymous,
+    }
+}
+
 fn set_op(words: &[&str]) -> Result<SetOp, CoordError> {
     let args = positional(words);
     Ok(SetOp {
@@ -114,10 +129,10 @@ impl Script {
         Self { state: CoordState::new(100).with_client_limits(limits), next: 1 }
     }
 
-    fn apply(&mut self, request: Option<RequestId>, command: Command) -> String {
+    fn apply(&mut self, request: Option<RequestId>, caller: Caller, command: Command) -> String {
         let revision = Revision(self.next);
         self.next += 1;
-        let answer = self.state.apply_request(revision, request.as_ref(), &command);
+        let answer = self.state.apply_request(revision, request.as_ref(), &caller, &command);
         let mut head = format!("@{} ", revision.0);
         if answer.revision != revision {
             head.push_str(&format!("duplicate of @{}: ", answer.revision.0));
@@ -145,10 +160,25 @@ impl Script {
             "expire" => Ok(Command::ExpireSessions {
                 sessions: rest.iter().map(|s| SessionId(number(Some(s)).expect("session"))).collect(),
             }),
+            "user" => {
+                let args = positional(rest);
+                match args[0] {
+                    "add" => Ok(Command::AddUser { name: args[1].into(), token_sha256: token_sha256(args[2]) }),
+                    "delete" => Ok(Command::DeleteUser { name: args[1].into() }),
+                    other => panic!("unknown user command {other:?}"),
+                }
+            }
+            "auth" => Ok(Command::SetAuth { enabled: rest[0] == "on" }),
+            "grant" => {
+                let args = positional(rest);
+                path(args[0]).and_then(|path| {
+                    Ok(Command::SetAcl { path, identity: args[1].into(), perms: Perms::parse(args[2])? })
+                })
+            }
             _ => return self.read(verb, rest).unwrap_or_else(|e| format!("error: {e}")),
         };
         match command {
-            Ok(command) => self.apply(request_id(rest), command),
+            Ok(command) => self.apply(request_id(rest), caller(rest), command),
             Err(error) => format!("refused at the edge: {error}"),
         }
     }
@@ -161,6 +191,8 @@ impl Script {
             }
             "ls" => self.state.children(&path(rest[0])?)?.0.join(" "),
             "clients" => self.state.clients().to_string(),
+            "acl" => self.state.acl().to_string(),
+            "perms" => self.state.acl().perms(rest[0], &path(rest[1])?).to_string(),
             "log" => {
                 self.state.membership_log(Revision(0))?.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("\n")
             }

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::acl::{AclTable, Caller, Perm};
 use super::clients::{ClientLimits, ClientTable, Remembered, RequestId, Verdict};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, Outcome};
 use super::event::{Event, EventKind};
@@ -50,6 +51,9 @@ pub struct Session {
     /// Its remaining TTL as of the last lease checkpoint; opening the session counts as one,
     /// with the whole TTL remaining (see `leases`).
     pub checkpoint_remaining_ms: u64,
+    /// The identity that opened it, if authentication was on (only it, or an admin, may
+    /// close it or keep it alive).
+    pub owner: Option<String>,
 }
 
 /// The replicated state.
@@ -61,6 +65,8 @@ pub struct CoordState {
     clients: ClientTable,
     /// How much of the membership log is kept, and what was trimmed.
     membership_window: LogWindow,
+    /// Users, grants and whether they are checked (see `acl`).
+    acl: AclTable,
     /// Not part of snapshots: it is a serving cache that every replica rebuilds from the log
     /// it applies (see [`CoordState::from_snapshot`]).
     #[serde(skip, default = "empty_history")]
@@ -77,6 +83,7 @@ impl CoordState {
             sessions: BTreeMap::new(),
             clients: ClientTable::new(ClientLimits::default()),
             membership_window: LogWindow::default(),
+            acl: AclTable::default(),
             history: WatchHistory::new(history_events_max),
             revision: None,
         }
@@ -102,6 +109,11 @@ impl CoordState {
     /// How much of the membership log is kept.
     pub fn membership_window(&self) -> LogWindow {
         self.membership_window
+    }
+
+    /// Users, grants and whether they are checked.
+    pub fn acl(&self) -> &AclTable {
+        &self.acl
     }
 
     /// The open sessions.
@@ -161,22 +173,32 @@ impl CoordState {
     /// Applies one committed command without a request id. The error, if any, is the command's
     /// answer; the state is then unchanged except for the revision.
     pub fn apply(&mut self, revision: Revision, command: &Command) -> Result<Outcome, CoordError> {
-        self.apply_request(revision, None, command).result
+        self.apply_request(revision, None, &Caller::Anonymous, command).result
     }
 
     /// Applies one committed command; with a request id, at most once (see `clients`): a
     /// duplicate is answered with the revision and result it first had, and changes nothing.
-    pub fn apply_request(&mut self, revision: Revision, request: Option<&RequestId>, command: &Command) -> Remembered {
+    /// `caller` is judged against the permissions as of this entry (see `acl`); a refused
+    /// command changes nothing.
+    pub fn apply_request(
+        &mut self,
+        revision: Revision,
+        request: Option<&RequestId>,
+        caller: &Caller,
+        command: &Command,
+    ) -> Remembered {
         self.advance(revision);
         self.clients.expire_idle(revision);
         let Some(request) = request else {
-            return Remembered { revision, result: self.apply_command(revision, command) };
+            let result = self.authorize(caller, command).and_then(|()| self.apply_command(revision, caller, command));
+            return Remembered { revision, result };
         };
         match self.clients.judge(request, revision) {
             Verdict::Duplicate(remembered) => remembered,
             Verdict::Refuse(error) => Remembered { revision, result: Err(error) },
             Verdict::Apply => {
-                let result = self.apply_command(revision, command);
+                let result =
+                    self.authorize(caller, command).and_then(|()| self.apply_command(revision, caller, command));
                 let session_open = request.session.is_some_and(|s| self.sessions.contains_key(&s));
                 self.clients.record(request, revision, &result, session_open);
                 Remembered { revision, result }
@@ -184,9 +206,72 @@ impl CoordState {
         }
     }
 
-    fn apply_command(&mut self, revision: Revision, command: &Command) -> Result<Outcome, CoordError> {
+    /// Refuses a command its caller may not send (see `acl` for what each needs). The leader's
+    /// own commands (expiry, lease checkpoints, the membership window) have no client RPC and
+    /// are not judged.
+    fn authorize(&self, caller: &Caller, command: &Command) -> Result<(), CoordError> {
+        let acl = &self.acl;
+        let root = NodePath::root();
+        match command {
+            Command::Create(op) => self.authorize_create(caller, op),
+            Command::Set(op) => acl.authorize(caller, &op.path, Perm::Write, &format!("set {}", op.path)),
+            Command::Delete(op) => authorize_delete(acl, caller, &op.path),
+            Command::Txn { checks, ops } => {
+                for check in checks {
+                    let path = check.path();
+                    acl.authorize(caller, path, Perm::Read, &format!("check {path} in a transaction"))?;
+                }
+                ops.iter().try_for_each(|op| match op {
+                    Op::Create(op) => self.authorize_create(caller, op),
+                    Op::Set(op) => acl.authorize(caller, &op.path, Perm::Write, &format!("set {}", op.path)),
+                    Op::Delete(op) => authorize_delete(acl, caller, &op.path),
+                })
+            }
+            Command::OpenSession { .. } => acl.authenticate(caller).map(|_| ()),
+            Command::CloseSession { session } => self.authorize_session(caller, *session),
+            Command::ExpireSessions { .. } | Command::CheckpointLeases { .. } | Command::SetMembershipWindow { .. } => {
+                Ok(())
+            }
+            Command::AddUser { name, .. } => acl.authorize(caller, &root, Perm::Admin, &format!("add user {name}")),
+            Command::DeleteUser { name } => acl.authorize(caller, &root, Perm::Admin, &format!("delete user {name}")),
+            Command::SetAuth { enabled } => {
+                let action = if *enabled { "enable authentication" } else { "disable authentication" };
+                acl.authorize(caller, &root, Perm::Admin, action)
+            }
+            Command::SetAcl { path, identity, .. } => {
+                acl.authorize(caller, path, Perm::Admin, &format!("change {identity}'s permissions on {path}"))
+            }
+        }
+    }
+
+    /// A create needs `create` at the new node's path (for a sequential node, its name
+    /// prefix), and at every missing ancestor it would make on the way.
+    fn authorize_create(&self, caller: &Caller, op: &CreateOp) -> Result<(), CoordError> {
+        let action = format!("create {}{}", op.path, if op.sequential { "<seq>" } else { "" });
+        let mut path = op.path.clone();
+        loop {
+            self.acl.authorize(caller, &path, Perm::Create, &action)?;
+            match path.parent() {
+                Some(parent) if op.make_parents && self.namespace.get(&parent).is_none() => path = parent,
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Whether `caller` may end `session`: its owner, or an admin of `/`.
+    pub fn authorize_session(&self, caller: &Caller, session: SessionId) -> Result<(), CoordError> {
+        let Some(identity) = self.acl.authenticate(caller)? else { return Ok(()) };
+        // Unknown sessions, and those opened while checks were off, have no owner to protect.
+        let Some(owner) = self.sessions.get(&session).and_then(|s| s.owner.as_deref()) else { return Ok(()) };
+        if owner == identity {
+            return Ok(());
+        }
+        self.acl.authorize(caller, &NodePath::root(), Perm::Admin, &format!("end {owner}'s session {}", session.0))
+    }
+
+    fn apply_command(&mut self, revision: Revision, caller: &Caller, command: &Command) -> Result<Outcome, CoordError> {
         let mut cs = ChangeSet::default();
-        let result = self.apply_changes(revision, command, &mut cs);
+        let result = self.apply_changes(revision, caller, command, &mut cs);
         match result {
             Ok(outcome) => {
                 self.commit(cs);
@@ -202,6 +287,7 @@ impl CoordState {
     fn apply_changes(
         &mut self,
         revision: Revision,
+        caller: &Caller,
         command: &Command,
         cs: &mut ChangeSet,
     ) -> Result<Outcome, CoordError> {
@@ -213,7 +299,10 @@ impl CoordState {
             }
             Command::Delete(op) => self.delete(op, revision, cs),
             Command::Txn { checks, ops } => self.txn(checks, ops, revision, cs),
-            Command::OpenSession { ttl_ms, member } => self.open_session(*ttl_ms, member.as_deref(), revision, cs),
+            Command::OpenSession { ttl_ms, member } => {
+                let owner = self.acl.authenticate(caller)?;
+                self.open_session(*ttl_ms, member.as_deref(), owner, revision, cs)
+            }
             Command::CloseSession { session } => {
                 if !self.sessions.contains_key(session) {
                     return Err(CoordError::SessionExpired { session: session.0 });
@@ -249,6 +338,14 @@ impl CoordState {
                 self.membership_window.records_max = *records_max;
                 self.trim_membership_log(revision, cs)?;
                 Ok(Outcome::Empty)
+            }
+            Command::AddUser { name, token_sha256 } => {
+                self.acl.add_user(name, *token_sha256).map(|()| Outcome::AuthChanged)
+            }
+            Command::DeleteUser { name } => self.acl.delete_user(name).map(|()| Outcome::AuthChanged),
+            Command::SetAuth { enabled } => self.acl.set_enabled(*enabled).map(|()| Outcome::AuthChanged),
+            Command::SetAcl { path, identity, perms } => {
+                self.acl.set_grant(path, identity, *perms).map(|()| Outcome::AuthChanged)
             }
         }
     }
@@ -356,6 +453,7 @@ impl CoordState {
         &mut self,
         ttl_ms: u64,
         member: Option<&str>,
+        owner: Option<String>,
         revision: Revision,
         cs: &mut ChangeSet,
     ) -> Result<Outcome, CoordError> {
@@ -388,6 +486,7 @@ impl CoordState {
                 member: member.map(str::to_string),
                 ephemerals: BTreeSet::new(),
                 checkpoint_remaining_ms: ttl_ms,
+                owner,
             },
         );
         Ok(Outcome::SessionOpened { session, ttl_ms })
@@ -530,6 +629,11 @@ fn op_path(op: &Op) -> &NodePath {
         Op::Set(op) => &op.path,
         Op::Delete(op) => &op.path,
     }
+}
+
+/// A delete needs `delete` at the node's path.
+fn authorize_delete(acl: &AclTable, caller: &Caller, path: &NodePath) -> Result<(), CoordError> {
+    acl.authorize(caller, path, Perm::Delete, &format!("delete {path}"))
 }
 
 fn reject_reserved(path: &NodePath) -> Result<(), CoordError> {

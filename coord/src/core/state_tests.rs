@@ -297,11 +297,11 @@ fn remembered_outcomes_survive_a_snapshot() {
     m.apply(create("/a", "0")).unwrap();
     let id = RequestId { client: ClientId(7), sequence: 1, answered_below: 1, retry: false, session: None };
     let set = Command::Set(SetOp { path: p("/a"), data: Bytes::from("1"), expected_version: None });
-    let first = m.state.apply_request(Revision(2), Some(&id), &set);
+    let first = m.state.apply_request(Revision(2), Some(&id), &Default::default(), &set);
     let bytes = m.state.to_snapshot().unwrap();
     let mut restored = CoordState::from_snapshot(&bytes, 1000).unwrap();
     let retry = RequestId { retry: true, ..id };
-    let again = restored.apply_request(Revision(3), Some(&retry), &set);
+    let again = restored.apply_request(Revision(3), Some(&retry), &Default::default(), &set);
     assert_eq!(again, first, "a restored replica answers the retry with the first outcome");
     assert_eq!(restored.get(&p("/a")).unwrap().1.version, 1, "and applies nothing again");
 }
@@ -437,4 +437,28 @@ fn shrinking_the_window_trims_at_once_and_the_window_survives_snapshots() {
     assert_eq!(a, b);
     assert_eq!(replica.state.membership_log(Revision(0)).unwrap(), m.state.membership_log(Revision(0)).unwrap());
     assert_eq!(m.state.membership_window().trimmed_through, Revision(7));
+}
+
+#[test]
+fn permissions_survive_a_snapshot_and_are_checked_after_it() {
+    use super::acl::{Caller, Perms, token_sha256};
+    use super::invariants::decode_snapshot;
+    let mut m = Machine::new();
+    m.apply(create("/cameras", "")).unwrap();
+    for (name, token) in [("root", "t-root"), ("cam", "t-cam")] {
+        m.apply(Command::AddUser { name: name.into(), token_sha256: token_sha256(token) }).unwrap();
+    }
+    let grant = Command::SetAcl { path: p("/cameras"), identity: "cam".into(), perms: Perms::parse("c").unwrap() };
+    m.apply(grant).unwrap();
+    m.apply(Command::SetAuth { enabled: true }).unwrap();
+    let mut restored = decode_snapshot(&m.state.to_snapshot().unwrap(), 1000).unwrap();
+    assert_eq!(restored.acl(), m.state.acl());
+    let cam = Caller::Token(token_sha256("t-cam"));
+    let made = restored.apply_request(Revision(m.next), None, &cam, &create("/cameras/c1", "url"));
+    assert!(made.result.is_ok(), "{made:?}");
+    let refused = restored.apply_request(Revision(m.next + 1), None, &cam, &create("/other", "x"));
+    assert!(matches!(refused.result, Err(CoordError::PermissionDenied { .. })), "{refused:?}");
+    let anonymous = restored.apply_request(Revision(m.next + 2), None, &Caller::Anonymous, &create("/x", ""));
+    assert!(matches!(anonymous.result, Err(CoordError::Unauthenticated { .. })), "{anonymous:?}");
+    assert!(restored.exists(&p("/other")).is_none() && restored.exists(&p("/x")).is_none());
 }

@@ -245,7 +245,12 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 let mut state = self.shared.state.write().expect("state lock poisoned");
                 match &entry.payload {
                     EntryPayload::Normal(proposal) => {
-                        let answer = state.apply_request(revision, proposal.request.as_ref(), &proposal.command);
+                        let answer = state.apply_request(
+                            revision,
+                            proposal.request.as_ref(),
+                            &proposal.caller,
+                            &proposal.command,
+                        );
                         // A duplicate answered from memory changed nothing, leases included.
                         if answer.revision == revision {
                             self.note_lease_start(&proposal.command, &answer.result, &state);

@@ -12,12 +12,15 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::convert;
+use super::identity::caller;
 use super::limits::WatchCounter;
 use super::node::CoordNode;
 use super::status::to_status;
 use crate::config::{SESSION_TTL_MAX, SESSION_TTL_MIN};
+use crate::core::acl::{Caller, Perm, Perms, TokenHash, check_identity};
 use crate::core::command::{Command, Outcome, Proposal};
 use crate::core::history::{BatchLimit, WatchFilter};
+use crate::core::membership::LOG_PATH;
 use crate::core::path::NodePath;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
@@ -50,7 +53,12 @@ impl ApiService {
         Self { node, watches }
     }
 
-    async fn write(&self, request: Option<pb::RequestId>, command: Command) -> Result<(Revision, Outcome), Status> {
+    async fn write(
+        &self,
+        request: Option<pb::RequestId>,
+        caller: Caller,
+        command: Command,
+    ) -> Result<(Revision, Outcome), Status> {
         if command.op_count() > self.node.config.txn_ops_max {
             return Err(to_status(&CoordError::TooManyOps {
                 count: command.op_count(),
@@ -62,7 +70,27 @@ impl ApiService {
             return Err(to_status(&CoordError::RequestTooLarge { size, max: self.node.config.request_bytes_max }));
         }
         let request = edge(convert::request_id(request))?;
-        self.node.propose(Proposal { request, command }).await.map_err(|e| to_status(&e))
+        self.node.propose(Proposal { request, caller, command }).await.map_err(|e| to_status(&e))
+    }
+
+    /// Linearizes (or not) as asked, then refuses `caller` unless it holds `perm` at `path`
+    /// in the applied state the read will see (taken under the same lock by the caller).
+    async fn before_read_at(
+        &self,
+        consistency: i32,
+        caller: &Caller,
+        path: &NodePath,
+        perm: Perm,
+        action: &str,
+    ) -> Result<(), Status> {
+        self.before_read(consistency).await?;
+        edge(self.node.shared.read().acl().authorize(caller, path, perm, action))
+    }
+
+    /// For cluster changes, which are not commands of the state machine: admin on `/` in the
+    /// state as of a read index, so a grant or revoke acknowledged before counts.
+    async fn require_admin(&self, caller: &Caller, action: &str) -> Result<(), Status> {
+        self.before_read_at(pb::Consistency::Linearizable as i32, caller, &NodePath::root(), Perm::Admin, action).await
     }
 
     async fn before_read(&self, consistency: i32) -> Result<(), Status> {
@@ -90,10 +118,11 @@ type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchResponse, Status>> 
 impl Coord for ApiService {
     #[tracing::instrument(level = "debug", skip_all, fields(path = %request.get_ref().path))]
     async fn create(&self, request: Request<pb::CreateRequest>) -> Result<Response<pb::CreateResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let id = request.request;
         let op = edge(convert::create_op(request, &self.node.config))?;
-        match self.write(id, Command::Create(op)).await? {
+        match self.write(id, caller, Command::Create(op)).await? {
             (revision, Outcome::Created { path, stat }) => Ok(Response::new(pb::CreateResponse {
                 path: path.into(),
                 stat: Some(convert::stat(stat)),
@@ -104,19 +133,23 @@ impl Coord for ApiService {
     }
 
     async fn get(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let path = edge(NodePath::parse(&request.path))?;
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
+        edge(state.acl().authorize(&caller, &path, Perm::Read, &format!("read {path}")))?;
         let (data, stat) = edge(state.get(&path))?;
         Ok(Response::new(pb::GetResponse { data, stat: Some(convert::stat(stat)), revision: state.revision().0 }))
     }
 
     async fn exists(&self, request: Request<pb::GetRequest>) -> Result<Response<pb::ExistsResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let path = edge(NodePath::parse(&request.path))?;
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
+        edge(state.acl().authorize(&caller, &path, Perm::Read, &format!("stat {path}")))?;
         let stat = state.exists(&path);
         Ok(Response::new(pb::ExistsResponse {
             found: stat.is_some(),
@@ -126,10 +159,11 @@ impl Coord for ApiService {
     }
 
     async fn set(&self, request: Request<pb::SetRequest>) -> Result<Response<pb::SetResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let id = request.request;
         let op = edge(convert::set_op(request, &self.node.config))?;
-        match self.write(id, Command::Set(op)).await? {
+        match self.write(id, caller, Command::Set(op)).await? {
             (revision, Outcome::Set { stat }) => {
                 Ok(Response::new(pb::SetResponse { stat: Some(convert::stat(stat)), revision: revision.0 }))
             }
@@ -138,27 +172,31 @@ impl Coord for ApiService {
     }
 
     async fn delete(&self, request: Request<pb::DeleteRequest>) -> Result<Response<pb::DeleteResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let id = request.request;
         let op = edge(convert::delete_op(request))?;
-        let (revision, _) = self.write(id, Command::Delete(op)).await?;
+        let (revision, _) = self.write(id, caller, Command::Delete(op)).await?;
         Ok(Response::new(pb::DeleteResponse { revision: revision.0 }))
     }
 
     async fn children(&self, request: Request<pb::ChildrenRequest>) -> Result<Response<pb::ChildrenResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let path = edge(NodePath::parse(&request.path))?;
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
+        edge(state.acl().authorize(&caller, &path, Perm::Read, &format!("list {path}")))?;
         let (names, stat) = edge(state.children(&path))?;
         Ok(Response::new(pb::ChildrenResponse { names, stat: Some(convert::stat(stat)), revision: state.revision().0 }))
     }
 
     async fn txn(&self, request: Request<pb::TxnRequest>) -> Result<Response<pb::TxnResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let checks = edge(request.checks.into_iter().map(convert::check).collect())?;
         let ops = edge(request.ops.into_iter().map(|op| convert::op(op, &self.node.config)).collect())?;
-        match self.write(request.request, Command::Txn { checks, ops }).await? {
+        match self.write(request.request, caller, Command::Txn { checks, ops }).await? {
             (revision, Outcome::Txn(outcomes)) => Ok(Response::new(pb::TxnResponse {
                 results: outcomes.into_iter().map(|o| convert::op_result(o, revision.0)).collect(),
                 revision: revision.0,
@@ -171,6 +209,7 @@ impl Coord for ApiService {
         &self,
         request: Request<pb::OpenSessionRequest>,
     ) -> Result<Response<pb::OpenSessionResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let ttl = Duration::from_millis(request.ttl_ms);
         if !(SESSION_TTL_MIN..=SESSION_TTL_MAX).contains(&ttl) {
@@ -184,7 +223,7 @@ impl Coord for ApiService {
             }));
         }
         let member = (!request.member_name.is_empty()).then_some(request.member_name);
-        match self.write(request.request, Command::OpenSession { ttl_ms: request.ttl_ms, member }).await? {
+        match self.write(request.request, caller, Command::OpenSession { ttl_ms: request.ttl_ms, member }).await? {
             (revision, Outcome::SessionOpened { session, ttl_ms }) => {
                 Ok(Response::new(pb::OpenSessionResponse { session_id: session.0, ttl_ms, revision: revision.0 }))
             }
@@ -196,7 +235,10 @@ impl Coord for ApiService {
         &self,
         request: Request<pb::KeepAliveRequest>,
     ) -> Result<Response<pb::KeepAliveResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let session = SessionId(request.into_inner().session_id);
+        // A session's owner never changes, so the local state is good enough to judge by.
+        edge(self.node.shared.read().authorize_session(&caller, session))?;
         let ttl_ms = edge(self.node.keep_alive(session).await)?;
         Ok(Response::new(pb::KeepAliveResponse { ttl_ms }))
     }
@@ -205,9 +247,10 @@ impl Coord for ApiService {
         &self,
         request: Request<pb::CloseSessionRequest>,
     ) -> Result<Response<pb::CloseSessionResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let session = SessionId(request.session_id);
-        let (revision, _) = self.write(request.request, Command::CloseSession { session }).await?;
+        let (revision, _) = self.write(request.request, caller, Command::CloseSession { session }).await?;
         Ok(Response::new(pb::CloseSessionResponse { revision: revision.0 }))
     }
 
@@ -215,6 +258,7 @@ impl Coord for ApiService {
 
     async fn watch(&self, request: Request<pb::WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let slot = edge(self.watches.open(request.remote_addr()))?;
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         let filter = WatchFilter { path: edge(NodePath::parse(&request.path))?, prefix: request.prefix };
         let from = match request.from_revision {
@@ -224,12 +268,13 @@ impl Coord for ApiService {
         // Refuse a compacted start at once, before any stream exists.
         {
             let state = self.node.shared.read();
+            edge(watch_allowed(&state, &caller, &filter))?;
             edge(state.history().check_start(from, state.revision()))?;
         }
         let (tx, rx) = mpsc::channel(WATCH_RESPONSES_BUFFERED);
         let node = self.node.clone();
         tokio::spawn(async move {
-            stream_events(node, filter, from, tx).await;
+            stream_events(node, caller, filter, from, tx).await;
             drop(slot);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -239,9 +284,12 @@ impl Coord for ApiService {
         &self,
         request: Request<pb::MembershipLogRequest>,
     ) -> Result<Response<pb::MembershipLogResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
         self.before_read(request.consistency).await?;
         let state = self.node.shared.read();
+        let log = edge(NodePath::parse(LOG_PATH))?;
+        edge(state.acl().authorize(&caller, &log, Perm::Read, "read the membership log"))?;
         let page = edge(state.membership_page(Revision(request.from_revision), request.limit as usize))?;
         Ok(Response::new(pb::MembershipLogResponse {
             records: page.records.into_iter().map(convert::membership_record).collect(),
@@ -276,7 +324,9 @@ impl Coord for ApiService {
     }
 
     async fn add_node(&self, request: Request<pb::AddNodeRequest>) -> Result<Response<pb::AddNodeResponse>, Status> {
+        let caller = edge(caller(&request))?;
         let request = request.into_inner();
+        self.require_admin(&caller, &format!("add node {}", request.node_id)).await?;
         edge(self.node.add_node(request.node_id, request.addr, request.voter).await)?;
         let membership = self.node.raft.metrics().borrow_watched().membership_config.membership().clone();
         Ok(Response::new(pb::AddNodeResponse {
@@ -289,12 +339,90 @@ impl Coord for ApiService {
         &self,
         request: Request<pb::RemoveNodeRequest>,
     ) -> Result<Response<pb::RemoveNodeResponse>, Status> {
-        edge(self.node.remove_node(request.into_inner().node_id).await)?;
+        let caller = edge(caller(&request))?;
+        let node_id = request.into_inner().node_id;
+        self.require_admin(&caller, &format!("remove node {node_id}")).await?;
+        edge(self.node.remove_node(node_id).await)?;
         let membership = self.node.raft.metrics().borrow_watched().membership_config.membership().clone();
         Ok(Response::new(pb::RemoveNodeResponse {
             voters: membership.voter_ids().collect(),
             learners: membership.learner_ids().collect(),
         }))
+    }
+
+    async fn add_user(&self, request: Request<pb::AddUserRequest>) -> Result<Response<pb::AuthChangeResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        edge(check_identity(&request.name))?;
+        let token_sha256: TokenHash = request.token_sha256.as_ref().try_into().map_err(|_| {
+            to_status(&CoordError::InvalidArgument {
+                reason: format!(
+                    "token_sha256 has {} bytes: send the SHA-256 of the token (32 bytes)",
+                    request.token_sha256.len()
+                ),
+            })
+        })?;
+        let command = Command::AddUser { name: request.name, token_sha256 };
+        let (revision, _) = self.write(request.request, caller, command).await?;
+        Ok(Response::new(pb::AuthChangeResponse { revision: revision.0 }))
+    }
+
+    async fn delete_user(
+        &self,
+        request: Request<pb::DeleteUserRequest>,
+    ) -> Result<Response<pb::AuthChangeResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        let (revision, _) = self.write(request.request, caller, Command::DeleteUser { name: request.name }).await?;
+        Ok(Response::new(pb::AuthChangeResponse { revision: revision.0 }))
+    }
+
+    async fn list_users(
+        &self,
+        request: Request<pb::ListUsersRequest>,
+    ) -> Result<Response<pb::ListUsersResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        self.before_read_at(request.consistency, &caller, &NodePath::root(), Perm::Admin, "list users").await?;
+        let state = self.node.shared.read();
+        Ok(Response::new(pb::ListUsersResponse {
+            names: state.acl().users().map(str::to_string).collect(),
+            auth_enabled: state.acl().is_enabled(),
+            revision: state.revision().0,
+        }))
+    }
+
+    async fn set_auth(&self, request: Request<pb::SetAuthRequest>) -> Result<Response<pb::AuthChangeResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        let (revision, _) = self.write(request.request, caller, Command::SetAuth { enabled: request.enabled }).await?;
+        Ok(Response::new(pb::AuthChangeResponse { revision: revision.0 }))
+    }
+
+    async fn get_acl(&self, request: Request<pb::GetAclRequest>) -> Result<Response<pb::GetAclResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        let path = edge(NodePath::parse(&request.path))?;
+        let action = format!("read the permissions of {path}");
+        self.before_read_at(request.consistency, &caller, &path, Perm::Read, &action).await?;
+        let state = self.node.shared.read();
+        let grants = state.acl().grants_covering(&path).into_iter().map(convert::grant).collect();
+        Ok(Response::new(pb::GetAclResponse {
+            grants,
+            auth_enabled: state.acl().is_enabled(),
+            revision: state.revision().0,
+        }))
+    }
+
+    async fn set_acl(&self, request: Request<pb::SetAclRequest>) -> Result<Response<pb::AuthChangeResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        let path = edge(NodePath::parse(&request.path))?;
+        edge(check_identity(&request.identity))?;
+        let perms = edge(Perms::parse(&request.perms))?;
+        let command = Command::SetAcl { path, identity: request.identity, perms };
+        let (revision, _) = self.write(request.request, caller, command).await?;
+        Ok(Response::new(pb::AuthChangeResponse { revision: revision.0 }))
     }
 }
 
@@ -304,6 +432,7 @@ impl Coord for ApiService {
 /// it still needs was dropped.
 async fn stream_events(
     node: Arc<CoordNode>,
+    caller: Caller,
     filter: WatchFilter,
     mut from: Revision,
     tx: mpsc::Sender<Result<pb::WatchResponse, Status>>,
@@ -314,13 +443,16 @@ async fn stream_events(
     loop {
         let batch = {
             let state = node.shared.read();
-            state
-                .events_since(
-                    from,
-                    &filter,
-                    BatchLimit { events: WATCH_BATCH_EVENTS_MAX, bytes: WATCH_BATCH_BYTES_MAX },
-                )
-                .map(|(events, next)| (events, next, state.revision()))
+            // Judged again before every batch: a revoke ends the stream within one batch.
+            watch_allowed(&state, &caller, &filter).and_then(|()| {
+                state
+                    .events_since(
+                        from,
+                        &filter,
+                        BatchLimit { events: WATCH_BATCH_EVENTS_MAX, bytes: WATCH_BATCH_BYTES_MAX },
+                    )
+                    .map(|(events, next)| (events, next, state.revision()))
+            })
         };
         match batch {
             Err(error) => {
@@ -354,4 +486,13 @@ async fn stream_events(
             _ = tokio::time::sleep(WATCH_PROGRESS_INTERVAL) => {}
         }
     }
+}
+
+/// A watch needs `read` on the path it watches (for a prefix watch, the subtree's root).
+fn watch_allowed(
+    state: &crate::core::state::CoordState,
+    caller: &Caller,
+    filter: &WatchFilter,
+) -> Result<(), CoordError> {
+    state.acl().authorize(caller, &filter.path, Perm::Read, &format!("watch {}", filter.path))
 }

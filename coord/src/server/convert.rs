@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::config::NodeConfig;
+use crate::core::acl::Grant;
 use crate::core::clients::RequestId;
 use crate::core::command::{Check, CreateOp, DeleteOp, Op, Outcome, SetOp};
 use crate::core::event::{Event, EventKind};
@@ -151,4 +152,9 @@ pub fn membership_record(record: MembershipRecord) -> pb::MembershipRecord {
         member: record.member,
         session_id: record.session.0,
     }
+}
+
+/// A grant on the wire.
+pub fn grant(grant: Grant) -> pb::Grant {
+    pb::Grant { path: grant.path.into(), identity: grant.identity, perms: grant.perms.to_string() }
 }

@@ -1,9 +1,11 @@
 //! One coordinator node as a network service: the node itself (`node`), the public API
-//! (`api`), the node-to-node transport (`transport`), and the edges (`convert`, `status`).
+//! (`api`), the node-to-node transport (`transport`), and the edges (`convert`, `status`,
+//! `identity`).
 
 pub mod api;
 pub mod convert;
 pub mod forward;
+pub mod identity;
 pub mod limits;
 pub mod node;
 pub mod status;

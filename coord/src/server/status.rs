@@ -40,7 +40,8 @@ pub fn to_status(error: &CoordError) -> Status {
         | CoordError::RequestTooLarge { .. }
         | CoordError::QuotaExceeded { .. }
         | CoordError::LimitReached { .. } => Code::ResourceExhausted,
-        CoordError::Reserved { .. } => Code::PermissionDenied,
+        CoordError::Reserved { .. } | CoordError::PermissionDenied { .. } => Code::PermissionDenied,
+        CoordError::Unauthenticated { .. } => Code::Unauthenticated,
         CoordError::Compacted { .. } | CoordError::LogTrimmed { .. } => Code::OutOfRange,
         CoordError::NotLeader { .. } | CoordError::Unavailable { .. } => Code::Unavailable,
         CoordError::OutcomeUnknown { .. } | CoordError::RetryTooOld { .. } => Code::Unknown,
@@ -70,6 +71,7 @@ pub fn from_status(status: &Status) -> CoordError {
             CoordError::OutcomeUnknown { reason: format!("{}: {}", status.code(), status.message()) }
         }
         Code::InvalidArgument => CoordError::InvalidArgument { reason: status.message().to_string() },
+        Code::Unauthenticated => CoordError::Unauthenticated { reason: status.message().to_string() },
         Code::ResourceExhausted | Code::OutOfRange => CoordError::InvalidArgument {
             reason: format!(
                 "the server refused the request as too large ({}); put large data in blob storage and store its URL here",
@@ -119,6 +121,13 @@ mod tests {
             CoordError::TooLarge { size: 2_000_000, max: 1_048_576 },
             CoordError::RequestTooLarge { size: 4_000_000, max: 3_145_728 },
             CoordError::QuotaExceeded { what: "nodes".into(), would_be: 11, max: 10 },
+            CoordError::PermissionDenied {
+                identity: "camera-1".into(),
+                path: "/cameras/cam-2".into(),
+                permission: "write".into(),
+                action: "set /cameras/cam-2".into(),
+            },
+            CoordError::Unauthenticated { reason: "no credentials".into() },
             CoordError::LimitReached {
                 what: "watches on this connection".into(),
                 max: 2,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency};
+use skyway_coord::client::{Client, ClientOptions, Consistency};
 
 use super::ctl::Output;
 use crate::rig::cluster::ProcessCluster;
@@ -23,6 +23,11 @@ pub struct BenchArgs {
     /// Cluster endpoints, HOST:PORT,...
     #[arg(long, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Start a fresh 3-node cluster of this binary on loopback (data in a temporary
     /// directory, fsync on) and measure that instead of --endpoints.
     #[arg(long)]
@@ -94,10 +99,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let value = Bytes::from(vec![b'x'; args.value_bytes]);
     let max_clients = args.clients.iter().copied().max().unwrap_or(1);
-    prepare_keys(&Client::connect(&endpoints)?, max_clients, &value).await?;
+    let options = ClientOptions::default().with_token(args.token.clone());
+    prepare_keys(&Client::new(&endpoints, options.clone())?, max_clients, &value).await?;
     let op_name = format!("{:?}", args.op).to_lowercase();
     for &clients in &args.clients {
-        let figures = measure(&endpoints, args.op, clients, &value, Duration::from_secs_f64(args.duration)).await?;
+        let duration = Duration::from_secs_f64(args.duration);
+        let figures = measure(&endpoints, &options, args.op, clients, &value, duration).await?;
         match args.output {
             Output::Human => println!(
                 "{op_name}: {clients} clients, {} B values, {:.1} s: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {}",
@@ -143,6 +150,7 @@ async fn prepare_keys(client: &Client, clients: usize, value: &Bytes) -> anyhow:
 /// Runs `clients` closed-loop clients for a warm-up second plus `duration`.
 async fn measure(
     endpoints: &[String],
+    options: &ClientOptions,
     op: Op,
     clients: usize,
     value: &Bytes,
@@ -155,7 +163,7 @@ async fn measure(
         // Each client its own connection, first to one endpoint, spread over the cluster.
         let mut own: Vec<String> = endpoints.to_vec();
         own.rotate_left(c % endpoints.len());
-        let client = Client::connect(&own)?;
+        let client = Client::new(&own, options.clone())?;
         let value = value.clone();
         tasks.push(tokio::spawn(async move {
             let key = format!("/bench/k{c}");

@@ -53,6 +53,10 @@ pub struct CameraArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true, env = "SKYWAY_ENDPOINTS")]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Blob storage: file:///abs/dir, s3://bucket/prefix or memory://name.
     #[arg(long)]
     pub store: String,
@@ -87,6 +91,7 @@ pub async fn run_camera(args: CameraArgs) -> anyhow::Result<ExitCode> {
         id: args.id,
         feed: args.feed,
         endpoints: args.endpoints,
+        token: args.token,
         store: args.store,
         format: args.format.format(),
         conditions,
@@ -118,6 +123,10 @@ pub struct AnalyzerArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true, env = "SKYWAY_ENDPOINTS")]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Blob storage the cameras write to.
     #[arg(long)]
     pub store: String,
@@ -144,6 +153,7 @@ pub async fn run_analyzer(args: AnalyzerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         cameras: args.cameras,
         endpoints: args.endpoints,
+        token: args.token,
         store: args.store,
         ttl: Duration::from_millis(args.ttl_ms),
         period_frames: args.period_frames,
@@ -250,6 +260,7 @@ pub async fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         camera_args: vec!["--format".into(), format!("{:?}", args.format).to_lowercase()],
         env: Vec::new(),
         metrics: false,
+        tokens: Default::default(),
     })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_s);

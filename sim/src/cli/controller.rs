@@ -36,6 +36,10 @@ pub struct ControllerArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// The actuator's address.
     #[arg(long)]
     pub actuator: String,
@@ -118,6 +122,7 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         roles: args.roles,
         endpoints: args.endpoints,
+        token: args.token,
         actuator: ActuatorTarget::Remote(args.actuator),
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),

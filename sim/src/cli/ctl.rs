@@ -9,7 +9,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use skyway_coord::client::{Client, Consistency, Session, Watcher};
+use skyway_coord::client::{Client, ClientOptions, Consistency, Session, Watcher};
 use skyway_coord::proto::coord as pb;
 
 /// Flags of `skyway ctl`.
@@ -19,11 +19,15 @@ skyway ctl --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 create /road
 skyway ctl --endpoints 127.0.0.1:7001 watch /roads --prefix\n  \
 skyway ctl --endpoints 127.0.0.1:7001 status -w json\n  \
 skyway ctl endpoint health\n  \
+SKYWAY_TOKEN=... skyway ctl acl set /roles/runway-07 controller-a rcd\n  \
 echo '{\"ops\": [{\"create\": {\"path\": \"/a\", \"data\": \"1\"}}]}' | skyway ctl txn -")]
 pub struct CtlArgs {
     /// Cluster endpoints, HOST:PORT,... (any subset of the nodes works).
     #[arg(long, global = true, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
     pub endpoints: Vec<String>,
+    /// A user's token (from `ctl user add`), needed once authentication is on.
+    #[arg(long, global = true, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Output format (anywhere on the line; `-w` and `--write-out` as in etcdctl).
     #[arg(long, short = 'w', alias = "write-out", global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
@@ -188,6 +192,25 @@ pub enum CtlCommand {
         /// The node's id.
         id: u64,
     },
+    /// Users who prove themselves with tokens: add (mints and prints the token once), delete,
+    /// list.
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: super::ctl_auth::UserCommand,
+    },
+    /// Authentication on or off (`enable` needs a user named root first).
+    Auth {
+        /// What to do.
+        #[command(subcommand)]
+        command: super::ctl_auth::AuthCommand,
+    },
+    /// Permissions per path prefix: get, set, remove.
+    Acl {
+        /// What to do.
+        #[command(subcommand)]
+        command: super::ctl_auth::AclCommand,
+    },
 }
 
 /// `skyway ctl session` commands.
@@ -269,7 +292,8 @@ pub fn print(output: Output, human: impl FnOnce() -> String, json: impl FnOnce()
 
 /// Runs one ctl command.
 pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
-    let client = Client::connect(&args.endpoints)?;
+    let options = ClientOptions::default().with_token(args.token.clone());
+    let client = Client::new(&args.endpoints, options)?;
     let out = args.output;
     match args.command {
         CtlCommand::Create { path, data, ephemeral, sequential, parents, ttl_ms } => {
@@ -370,7 +394,13 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             super::endpoint::status(&args.endpoints, out).await?;
         }
         CtlCommand::Endpoint { command: EndpointCommand::Health { timeout_ms } } => {
-            return super::endpoint::health(&args.endpoints, out, Duration::from_millis(timeout_ms)).await;
+            return super::endpoint::health(
+                &args.endpoints,
+                args.token.clone(),
+                out,
+                Duration::from_millis(timeout_ms),
+            )
+            .await;
         }
         CtlCommand::Set { path, data, version } => {
             let set = client.set(&path, read_data(&data)?, version).await?;
@@ -490,6 +520,9 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 || json!({"voters": r.voters, "learners": r.learners}),
             );
         }
+        CtlCommand::User { command } => super::ctl_auth::user(&client, out, command).await?,
+        CtlCommand::Auth { command } => super::ctl_auth::auth(&client, out, command).await?,
+        CtlCommand::Acl { command } => super::ctl_auth::acl(&client, out, command).await?,
         CtlCommand::MemberRemove { id } => {
             let r = client.remove_node(id).await?;
             print(

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Args;
-use skyway_coord::client::Client;
+use skyway_coord::client::{Client, ClientOptions};
 use skyway_storage::BlobStore;
 
 use crate::dashboard::history::{History, Layout};
@@ -23,6 +23,11 @@ pub struct DashboardArgs {
     /// The coordinator's nodes, comma-separated host:port.
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Serve the dashboard here (127.0.0.1:0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
@@ -35,7 +40,8 @@ pub struct DashboardArgs {
 /// Runs it until interrupted.
 pub async fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let listener = server::bind(args.listen).await?;
-    let client = Client::connect(&args.endpoints).context("cannot reach the coordinator (--endpoints)")?;
+    let options = ClientOptions::default().with_token(args.token.clone());
+    let client = Client::new(&args.endpoints, options).context("cannot reach the coordinator (--endpoints)")?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
     let layout =
         Layout { scenario: "(a running system)".into(), endpoints: args.endpoints.clone(), ..Default::default() };

@@ -18,7 +18,8 @@ skyway demo                                  # real time, a summary every 5 s, C
 skyway demo --tour                           # faults, one every 20 s, each explained\n  \
 skyway demo --speed 10 --duration 120 --output json\n  \
 skyway demo --no-control --duration 120 --output json   # the same seed without controllers\n  \
-skyway demo --tour --listen 127.0.0.1:0      # the dashboard on any free port (its URL is printed)\n\n\
+skyway demo --tour --listen 127.0.0.1:0      # the dashboard on any free port (its URL is printed)\n  \
+skyway demo --auth                           # one token per process, each may write only what it owns\n\n\
 Everything runs on 127.0.0.1: three coordinator nodes and the controllers as processes of this binary, the \
 world and its actuator in this process. Try `skyway ctl --endpoints … get /world/segments/3` meanwhile.")]
 pub struct DemoArgs {
@@ -86,6 +87,11 @@ pub struct DemoArgs {
     /// Do not serve the dashboard.
     #[arg(long)]
     pub no_dashboard: bool,
+    /// Turn the coordinator's authentication on: one user (token) per process, each allowed to
+    /// write only what it owns — a controller its roles and status node, a camera its camera's
+    /// nodes, an analyzer its results; everyone may read; nobody writes the membership log.
+    #[arg(long)]
+    pub auth: bool,
 }
 
 /// Runs the demo.
@@ -122,6 +128,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             retention: Duration::from_secs(args.retention_s),
         }),
         listen: (!args.no_dashboard).then_some(args.listen),
+        auth: args.auth,
     };
     let report = demo::run(config, super::interrupted()).await?;
     if human {

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use skyway_coord::client::{Client, Consistency};
+use skyway_coord::client::{Client, ClientOptions, Consistency};
 
 use super::ctl::{Output, print};
 
@@ -67,11 +67,17 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
 
 /// etcdctl's `endpoint health`: a linearizable read on each endpoint alone (it goes through the
 /// quorum), timed. Exits 1 if any endpoint is unhealthy.
-pub async fn health(endpoints: &[String], out: Output, timeout: Duration) -> anyhow::Result<ExitCode> {
+pub async fn health(
+    endpoints: &[String],
+    token: Option<String>,
+    out: Output,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let mut all_healthy = true;
     for endpoint in endpoints {
         let started = Instant::now();
-        let verdict = match Client::connect(std::slice::from_ref(endpoint)) {
+        let options = ClientOptions::default().with_token(token.clone());
+        let verdict = match Client::new(std::slice::from_ref(endpoint), options) {
             Err(e) => Err(e.to_string()),
             Ok(client) => match tokio::time::timeout(timeout, client.exists("/", Consistency::Linearizable)).await {
                 Ok(Ok(_)) => Ok(()),

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use skyway_coord::client::Client;
+use skyway_coord::client::{Client, ClientOptions};
 use skyway_storage::model::{EventuallyConsistentModel, Staleness};
 use skyway_storage::{BlobStore, StorageConfig};
 
@@ -75,6 +75,11 @@ pub struct LogsArgs {
     /// Coordinator endpoints; default: a 3-node cluster started in this process.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
+    /// A user's token (from `skyway ctl user add`), needed once the coordinator's
+    /// authentication is on.
+    #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub output: super::ctl::Output,
@@ -114,7 +119,8 @@ async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         let cluster = EmbeddedCluster::start(&temp.path().join("coord"), 3).await?;
         (cluster.client()?, Some(cluster))
     } else {
-        (Client::connect(&args.endpoints).context("cannot reach the coordinator")?, None)
+        let options = ClientOptions::default().with_token(args.token.clone());
+        (Client::new(&args.endpoints, options).context("cannot reach the coordinator")?, None)
     };
     let config = LessonConfig {
         writers: args.writers,

@@ -6,6 +6,7 @@ pub mod config_file;
 pub mod controller;
 pub mod coordinator_tour;
 pub mod ctl;
+pub mod ctl_auth;
 pub mod dashboard;
 pub mod demo;
 pub mod drill;

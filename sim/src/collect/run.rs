@@ -1,6 +1,7 @@
 //! Cameras and analyzers as real processes: started for `skyway collect` and `skyway demo`,
 //! reported on from their stats files.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -38,6 +39,9 @@ pub struct CollectConfig {
     pub env: Vec<(String, String)>,
     /// Serve each process's `/metrics` and health endpoints on a free loopback port.
     pub metrics: bool,
+    /// Each process's coordinator token, by its identity (camera id, analyzer name `aN`), passed
+    /// as `SKYWAY_TOKEN`; empty while the coordinator's authentication is off.
+    pub tokens: BTreeMap<String, String>,
 }
 
 /// The running processes.
@@ -118,7 +122,7 @@ impl Collectors {
                 id,
                 &config.binary,
                 &args,
-                &env(&config),
+                &env(&config, id),
                 &config.dir.join(format!("{id}.log")),
             )?);
         }
@@ -224,11 +228,13 @@ fn spawn_analyzer(config: &CollectConfig, n: usize, extra: &[String]) -> anyhow:
     args.extend(shared_args(config, &analyzer_stats_path(&config.dir, n)));
     args.extend(extra.iter().cloned());
     let log = config.dir.join(format!("analyzer-{name}.log"));
-    Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &env(config), &log)
+    Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &env(config, &name), &log)
 }
 
-fn env(config: &CollectConfig) -> Vec<(&str, &str)> {
-    config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+/// The shared environment, and `identity`'s token if it has one.
+fn env<'a>(config: &'a CollectConfig, identity: &str) -> Vec<(&'a str, &'a str)> {
+    let token = config.tokens.get(identity).map(|t| ("SKYWAY_TOKEN", t.as_str()));
+    config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(token).collect()
 }
 
 /// Where camera `id` writes its stats.

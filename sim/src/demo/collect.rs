@@ -36,6 +36,7 @@ pub async fn start(
     config: &super::DemoConfig,
     endpoints: &[String],
     world: &mut LiveWorld,
+    tokens: Option<&super::auth::Tokens>,
 ) -> anyhow::Result<(Collectors, String)> {
     let fps = FPS_DEFAULT / config.speed.max(1.0);
     let feed = world.serve_feed("127.0.0.1:0".parse()?, fps).await?;
@@ -56,6 +57,7 @@ pub async fn start(
         camera_args: Vec::new(),
         env: Vec::new(),
         metrics: false,
+        tokens: tokens.map(super::auth::Tokens::to_map).unwrap_or_default(),
     })?;
     Ok((collectors, store))
 }

@@ -10,6 +10,7 @@
 //! (fault → first accepted command of the new primary); split brains (the actuator's trail judged
 //! by the drills' checker, and the world's own conflict count) and runway incursions stayed zero.
 
+pub mod auth;
 pub mod collect;
 pub mod control;
 pub mod tour;
@@ -73,6 +74,9 @@ pub struct DemoConfig {
     pub collect: Option<collect::DemoCollect>,
     /// Serve the dashboard here (None: no dashboard).
     pub listen: Option<SocketAddr>,
+    /// Turn the coordinator's authentication on, one identity per process with least
+    /// privilege (see [`auth`]).
+    pub auth: bool,
 }
 
 /// One fault the demo injected, and what followed.
@@ -168,7 +172,16 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
     let cluster = ProcessCluster::start(&config.binary, &config.root.join("coord"), 3, &[])?;
     let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;
     say(&config, &format!("coordinator nodes {} elected node {leader} leader", cluster.endpoints().join(", ")));
-    let client = cluster.client()?;
+    // With --auth the demo's own token is minted first, so that the world publishes with it
+    // from the start (ignored until authentication goes on, below).
+    let mut tokens = config.auth.then(auth::Tokens::default);
+    let client = match &mut tokens {
+        Some(tokens) => {
+            tokens.mint(auth::DEMO_IDENTITY);
+            skyway_coord::client::Client::new(&cluster.endpoints(), tokens.options(auth::DEMO_IDENTITY))?
+        }
+        None => cluster.client()?,
+    };
     let live = LiveConfig {
         scenario: config.scenario.clone(),
         seed: config.seed,
@@ -193,6 +206,18 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
     );
     let names: Vec<String> =
         if config.control { (1..=config.controllers).map(|i| format!("c{i}")).collect() } else { Vec::new() };
+    if let Some(tokens) = &mut tokens {
+        let cast = auth::Cast {
+            controllers: names.iter().map(|name| (name.clone(), roles.clone())).collect(),
+            cameras: match &config.collect {
+                Some(_) => world.cameras().iter().map(|p| p.spec.id.clone()).collect(),
+                None => Vec::new(),
+            },
+            analyzers: (1..=config.collect.as_ref().map_or(0, |c| c.analyzers)).map(|n| format!("a{n}")).collect(),
+        };
+        auth::provision(&cluster.client()?, &cast, tokens).await?;
+        say(&config, "authentication on: each process has its own token and may write only what it owns");
+    }
     let history = Arc::new(Mutex::new(History::new(
         dashboard::history::Layout {
             scenario: config.scenario.name.clone(),
@@ -212,7 +237,8 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
     // Cameras before the stage: they need the world mutably (its scene feed), the stage borrows it.
     let (mut collectors, store) = match &config.collect {
         Some(settings) => {
-            let (collectors, store) = collect::start(settings, &config, &cluster.endpoints(), &mut world).await?;
+            let (collectors, store) =
+                collect::start(settings, &config, &cluster.endpoints(), &mut world, tokens.as_ref()).await?;
             say(
                 &config,
                 &format!(
@@ -248,10 +274,20 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
         background.push(tokio::spawn(served.serve(listener)));
         announce(&config, &format!("dashboard: {url}"));
     }
-    let mut stage =
-        Stage { config: &config, slots: Vec::new(), cluster, later: Vec::new(), history, world: &world, lesson: None };
+    let mut stage = Stage {
+        config: &config,
+        slots: Vec::new(),
+        cluster,
+        later: Vec::new(),
+        history,
+        world: &world,
+        lesson: None,
+        tokens,
+    };
     for name in &names {
-        let (process, links) = spawn_controller(&config, name, &stage.cluster.endpoints(), &world, &roles).await?;
+        let endpoints = stage.cluster.endpoints();
+        let (process, links) =
+            spawn_controller(&config, name, &endpoints, &world, &roles, stage.tokens.as_ref()).await?;
         stage.slots.push(Slot { name: name.clone(), process: Some(process), links, cut_off: false });
     }
     if config.control {
@@ -379,6 +415,7 @@ async fn spawn_controller(
     endpoints: &[String],
     world: &LiveWorld,
     roles: &[String],
+    tokens: Option<&auth::Tokens>,
 ) -> anyhow::Result<(Process, Links)> {
     let mut coordinator = Vec::new();
     for endpoint in endpoints {
@@ -410,7 +447,9 @@ async fn spawn_controller(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let process = Process::spawn(name, &config.binary, &args, &config.root.join("logs").join(format!("{name}.log")))?;
+    let env = tokens.map(|t| t.env(name)).unwrap_or_default();
+    let log = config.root.join("logs").join(format!("{name}.log"));
+    let process = Process::spawn_env(name, &config.binary, &args, &env, &log)?;
     Ok((process, Links { coordinator, actuator }))
 }
 
@@ -425,6 +464,8 @@ struct Stage<'a> {
     world: &'a LiveWorld,
     /// The storage lesson, while it runs.
     lesson: Option<tokio::task::JoinHandle<()>>,
+    /// The processes' tokens, with `--auth`.
+    tokens: Option<auth::Tokens>,
 }
 
 impl Stage<'_> {
@@ -524,8 +565,9 @@ impl Stage<'_> {
 
     async fn restart(&mut self, i: usize, roles: &[String]) -> anyhow::Result<()> {
         let name = self.slots[i].name.clone();
+        let endpoints = self.cluster.endpoints();
         let (process, links) =
-            spawn_controller(self.config, &name, &self.cluster.endpoints(), self.world, roles).await?;
+            spawn_controller(self.config, &name, &endpoints, self.world, roles, self.tokens.as_ref()).await?;
         self.slots[i].process = Some(process);
         self.slots[i].links = links;
         self.slots[i].cut_off = false;
