@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Candidate, Client, Consistency, Election, Session, SessionHealth};
+use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Election, Session, SessionHealth};
 use skyway_coord::proto::coord as pb;
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -34,6 +34,8 @@ pub struct ControllerConfig {
     pub roles: Vec<String>,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
+    /// How to talk to the coordinator (its TLS, timeouts).
+    pub client: ClientOptions,
     /// The actuator: a process at host:port, or one in this process.
     pub actuator: ActuatorTarget,
     /// Session TTL.
@@ -136,7 +138,7 @@ pub async fn run(
     status: RoleStatus,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let client = Client::connect(&config.endpoints).context("bad coordinator endpoints")?;
+    let client = Client::new(&config.endpoints, config.client.clone()).context("bad coordinator endpoints")?;
     let actuator = ActuatorLink::new(&config.actuator)?;
     let shared = Arc::new(Shared { config, client, actuator, status });
     let (stop, stopping) = watch::channel(false);

@@ -34,7 +34,7 @@ async fn a_learner_catches_up_serves_reads_and_becomes_a_voter_then_leaves() -> 
     }
 
     let id = cluster.start_joining_node()?;
-    let addr = cluster.nodes[&id].addr.clone();
+    let addr = cluster.nodes[&id].peer_addr.clone();
     let added = client.add_node(id, &addr, false).await?;
     assert!(added.learners.contains(&id), "node {id} should be a learner: {added:?}");
     assert!(!added.voters.contains(&id));

@@ -81,7 +81,7 @@ impl CoordNode {
         .validate()
         .map_err(|e| internal("invalid raft configuration", &e))?;
 
-        let peers = Peers::with_routes(config.peer_routes.clone());
+        let peers = Peers::new(config.peer_routes.clone(), config.peer_tls.as_ref());
         let raft =
             Raft::new(config.id, Arc::new(raft_config), NetworkFactory::new(peers.clone()), log_store, state_machine)
                 .await

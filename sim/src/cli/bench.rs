@@ -9,8 +9,9 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency};
+use skyway_coord::client::{Client, ClientOptions, Consistency};
 
+use super::client_tls::ClientTlsArgs;
 use super::ctl::Output;
 use crate::rig::cluster::ProcessCluster;
 
@@ -43,6 +44,9 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// TLS to --endpoints.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 /// What to measure.
@@ -82,22 +86,23 @@ impl Figures {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.clients.iter().all(|c| *c > 0), "--clients must be at least 1");
     let temp = tempfile::tempdir()?;
-    let (_cluster, endpoints) = if args.local_cluster {
+    let (_cluster, endpoints, options) = if args.local_cluster {
         let binary = std::env::current_exe()?;
         let cluster = ProcessCluster::start(&binary, temp.path(), 3, &[])?;
         cluster.wait_for_leader(Duration::from_secs(20)).await?;
         let endpoints = cluster.endpoints();
         eprintln!("started a local 3-node cluster at {}", endpoints.join(","));
-        (Some(cluster), endpoints)
+        (Some(cluster), endpoints, ClientOptions::default())
     } else {
-        (None, args.endpoints.clone())
+        (None, args.endpoints.clone(), args.tls.client_options()?)
     };
     let value = Bytes::from(vec![b'x'; args.value_bytes]);
     let max_clients = args.clients.iter().copied().max().unwrap_or(1);
-    prepare_keys(&Client::connect(&endpoints)?, max_clients, &value).await?;
+    prepare_keys(&Client::new(&endpoints, options.clone())?, max_clients, &value).await?;
     let op_name = format!("{:?}", args.op).to_lowercase();
     for &clients in &args.clients {
-        let figures = measure(&endpoints, args.op, clients, &value, Duration::from_secs_f64(args.duration)).await?;
+        let figures =
+            measure(&endpoints, &options, args.op, clients, &value, Duration::from_secs_f64(args.duration)).await?;
         match args.output {
             Output::Human => println!(
                 "{op_name}: {clients} clients, {} B values, {:.1} s: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {}",
@@ -143,6 +148,7 @@ async fn prepare_keys(client: &Client, clients: usize, value: &Bytes) -> anyhow:
 /// Runs `clients` closed-loop clients for a warm-up second plus `duration`.
 async fn measure(
     endpoints: &[String],
+    options: &ClientOptions,
     op: Op,
     clients: usize,
     value: &Bytes,
@@ -155,7 +161,7 @@ async fn measure(
         // Each client its own connection, first to one endpoint, spread over the cluster.
         let mut own: Vec<String> = endpoints.to_vec();
         own.rotate_left(c % endpoints.len());
-        let client = Client::connect(&own)?;
+        let client = Client::new(&own, options.clone())?;
         let value = value.clone();
         tasks.push(tokio::spawn(async move {
             let key = format!("/bench/k{c}");

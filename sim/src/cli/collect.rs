@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use skyway_collector::{Conditions, EvalConfig, Format};
 
+use super::client_tls::ClientTlsArgs;
 use crate::collect::analyzer::{self, AnalyzerOptions, MAX_PIXELS_DEFAULT};
 use crate::collect::camera::{self, CameraConfig, QUEUE_MAX_DEFAULT};
 use crate::collect::run::{CollectConfig, CollectReport, Collectors};
@@ -53,6 +54,9 @@ pub struct CameraArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true, env = "SKYWAY_ENDPOINTS")]
     pub endpoints: Vec<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// Blob storage: file:///abs/dir, s3://bucket/prefix or memory://name.
     #[arg(long)]
     pub store: String,
@@ -84,6 +88,7 @@ pub async fn run_camera(args: CameraArgs) -> anyhow::Result<ExitCode> {
         id: args.id,
         feed: args.feed,
         endpoints: args.endpoints,
+        client: args.tls.client_options()?,
         store: args.store,
         format: args.format.format(),
         conditions,
@@ -114,6 +119,9 @@ pub struct AnalyzerArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true, env = "SKYWAY_ENDPOINTS")]
     pub endpoints: Vec<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// Blob storage the cameras write to.
     #[arg(long)]
     pub store: String,
@@ -137,6 +145,7 @@ pub async fn run_analyzer(args: AnalyzerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         cameras: args.cameras,
         endpoints: args.endpoints,
+        client: args.tls.client_options()?,
         store: args.store,
         ttl: Duration::from_millis(args.ttl_ms),
         period_frames: args.period_frames,

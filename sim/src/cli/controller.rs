@@ -18,6 +18,8 @@ use skyway_controller::controller::{self, ControllerConfig, RoleStatus};
 use skyway_controller::health::{Limits, StatusJson};
 use skyway_controller::link::ActuatorTarget;
 
+use super::client_tls::ClientTlsArgs;
+
 /// Flags of `skyway controller`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  skyway controller --name A --roles runway/07,segment/12 \\\n    \
@@ -36,6 +38,9 @@ pub struct ControllerArgs {
     /// Coordinator endpoints.
     #[arg(long, value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// The actuator's address.
     #[arg(long)]
     pub actuator: String,
@@ -107,6 +112,7 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         roles: args.roles,
         endpoints: args.endpoints,
+        client: args.tls.client_options()?,
         actuator: ActuatorTarget::Remote(args.actuator),
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use skyway_coord::client::Client;
 
+use super::client_tls::ClientTlsArgs;
 use crate::dashboard::history::{History, Layout};
 use crate::dashboard::{feed, server};
 
@@ -24,12 +25,16 @@ pub struct DashboardArgs {
     /// Serve the dashboard here (127.0.0.1:0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 /// Runs it until interrupted.
 pub async fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let listener = server::bind(args.listen).await?;
-    let client = Client::connect(&args.endpoints).context("cannot reach the coordinator (--endpoints)")?;
+    let client = Client::new(&args.endpoints, args.tls.client_options()?)
+        .context("cannot reach the coordinator (--endpoints)")?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
     let layout =
         Layout { scenario: "(a running system)".into(), endpoints: args.endpoints.clone(), ..Default::default() };

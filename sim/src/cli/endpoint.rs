@@ -4,13 +4,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use skyway_coord::client::{Client, Consistency};
+use skyway_coord::client::{Client, ClientOptions, Consistency};
 
 use super::ctl::{Output, print};
 
 /// etcdctl's `endpoint status` table: one row per endpoint.
-pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
-    let client = Client::connect(endpoints)?;
+pub async fn status(endpoints: &[String], options: ClientOptions, out: Output) -> anyhow::Result<()> {
+    let client = Client::new(endpoints, options)?;
     let statuses = client.status_all().await;
     if out == Output::Human {
         println!(
@@ -61,11 +61,16 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
 
 /// etcdctl's `endpoint health`: a linearizable read on each endpoint alone (it goes through the
 /// quorum), timed. Exits 1 if any endpoint is unhealthy.
-pub async fn health(endpoints: &[String], out: Output, timeout: Duration) -> anyhow::Result<ExitCode> {
+pub async fn health(
+    endpoints: &[String],
+    options: ClientOptions,
+    out: Output,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let mut all_healthy = true;
     for endpoint in endpoints {
         let started = Instant::now();
-        let verdict = match Client::connect(std::slice::from_ref(endpoint)) {
+        let verdict = match Client::new(std::slice::from_ref(endpoint), options.clone()) {
             Err(e) => Err(e.to_string()),
             Ok(client) => match tokio::time::timeout(timeout, client.exists("/", Consistency::Linearizable)).await {
                 Ok(Ok(_)) => Ok(()),

@@ -8,6 +8,7 @@ use skyway_coord::client::Client;
 use skyway_storage::model::{EventuallyConsistentModel, Staleness};
 use skyway_storage::{BlobStore, StorageConfig};
 
+use super::client_tls::ClientTlsArgs;
 use crate::lesson::{LessonConfig, LessonTargets, LogReport, Schedule, run_lesson};
 use crate::rig::embedded::EmbeddedCluster;
 
@@ -75,6 +76,9 @@ pub struct LogsArgs {
     /// Coordinator endpoints; default: a 3-node cluster started in this process.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
+    /// TLS to the coordinator given by --endpoints.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub output: super::ctl::Output,
@@ -114,7 +118,7 @@ async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         let cluster = EmbeddedCluster::start(&temp.path().join("coord"), 3).await?;
         (cluster.client()?, Some(cluster))
     } else {
-        (Client::connect(&args.endpoints).context("cannot reach the coordinator")?, None)
+        (Client::new(&args.endpoints, args.tls.client_options()?).context("cannot reach the coordinator")?, None)
     };
     let config = LessonConfig {
         writers: args.writers,

@@ -26,7 +26,7 @@ use anyhow::Context;
 use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord, calibration_path};
 use skyway_collector::{AnalyzerConfig, Background, CollectorError, LaneGeometry, PeriodAccumulator, analyze, decode};
 use skyway_coord::CoordError;
-use skyway_coord::client::{Candidate, Client, Consistency, Election, Session, WatchEventKind, Watcher};
+use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Election, Session, WatchEventKind, Watcher};
 use skyway_coord::proto::coord as pb;
 use skyway_storage::{BlobStore, StorageError};
 
@@ -42,6 +42,8 @@ pub struct AnalyzerOptions {
     pub cameras: Vec<String>,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
+    /// How to talk to the coordinator (its TLS).
+    pub client: ClientOptions,
     /// Blob storage URL (the store the cameras write to).
     pub store: String,
     /// The session's TTL.
@@ -71,7 +73,7 @@ pub async fn run(options: AnalyzerOptions) -> anyhow::Result<()> {
     anyhow::ensure!(options.period_frames >= 1, "--period-frames must be at least 1");
     let store =
         BlobStore::open_url(&options.store).with_context(|| format!("cannot open blob storage {}", options.store))?;
-    let client = Client::connect(&options.endpoints)?;
+    let client = Client::new(&options.endpoints, options.client.clone())?;
     let cameras: Vec<Arc<Camera>> = options
         .cameras
         .iter()

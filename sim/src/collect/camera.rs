@@ -28,7 +28,7 @@ use bytes::Bytes;
 use skyway_collector::record::{self, Calibration, FrameIndex, FrameRecord, calibration_path};
 use skyway_collector::{Conditions, Format, LaneGeometry, Renderer, Scene, encode};
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency, Session};
+use skyway_coord::client::{Client, ClientOptions, Consistency, Session};
 use skyway_coord::proto::coord as pb;
 use skyway_storage::{BlobStore, StorageError};
 use tokio::sync::Notify;
@@ -46,6 +46,8 @@ pub struct CameraConfig {
     pub feed: String,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
+    /// How to talk to the coordinator (its TLS).
+    pub client: ClientOptions,
     /// Blob storage URL.
     pub store: String,
     /// How frames are encoded.
@@ -98,7 +100,7 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     anyhow::ensure!(config.queue_max >= 1, "--queue-max must be at least 1");
     let store =
         BlobStore::open_url(&config.store).with_context(|| format!("cannot open blob storage {}", config.store))?;
-    let client = Client::connect(&config.endpoints)?;
+    let client = Client::new(&config.endpoints, config.client.clone())?;
     let member = format!("camera-{}", config.id);
     let mut session =
         Arc::new(Session::open(&client, config.ttl, Some(&member)).await.context("cannot open a coordinator session")?);
