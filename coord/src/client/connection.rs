@@ -473,10 +473,13 @@ fn classify(status: &tonic::Status, is_write: bool, tls: bool) -> CoordError {
     if !transport_failure {
         return from_status(status);
     }
-    let reason = format!("{}: {}", status.code(), status.message());
-    if never_sent(status) || !is_write {
-        CoordError::Unavailable { reason }
+    // A plaintext client's HTTP/2 to a TLS port, or a client without the certificate a node
+    // demands, is cut off mid-handshake: say what may be wrong.
+    let hint = if tls {
+        " (over TLS: a node refuses a client without a certificate when it demands one: give --cert --key)"
     } else {
-        CoordError::OutcomeUnknown { reason }
-    }
+        " (if the cluster serves TLS, give its CA with --cacert)"
+    };
+    let reason = format!("{}: {}{hint}", status.code(), status.message());
+    if !is_write { CoordError::Unavailable { reason } } else { CoordError::OutcomeUnknown { reason } }
 }
