@@ -34,8 +34,8 @@ pub struct ControllerConfig {
     pub roles: Vec<String>,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
-    /// The token it proves its identity with, once the coordinator's authentication is on.
-    pub token: Option<String>,
+    /// How to talk to the coordinator (its TLS, timeouts).
+    pub client: ClientOptions,
     /// The actuator: a process at host:port, or one in this process.
     pub actuator: ActuatorTarget,
     /// Session TTL.
@@ -138,8 +138,7 @@ pub async fn run(
     status: RoleStatus,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let options = ClientOptions::default().with_token(config.token.clone());
-    let client = Client::new(&config.endpoints, options).context("bad coordinator endpoints")?;
+    let client = Client::new(&config.endpoints, config.client.clone()).context("bad coordinator endpoints")?;
     let actuator = ActuatorLink::new(&config.actuator)?;
     let shared = Arc::new(Shared { config, client, actuator, status });
     let (stop, stopping) = watch::channel(false);

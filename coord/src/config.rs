@@ -10,6 +10,7 @@ use crate::core::history::{HISTORY_BYTES_DEFAULT, HISTORY_EVENTS_DEFAULT};
 use crate::core::membership::MEMBERSHIP_LOG_RECORDS_DEFAULT;
 use crate::error::CoordError;
 use crate::raft::network::PEER_MESSAGE_BYTES_MAX;
+use crate::tls::{PeerTls, ServerTls};
 
 /// Default limit on a node's value: 1 MiB. Larger data belongs in blob storage.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 1024 * 1024;
@@ -24,7 +25,7 @@ pub const QUOTA_NODES_DEFAULT: u64 = 2_000_000;
 /// Default quota on the namespace's bytes (paths and values): 2 GiB, etcd's default backend
 /// quota. The state lives in memory, so this is also a bound on the node's memory for data.
 pub const QUOTA_BYTES_DEFAULT: u64 = 2 * 1024 * 1024 * 1024;
-/// Default limit on connections a node accepts at once (clients and peers together).
+/// Default limit on connections a node accepts at once, on each of its client and peer ports.
 pub const CONNECTIONS_MAX_DEFAULT: usize = 4_096;
 /// Default limit on concurrent requests (HTTP/2 streams) per connection.
 pub const STREAMS_PER_CONNECTION_MAX_DEFAULT: u32 = 4_096;
@@ -42,15 +43,21 @@ pub const SESSION_TTL_MAX: Duration = Duration::from_secs(3600);
 pub struct NodeConfig {
     /// This node's id (≥ 1), unique in the cluster.
     pub id: u64,
-    /// Address serving both the client API and node-to-node traffic.
+    /// Address serving the client API (node-to-node traffic has its own listener, given to
+    /// `server::serve`).
     pub listen: SocketAddr,
-    /// The initial voters, id → address (this node included). Nodes started with the same
-    /// peers form a cluster on first start. Empty for a node that will be added at run time.
+    /// The initial voters, id → peer address (this node included): where the nodes' peer
+    /// listeners are, which is what the membership records and peers dial. Nodes started with
+    /// the same peers form a cluster on first start. Empty for a node added at run time.
     pub peers: BTreeMap<u64, String>,
     /// Peer address → the address this node dials instead (a proxy on the link, a NAT).
     pub peer_routes: BTreeMap<String, String>,
     /// Where the node keeps its log, vote and snapshots.
     pub data_dir: PathBuf,
+    /// TLS on the client port (plaintext when `None`).
+    pub tls: Option<ServerTls>,
+    /// Mutual TLS on the peer port and when dialling peers (plaintext when `None`).
+    pub peer_tls: Option<PeerTls>,
     /// Largest node value accepted, in bytes.
     pub value_bytes_max: usize,
     /// Most checks plus operations in one transaction.
@@ -65,7 +72,7 @@ pub struct NodeConfig {
     pub quota_nodes: u64,
     /// Most bytes of paths and values the namespace may hold; likewise.
     pub quota_bytes: u64,
-    /// Most connections served at once; more are closed at once, with a warning in the log.
+    /// Most connections served at once on each port; more are closed at once, with a warning in the log.
     pub connections_max: usize,
     /// Most concurrent requests (HTTP/2 streams) on one connection.
     pub streams_per_connection_max: u32,
@@ -118,6 +125,8 @@ impl NodeConfig {
             peers: BTreeMap::new(),
             peer_routes: BTreeMap::new(),
             data_dir,
+            tls: None,
+            peer_tls: None,
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             txn_ops_max: TXN_OPS_MAX_DEFAULT,
             history_events_max: HISTORY_EVENTS_DEFAULT,

@@ -11,7 +11,8 @@
 //!   node-to-node network;
 //! - [`server`]: one node: Raft, the gRPC services, session expiry;
 //! - [`client`]: the client library (endpoints, leader redirect, sessions, watches, elections);
-//! - [`observe`]: metrics and health over HTTP, for nodes and for any process built on the client.
+//! - [`observe`]: metrics and health over HTTP, for nodes and for any process built on the client;
+//! - [`tls`]: certificates for the client port, between nodes, and for clients.
 
 pub mod client;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod observe;
 pub mod proto;
 pub mod raft;
 pub mod server;
+pub mod tls;
 
 pub use crate::config::NodeConfig;
 pub use crate::core::types::{Revision, SessionId};

@@ -53,6 +53,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Coord { command: CoordCommand::Serve(args) } => skyway_sim::cli::serve::run(args).await,
             Command::Ctl(args) => skyway_sim::cli::ctl::run(args).await,
+            Command::Certs(args) => skyway_sim::cli::certs::run(args),
             Command::Bench(args) => skyway_sim::cli::bench::run(args).await,
             Command::Demo(args) => skyway_sim::cli::demo::run(args).await,
             Command::Dashboard(args) => skyway_sim::cli::dashboard::run(args).await,

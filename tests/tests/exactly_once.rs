@@ -48,6 +48,7 @@ async fn retried_writes_apply_exactly_once() -> anyhow::Result<()> {
         retry_budget: Duration::from_secs(60),
         connect_timeout: Duration::from_millis(300),
         token: None,
+        tls: None,
     };
     let faulty = Client::new(&[proxy.addr().to_string()], options)?;
 

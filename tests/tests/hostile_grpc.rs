@@ -446,11 +446,19 @@ fn mutated_and_garbage_bytes_to_every_method_and_the_raft_transport_hurt_nothing
     assert!(answered.swap(0, Ordering::Relaxed) >= cases() / 2, "most requests must reach a server's handler");
     rt.block_on(healthy_and_consistent(&cluster)).unwrap();
 
-    // Node to node: random payloads to every transport method, on every node.
+    // Node to node: random payloads to every transport method, on every node's peer port.
+    let peer_channels: Vec<Channel> = rt.block_on(async {
+        let mut peer_channels = Vec::new();
+        for node in cluster.nodes.values() {
+            let uri = format!("http://{}", node.peer_addr);
+            peer_channels.push(Channel::from_shared(uri).unwrap().connect().await.unwrap());
+        }
+        peer_channels
+    });
     const TRANSPORT: &[&str] = &["AppendEntries", "Vote", "PreVote", "InstallSnapshot", "TransferLeader", "Forward"];
     runner(cases())
         .run(&(0..3usize, 0..TRANSPORT.len(), proptest::collection::vec(any::<u8>(), 0..96)), |(node, method, data)| {
-            let mut client = RaftTransportClient::new(channels[node].clone());
+            let mut client = RaftTransportClient::new(peer_channels[node].clone());
             let request = Payload { data: data.into() };
             let result = rt.block_on(async {
                 match TRANSPORT[method] {

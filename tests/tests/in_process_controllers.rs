@@ -37,7 +37,7 @@ fn start_with(name: &str, endpoints: &[String], actuator: ActuatorTarget) -> Run
         name: name.into(),
         roles: vec![ROLE.into()],
         endpoints: endpoints.to_vec(),
-        token: None,
+        client: Default::default(),
         actuator,
         ttl: Duration::from_secs(1),
         command_interval: Duration::from_millis(20),

@@ -34,13 +34,15 @@ async fn a_learner_catches_up_serves_reads_and_becomes_a_voter_then_leaves() -> 
     }
 
     let id = cluster.start_joining_node()?;
-    let addr = cluster.nodes[&id].addr.clone();
+    // The membership records the peer address; clients use the client port.
+    let addr = cluster.nodes[&id].peer_addr.clone();
+    let client_addr = cluster.nodes[&id].addr.clone();
     let added = client.add_node(id, &addr, false).await?;
     assert!(added.learners.contains(&id), "node {id} should be a learner: {added:?}");
     assert!(!added.voters.contains(&id));
 
     // The learner has the whole history and answers reads, linearizable ones included.
-    let learner = Client::connect(std::slice::from_ref(&addr))?;
+    let learner = Client::connect(std::slice::from_ref(&client_addr))?;
     let node = learner.get("/m19", Consistency::Linearizable).await?;
     assert_eq!(node.data.as_ref(), b"v19");
     client.create_node("/after-learner", "x").await?;

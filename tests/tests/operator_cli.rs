@@ -157,14 +157,18 @@ async fn completions_for_each_shell() -> anyhow::Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coord_serve_reads_a_toml_file_and_the_environment_wins_over_it() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let ports = free_ports(3)?;
-    let (listen, metrics_from_file, metrics_from_env) =
-        (format!("127.0.0.1:{}", ports[0]), format!("127.0.0.1:{}", ports[1]), format!("127.0.0.1:{}", ports[2]));
+    let ports = free_ports(4)?;
+    let (listen, metrics_from_file, metrics_from_env, peer) = (
+        format!("127.0.0.1:{}", ports[0]),
+        format!("127.0.0.1:{}", ports[1]),
+        format!("127.0.0.1:{}", ports[2]),
+        format!("127.0.0.1:{}", ports[3]),
+    );
     let config = dir.path().join("node.toml");
     std::fs::write(
         &config,
         format!(
-            "id = 1\nlisten = \"{listen}\"\npeers = [\"1={listen}\"]\ndata-dir = \"{}\"\nmetrics-listen = \"{metrics_from_file}\"\nelection-timeout-ms = 300\n",
+            "id = 1\nlisten = \"{listen}\"\npeers = [\"1={peer}\"]\ndata-dir = \"{}\"\nmetrics-listen = \"{metrics_from_file}\"\nelection-timeout-ms = 300\n",
             dir.path().join("data").display()
         ),
     )?;

@@ -31,6 +31,7 @@ use crate::proto::coord as pb;
 use crate::proto::coord::coord_client::CoordClient;
 use crate::server::identity::AUTHORIZATION_METADATA_KEY;
 use crate::server::status::{ERROR_METADATA_KEY, from_status, never_sent};
+use crate::tls::ClientTls;
 
 pub use crate::proto::coord::Consistency;
 
@@ -46,6 +47,9 @@ pub struct ClientOptions {
     /// A user's token (from `skyway ctl user add`), sent with every request as
     /// `authorization: Bearer TOKEN`; needed once authentication is on.
     pub token: Option<String>,
+    /// TLS to the nodes (the CA to trust, the client's certificate if the cluster demands
+    /// one); plaintext when `None`.
+    pub tls: Option<ClientTls>,
 }
 
 impl Default for ClientOptions {
@@ -55,6 +59,7 @@ impl Default for ClientOptions {
             retry_budget: Duration::from_secs(5),
             connect_timeout: Duration::from_millis(500),
             token: None,
+            tls: None,
         }
     }
 }
@@ -176,6 +181,26 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// A lazily connected channel to `endpoint` (`host:port`, or a URI): `https` when the options
+/// have TLS.
+fn channel(endpoint: &str, options: &ClientOptions) -> Result<Channel, CoordError> {
+    let bad = |err: tonic::transport::Error| CoordError::InvalidArgument {
+        reason: format!("bad endpoint {endpoint:?}: {err}"),
+    };
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let uri = if endpoint.contains("://") { endpoint.to_string() } else { format!("{scheme}://{endpoint}") };
+    let mut builder = Endpoint::from_shared(uri).map_err(bad)?;
+    if let Some(tls) = &options.tls {
+        builder = builder.tls_config(tls.client_config()).map_err(bad)?;
+    }
+    Ok(builder
+        .connect_timeout(options.connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(5))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect_lazy())
+}
+
 /// A handle to a coordination cluster. Cheap to clone; clones share connections and the
 /// numbering of writes (one client id).
 #[derive(Clone)]
@@ -198,21 +223,7 @@ impl Client {
                 reason: "no endpoints given: pass at least one host:port".into(),
             });
         }
-        let channels = endpoints
-            .iter()
-            .map(|e| {
-                let uri = if e.contains("://") { e.clone() } else { format!("http://{e}") };
-                Endpoint::from_shared(uri)
-                    .map(|ep| {
-                        ep.connect_timeout(options.connect_timeout)
-                            .tcp_nodelay(true)
-                            .http2_keep_alive_interval(Duration::from_secs(5))
-                            .keep_alive_timeout(Duration::from_secs(5))
-                            .connect_lazy()
-                    })
-                    .map_err(|err| CoordError::InvalidArgument { reason: format!("bad endpoint {e:?}: {err}") })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let channels = endpoints.iter().map(|e| channel(e, &options)).collect::<Result<Vec<_>, _>>()?;
         let credentials = Credentials::new(options.token.as_deref())?;
         Ok(Self {
             endpoints: Arc::new(endpoints.to_vec()),
@@ -299,7 +310,7 @@ impl Client {
                     self.preferred.store(index, Ordering::Relaxed);
                     return Ok(response.into_inner());
                 }
-                Ok(Err(status)) => classify(&status, is_write),
+                Ok(Err(status)) => classify(&status, is_write, self.options.tls.is_some()),
                 Err(_) if is_write => {
                     self.avoid(index);
                     CoordError::OutcomeUnknown {
@@ -589,10 +600,34 @@ fn record_from_pb(record: pb::MembershipRecord) -> MembershipRecord {
 /// error; a transport failure is classified by whether the request may have reached a server
 /// (see [`never_sent`]): reads and requests that were never sent are retryable, writes that may
 /// have been sent have an unknown outcome.
-fn classify(status: &tonic::Status, is_write: bool) -> CoordError {
+/// Why a connection could not be made, with its causes (a TLS handshake's refusal is deep in
+/// the chain), and what to check when TLS may be the reason.
+fn connect_failure(status: &tonic::Status, tls: bool) -> String {
+    let mut causes = vec![status.message().to_string()];
+    let mut source = std::error::Error::source(status);
+    while let Some(error) = source {
+        let text = error.to_string();
+        if !causes.iter().any(|c| c.contains(&text)) {
+            causes.push(text);
+        }
+        source = error.source();
+    }
+    let hint = if tls {
+        "over TLS: is --cacert the CA that signed the nodes' certificates, do they name the host dialled \
+         (else --server-name), and do the nodes demand a client certificate (--cert --key)?"
+    } else {
+        "if the cluster serves TLS, give its CA with --cacert (and --cert --key if it demands client certificates)"
+    };
+    format!("cannot connect: {} ({hint})", causes.join(": "))
+}
+
+fn classify(status: &tonic::Status, is_write: bool, tls: bool) -> CoordError {
     use tonic::Code;
     if status.metadata().get(ERROR_METADATA_KEY).is_some() {
         return from_status(status);
+    }
+    if never_sent(status) {
+        return CoordError::Unavailable { reason: connect_failure(status, tls) };
     }
     let transport_failure = matches!(
         status.code(),
@@ -601,10 +636,13 @@ fn classify(status: &tonic::Status, is_write: bool) -> CoordError {
     if !transport_failure {
         return from_status(status);
     }
-    let reason = format!("{}: {}", status.code(), status.message());
-    if never_sent(status) || !is_write {
-        CoordError::Unavailable { reason }
+    // A plaintext client's HTTP/2 to a TLS port, or a client without the certificate a node
+    // demands, is cut off mid-handshake: say what may be wrong.
+    let hint = if tls {
+        " (over TLS: a node refuses a client without a certificate when it demands one: give --cert --key)"
     } else {
-        CoordError::OutcomeUnknown { reason }
-    }
+        " (if the cluster serves TLS, give its CA with --cacert)"
+    };
+    let reason = format!("{}: {}{hint}", status.code(), status.message());
+    if !is_write { CoordError::Unavailable { reason } } else { CoordError::OutcomeUnknown { reason } }
 }

@@ -26,13 +26,14 @@ use openraft::raft::{
 use openraft::{AnyError, BasicNode, OptionalSend, RaftNetworkV2};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use super::codec::{decode, encode};
 use super::{NodeId, Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use crate::proto::raft::Payload;
 use crate::proto::raft::raft_transport_client::RaftTransportClient;
 use crate::server::status::never_sent;
+use crate::tls::PeerTls;
 
 /// Default for the largest gRPC message between nodes (`NodeConfig::peer_message_bytes_max`).
 /// A replication batch or a forwarded batch stays below half of it; snapshots are chunked.
@@ -59,18 +60,26 @@ pub struct Peers {
     routes: Arc<BTreeMap<String, String>>,
     /// Largest message sent to or accepted from a peer.
     message_bytes_max: usize,
+    /// Mutual TLS to peers: the CA their certificates must come from, and this node's own.
+    tls: Option<ClientTlsConfig>,
 }
 
 impl Default for Peers {
     fn default() -> Self {
-        Self::with_routes(BTreeMap::new())
+        Self::new(BTreeMap::new(), None)
     }
 }
 
 impl Peers {
-    /// Peers dialled through `routes` where one is given (e.g. a proxy on the link).
-    pub fn with_routes(routes: BTreeMap<String, String>) -> Self {
-        Self { channels: Arc::default(), routes: Arc::new(routes), message_bytes_max: PEER_MESSAGE_BYTES_MAX }
+    /// Peers dialled through `routes` where one is given (e.g. a proxy on the link), over
+    /// mutual TLS when `tls` is given.
+    pub fn new(routes: BTreeMap<String, String>, tls: Option<&PeerTls>) -> Self {
+        Self {
+            channels: Arc::default(),
+            routes: Arc::new(routes),
+            message_bytes_max: PEER_MESSAGE_BYTES_MAX,
+            tls: tls.map(PeerTls::client_config),
+        }
     }
 
     /// The same peers, with another limit on one message.
@@ -92,12 +101,20 @@ impl Peers {
 
     /// A client for the peer at `addr` (host:port), reusing one HTTP/2 connection per peer.
     pub fn client(&self, addr: &str) -> Result<RaftTransportClient<Channel>, tonic::transport::Error> {
+        // The certificate must name the address as the membership advertises it, even when
+        // the bytes travel through a route (a proxy on the link).
+        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host).trim_matches(['[', ']']).to_string();
         let addr = self.routes.get(addr).map_or(addr, String::as_str);
         let mut channels = self.channels.lock().expect("peer cache poisoned");
         let channel = match channels.get(addr) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = Endpoint::from_shared(format!("http://{addr}"))?
+                let scheme = if self.tls.is_some() { "https" } else { "http" };
+                let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))?;
+                if let Some(tls) = &self.tls {
+                    endpoint = endpoint.tls_config(tls.clone().domain_name(host))?;
+                }
+                let channel = endpoint
                     .connect_timeout(Duration::from_millis(500))
                     .tcp_nodelay(true)
                     .http2_keep_alive_interval(Duration::from_secs(5))

@@ -66,8 +66,8 @@ impl CoordNode {
         .with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
-        let peers =
-            Peers::with_routes(config.peer_routes.clone()).with_message_bytes_max(config.peer_message_bytes_max);
+        let peers = Peers::new(config.peer_routes.clone(), config.peer_tls.as_ref())
+            .with_message_bytes_max(config.peer_message_bytes_max);
         let replication_batch_bytes = REPLICATION_BATCH_BYTES_MAX.min(config.peer_message_bytes_max / 2);
         let raft_config = openraft::Config {
             cluster_name: "skyway".into(),

@@ -11,6 +11,7 @@ use serde_json::json;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Client, ClientOptions, Consistency};
 
+use super::client_tls::ClientTlsArgs;
 use super::ctl::Output;
 use crate::rig::cluster::ProcessCluster;
 
@@ -48,6 +49,9 @@ pub struct BenchArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// TLS to --endpoints.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 /// What to measure.
@@ -87,24 +91,23 @@ impl Figures {
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.clients.iter().all(|c| *c > 0), "--clients must be at least 1");
     let temp = tempfile::tempdir()?;
-    let (_cluster, endpoints) = if args.local_cluster {
+    let (_cluster, endpoints, options) = if args.local_cluster {
         let binary = std::env::current_exe()?;
         let cluster = ProcessCluster::start(&binary, temp.path(), 3, &[])?;
         cluster.wait_for_leader(Duration::from_secs(20)).await?;
         let endpoints = cluster.endpoints();
         eprintln!("started a local 3-node cluster at {}", endpoints.join(","));
-        (Some(cluster), endpoints)
+        (Some(cluster), endpoints, ClientOptions::default())
     } else {
-        (None, args.endpoints.clone())
+        (None, args.endpoints.clone(), args.tls.client_options()?.with_token(args.token.clone()))
     };
     let value = Bytes::from(vec![b'x'; args.value_bytes]);
     let max_clients = args.clients.iter().copied().max().unwrap_or(1);
-    let options = ClientOptions::default().with_token(args.token.clone());
     prepare_keys(&Client::new(&endpoints, options.clone())?, max_clients, &value).await?;
     let op_name = format!("{:?}", args.op).to_lowercase();
     for &clients in &args.clients {
-        let duration = Duration::from_secs_f64(args.duration);
-        let figures = measure(&endpoints, &options, args.op, clients, &value, duration).await?;
+        let figures =
+            measure(&endpoints, &options, args.op, clients, &value, Duration::from_secs_f64(args.duration)).await?;
         match args.output {
             Output::Human => println!(
                 "{op_name}: {clients} clients, {} B values, {:.1} s: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {}",

@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use skyway_collector::{Conditions, EvalConfig, Format};
 
+use super::client_tls::ClientTlsArgs;
 use crate::collect::analyzer::{self, AnalyzerOptions, MAX_PIXELS_DEFAULT};
 use crate::collect::camera::{self, CameraConfig, QUEUE_MAX_DEFAULT};
 use crate::collect::run::{CollectConfig, CollectReport, Collectors};
@@ -57,6 +58,9 @@ pub struct CameraArgs {
     /// authentication is on.
     #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// Blob storage: file:///abs/dir, s3://bucket/prefix or memory://name.
     #[arg(long)]
     pub store: String,
@@ -91,7 +95,7 @@ pub async fn run_camera(args: CameraArgs) -> anyhow::Result<ExitCode> {
         id: args.id,
         feed: args.feed,
         endpoints: args.endpoints,
-        token: args.token,
+        client: args.tls.client_options()?.with_token(args.token),
         store: args.store,
         format: args.format.format(),
         conditions,
@@ -127,6 +131,9 @@ pub struct AnalyzerArgs {
     /// authentication is on.
     #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// Blob storage the cameras write to.
     #[arg(long)]
     pub store: String,
@@ -153,7 +160,7 @@ pub async fn run_analyzer(args: AnalyzerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         cameras: args.cameras,
         endpoints: args.endpoints,
-        token: args.token,
+        client: args.tls.client_options()?.with_token(args.token),
         store: args.store,
         ttl: Duration::from_millis(args.ttl_ms),
         period_frames: args.period_frames,

@@ -17,12 +17,18 @@ pub fn env_name(flag: &str) -> String {
     format!("SKYWAY_{}", flag.replace('-', "_").to_uppercase())
 }
 
-/// The long flag names `coord serve` takes (except `config` itself).
-pub fn serve_flags() -> Vec<String> {
+/// Each flag of `coord serve` with its environment variable: mostly [`env_name`] of the flag,
+/// except where that would be a client's variable (`--cert` is `SKYWAY_TLS_CERT`, since
+/// `SKYWAY_CERT` is the certificate `ctl` and the other clients show).
+fn serve_flags_and_env() -> Vec<(String, String)> {
     ServeArgs::augment_args(Command::new("serve"))
         .get_arguments()
-        .filter_map(|a| a.get_long().map(str::to_string))
-        .filter(|l| l != "config")
+        .filter_map(|a| {
+            let flag = a.get_long()?.to_string();
+            let env = a.get_env().and_then(|e| e.to_str()).map_or_else(|| env_name(&flag), str::to_string);
+            Some((flag, env))
+        })
+        .filter(|(flag, _)| flag != "config")
         .collect()
 }
 
@@ -44,18 +50,19 @@ pub fn config_path(args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Opt
 /// `args` with the file's settings appended, for each flag neither `args` nor `env` gives.
 pub fn merge(args: &[String], file_text: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<Vec<String>> {
     let table: toml::Table = toml::from_str(file_text).context("the configuration file is not valid TOML")?;
-    let known = serve_flags();
+    let flags = serve_flags_and_env();
+    let known: Vec<String> = flags.iter().map(|(flag, _)| flag.clone()).collect();
     let mut merged = args.to_vec();
     for (key, value) in &table {
-        if !known.contains(key) {
+        let Some((_, env_var)) = flags.iter().find(|(flag, _)| flag == key) else {
             bail!(
                 "unknown key {key:?} in the configuration file; the keys are the flags of `coord serve`: {}",
                 known.join(", ")
             );
-        }
+        };
         let flag = format!("--{key}");
         let given = args.iter().any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
-        if given || env(&env_name(key)).is_some() {
+        if given || env(env_var).is_some() {
             continue;
         }
         match value {

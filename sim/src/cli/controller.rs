@@ -18,6 +18,8 @@ use skyway_controller::controller::{self, ControllerConfig, RoleStatus};
 use skyway_controller::health::{Limits, StatusJson};
 use skyway_controller::link::ActuatorTarget;
 
+use super::client_tls::ClientTlsArgs;
+
 /// Flags of `skyway controller`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example:\n  skyway controller --name A --roles runway/07,segment/12 \\\n    \
@@ -40,6 +42,9 @@ pub struct ControllerArgs {
     /// authentication is on.
     #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// The actuator's address.
     #[arg(long)]
     pub actuator: String,
@@ -122,7 +127,7 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         name: args.name,
         roles: args.roles,
         endpoints: args.endpoints,
-        token: args.token,
+        client: args.tls.client_options()?.with_token(args.token),
         actuator: ActuatorTarget::Remote(args.actuator),
         ttl: Duration::from_millis(args.ttl_ms),
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),

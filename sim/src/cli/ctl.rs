@@ -9,8 +9,10 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use skyway_coord::client::{Client, ClientOptions, Consistency, Session, Watcher};
+use skyway_coord::client::{Client, Consistency, Session, Watcher};
 use skyway_coord::proto::coord as pb;
+
+use super::client_tls::ClientTlsArgs;
 
 /// Flags of `skyway ctl`.
 #[derive(Debug, Args)]
@@ -31,6 +33,9 @@ pub struct CtlArgs {
     /// Output format (anywhere on the line; `-w` and `--write-out` as in etcdctl).
     #[arg(long, short = 'w', alias = "write-out", global = true, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// TLS to the cluster (`--cacert`, and `--cert --key` where the nodes demand a certificate).
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// The command.
     #[command(subcommand)]
     pub command: CtlCommand,
@@ -181,7 +186,7 @@ pub enum CtlCommand {
     MemberAdd {
         /// The new node's id.
         id: u64,
-        /// The new node's HOST:PORT.
+        /// The new node's peer address, HOST:PORT (its `--peer-listen`, not its client port).
         addr: String,
         /// Make it a voter once caught up.
         #[arg(long)]
@@ -292,8 +297,8 @@ pub fn print(output: Output, human: impl FnOnce() -> String, json: impl FnOnce()
 
 /// Runs one ctl command.
 pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
-    let options = ClientOptions::default().with_token(args.token.clone());
-    let client = Client::new(&args.endpoints, options)?;
+    let options = args.tls.client_options()?.with_token(args.token.clone());
+    let client = Client::new(&args.endpoints, options.clone())?;
     let out = args.output;
     match args.command {
         CtlCommand::Create { path, data, ephemeral, sequential, parents, ttl_ms } => {
@@ -391,16 +396,10 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             );
         }
         CtlCommand::Endpoint { command: EndpointCommand::Status } => {
-            super::endpoint::status(&args.endpoints, out).await?;
+            super::endpoint::status(&args.endpoints, options, out).await?;
         }
         CtlCommand::Endpoint { command: EndpointCommand::Health { timeout_ms } } => {
-            return super::endpoint::health(
-                &args.endpoints,
-                args.token.clone(),
-                out,
-                Duration::from_millis(timeout_ms),
-            )
-            .await;
+            return super::endpoint::health(&args.endpoints, options, out, Duration::from_millis(timeout_ms)).await;
         }
         CtlCommand::Set { path, data, version } => {
             let set = client.set(&path, read_data(&data)?, version).await?;

@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use clap::Args;
-use skyway_coord::client::{Client, ClientOptions};
+use skyway_coord::client::Client;
 use skyway_storage::BlobStore;
 
+use super::client_tls::ClientTlsArgs;
 use crate::dashboard::history::{History, Layout};
 use crate::dashboard::{feed, server};
 
@@ -35,13 +36,16 @@ pub struct DashboardArgs {
     /// drawn; without it the cameras panel shows counts only.
     #[arg(long)]
     pub store: Option<String>,
+    /// TLS to the coordinator.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
 }
 
 /// Runs it until interrupted.
 pub async fn run(args: DashboardArgs) -> anyhow::Result<ExitCode> {
     let listener = server::bind(args.listen).await?;
-    let options = ClientOptions::default().with_token(args.token.clone());
-    let client = Client::new(&args.endpoints, options).context("cannot reach the coordinator (--endpoints)")?;
+    let client = Client::new(&args.endpoints, args.tls.client_options()?.with_token(args.token.clone()))
+        .context("cannot reach the coordinator (--endpoints)")?;
     let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
     let layout =
         Layout { scenario: "(a running system)".into(), endpoints: args.endpoints.clone(), ..Default::default() };

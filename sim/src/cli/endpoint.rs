@@ -9,8 +9,8 @@ use skyway_coord::client::{Client, ClientOptions, Consistency};
 use super::ctl::{Output, print};
 
 /// etcdctl's `endpoint status` table: one row per endpoint.
-pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
-    let client = Client::connect(endpoints)?;
+pub async fn status(endpoints: &[String], options: ClientOptions, out: Output) -> anyhow::Result<()> {
+    let client = Client::new(endpoints, options)?;
     let statuses = client.status_all().await;
     if out == Output::Human {
         println!(
@@ -69,15 +69,14 @@ pub async fn status(endpoints: &[String], out: Output) -> anyhow::Result<()> {
 /// quorum), timed. Exits 1 if any endpoint is unhealthy.
 pub async fn health(
     endpoints: &[String],
-    token: Option<String>,
+    options: ClientOptions,
     out: Output,
     timeout: Duration,
 ) -> anyhow::Result<ExitCode> {
     let mut all_healthy = true;
     for endpoint in endpoints {
         let started = Instant::now();
-        let options = ClientOptions::default().with_token(token.clone());
-        let verdict = match Client::new(std::slice::from_ref(endpoint), options) {
+        let verdict = match Client::new(std::slice::from_ref(endpoint), options.clone()) {
             Err(e) => Err(e.to_string()),
             Ok(client) => match tokio::time::timeout(timeout, client.exists("/", Consistency::Linearizable)).await {
                 Ok(Ok(_)) => Ok(()),

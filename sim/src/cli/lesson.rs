@@ -4,10 +4,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use skyway_coord::client::{Client, ClientOptions};
+use skyway_coord::client::Client;
 use skyway_storage::model::{EventuallyConsistentModel, Staleness};
 use skyway_storage::{BlobStore, StorageConfig};
 
+use super::client_tls::ClientTlsArgs;
 use crate::lesson::{LessonConfig, LessonTargets, LogReport, Schedule, run_lesson};
 use crate::rig::embedded::EmbeddedCluster;
 
@@ -80,6 +81,9 @@ pub struct LogsArgs {
     #[arg(long, env = "SKYWAY_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
+    /// TLS to the coordinator given by --endpoints.
+    #[command(flatten)]
+    pub tls: ClientTlsArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub output: super::ctl::Output,
@@ -119,8 +123,11 @@ async fn logs(args: LogsArgs) -> anyhow::Result<ExitCode> {
         let cluster = EmbeddedCluster::start(&temp.path().join("coord"), 3).await?;
         (cluster.client()?, Some(cluster))
     } else {
-        let options = ClientOptions::default().with_token(args.token.clone());
-        (Client::new(&args.endpoints, options).context("cannot reach the coordinator")?, None)
+        (
+            Client::new(&args.endpoints, args.tls.client_options()?.with_token(args.token.clone()))
+                .context("cannot reach the coordinator")?,
+            None,
+        )
     };
     let config = LessonConfig {
         writers: args.writers,

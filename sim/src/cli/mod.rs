@@ -1,6 +1,8 @@
 //! The `skyway` command line: one binary, subcommands, `--help` at every level.
 
 pub mod bench;
+pub mod certs;
+pub mod client_tls;
 pub mod collect;
 pub mod config_file;
 pub mod controller;
@@ -90,6 +92,9 @@ pub enum Command {
     /// The highway and airport world alone, with no coordinator: run a scenario and print its
     /// loop tables, print the model's credibility figures, or measure its speed.
     Sim(sim::SimArgs),
+    /// Certificates for TLS: `skyway certs init DIR` makes a development CA, node certificates
+    /// and client certificates (no openssl needed).
+    Certs(certs::CertsArgs),
     /// Print a shell completion script: `skyway completions bash > /etc/bash_completion.d/skyway`,
     /// `skyway completions zsh > "${fpath[1]}/_skyway"`, `skyway completions fish >
     /// ~/.config/fish/completions/skyway.fish`.

@@ -10,23 +10,35 @@ use anyhow::{Context, bail};
 use clap::Args;
 use skyway_coord::NodeConfig;
 use skyway_coord::config::{self, TXN_OPS_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT};
+use skyway_coord::server::Listeners;
+use skyway_coord::tls::{PeerTls, PemPath, ServerTls};
 
 /// Flags of `skyway coord serve`.
 #[derive(Debug, Args)]
 #[command(after_help = "Example (three terminals):\n  \
-skyway coord serve --id 1 --listen 127.0.0.1:7001 --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 --data-dir /tmp/sky/1\n  \
-(and the same with --id 2 / 7002 and --id 3 / 7003)\n\n\
+skyway coord serve --id 1 --listen 127.0.0.1:7001 --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --data-dir /tmp/sky/1\n  \
+(and the same with --id 2 / 7002 and --id 3 / 7003). Clients use --listen; --peers names the peer ports, where\n\
+this node serves the Raft transport (its own entry, unless --peer-listen says otherwise).\n\n\
+Over TLS (certificates from `skyway certs init certs`):\n  \
+skyway coord serve --id 1 ... --cert certs/node-1.pem --key certs/node-1.key --ca certs/ca.pem\n\
+(--ca makes clients show a certificate from that CA; the peer port always runs mutual TLS when TLS is on).\n\n\
 Every flag can also be given as an environment variable (SKYWAY_ID, SKYWAY_DATA_DIR, ...) or in the TOML file of\n\
 --config; the command line wins over the environment, which wins over the file.")]
 pub struct ServeArgs {
     /// This node's id (1, 2, 3, ...), unique in the cluster.
     #[arg(long, env = "SKYWAY_ID")]
     pub id: u64,
-    /// Address to serve clients and peers on.
+    /// Address to serve clients on (the API, health and reflection; never the Raft transport).
     #[arg(long, env = "SKYWAY_LISTEN", default_value = "127.0.0.1:7001")]
     pub listen: SocketAddr,
-    /// The cluster's initial voters as ID=HOST:PORT,...; include this node. Omit (with --join)
-    /// for a node that an existing cluster adds with `skyway ctl member-add`.
+    /// Address to serve peers on: the Raft transport (append entries, votes, snapshots,
+    /// leadership transfer, forwarded writes). Default: this node's own address in --peers;
+    /// required with --join (and then the address to give `ctl member-add`).
+    #[arg(long, env = "SKYWAY_PEER_LISTEN")]
+    pub peer_listen: Option<SocketAddr>,
+    /// The cluster's initial voters as ID=HOST:PORT,... with each node's peer address (its
+    /// --peer-listen); include this node. Omit (with --join) for a node that an existing
+    /// cluster adds with `skyway ctl member-add`.
     #[arg(long, env = "SKYWAY_PEERS", value_parser = parse_peers, default_value = "")]
     pub peers: BTreeMap<u64, String>,
     /// Reach a peer through another address: ADDR=VIA,... where ADDR is the peer's address as
@@ -72,6 +84,68 @@ pub struct ServeArgs {
     /// Limits: every one is checked at the edge and refused with an error that names it.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// TLS on the client port and between nodes.
+    #[command(flatten)]
+    pub tls: ServeTlsArgs,
+}
+
+/// The node's certificates. The environment variables are `SKYWAY_TLS_*` and `SKYWAY_PEER_*`
+/// (not `SKYWAY_CERT`, which is the certificate a client shows).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct ServeTlsArgs {
+    /// Serve clients over TLS with this certificate (PEM; its SANs must name the addresses
+    /// clients dial). Also the peer certificate unless --peer-cert is given.
+    #[arg(long, env = "SKYWAY_TLS_CERT", value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, env = "SKYWAY_TLS_KEY", value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Require every client to show a certificate signed by this CA (PEM), and verify it; its
+    /// CN is the client's identity. Without it clients need no certificate. Also the peer CA
+    /// unless --peer-ca is given.
+    #[arg(long, env = "SKYWAY_TLS_CA", value_name = "FILE", requires = "cert")]
+    pub ca: Option<PathBuf>,
+    /// The certificate this node shows its peers, as a server and as a client (PEM; CN
+    /// `node-<id>`, as `skyway certs init` makes them). Default: --cert.
+    #[arg(long, env = "SKYWAY_PEER_CERT", value_name = "FILE", requires = "peer_key")]
+    pub peer_cert: Option<PathBuf>,
+    /// The private key of --peer-cert. Default: --key.
+    #[arg(long, env = "SKYWAY_PEER_KEY", value_name = "FILE", requires = "peer_cert")]
+    pub peer_key: Option<PathBuf>,
+    /// The CA every peer's certificate must come from: the peer port runs mutual TLS and lets
+    /// in members only. Default: --ca.
+    #[arg(long, env = "SKYWAY_PEER_CA", value_name = "FILE")]
+    pub peer_ca: Option<PathBuf>,
+}
+
+impl ServeTlsArgs {
+    /// The client port's TLS, if asked for.
+    fn server_tls(&self) -> anyhow::Result<Option<ServerTls>> {
+        let (Some(cert), Some(key)) = (&self.cert, &self.key) else { return Ok(None) };
+        let ca = self.ca.as_ref().map(|ca| PemPath::new("--ca", ca));
+        Ok(Some(ServerTls::load(&PemPath::new("--cert", cert), &PemPath::new("--key", key), ca.as_ref())?))
+    }
+
+    /// The peer port's mutual TLS, if asked for: the peer files, or the client port's.
+    fn peer_tls(&self) -> anyhow::Result<Option<PeerTls>> {
+        let (cert, key) = match (&self.peer_cert, &self.peer_key, &self.cert, &self.key) {
+            (Some(cert), Some(key), _, _) => (PemPath::new("--peer-cert", cert), PemPath::new("--peer-key", key)),
+            (None, None, Some(cert), Some(key)) => (PemPath::new("--cert", cert), PemPath::new("--key", key)),
+            _ if self.peer_ca.is_some() => bail!(
+                "--peer-ca needs a certificate to show peers: give --peer-cert and --peer-key (or --cert and --key)"
+            ),
+            _ => return Ok(None),
+        };
+        let ca = match (&self.peer_ca, &self.ca) {
+            (Some(ca), _) => PemPath::new("--peer-ca", ca),
+            (None, Some(ca)) => PemPath::new("--ca", ca),
+            (None, None) => bail!(
+                "TLS between nodes is mutual: give --peer-ca (or --ca), the CA the peers' certificates are signed by"
+            ),
+        };
+        Ok(Some(PeerTls::load(&cert, &key, &ca)?))
+    }
 }
 
 /// The node's limits on requests, the namespace and connections.
@@ -146,7 +220,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             "give --peers (the initial voters, this node included), or --join to wait to be added to a running cluster"
         );
     }
+    let peer_listen = match (args.peer_listen, args.peers.get(&args.id)) {
+        (Some(addr), _) => addr,
+        (None, Some(own)) => {
+            own.parse().with_context(|| format!("this node's address in --peers, {own:?}, is not HOST:PORT"))?
+        }
+        (None, None) if args.join => {
+            bail!("give --peer-listen: the address peers reach this node at (the one to give `ctl member-add`)")
+        }
+        (None, None) => bail!("--peers must include this node's own id {} (its peer address)", args.id),
+    };
+    if peer_listen == args.listen && peer_listen.port() != 0 {
+        bail!(
+            "the peer address {peer_listen} is also --listen: the client port no longer serves the Raft transport; \
+             give peers their own port (--peer-listen, and that address in --peers)"
+        );
+    }
     let mut config = NodeConfig::new(args.id, args.listen, args.data_dir);
+    config.tls = args.tls.server_tls()?;
+    config.peer_tls = args.tls.peer_tls()?;
     config.peers = if args.join { BTreeMap::new() } else { args.peers };
     config.peer_routes = args.route;
     config.build = skyway_coord::config::BuildInfo {
@@ -175,6 +267,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let peer_listener = tokio::net::TcpListener::bind(peer_listen)
+        .await
+        .with_context(|| format!("cannot listen for peers on {peer_listen}"))?;
     let metrics_listener = match args.metrics_listen {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -190,7 +285,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         super::interrupted().await;
         tracing::info!("shutting down");
     };
-    skyway_coord::server::serve_with_metrics(config, listener, metrics_listener, shutdown).await?;
+    let listeners = Listeners { client: listener, peer: peer_listener, metrics: metrics_listener };
+    skyway_coord::server::serve(config, listeners, shutdown).await?;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
 }

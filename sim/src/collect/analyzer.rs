@@ -42,8 +42,8 @@ pub struct AnalyzerOptions {
     pub cameras: Vec<String>,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
-    /// The analyzer's token, once the coordinator's authentication is on.
-    pub token: Option<String>,
+    /// How to talk to the coordinator (its TLS).
+    pub client: ClientOptions,
     /// Blob storage URL (the store the cameras write to).
     pub store: String,
     /// The session's TTL.
@@ -75,7 +75,7 @@ pub async fn run(options: AnalyzerOptions) -> anyhow::Result<()> {
     anyhow::ensure!(options.period_frames >= 1, "--period-frames must be at least 1");
     let store =
         BlobStore::open_url(&options.store).with_context(|| format!("cannot open blob storage {}", options.store))?;
-    let client = Client::new(&options.endpoints, ClientOptions::default().with_token(options.token.clone()))?;
+    let client = Client::new(&options.endpoints, options.client.clone())?;
     let cameras: Vec<Arc<Camera>> = options
         .cameras
         .iter()

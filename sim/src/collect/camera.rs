@@ -46,8 +46,8 @@ pub struct CameraConfig {
     pub feed: String,
     /// Coordinator endpoints.
     pub endpoints: Vec<String>,
-    /// The camera's token, once the coordinator's authentication is on.
-    pub token: Option<String>,
+    /// How to talk to the coordinator (its TLS).
+    pub client: ClientOptions,
     /// Blob storage URL.
     pub store: String,
     /// How frames are encoded.
@@ -102,7 +102,7 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
     anyhow::ensure!(config.queue_max >= 1, "--queue-max must be at least 1");
     let store =
         BlobStore::open_url(&config.store).with_context(|| format!("cannot open blob storage {}", config.store))?;
-    let client = Client::new(&config.endpoints, ClientOptions::default().with_token(config.token.clone()))?;
+    let client = Client::new(&config.endpoints, config.client.clone())?;
     let member = format!("camera-{}", config.id);
     let mut session =
         Arc::new(Session::open(&client, config.ttl, Some(&member)).await.context("cannot open a coordinator session")?);

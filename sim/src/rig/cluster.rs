@@ -9,7 +9,8 @@ use std::process::{Child, ExitStatus};
 use std::time::Duration;
 
 use anyhow::Context;
-use skyway_coord::client::Client;
+use skyway_coord::client::{Client, ClientOptions};
+use skyway_coord::tls::{ClientTls, PemPath};
 
 use crate::rig::netfault::{FaultProxy, Mode};
 use crate::rig::process::{Process, Signal};
@@ -18,8 +19,10 @@ use crate::rig::process::{Process, Signal};
 pub struct NodeProcess {
     /// Node id.
     pub id: u64,
-    /// Its listen address.
+    /// Its client address (`--listen`).
     pub addr: String,
+    /// Its peer address (`--peer-listen`): what the membership records and peers dial.
+    pub peer_addr: String,
     /// Its data directory.
     pub data_dir: PathBuf,
     /// Where it serves `/metrics` and `/health` over HTTP.
@@ -41,7 +44,54 @@ pub struct ProcessCluster {
     log_dir: PathBuf,
     /// Ports held open until their node is spawned, so that nothing else in this process (a
     /// fault proxy binding port 0) is handed one of them meanwhile.
-    reserved: BTreeMap<u64, TcpListener>,
+    reserved: BTreeMap<u64, [TcpListener; 2]>,
+    /// TLS on every node, with certificates from `skyway certs init`.
+    tls: Option<ClusterTls>,
+}
+
+/// TLS for a [`ProcessCluster`]: the directory `skyway certs init` wrote (`ca.pem`,
+/// `node-N.pem`/`.key`, `client-NAME.pem`/`.key`).
+#[derive(Debug, Clone)]
+pub struct ClusterTls {
+    /// The certificates' directory.
+    pub dir: PathBuf,
+    /// Nodes demand client certificates (`serve --ca`); otherwise only peers show theirs.
+    pub require_client_certs: bool,
+    /// The client identity the cluster's own clients show (`client-NAME.pem`), e.g. `root`.
+    pub client: Option<String>,
+}
+
+impl ClusterTls {
+    /// Client options trusting the cluster's CA and showing the configured client identity.
+    pub fn client_options(&self) -> anyhow::Result<ClientOptions> {
+        let ca = PemPath::new("--cacert", self.dir.join("ca.pem"));
+        let (cert, key) = match &self.client {
+            Some(name) => (
+                Some(PemPath::new("--cert", self.dir.join(format!("client-{name}.pem")))),
+                Some(PemPath::new("--key", self.dir.join(format!("client-{name}.key")))),
+            ),
+            None => (None, None),
+        };
+        let tls = ClientTls::load(&ca, cert.as_ref(), key.as_ref(), None)?;
+        Ok(ClientOptions { tls: Some(tls), ..ClientOptions::default() })
+    }
+
+    /// `coord serve` flags for node `id`.
+    fn serve_args(&self, id: u64) -> Vec<String> {
+        let file = |name: String| self.dir.join(name).display().to_string();
+        let mut args = vec![
+            "--cert".to_string(),
+            file(format!("node-{id}.pem")),
+            "--key".to_string(),
+            file(format!("node-{id}.key")),
+            "--peer-ca".to_string(),
+            file("ca.pem".into()),
+        ];
+        if self.require_client_certs {
+            args.extend(["--ca".to_string(), file("ca.pem".into())]);
+        }
+        args
+    }
 }
 
 /// The first line a started child writes to its (piped) stdout, e.g. the address it listens on;
@@ -72,6 +122,20 @@ impl ProcessCluster {
         Ok(cluster)
     }
 
+    /// Like [`ProcessCluster::start`], every node serving TLS with the certificates in `tls`.
+    pub fn start_tls(
+        binary: &Path,
+        root: &Path,
+        size: usize,
+        tls: ClusterTls,
+        extra_args: &[&str],
+    ) -> anyhow::Result<Self> {
+        let mut cluster = Self::prepare(binary, root, size, extra_args)?;
+        cluster.tls = Some(tls);
+        cluster.spawn_all()?;
+        Ok(cluster)
+    }
+
     /// Like [`ProcessCluster::start`], with a fault proxy on every link between two nodes (each
     /// node dials its peers through its own proxies), so links can be held or cut.
     pub async fn start_with_links(
@@ -86,8 +150,8 @@ impl ProcessCluster {
             let mut routes = Vec::new();
             for (to, peer) in &cluster.nodes {
                 if from != to {
-                    let proxy = FaultProxy::start(peer.addr.parse()?).await?;
-                    routes.push(format!("{}={}", peer.addr, proxy.addr()));
+                    let proxy = FaultProxy::start(peer.peer_addr.parse()?).await?;
+                    routes.push(format!("{}={}", peer.peer_addr, proxy.addr()));
                     proxies.insert((*from, *to), proxy);
                 }
             }
@@ -106,14 +170,15 @@ impl ProcessCluster {
     }
 
     fn prepare(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
-        let listeners: Vec<TcpListener> =
-            (0..size).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
-        let mut peers = BTreeMap::new();
+        let bind = || TcpListener::bind("127.0.0.1:0");
+        let mut addrs = BTreeMap::new();
         let mut reserved = BTreeMap::new();
-        for (i, listener) in listeners.into_iter().enumerate() {
-            peers.insert(i as u64 + 1, listener.local_addr()?.to_string());
-            reserved.insert(i as u64 + 1, listener);
+        for id in 1..=size as u64 {
+            let (client, peer) = (bind()?, bind()?);
+            addrs.insert(id, (client.local_addr()?.to_string(), peer.local_addr()?.to_string()));
+            reserved.insert(id, [client, peer]);
         }
+        let peers: BTreeMap<u64, String> = addrs.iter().map(|(id, (_, peer))| (*id, peer.clone())).collect();
         let log_dir = root.join("logs");
         std::fs::create_dir_all(&log_dir)?;
         let mut cluster = Self {
@@ -124,17 +189,16 @@ impl ProcessCluster {
             root: root.to_path_buf(),
             log_dir,
             reserved,
+            tls: None,
         };
         let peers_arg = peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(",");
         cluster.extra_args.extend(["--peers".to_string(), peers_arg]);
         let metrics_ports = free_ports(peers.len())?;
-        for ((id, addr), metrics_port) in peers.iter().zip(metrics_ports) {
+        for ((id, (addr, peer_addr)), metrics_port) in addrs.into_iter().zip(metrics_ports) {
             let data_dir = root.join(format!("node-{id}"));
             let metrics_addr = format!("127.0.0.1:{metrics_port}");
-            cluster.nodes.insert(
-                *id,
-                NodeProcess { id: *id, addr: addr.clone(), data_dir, metrics_addr, joining: false, child: None },
-            );
+            let node = NodeProcess { id, addr, peer_addr, data_dir, metrics_addr, joining: false, child: None };
+            cluster.nodes.insert(id, node);
         }
         Ok(cluster)
     }
@@ -150,6 +214,8 @@ impl ProcessCluster {
             &id.to_string(),
             "--listen",
             &node.addr,
+            "--peer-listen",
+            &node.peer_addr,
             "--metrics-listen",
             &node.metrics_addr,
             "--data-dir",
@@ -159,6 +225,7 @@ impl ProcessCluster {
         .collect();
         args.push(node.data_dir.display().to_string());
         args.extend(self.extra_args.iter().cloned());
+        args.extend(self.tls.iter().flat_map(|tls| tls.serve_args(id)));
         if node.joining {
             args.push("--join".into());
         }
@@ -174,11 +241,13 @@ impl ProcessCluster {
     /// Returns its id.
     pub fn start_joining_node(&mut self) -> anyhow::Result<u64> {
         let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
-        let ports = free_ports(2)?;
+        let ports = free_ports(3)?;
         let addr = format!("127.0.0.1:{}", ports[0]);
         let metrics_addr = format!("127.0.0.1:{}", ports[1]);
+        let peer_addr = format!("127.0.0.1:{}", ports[2]);
         let data_dir = self.root.join(format!("node-{id}"));
-        self.nodes.insert(id, NodeProcess { id, addr, data_dir, metrics_addr, joining: true, child: None });
+        let node = NodeProcess { id, addr, peer_addr, data_dir, metrics_addr, joining: true, child: None };
+        self.nodes.insert(id, node);
         self.spawn(id)?;
         Ok(id)
     }
@@ -188,9 +257,14 @@ impl ProcessCluster {
         self.nodes.values().map(|n| n.addr.clone()).collect()
     }
 
-    /// A client for the whole cluster.
+    /// A client for the whole cluster (over TLS when the cluster serves it).
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::connect(&self.endpoints())?)
+        Ok(Client::new(&self.endpoints(), self.client_options()?)?)
+    }
+
+    /// Options for clients of this cluster: its TLS, if any.
+    pub fn client_options(&self) -> anyhow::Result<ClientOptions> {
+        self.tls.as_ref().map_or_else(|| Ok(ClientOptions::default()), ClusterTls::client_options)
     }
 
     /// Sends SIGKILL to node `id` and reaps it.
@@ -230,7 +304,7 @@ impl ProcessCluster {
     /// Waits until the nodes `ids` agree on a leader among them.
     pub async fn wait_for_leader_among(&self, ids: &[u64], timeout: Duration) -> anyhow::Result<u64> {
         let running: Vec<String> = ids.iter().filter_map(|id| self.nodes.get(id)).map(|n| n.addr.clone()).collect();
-        let client = Client::connect(&running)?;
+        let client = Client::new(&running, self.client_options()?)?;
         crate::rig::leader::wait_for_agreed_leader(&client, timeout, |leader| {
             self.is_running(leader) && ids.contains(&leader)
         })

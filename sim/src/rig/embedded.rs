@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use skyway_coord::client::Client;
 use skyway_coord::config::NodeConfig;
+use skyway_coord::server::Listeners;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -23,16 +24,20 @@ impl EmbeddedCluster {
     pub async fn start(root: &Path, size: usize) -> anyhow::Result<Self> {
         let mut listeners = Vec::new();
         for _ in 0..size {
-            listeners.push(tokio::net::TcpListener::bind("127.0.0.1:0").await?);
+            let client = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let peer = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            listeners.push(Listeners { client, peer, metrics: None });
         }
-        let peers: BTreeMap<u64, String> = listeners
-            .iter()
-            .enumerate()
-            .map(|(i, l)| Ok((i as u64 + 1, l.local_addr()?.to_string())))
-            .collect::<std::io::Result<_>>()?;
+        let mut endpoints = Vec::new();
+        let mut peers = BTreeMap::new();
+        for (i, l) in listeners.iter().enumerate() {
+            endpoints.push(l.client.local_addr()?.to_string());
+            peers.insert(i as u64 + 1, l.peer.local_addr()?.to_string());
+        }
         let mut nodes = Vec::new();
-        for (listener, (&id, addr)) in listeners.into_iter().zip(peers.iter()) {
-            let mut config = NodeConfig::new(id, addr.parse()?, root.join(format!("node-{id}")));
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let id = i as u64 + 1;
+            let mut config = NodeConfig::new(id, listener.client.local_addr()?, root.join(format!("node-{id}")));
             config.peers = peers.clone();
             config.validate()?;
             let (stop, stopped) = oneshot::channel::<()>();
@@ -46,7 +51,7 @@ impl EmbeddedCluster {
             });
             nodes.push((stop, task));
         }
-        let cluster = Self { endpoints: peers.into_values().collect(), nodes };
+        let cluster = Self { endpoints, nodes };
         cluster.wait_for_leader(Duration::from_secs(20)).await?;
         Ok(cluster)
     }
