@@ -120,9 +120,29 @@ impl CoordNode {
         CoordError::NotLeader { leader_id: leader.as_ref().map(|l| l.0), leader_addr: leader.map(|l| l.1) }
     }
 
+    /// The leader this node knows of, when that is another node: one look at Raft's metrics
+    /// (cloning only the address), cheap enough for every request.
+    fn other_leader(&self) -> Option<String> {
+        let metrics = self.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let id = metrics.current_leader?;
+        if id == self.config.id {
+            return None;
+        }
+        Some(metrics.membership_config.membership().get_node(&id)?.addr.clone())
+    }
+
     /// Proposes a command and waits for its outcome; on a follower, forwards it to the leader
     /// (with its request id, so a retry stays deduplicated wherever it lands).
+    ///
+    /// A follower that knows the leader forwards at once, without asking its own Raft core
+    /// first (which would only answer "not the leader"): one message and one task wake-up less
+    /// per forwarded write. If its knowledge is stale, the node it reaches refuses the write as
+    /// not the leader — certainly not applied — and the client tries again.
     pub async fn propose(&self, proposal: Proposal) -> Result<(Revision, Outcome), CoordError> {
+        if let Some(addr) = self.other_leader() {
+            return self.forwarder.forward(addr, proposal).await;
+        }
         match self.propose_locally(proposal).await {
             Err((CoordError::NotLeader { leader_addr: Some(addr), .. }, Some(proposal))) => {
                 self.forwarder.forward(addr, proposal).await
