@@ -80,6 +80,11 @@ pub struct NodeConfig {
     pub snapshot_after_entries: u64,
     /// Log entries kept behind a snapshot, so slightly lagging followers need no snapshot.
     pub log_entries_kept: u64,
+    /// Serve linearizable reads on the leader from its lease (no round trip while a quorum
+    /// acknowledged it within the last lease, twice the election timeout), falling back to a
+    /// read index when the lease has lapsed. Assumes the nodes' clocks run at nearly the same
+    /// rate (see `server::node`'s read section); `false` always pays the read index.
+    pub lease_reads: bool,
 }
 
 impl NodeConfig {
@@ -106,6 +111,7 @@ impl NodeConfig {
             election_timeout: Duration::from_millis(250),
             snapshot_after_entries: 20_000,
             log_entries_kept: 5_000,
+            lease_reads: true,
         }
     }
 
