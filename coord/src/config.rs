@@ -98,6 +98,11 @@ pub struct NodeConfig {
     pub log_entries_kept: u64,
     /// The build this node runs, as `Status` reports it (the binary sets its version and commit).
     pub build: BuildInfo,
+    /// Serve linearizable reads on the leader from its lease (no round trip while a quorum
+    /// acknowledged it within the last lease, twice the election timeout), falling back to a
+    /// read index when the lease has lapsed. Assumes the nodes' clocks run at nearly the same
+    /// rate (see `server::node`'s read section); `false` always pays the read index.
+    pub lease_reads: bool,
 }
 
 /// A build's version and the commit it was built from.
@@ -145,6 +150,7 @@ impl NodeConfig {
             snapshot_after_entries: 20_000,
             log_entries_kept: 5_000,
             build: BuildInfo::default(),
+            lease_reads: true,
         }
     }
 

@@ -46,3 +46,35 @@ async fn a_partitioned_leader_is_replaced_and_the_history_stays_linearizable() -
     let _ = std::fs::remove_dir_all(&kept);
     Ok(())
 }
+
+/// The leader's lease, checked where it could go wrong: a leader cut off from its followers
+/// may answer linearizable reads from its lease only until the lease ends, and the majority
+/// cannot elect a new leader (let alone commit a write) before then. So once the majority has
+/// written, a linearizable read at the old leader must fail or see that write — never the value
+/// before it. The same holds with `--read-index-only`, which never uses the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_leader_never_answers_a_linearizable_read_with_a_value_the_majority_overwrote() -> anyhow::Result<()>
+{
+    for extra in [&[][..], &["--read-index-only"][..]] {
+        let dir = tempfile::tempdir()?;
+        let (cluster, links) = ProcessCluster::start_with_links(&skyway_binary(), dir.path(), 3, extra).await?;
+        let old_leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
+        cluster.client()?.create_node("/lease", "before").await?;
+        let at_old_leader = skyway_coord::client::Client::connect(&[cluster.nodes[&old_leader].addr.clone()])?;
+        assert_eq!(at_old_leader.get("/lease", Consistency::Linearizable).await?.data.as_ref(), b"before");
+
+        links.isolate(old_leader);
+        let majority: Vec<u64> = cluster.nodes.keys().copied().filter(|id| *id != old_leader).collect();
+        let new_leader = cluster.wait_for_leader_among(&majority, Duration::from_secs(20)).await?;
+        assert_ne!(new_leader, old_leader);
+        let majority_endpoints: Vec<String> = majority.iter().map(|id| cluster.nodes[id].addr.clone()).collect();
+        skyway_coord::client::Client::connect(&majority_endpoints)?.set("/lease", "after", None).await?;
+
+        match at_old_leader.get("/lease", Consistency::Linearizable).await {
+            Ok(node) => assert_eq!(node.data.as_ref(), b"after", "{extra:?}: a stale linearizable read"),
+            Err(e) => println!("{extra:?}: the cut-off old leader refused the read, as it should: {e}"),
+        }
+        links.heal();
+    }
+    Ok(())
+}

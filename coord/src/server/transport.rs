@@ -74,7 +74,11 @@ impl RaftTransport for TransportService {
     }
 
     async fn vote(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
-        reply(self.node.raft.vote(decode_request(request)?).await)
+        let request = decode_request(request)?;
+        // A node that just started honours no lease it may have granted before (see
+        // `server::node`): it answers once that lease is surely over.
+        self.node.wait_until_it_may_vote().await;
+        reply(self.node.raft.vote(request).await)
     }
 
     async fn pre_vote(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {

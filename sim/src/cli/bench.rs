@@ -1,25 +1,35 @@
-//! `skyway bench`: throughput and latency of puts or linearizable gets against a cluster.
-//! Each client has its own connection and one request in flight; clients are spread over the
-//! endpoints. Figures are printed, never asserted.
+//! `skyway bench`: throughput and latency of puts or linearizable gets against a cluster, and
+//! the servers' CPU per operation. Each client has its own connection, with `--inflight`
+//! requests outstanding on it (1: a closed loop, as ZooKeeper's and etcd's synchronous clients;
+//! more: a pipelined client, as their asynchronous ones); clients are spread over the endpoints.
+//! Counted like `shared/peerbench`: after a one-second warm-up, a request counts if it started
+//! and finished inside the measured window, and the CPU is read from `/proc` at the window's
+//! edges. Figures are printed, never asserted.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Client, ClientOptions, Consistency};
+use tokio::time::{Instant, sleep, sleep_until};
 
 use super::client_tls::ClientTlsArgs;
 use super::ctl::Output;
 use crate::rig::cluster::ProcessCluster;
+use crate::rig::cpu;
 
 /// Flags of `skyway bench`.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
 skyway bench --local-cluster --op put --clients 1,16,64     # starts its own 3-node cluster\n  \
-skyway bench --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --op get --clients 64 --duration 10")]
+skyway bench --local-cluster --op put --clients 1 --inflight 16,64   # one pipelined client\n  \
+skyway bench --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --server-pids 4101,4102,4103 --op get --clients 64 --duration 10\n\n\
+Each line reports the servers' CPU per operation (all nodes together, from /proc): with\n\
+--local-cluster the nodes are this command's children; with --endpoints, give their process\n\
+ids with --server-pids to get it.")]
 pub struct BenchArgs {
     /// Cluster endpoints, HOST:PORT,...
     #[arg(long, env = "SKYWAY_ENDPOINTS", value_delimiter = ',', default_value = "127.0.0.1:7001")]
@@ -33,13 +43,21 @@ pub struct BenchArgs {
     /// directory, fsync on) and measure that instead of --endpoints.
     #[arg(long)]
     pub local_cluster: bool,
+    /// Process ids of the servers behind --endpoints (PID,...), to report their CPU per
+    /// operation. Not needed with --local-cluster.
+    #[arg(long, value_delimiter = ',')]
+    pub server_pids: Vec<u32>,
     /// Operation to measure.
     #[arg(long, value_enum, default_value_t = Op::Put)]
     pub op: Op,
-    /// Concurrent clients, each with its own connection and one request in flight. A list
-    /// (1,16,64) runs one measurement per count.
+    /// Concurrent clients, each with its own connection. A list (1,16,64) runs one measurement
+    /// per count.
     #[arg(long, value_delimiter = ',', default_value = "16")]
     pub clients: Vec<usize>,
+    /// Requests each client keeps in flight on its connection (1: wait for each answer before
+    /// sending the next). A list runs one measurement per count, for every --clients count.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    pub inflight: Vec<usize>,
     /// Size of each value written, in bytes.
     #[arg(long, default_value_t = 256)]
     pub value_bytes: usize,
@@ -65,12 +83,29 @@ pub enum Op {
     GetSerializable,
 }
 
+/// The shape of one measurement's load.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    clients: usize,
+    inflight: usize,
+}
+
+impl Shape {
+    /// Requests outstanding at once, each on a key of its own.
+    fn streams(&self) -> usize {
+        self.clients * self.inflight
+    }
+}
+
 /// One measurement.
 struct Figures {
-    clients: usize,
+    shape: Shape,
     seconds: f64,
     latencies_us: Vec<u64>,
     errors: u64,
+    cpu: cpu::Usage,
+    /// Whether server process ids were known (else the servers' CPU is not reported).
+    servers_known: bool,
 }
 
 impl Figures {
@@ -85,57 +120,98 @@ impl Figures {
         let index = ((self.latencies_us.len() as f64 * p) as usize).min(self.latencies_us.len() - 1);
         self.latencies_us[index] as f64 / 1000.0
     }
+
+    fn server_us_per_op(&self) -> f64 {
+        self.cpu.server_us_per_op(self.latencies_us.len() as u64)
+    }
+
+    fn human(&self, op_name: &str, value_bytes: usize) -> String {
+        let Shape { clients, inflight } = self.shape;
+        let mut line = format!(
+            "{op_name}: {clients} clients x {inflight} in flight, {value_bytes} B values, {:.1} s: {:.0} ops/s, \
+             p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {}",
+            self.seconds,
+            self.ops_per_sec(),
+            self.percentile_ms(0.50),
+            self.percentile_ms(0.99),
+            self.percentile_ms(0.999),
+            self.percentile_ms(1.0),
+            self.errors
+        );
+        if self.servers_known {
+            line +=
+                &format!("; servers {:.2} cores = {:.0} µs CPU/op", self.cpu.servers_cores, self.server_us_per_op());
+        }
+        line += &format!(
+            "; this process {:.2} cores, others {:.2} cores of {} (machine {:.2} busy)",
+            self.cpu.loadgen_cores,
+            self.cpu.other_cores,
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            self.cpu.machine_cores
+        );
+        line
+    }
+
+    fn json(&self, op_name: &str, value_bytes: usize) -> serde_json::Value {
+        let round2 = |x: f64| (x * 100.0).round() / 100.0;
+        json!({"op": op_name, "clients": self.shape.clients, "inflight": self.shape.inflight,
+               "value_bytes": value_bytes, "seconds": self.seconds,
+               "ops_per_sec": self.ops_per_sec(), "p50_ms": self.percentile_ms(0.5), "p99_ms": self.percentile_ms(0.99),
+               "p999_ms": self.percentile_ms(0.999), "max_ms": self.percentile_ms(1.0), "errors": self.errors,
+               "completed": self.latencies_us.len(),
+               "server_cpu_us_per_op": self.servers_known.then(|| round2(self.server_us_per_op())),
+               "cpu": {"servers_cores": self.servers_known.then(|| round2(self.cpu.servers_cores)),
+                       "loadgen_cores": round2(self.cpu.loadgen_cores), "other_cores": round2(self.cpu.other_cores),
+                       "machine_cores": round2(self.cpu.machine_cores),
+                       "ncpu": std::thread::available_parallelism().map_or(1, |n| n.get())}})
+    }
 }
 
 /// Runs the benchmark and prints its figures.
 pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.clients.iter().all(|c| *c > 0), "--clients must be at least 1");
+    anyhow::ensure!(args.inflight.iter().all(|c| *c > 0), "--inflight must be at least 1");
     let temp = tempfile::tempdir()?;
-    let (_cluster, endpoints, options) = if args.local_cluster {
+    let (_cluster, endpoints, server_pids, options) = if args.local_cluster {
         let binary = std::env::current_exe()?;
         let cluster = ProcessCluster::start(&binary, temp.path(), 3, &[])?;
         cluster.wait_for_leader(Duration::from_secs(20)).await?;
         let endpoints = cluster.endpoints();
-        eprintln!("started a local 3-node cluster at {}", endpoints.join(","));
-        (Some(cluster), endpoints, ClientOptions::default())
+        let pids: Vec<u32> = cluster.nodes.values().filter_map(|n| n.pid()).collect();
+        eprintln!("started a local 3-node cluster at {} (pids {pids:?})", endpoints.join(","));
+        (Some(cluster), endpoints, pids, ClientOptions::default())
     } else {
-        (None, args.endpoints.clone(), args.tls.client_options()?.with_token(args.token.clone()))
+        (
+            None,
+            args.endpoints.clone(),
+            args.server_pids.clone(),
+            args.tls.client_options()?.with_token(args.token.clone()),
+        )
     };
     let value = Bytes::from(vec![b'x'; args.value_bytes]);
-    let max_clients = args.clients.iter().copied().max().unwrap_or(1);
-    prepare_keys(&Client::new(&endpoints, options.clone())?, max_clients, &value).await?;
+    let shapes: Vec<Shape> = args
+        .clients
+        .iter()
+        .flat_map(|&clients| args.inflight.iter().map(move |&inflight| Shape { clients, inflight }))
+        .collect();
+    let streams_max = shapes.iter().map(Shape::streams).max().unwrap_or(1);
+    prepare_keys(&Client::new(&endpoints, options.clone())?, streams_max, &value).await?;
     let op_name = format!("{:?}", args.op).to_lowercase();
-    for &clients in &args.clients {
-        let figures =
-            measure(&endpoints, &options, args.op, clients, &value, Duration::from_secs_f64(args.duration)).await?;
+    for shape in shapes {
+        let duration = Duration::from_secs_f64(args.duration);
+        let figures = measure(&endpoints, &options, &server_pids, args.op, shape, &value, duration).await?;
         match args.output {
-            Output::Human => println!(
-                "{op_name}: {clients} clients, {} B values, {:.1} s: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, max {:.2} ms, errors {}",
-                args.value_bytes,
-                figures.seconds,
-                figures.ops_per_sec(),
-                figures.percentile_ms(0.50),
-                figures.percentile_ms(0.99),
-                figures.percentile_ms(0.999),
-                figures.percentile_ms(1.0),
-                figures.errors
-            ),
-            Output::Json => println!(
-                "{}",
-                json!({"op": op_name, "clients": figures.clients, "value_bytes": args.value_bytes, "seconds": figures.seconds,
-                       "ops_per_sec": figures.ops_per_sec(), "p50_ms": figures.percentile_ms(0.5), "p99_ms": figures.percentile_ms(0.99),
-                       "p999_ms": figures.percentile_ms(0.999), "max_ms": figures.percentile_ms(1.0), "errors": figures.errors,
-                       "completed": figures.latencies_us.len()})
-            ),
+            Output::Human => println!("{}", figures.human(&op_name, args.value_bytes)),
+            Output::Json => println!("{}", figures.json(&op_name, args.value_bytes)),
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates `/bench/k{c}` for every client. A create whose outcome is unknown (the leader
+/// Creates `/bench/k{n}` for every request stream. A create whose outcome is unknown (the leader
 /// failed as it was sent) is tried again: "already exists" then means it had applied.
-async fn prepare_keys(client: &Client, clients: usize, value: &Bytes) -> anyhow::Result<()> {
-    let paths = std::iter::once("/bench".to_string()).chain((0..clients).map(|c| format!("/bench/k{c}")));
+async fn prepare_keys(client: &Client, streams: usize, value: &Bytes) -> anyhow::Result<()> {
+    let paths = std::iter::once("/bench".to_string()).chain((0..streams).map(|n| format!("/bench/k{n}")));
     for path in paths {
         let data = if path == "/bench" { Bytes::new() } else { value.clone() };
         let mut attempts = 0;
@@ -150,46 +226,73 @@ async fn prepare_keys(client: &Client, clients: usize, value: &Bytes) -> anyhow:
     Ok(())
 }
 
-/// Runs `clients` closed-loop clients for a warm-up second plus `duration`.
+/// Runs `shape.clients` clients, each keeping `shape.inflight` requests in flight, for a
+/// warm-up second plus `duration`; the servers' CPU is read at the measured window's edges.
 async fn measure(
     endpoints: &[String],
     options: &ClientOptions,
+    server_pids: &[u32],
     op: Op,
-    clients: usize,
+    shape: Shape,
     value: &Bytes,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
-    let warmup = Duration::from_secs(1);
-    let start = Instant::now();
+    let start = Instant::now() + Duration::from_millis(50);
+    let warm_end = start + Duration::from_secs(1);
+    let end = warm_end + duration;
     let mut tasks = Vec::new();
-    for c in 0..clients {
+    for c in 0..shape.clients {
         // Each client its own connection, first to one endpoint, spread over the cluster.
         let mut own: Vec<String> = endpoints.to_vec();
         own.rotate_left(c % endpoints.len());
         let client = Client::new(&own, options.clone())?;
-        let value = value.clone();
-        tasks.push(tokio::spawn(async move {
-            let key = format!("/bench/k{c}");
-            let mut latencies = Vec::new();
-            let mut errors = 0u64;
-            while start.elapsed() < warmup + duration {
-                let t = Instant::now();
-                let result = match op {
-                    Op::Put => client.set(&key, value.clone(), None).await.map(|_| ()),
-                    Op::Get => client.get(&key, Consistency::Linearizable).await.map(|_| ()),
-                    Op::GetSerializable => client.get(&key, Consistency::Serializable).await.map(|_| ()),
-                };
-                if t.duration_since(start) >= warmup {
+        for slot in 0..shape.inflight {
+            // The client's requests in flight share its connection; each has a key of its own.
+            let client = client.clone();
+            let value = value.clone();
+            let key = format!("/bench/k{}", c * shape.inflight + slot);
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                sleep_until(start).await;
+                loop {
+                    let began = Instant::now();
+                    if began >= end {
+                        break;
+                    }
+                    let result = match op {
+                        Op::Put => client.set(&key, value.clone(), None).await.map(|_| ()),
+                        Op::Get => client.get(&key, Consistency::Linearizable).await.map(|_| ()),
+                        Op::GetSerializable => client.get(&key, Consistency::Serializable).await.map(|_| ()),
+                    };
+                    let done = Instant::now();
+                    let counted = began >= warm_end && done <= end;
                     match result {
-                        Ok(()) => latencies.push(t.elapsed().as_micros() as u64),
-                        Err(_) => errors += 1,
+                        Ok(()) if counted => latencies.push((done - began).as_micros() as u64),
+                        Ok(()) => {}
+                        Err(_) => {
+                            errors += counted as u64;
+                            // Do not spin on a refusing cluster.
+                            sleep(Duration::from_millis(10)).await;
+                        }
                     }
                 }
-            }
-            (latencies, errors)
-        }));
+                (latencies, errors)
+            }));
+        }
     }
-    let mut figures = Figures { clients, seconds: duration.as_secs_f64(), latencies_us: Vec::new(), errors: 0 };
+    sleep_until(warm_end).await;
+    let before = cpu::snapshot(server_pids);
+    sleep_until(end).await;
+    let after = cpu::snapshot(server_pids);
+    let mut figures = Figures {
+        shape,
+        seconds: duration.as_secs_f64(),
+        latencies_us: Vec::new(),
+        errors: 0,
+        cpu: cpu::usage(&before, &after),
+        servers_known: !server_pids.is_empty(),
+    };
     for task in tasks {
         let (latencies, errors) = task.await?;
         figures.latencies_us.extend(latencies);

@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// Raft election timeout in milliseconds (lower bound; the upper is twice this).
     #[arg(long, env = "SKYWAY_ELECTION_TIMEOUT_MS", default_value_t = 250)]
     pub election_timeout_ms: u64,
+    /// Linearizable reads always confirm leadership with a round trip to a quorum (Raft's read
+    /// index), instead of being served from the leader's lease while it holds one (the default,
+    /// which assumes the nodes' clocks run at nearly the same rate; see the README's "Speed").
+    #[arg(long, env = "SKYWAY_READ_INDEX_ONLY")]
+    pub read_index_only: bool,
     /// Take a snapshot and compact the log after this many entries.
     #[arg(long, env = "SKYWAY_SNAPSHOT_AFTER", default_value_t = 20_000)]
     pub snapshot_after: u64,
@@ -252,6 +257,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     config.election_timeout = Duration::from_millis(args.election_timeout_ms);
     config.snapshot_after_entries = args.snapshot_after;
     config.log_entries_kept = args.log_entries_kept;
+    config.lease_reads = !args.read_index_only;
     let limits = args.limits;
     config.request_bytes_max = limits.request_bytes_max;
     config.history_bytes_max = limits.watch_history_bytes;

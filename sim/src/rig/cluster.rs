@@ -114,6 +114,13 @@ pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
     Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
 }
 
+impl NodeProcess {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Process::pid)
+    }
+}
+
 impl ProcessCluster {
     /// Starts `size` nodes of `binary` with data under `root`. `extra_args` go to every node.
     pub fn start(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
