@@ -10,7 +10,7 @@
 //! restarted node starts from its latest snapshot and replays only the log after it.
 //!
 //! Nothing here blocks a runtime worker: encoding or decoding a whole state and committing it to
-//! redb (a write transaction ends in an fsync) run on tokio's blocking pool ([`off_runtime`]), so
+//! redb (a write transaction ends in an fsync) run on tokio's blocking pool (`off_runtime`), so
 //! that a node building a large snapshot keeps answering reads, heartbeats and keep-alives —
 //! a stalled worker would be a stalled lease. openraft still waits for the snapshot to be durable
 //! before it counts it: the async call returns only after the blocking commit has.
