@@ -25,6 +25,9 @@ use crate::rig::cluster::{Links, ProcessCluster};
 use crate::rig::netfault::{FaultProxy, Mode};
 use crate::rig::process::{Process, Signal};
 
+pub mod chaos;
+pub mod history;
+
 /// A fault to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -49,9 +52,17 @@ pub enum Scenario {
     PartitionCoordLeader,
     /// SIGKILL the primary and the coordinator's leader at once.
     KillPrimaryAndCoordLeader,
+    /// Random kills, pauses and partitions of coordinator nodes and controllers for
+    /// `--minutes` under a workload, then the recorded history checked ([`chaos`]).
+    Chaos,
 }
 
 impl Scenario {
+    /// The single-fault scenarios, measured by [`run_once`] (all but [`Scenario::Chaos`]).
+    pub fn failovers() -> Vec<Scenario> {
+        <Scenario as clap::ValueEnum>::value_variants().iter().copied().filter(|s| *s != Scenario::Chaos).collect()
+    }
+
     /// Whether the fault is meant to move the role to another controller.
     pub fn moves_the_role(self) -> bool {
         !matches!(self, Scenario::KillCoordLeader | Scenario::PartitionCoordLeader)
@@ -163,35 +174,10 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
         for addr in rig.cluster.endpoints() {
             proxies.push(FaultProxy::start(addr.parse()?).await?);
         }
-        let endpoints: Vec<String> = proxies.iter().map(|p| p.addr().to_string()).collect();
         let actuator_link = FaultProxy::start(rig.actuator_addr.parse()?).await?;
-        let args: Vec<String> = [
-            "controller",
-            "--name",
-            &name,
-            "--roles",
-            &config.roles.join(","),
-            "--endpoints",
-            &endpoints.join(","),
-            "--actuator",
-            &actuator_link.addr().to_string(),
-            "--ttl-ms",
-            &config.ttl.as_millis().to_string(),
-            "--command-interval-ms",
-            &config.command_interval.as_millis().to_string(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let log_level = std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into());
-        let child = Process::spawn_env(
-            &name,
-            &config.binary,
-            &args,
-            &[("RUST_LOG", &log_level)],
-            &logs.join(format!("{name}.log")),
-        )?;
-        rig.controllers.push(Controller { name, child: Some(child), proxies, actuator_link });
+        let mut controller = Controller { name, child: None, proxies, actuator_link };
+        controller.child = Some(spawn_controller(config, &controller, &logs)?);
+        rig.controllers.push(controller);
     }
     if config.load_clients > 0 {
         // A separate load generator process, as a user's other clients would be.
@@ -205,6 +191,38 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
         rig.load = Some(child);
     }
     Ok(rig)
+}
+
+/// Starts (or restarts) `controller`'s process, dialling the coordinator and the actuator
+/// through its own proxies; its log is appended to `logs/NAME.log`.
+fn spawn_controller(config: &DrillConfig, controller: &Controller, logs: &Path) -> anyhow::Result<Process> {
+    let endpoints: Vec<String> = controller.proxies.iter().map(|p| p.addr().to_string()).collect();
+    let args: Vec<String> = [
+        "controller",
+        "--name",
+        &controller.name,
+        "--roles",
+        &config.roles.join(","),
+        "--endpoints",
+        &endpoints.join(","),
+        "--actuator",
+        &controller.actuator_link.addr().to_string(),
+        "--ttl-ms",
+        &config.ttl.as_millis().to_string(),
+        "--command-interval-ms",
+        &config.command_interval.as_millis().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let log_level = std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into());
+    Process::spawn_env(
+        &controller.name,
+        &config.binary,
+        &args,
+        &[("RUST_LOG", &log_level)],
+        &logs.join(format!("{}.log", controller.name)),
+    )
 }
 
 /// Starts (or restarts) the actuator whose trail is under `root`; returns it and its address.
@@ -269,6 +287,7 @@ async fn settle(rig: &mut Rig, config: &DrillConfig, timeout: Duration) -> anyho
 /// choices.
 pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run: u64) -> anyhow::Result<RunOutcome> {
     use rand::{Rng, SeedableRng};
+    anyhow::ensure!(scenario != Scenario::Chaos, "the chaos drill is no single fault: run it with chaos::run");
     let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed.wrapping_add(run));
     let role = config.roles[rng.random_range(0..config.roles.len())].clone();
     let jitter = config.ttl.mul_f64(rng.random_range(0.0..0.5));
@@ -340,6 +359,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
             kill_controller(&mut rig.controllers[target]).await?;
             rig.cluster.kill(coord_leader).await?;
         }
+        Scenario::Chaos => unreachable!("refused above"),
     }
     tokio::time::sleep(settle_after).await;
     watch_task.abort();

@@ -7,7 +7,9 @@
 //! - [`rig`]: coordinator clusters (processes or in-process), fault proxies.
 //! - [`dashboard`]: the live web dashboard: recorded history, pure view model, server, page.
 //! - [`demo`]: `skyway demo`, the main job: everything at once, with a tour of faults.
-//! - [`drill`]: failover drills with real kills, pauses and partitions.
+//! - [`drill`]: failover drills with real kills, pauses and partitions, and the chaos drill.
+//! - [`lincheck`]: the linearizability checker the chaos drill and the end-to-end tests judge
+//!   recorded histories with.
 //! - [`lesson`]: lessons a student runs and measures.
 
 /// The commit this binary was built from (12 hex digits), or `unknown` outside a git checkout.
@@ -22,5 +24,6 @@ pub mod dashboard;
 pub mod demo;
 pub mod drill;
 pub mod lesson;
+pub mod lincheck;
 pub mod live;
 pub mod rig;

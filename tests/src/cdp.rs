@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 /// Where Chromium is, or why it cannot be found.
+#[allow(clippy::disallowed_methods, reason = "a one-time apt-get install before the browser starts")]
 pub fn find_chromium() -> anyhow::Result<PathBuf> {
     if let Ok(path) = std::env::var("SKYWAY_CHROMIUM") {
         let path = PathBuf::from(path);

@@ -29,6 +29,10 @@ pub struct S3Server {
 
 impl S3Server {
     /// Starts moto on a free port with the given buckets created.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "setup before the test measures anything: moto starts once, and its first line is awaited on its own thread"
+    )]
     pub fn start(buckets: &[&str]) -> anyhow::Result<Self> {
         let python = moto_python()?;
         let mut child = Command::new(&python)
@@ -39,7 +43,7 @@ impl S3Server {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("cannot run {}", python.display()))?;
-        let line = match skyway_sim::rig::cluster::first_line(&mut child, Duration::from_secs(60)) {
+        let line = match first_line(&mut child, Duration::from_secs(60)) {
             Ok(line) => line,
             Err(e) => {
                 let _ = child.kill();
@@ -68,6 +72,7 @@ impl S3Server {
 }
 
 impl Drop for S3Server {
+    #[allow(clippy::disallowed_methods, reason = "reaps moto once the test is over")]
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -75,6 +80,7 @@ impl Drop for S3Server {
 }
 
 /// A Python with moto: `SKYWAY_MOTO_PYTHON`, or the virtualenv under `target/`, made if missing.
+#[allow(clippy::disallowed_methods, reason = "a one-time virtualenv setup before any test runs")]
 fn moto_python() -> anyhow::Result<PathBuf> {
     if let Ok(python) = std::env::var("SKYWAY_MOTO_PYTHON") {
         return Ok(PathBuf::from(python));
@@ -112,4 +118,18 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
         bail!("{command:?} failed: {status}");
     }
     Ok(())
+}
+
+/// The first line moto writes to its (piped) stdout ("ready PORT"); an error if none comes
+/// within `timeout`. A blocking wait, as `start` is: test setup, before anything is measured.
+fn first_line(child: &mut Child, timeout: Duration) -> anyhow::Result<String> {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().context("the child's stdout is not piped")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(timeout).with_context(|| format!("no output within {timeout:?}"))
 }

@@ -47,6 +47,10 @@ fn post(body: &str) -> String {
 struct Stopper(Option<u32>);
 
 impl Drop for Stopper {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "a Drop cannot await: it waits for the demo to stop its processes after the test"
+    )]
     fn drop(&mut self) {
         let Some(pid) = self.0 else { return };
         let alive =

@@ -21,7 +21,7 @@ async fn every_scenario_fails_over_without_split_brain() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for scenario in <Scenario as clap::ValueEnum>::value_variants() {
+    for scenario in &Scenario::failovers() {
         let outcome = match run_once(&config, *scenario, &dir.path().join(format!("{scenario:?}")), 0).await {
             Ok(outcome) => outcome,
             Err(e) => panic!("{scenario:?}: {e:#}\nlogs in {}", dir.keep().display()),

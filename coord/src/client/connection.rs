@@ -329,6 +329,14 @@ impl Client {
             // An unknown outcome is retried only with the write's id: the server deduplicates.
             let unknown = matches!(error, CoordError::OutcomeUnknown { .. }) && numbered.is_some();
             if !(error.is_retryable() || unknown) || started.elapsed() >= self.options.retry_budget {
+                // After an attempt whose outcome is unknown, a later "certainly not applied"
+                // speaks only for that attempt: the write may still have been applied (the chaos
+                // drill caught writes reported `Unavailable` that were there at the end).
+                if retry && error.is_retryable() {
+                    return Err(CoordError::OutcomeUnknown {
+                        reason: format!("an earlier attempt's outcome is unknown, and the last one failed: {error}"),
+                    });
+                }
                 return Err(error);
             }
             retry |= unknown;

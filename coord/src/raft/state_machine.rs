@@ -8,6 +8,12 @@
 //!
 //! Snapshots are the whole state encoded with postcard, stored in the node's redb file, so a
 //! restarted node starts from its latest snapshot and replays only the log after it.
+//!
+//! Nothing here blocks a runtime worker: encoding or decoding a whole state and committing it to
+//! redb (a write transaction ends in an fsync) run on tokio's blocking pool (`off_runtime`), so
+//! that a node building a large snapshot keeps answering reads, heartbeats and keep-alives —
+//! a stalled worker would be a stalled lease. openraft still waits for the snapshot to be durable
+//! before it counts it: the async call returns only after the blocking commit has.
 
 use std::collections::HashMap;
 use std::io;
@@ -207,6 +213,17 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let started = Instant::now();
+        let store = self.clone();
+        let snapshot = off_runtime(move || store.build_and_save_snapshot()).await?;
+        self.note_snapshot(snapshot.snapshot.len(), Some(started.elapsed()));
+        tracing::info!(bytes = snapshot.snapshot.len(), last = ?snapshot.meta.last_log_id, "built snapshot");
+        Ok(snapshot)
+    }
+}
+
+impl StateMachineStore {
+    /// Encodes the applied state and commits it to redb. Blocking: call through [`off_runtime`].
+    fn build_and_save_snapshot(&self) -> io::Result<Snapshot> {
         // Encode under the read lock so the snapshot and its metadata describe the same point.
         let (data, meta) = {
             let state = self.shared.read();
@@ -218,10 +235,16 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             snapshot: data,
         };
         self.save_snapshot(&snapshot)?;
-        self.note_snapshot(snapshot.snapshot.len(), Some(started.elapsed()));
-        tracing::info!(bytes = snapshot.snapshot.len(), last = ?snapshot.meta.last_log_id, "built snapshot");
         Ok(snapshot)
     }
+}
+
+/// Runs blocking storage work (a large encode, a redb commit and its fsync) on tokio's blocking
+/// pool and waits for it, so that the caller's runtime worker stays free meanwhile.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| io::Error::other(format!("a blocking storage task did not finish: {e}")))?
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachineStore {
@@ -286,13 +309,20 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: SnapshotData) -> io::Result<()> {
-        let state = decode_snapshot(&snapshot, self.history.events)
-            .map_err(invalid)?
-            .with_history_bytes_max(self.history.bytes);
+        let (store, meta_owned) = (self.clone(), meta.clone());
+        // Decoded and made durable before it replaces the state: a crash in between restarts
+        // from the installed snapshot, never from a state that was not saved.
+        let (state, bytes) = off_runtime(move || {
+            let state = decode_snapshot(&snapshot, store.history.events)
+                .map_err(invalid)?
+                .with_history_bytes_max(store.history.bytes);
+            let snapshot = Snapshot { meta: meta_owned, snapshot };
+            store.save_snapshot(&snapshot)?;
+            Ok((state, snapshot.snapshot.len()))
+        })
+        .await?;
         let revision = state.revision();
-        let snapshot = Snapshot { meta: meta.clone(), snapshot };
-        self.save_snapshot(&snapshot)?;
-        self.note_snapshot(snapshot.snapshot.len(), None);
+        self.note_snapshot(bytes, None);
         *self.shared.state.write().expect("state lock poisoned") = state;
         // Checkpoints inside the snapshot were applied elsewhere: count them from now instead.
         self.shared.checkpoint_applied().clear();
@@ -304,7 +334,9 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        read_snapshot(&self.db)
+        // Copies the whole snapshot out of the file: not on a runtime worker either.
+        let db = self.db.clone();
+        off_runtime(move || read_snapshot(&db)).await
     }
 }
 

@@ -8,6 +8,11 @@
 //! share one fsync (group commit), and a record is one sequential write to one file — far less
 //! disk work per write than a B-tree commit.
 //!
+//! Nothing here waits on the disk on a runtime worker: `raft-log` queues records in memory, and
+//! its own flush thread writes them, fsyncs and then runs the callbacks; the async methods only
+//! hold the device's lock for that in-memory work, and those that must wait (the vote, a
+//! truncation) await the flush thread's answer.
+//!
 //! The commit index and purges are written without an fsync of their own: losing them in a
 //! crash is harmless (the commit index is re-learned from the leader; purged entries below the
 //! snapshot are ignored), and the next synced flush carries them to disk.

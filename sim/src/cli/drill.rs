@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
+use crate::drill::chaos::{ChaosConfig, ChaosReport};
 use crate::drill::{DrillConfig, RunOutcome, Scenario, run_once};
 
 /// Flags of `skyway drill`.
@@ -15,10 +16,16 @@ use crate::drill::{DrillConfig, RunOutcome, Scenario, run_once};
 is commanded, injects the fault and measures:\n  detection  fault → the primary's session expiry (or \
 close) committed\n  takeover   fault → the first accepted command of another controller\n  refused    \
 commands refused for stale fencing tokens\n  split brain  two controllers accepted at one fencing level \
-(must be 0)\nExit status 1 if any invariant is violated.\n\nExamples:\n  skyway drill\n  skyway drill \
---scenario pause-primary --runs 5\n  skyway drill --ttl-ms 100 --scenario kill-primary --runs 10 --output json")]
+(must be 0)\n\nThe chaos scenario instead injects random kills, pauses and partitions of coordinator nodes and \
+controllers (seeded: --seed, printed) for --minutes under a workload of reads, writes, compare-and-sets, \
+creates, watches, sessions and the controllers' roles, then checks the recorded history: linearizable, no \
+acknowledged write missing, every watch saw every event in order, no role had two primaries, no \
+ephemeral node outlived its session, every role served again.\nExit status 1 if any invariant is violated \
+or any check fails.\n\nExamples:\n  skyway drill\n  skyway drill --scenario pause-primary --runs 5\n  \
+skyway drill --ttl-ms 100 --scenario kill-primary --runs 10 --output json\n  skyway drill --scenario chaos \
+--minutes 30 --seed 7")]
 pub struct DrillArgs {
-    /// Scenarios to run (default: all).
+    /// Scenarios to run (default: every single-fault scenario; `chaos` only when named).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub scenario: Vec<Scenario>,
     /// Runs of each scenario.
@@ -45,6 +52,12 @@ pub struct DrillArgs {
     /// Keep the processes' logs and data here (default: a temporary directory, removed).
     #[arg(long)]
     pub keep: Option<std::path::PathBuf>,
+    /// How long the chaos scenario injects faults, in minutes (fractions allowed: 0.5).
+    #[arg(long, default_value_t = 5.0)]
+    pub minutes: f64,
+    /// Workload clients of the chaos scenario (register operations and creates).
+    #[arg(long, default_value_t = 4)]
+    pub chaos_clients: usize,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub output: super::ctl::Output,
@@ -52,11 +65,10 @@ pub struct DrillArgs {
 
 /// Runs the drills.
 pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
-    let scenarios = if args.scenario.is_empty() {
-        <Scenario as clap::ValueEnum>::value_variants().to_vec()
-    } else {
-        args.scenario.clone()
-    };
+    let scenarios = if args.scenario.is_empty() { Scenario::failovers() } else { args.scenario.clone() };
+    if !(args.minutes > 0.0 && args.minutes.is_finite()) {
+        anyhow::bail!("--minutes {}: give a positive number of minutes (e.g. 0.5 or 30)", args.minutes);
+    }
     if args.controllers < 2 {
         anyhow::bail!("--controllers must be at least 2: a drill needs a backup to take over");
     }
@@ -83,7 +95,34 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let human = args.output == super::ctl::Output::Human;
     let mut outcomes = Vec::new();
     let mut interrupted = false;
+    let mut chaos_reports = Vec::new();
     'scenarios: for scenario in &scenarios {
+        if *scenario == Scenario::Chaos {
+            let chaos = ChaosConfig {
+                drill: config.clone(),
+                duration: Duration::from_secs_f64(args.minutes * 60.0),
+                clients: args.chaos_clients.max(1),
+                watchers: 2,
+                sessions: 2,
+            };
+            if human {
+                eprintln!("chaos for {} min, seed {} (rerun with --seed {})…", args.minutes, args.seed, args.seed);
+            }
+            let chaos_root = root.join("chaos");
+            let report = tokio::select! {
+                report = crate::drill::chaos::run(&chaos, &chaos_root) => report.context("chaos")?,
+                _ = super::interrupted() => {
+                    eprintln!("interrupted: its processes are stopped; the runs finished so far:");
+                    interrupted = true;
+                    break 'scenarios;
+                }
+            };
+            if human {
+                print_chaos(&report);
+            }
+            chaos_reports.push(report);
+            continue;
+        }
         for run in 0..args.runs {
             if human {
                 eprint!("{scenario:?} run {}/{}… ", run + 1, args.runs);
@@ -113,14 +152,19 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             outcomes.push(outcome);
         }
     }
+    let failovers: Vec<Scenario> = scenarios.iter().copied().filter(|s| *s != Scenario::Chaos).collect();
     if human {
-        print_table(&scenarios, &outcomes, &args);
-    } else {
+        if !failovers.is_empty() {
+            print_table(&failovers, &outcomes, &args);
+        }
+    } else if chaos_reports.is_empty() {
         println!("{}", serde_json::to_string_pretty(&outcomes)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "runs": outcomes, "chaos": chaos_reports }))?);
     }
-    let violated = outcomes.iter().any(RunOutcome::violated);
+    let violated = outcomes.iter().any(RunOutcome::violated) || chaos_reports.iter().any(ChaosReport::violated);
     if violated && human {
-        eprintln!("INVARIANT VIOLATED: see the split brain / token columns; logs in {}", root.display());
+        eprintln!("INVARIANT VIOLATED: see the checks / split brain columns above; logs in {}", root.display());
         let _ = temp.keep();
     }
     Ok(if violated {
@@ -130,6 +174,32 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn print_chaos(report: &ChaosReport) {
+    println!("\nchaos: {:.0} s of faults, seed {}", report.seconds, report.seed);
+    println!("faults injected: {}", report.faults.values().sum::<usize>());
+    for (fault, count) in &report.faults {
+        println!("  {fault:<28} {count:>5}");
+    }
+    let ops = &report.ops;
+    println!(
+        "workload: {} register ops, {} creates acknowledged ({} unknown), {} sessions, {} watch events, \
+         {} commands accepted, {} refused as certainly not applied",
+        ops.register_ops,
+        ops.creates_acked,
+        ops.creates_unknown,
+        ops.sessions_opened,
+        ops.watch_events,
+        ops.commands_accepted,
+        ops.refused
+    );
+    println!("checks:");
+    for check in &report.checks {
+        println!("  {check}");
+    }
+    let passed = report.checks.iter().filter(|c| c.passed).count();
+    println!("{passed}/{} checks passed", report.checks.len());
 }
 
 fn ms(value: Option<f64>) -> String {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -92,20 +92,6 @@ impl ClusterTls {
         }
         args
     }
-}
-
-/// The first line a started child writes to its (piped) stdout, e.g. the address it listens on;
-/// an error if none comes within `timeout`.
-pub fn first_line(child: &mut Child, timeout: Duration) -> anyhow::Result<String> {
-    use std::io::BufRead;
-    let stdout = child.stdout.take().context("the child's stdout is not piped")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(timeout).with_context(|| format!("no output within {timeout:?}"))
 }
 
 /// Picks free loopback ports (bound then released; good enough on a test machine).
