@@ -125,12 +125,17 @@ async fn tampered_frame_is_refused(browser: &Browser, url: &str, store: &std::pa
     let camera = &state[0];
     let (id, newest) = (camera["id"].as_str().unwrap_or_default(), camera["frame"]["seq"].as_u64().unwrap_or(0));
     anyhow::ensure!(newest > 4, "no camera with frames: {state}");
-    // A frame a few before the newest: still remembered, and already analysed.
+    // A frame a few before the newest: still remembered, and already analysed. Its image, not the
+    // truth file beside it (which shares the name's stem).
     let seq = newest - 3;
     let dir = store.join("frames").join(id);
     let file = std::fs::read_dir(&dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains(&format!("-{seq:010}."))))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains(&format!("-{seq:010}.")) && !n.ends_with(".truth.json"))
+        })
         .ok_or_else(|| anyhow::anyhow!("no frame {seq} of {id} in {}", dir.display()))?;
     let mut bytes = std::fs::read(&file)?;
     let middle = bytes.len() / 2;
