@@ -67,7 +67,8 @@ async fn a_state_larger_than_one_peer_message_reaches_a_new_node_and_a_wiped_fol
 
     let id = cluster.start_joining_node()?;
     let addr = cluster.nodes[&id].addr.clone();
-    client.add_node(id, &addr, false).await?;
+    // Members are added by the address their peers dial: the node's peer port.
+    client.add_node(id, &cluster.nodes[&id].peer_addr, false).await?;
     let learner = Client::connect(std::slice::from_ref(&addr))?;
     caught_up(&learner, Duration::from_secs(30)).await?;
     check_all(&learner).await?;
