@@ -76,23 +76,26 @@ fn contradict(a: &[String], b: &[String]) -> bool {
     !is_prefix(a, b) && !is_prefix(b, a)
 }
 
+/// Every contradiction between two readers' observations: (reader, other reader, runway) where
+/// neither succession of primaries is a prefix of the other.
+fn contradictions(observations: &[Observation]) -> impl Iterator<Item = (usize, usize, &str)> {
+    observations.iter().enumerate().flat_map(move |(i, a)| {
+        observations[i + 1..].iter().filter(move |b| a.reader != b.reader).flat_map(move |b| {
+            a.successions.iter().filter_map(move |(runway, succession)| {
+                let other = b.successions.get(runway).map_or(&[][..], Vec::as_slice);
+                contradict(succession, other).then_some((a.reader, b.reader, runway.as_str()))
+            })
+        })
+    })
+}
+
 /// Judges the observations of all readers.
 pub fn judge(observations: &[Observation]) -> Verdict {
     let mut split = std::collections::BTreeSet::new();
     let mut pairs = std::collections::BTreeSet::new();
-    for (i, a) in observations.iter().enumerate() {
-        for b in &observations[i + 1..] {
-            if a.reader == b.reader {
-                continue;
-            }
-            for (runway, succession) in &a.successions {
-                let other = b.successions.get(runway).map_or(&[][..], Vec::as_slice);
-                if contradict(succession, other) {
-                    split.insert(runway.clone());
-                    pairs.insert((a.reader.min(b.reader), a.reader.max(b.reader)));
-                }
-            }
-        }
+    for (a, b, runway) in contradictions(observations) {
+        split.insert(runway.to_string());
+        pairs.insert((a.min(b), a.max(b)));
     }
     let mut last: BTreeMap<usize, &Successions> = BTreeMap::new();
     let mut rewritten = 0;
@@ -137,22 +140,12 @@ pub fn beliefs(observations: &[Observation]) -> Vec<Belief> {
         });
         belief.primaries = primaries;
     }
-    for (i, a) in observations.iter().enumerate() {
-        for b in &observations[i + 1..] {
-            if a.reader == b.reader {
-                continue;
-            }
-            for (runway, succession) in &a.successions {
-                let other = b.successions.get(runway).map_or(&[][..], Vec::as_slice);
-                if contradict(succession, other) {
-                    for reader in [a.reader, b.reader] {
-                        let belief = out.get_mut(&reader).expect("every reader observed");
-                        if !belief.contradicted.contains(runway) {
-                            belief.contradicted.push(runway.clone());
-                            belief.contradicted.sort();
-                        }
-                    }
-                }
+    for (a, b, runway) in contradictions(observations) {
+        for reader in [a, b] {
+            let belief = out.get_mut(&reader).expect("every reader observed");
+            if !belief.contradicted.iter().any(|r| r == runway) {
+                belief.contradicted.push(runway.to_string());
+                belief.contradicted.sort();
             }
         }
     }
