@@ -157,6 +157,10 @@ async fn every_rule_holds_and_survives_a_restart_from_a_snapshot() -> anyhow::Re
     assert_denied(refused, "controller-a", "/roles", "admin");
     let refused = camera.add_user("mallory", "t").await;
     assert_denied(refused, "camera-1", "/", "admin");
+    // Listing sessions shows every member and owner: an admin's view only.
+    assert_denied(camera.list_sessions(0, 0).await, "camera-1", "/", "admin");
+    let sessions = root.list_sessions(0, 0).await?;
+    assert!(sessions.sessions.iter().any(|s| s.owner.as_deref() == Some("controller-a")), "{sessions:?}");
     root.set_acl("/cameras/cam-1", "camera-1", "").await?;
     let refused = camera.set("/cameras/cam-1/latest", "x", None).await;
     assert_denied(refused, "camera-1", "/cameras/cam-1/latest", "write");

@@ -1,6 +1,6 @@
 //! The operator's command line, through the real binary: `--output`/`-w` anywhere on the line,
 //! `ctl stat`, `ctl txn` from standard input (and a bad file refused, changing nothing), `ctl
-//! session revoke`, `ctl endpoint status|health` (etcdctl's table; unhealthy exits 1), shell
+//! session list|revoke`, `ctl endpoint status|health` (etcdctl's table; unhealthy exits 1), shell
 //! completions, and `coord serve` configured from a TOML file and environment variables.
 
 use std::process::{Output, Stdio};
@@ -137,6 +137,79 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     let out = skyway(&["ctl", "--endpoints", &dead, "endpoint", "health", "--timeout-ms", "1000"], None).await?;
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains(&format!("{dead} is unhealthy")), "{}", stdout(&out));
+    Ok(())
+}
+
+/// `ctl session list`: every open session with its TTL, the time the leader still gives it, its
+/// member name and ephemeral nodes, from any node (a follower asks the leader for the time
+/// left), in pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctl_session_list_shows_each_session_from_any_node_in_pages() -> anyhow::Result<()> {
+    let (cluster, _dir) = start_cluster(&[])?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let client = cluster.client()?;
+    let camera = Session::open(&client, Duration::from_secs(30), Some("camera-1")).await?;
+    let plain = Session::open(&client, Duration::from_secs(20), None).await?;
+    let short = Session::open(&client, Duration::from_secs(10), None).await?;
+    client
+        .create(skyway_coord::proto::coord::CreateRequest {
+            path: "/cam-eph".into(),
+            ephemeral: true,
+            session_id: camera.id().0,
+            ..Default::default()
+        })
+        .await?;
+    let ids = [camera.id().0, plain.id().0, short.id().0];
+    let ttls = [30_000, 20_000, 10_000];
+
+    for endpoint in cluster.endpoints() {
+        let out = skyway(&["ctl", "--endpoints", &endpoint, "session", "list", "-w", "json"], None).await?;
+        assert!(out.status.success(), "{endpoint}: {}", stderr(&out));
+        let list: serde_json::Value = serde_json::from_str(stdout(&out).trim())?;
+        assert_eq!(list["total"], 3, "{endpoint}: {list}");
+        assert!(list["remaining_unknown"].is_null(), "{endpoint}: the leader was not asked: {list}");
+        let sessions = list["sessions"].as_array().unwrap();
+        let listed: Vec<u64> = sessions.iter().map(|s| s["id"].as_u64().unwrap()).collect();
+        assert_eq!(listed, ids, "{endpoint}: sessions in id order");
+        for (session, ttl) in sessions.iter().zip(ttls) {
+            assert_eq!(session["ttl_ms"], ttl, "{endpoint}: {session}");
+            let remaining = session["remaining_ms"].as_u64().expect("the leader's time left");
+            assert!(remaining > 0 && remaining <= ttl, "{endpoint}: {remaining} ms left of {ttl}: {session}");
+        }
+        assert_eq!(sessions[0]["member"], "camera-1", "{list}");
+        // Joining the membership is an ephemeral node too.
+        let ephemerals = serde_json::json!(["/cam-eph", "/skyway/members/camera-1"]);
+        assert_eq!(sessions[0]["ephemerals"], ephemerals, "{list}");
+        assert_eq!(sessions[0]["ephemeral_count"], 2, "{list}");
+        assert!(sessions[1]["member"].is_null() && sessions[1]["ephemeral_count"] == 0, "{list}");
+    }
+
+    // Pages: --limit stops early and says where to go on; --after goes on from there.
+    let e = cluster.endpoints().join(",");
+    let out = skyway(&["ctl", "--endpoints", &e, "session", "list", "--limit", "2", "-w", "json"], None).await?;
+    let first: serde_json::Value = serde_json::from_str(stdout(&out).trim())?;
+    assert_eq!(first["sessions"].as_array().map(Vec::len), Some(2), "{first}");
+    assert_eq!(first["next_after"], ids[1], "{first}");
+    let after = ids[1].to_string();
+    let out = skyway(&["ctl", "--endpoints", &e, "session", "list", "--after", &after, "-w", "json"], None).await?;
+    let rest: serde_json::Value = serde_json::from_str(stdout(&out).trim())?;
+    let rest_ids: Vec<u64> = rest["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_u64().unwrap()).collect();
+    assert_eq!(rest_ids, [ids[2]], "{rest}");
+    assert!(rest["next_after"].is_null(), "{rest}");
+
+    // The table, for people; a revoked session is gone from it.
+    let out = skyway(&["ctl", "--endpoints", &e, "session", "list", "--limit", "2"], None).await?;
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("{:>20}", "SESSION")) && text.contains("REMAINING"), "{text}");
+    assert!(text.contains("camera-1") && text.contains("/cam-eph") && text.contains("30.0s"), "{text}");
+    assert!(text.contains("more: skyway ctl session list --after"), "{text}");
+    let revoke = ids[0].to_string();
+    assert!(skyway(&["ctl", "--endpoints", &e, "session", "revoke", &revoke], None).await?.status.success());
+    let out = skyway(&["ctl", "--endpoints", &e, "session", "list", "-w", "json"], None).await?;
+    let after_revoke: serde_json::Value = serde_json::from_str(stdout(&out).trim())?;
+    assert_eq!(after_revoke["total"], 2, "{after_revoke}");
+    let out = skyway(&["ctl", "--endpoints", &e, "session", "list", "--limit", "20000"], None).await?;
+    assert!(out.status.success(), "pages are capped by the client: {}", stderr(&out));
     Ok(())
 }
 

@@ -24,6 +24,7 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+use super::session_list::SessionPage;
 use crate::core::acl::token_sha256;
 use crate::core::membership::{MembershipPage, MembershipRecord};
 use crate::error::CoordError;
@@ -430,6 +431,21 @@ impl Client {
             async move { c.close_session(r).await }
         })
         .await
+    }
+
+    /// One page of the open sessions in id order, starting after `after` (0: from the first),
+    /// at most `limit` of them (0: the server's default, 1,000); needs `admin` on `/` while
+    /// authentication is on.
+    pub async fn list_sessions(&self, after: u64, limit: u32) -> Result<SessionPage, CoordError> {
+        let request =
+            pb::ListSessionsRequest { consistency: Consistency::Linearizable as i32, after_session_id: after, limit };
+        let page = self
+            .run(CallKind::Read, |mut c, _| {
+                let r = request;
+                async move { c.list_sessions(r).await }
+            })
+            .await?;
+        Ok(page.into())
     }
 
     /// Runs a transaction.

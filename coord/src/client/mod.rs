@@ -13,9 +13,11 @@
 mod connection;
 pub mod election;
 pub mod session;
+mod session_list;
 pub mod watch;
 
 pub use self::connection::{Client, ClientOptions, Consistency, mint_token};
 pub use self::election::{Candidate, Election, FencingToken, RoleView};
 pub use self::session::{Session, SessionHealth};
+pub use self::session_list::{SessionInfo, SessionPage};
 pub use self::watch::{WatchEvent, WatchEventKind, Watcher};

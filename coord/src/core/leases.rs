@@ -165,6 +165,19 @@ impl Leases {
         out
     }
 
+    /// How long each of `sessions` has left before the leader of `term` expires it, in
+    /// milliseconds (`None` for a session not tracked yet, or for all of them if the table
+    /// holds another term's deadlines).
+    pub fn remaining(&self, term: Term, sessions: &[SessionId], now: Instant) -> Vec<Option<u64>> {
+        sessions
+            .iter()
+            .map(|id| {
+                let lease = self.leases.get(id).filter(|_| self.term == Some(term))?;
+                Some(lease.deadline.saturating_duration_since(now).as_millis() as u64)
+            })
+            .collect()
+    }
+
     /// Number of sessions tracked.
     pub fn len(&self) -> usize {
         self.leases.len()

@@ -22,6 +22,7 @@ use crate::core::command::{Command, Outcome, Proposal};
 use crate::core::history::{BatchLimit, WatchFilter};
 use crate::core::membership::LOG_PATH;
 use crate::core::path::NodePath;
+use crate::core::state::Session;
 use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
@@ -37,6 +38,11 @@ const WATCH_BATCH_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// history (and so holds no more memory for it): the client catches up from the history, or,
 /// if it fell out of the window meanwhile, gets `Compacted` and resumes from a fresh read.
 const WATCH_RESPONSES_BUFFERED: usize = 16;
+/// Sessions in a `ListSessions` page when the request names no limit, and the most it may name.
+const SESSIONS_PAGE_DEFAULT: usize = 1_000;
+const SESSIONS_PAGE_MAX: usize = 10_000;
+/// Ephemeral nodes listed per session in a `ListSessions` page (all are counted).
+const SESSION_EPHEMERALS_LISTED: usize = 16;
 /// How often an idle watch stream reports the revision it has reached.
 const WATCH_PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -106,6 +112,18 @@ impl ApiService {
 
 fn edge<T>(result: Result<T, CoordError>) -> Result<T, Status> {
     result.map_err(|e| to_status(&e))
+}
+
+fn session_info(id: SessionId, session: &Session) -> pb::SessionInfo {
+    pb::SessionInfo {
+        session_id: id.0,
+        ttl_ms: session.ttl_ms,
+        member: session.member.clone().unwrap_or_default(),
+        owner: session.owner.clone().unwrap_or_default(),
+        ephemerals: session.ephemerals.iter().take(SESSION_EPHEMERALS_LISTED).map(|p| p.to_string()).collect(),
+        ephemeral_count: session.ephemerals.len() as u64,
+        remaining_ms: None,
+    }
 }
 
 fn unexpected(outcome: Outcome) -> Status {
@@ -252,6 +270,46 @@ impl Coord for ApiService {
         let session = SessionId(request.session_id);
         let (revision, _) = self.write(request.request, caller, Command::CloseSession { session }).await?;
         Ok(Response::new(pb::CloseSessionResponse { revision: revision.0 }))
+    }
+
+    async fn list_sessions(
+        &self,
+        request: Request<pb::ListSessionsRequest>,
+    ) -> Result<Response<pb::ListSessionsResponse>, Status> {
+        let caller = edge(caller(&request))?;
+        let request = request.into_inner();
+        let limit = match request.limit {
+            0 => SESSIONS_PAGE_DEFAULT,
+            n if n as usize > SESSIONS_PAGE_MAX => {
+                return Err(to_status(&CoordError::InvalidArgument {
+                    reason: format!(
+                        "limit {n}: a page lists at most {SESSIONS_PAGE_MAX} sessions; page on with after_session_id"
+                    ),
+                }));
+            }
+            n => n as usize,
+        };
+        self.before_read_at(request.consistency, &caller, &NodePath::root(), Perm::Admin, "list sessions").await?;
+        let (mut sessions, more, total, revision) = {
+            let state = self.node.shared.read();
+            let after = SessionId(request.after_session_id);
+            let mut page = state.sessions().range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded));
+            let sessions: Vec<pb::SessionInfo> =
+                page.by_ref().take(limit).map(|(id, s)| session_info(*id, s)).collect();
+            (sessions, page.next().is_some(), state.sessions().len() as u64, state.revision().0)
+        };
+        let ids: Vec<SessionId> = sessions.iter().map(|s| SessionId(s.session_id)).collect();
+        // The remaining TTLs are the leader's; the list is still worth having without them.
+        let remaining_unknown = match self.node.lease_remaining(&ids).await {
+            Ok(remaining) => {
+                for (info, left) in sessions.iter_mut().zip(remaining) {
+                    info.remaining_ms = left;
+                }
+                String::new()
+            }
+            Err(e) => format!("the leader's lease table could not be read: {e}"),
+        };
+        Ok(Response::new(pb::ListSessionsResponse { sessions, more, total, revision, remaining_unknown }))
     }
 
     type WatchStream = WatchStream;

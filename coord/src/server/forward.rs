@@ -44,6 +44,8 @@ pub enum Forwarded {
     KeepAlive(SessionId),
     /// Confirm leadership and return the read index.
     ReadIndex,
+    /// How long these sessions have left on the leader's lease table.
+    LeaseRemaining(Vec<SessionId>),
 }
 
 /// What applying one forwarded command gave.
@@ -58,6 +60,8 @@ pub enum ForwardedReply {
     KeptAlive(u64),
     /// The leader's read index.
     ReadIndex(Revision),
+    /// Milliseconds left per session asked about, in order (`None`: not tracked yet).
+    LeaseRemaining(Vec<Option<u64>>),
 }
 
 /// Sends one request to the leader at `addr` and decodes its answer. A failed call is the

@@ -298,6 +298,9 @@ impl CoordNode {
             }
             Forwarded::KeepAlive(session) => Ok(ForwardedReply::KeptAlive(self.keep_alive_locally(session).await?)),
             Forwarded::ReadIndex => Ok(ForwardedReply::ReadIndex(self.read_index_locally().await?)),
+            Forwarded::LeaseRemaining(sessions) => {
+                Ok(ForwardedReply::LeaseRemaining(self.lease_remaining_locally(&sessions).await?))
+            }
         }
     }
 
@@ -357,6 +360,28 @@ impl CoordNode {
             }
             other => other,
         }
+    }
+
+    /// How long each of `sessions` has before the leader expires it, in milliseconds, from the
+    /// leader's lease table (asked over the peer transport when this node is not the leader):
+    /// only the leader knows, since keep-alives are answered there alone.
+    pub async fn lease_remaining(&self, sessions: &[SessionId]) -> Result<Vec<Option<u64>>, CoordError> {
+        match self.lease_remaining_locally(sessions).await {
+            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => {
+                match call_leader(&self.peers, &addr, &Forwarded::LeaseRemaining(sessions.to_vec())).await? {
+                    ForwardedReply::LeaseRemaining(remaining) if remaining.len() == sessions.len() => Ok(remaining),
+                    other => Err(CoordError::Internal {
+                        reason: format!("leader answered a lease query for {} sessions with {other:?}", sessions.len()),
+                    }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn lease_remaining_locally(&self, sessions: &[SessionId]) -> Result<Vec<Option<u64>>, CoordError> {
+        let term = self.lease_term().await?;
+        Ok(self.leases.lock().expect("leases poisoned").remaining(term, sessions, Instant::now()))
     }
 
     /// Renews a session's lease if this node is the leader *and holds the quorum lease*.

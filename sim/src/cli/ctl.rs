@@ -109,11 +109,11 @@ pub enum CtlCommand {
         #[arg(default_value = "-")]
         file: String,
     },
-    /// Sessions: revoke one (its ephemeral nodes go at once).
+    /// Sessions: list the open ones (TTL, time left, member, owner, ephemerals), revoke one.
     Session {
         /// What to do.
         #[command(subcommand)]
-        command: SessionCommand,
+        command: super::ctl_session::SessionCommand,
     },
     /// Each endpoint on its own, as etcdctl's `endpoint` commands: `status` (a table of id,
     /// leader, learner, term and indexes) and `health` (a read through the quorum, timed).
@@ -215,17 +215,6 @@ pub enum CtlCommand {
         /// What to do.
         #[command(subcommand)]
         command: super::ctl_auth::AclCommand,
-    },
-}
-
-/// `skyway ctl session` commands.
-#[derive(Debug, Subcommand)]
-pub enum SessionCommand {
-    /// Close a session by id, as its owner would: its ephemeral nodes are deleted and a member
-    /// leaves the membership in the same revision.
-    Revoke {
-        /// The session's id (as `ctl get` shows in ephemeral_owner).
-        id: u64,
     },
 }
 
@@ -387,14 +376,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                 || json!({"revision": response.revision, "results": results}),
             );
         }
-        CtlCommand::Session { command: SessionCommand::Revoke { id } } => {
-            let closed = client.close_session(id).await?;
-            print(
-                out,
-                || format!("revoked session {id} (revision {})", closed.revision),
-                || json!({"session": id, "revision": closed.revision}),
-            );
-        }
+        CtlCommand::Session { command } => super::ctl_session::run(&client, command, out).await?,
         CtlCommand::Endpoint { command: EndpointCommand::Status } => {
             super::endpoint::status(&args.endpoints, options, out).await?;
         }

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod coordinator_tour;
 pub mod ctl;
 pub mod ctl_auth;
+pub mod ctl_session;
 pub mod dashboard;
 pub mod demo;
 pub mod drill;
