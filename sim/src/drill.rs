@@ -21,7 +21,7 @@ use skyway_controller::proto::AuditEntry;
 use skyway_controller::proto::actuator_client::ActuatorClient;
 use skyway_coord::client::{Client, Consistency, Election, WatchEventKind, Watcher};
 
-use crate::rig::cluster::{Links, ProcessCluster};
+use crate::rig::cluster::{ClusterTls, Links, ProcessCluster};
 use crate::rig::netfault::{FaultProxy, Mode};
 use crate::rig::process::{Process, Signal};
 
@@ -87,6 +87,9 @@ pub struct DrillConfig {
     pub seed: u64,
     /// Clients of a `skyway bench` put load on the coordinator during the run (0 for none).
     pub load_clients: usize,
+    /// Serve TLS: certificates from a development CA in the run's directory, mutual TLS between
+    /// nodes and from every client (each controller shows its own certificate).
+    pub tls: bool,
 }
 
 /// What one run measured. Times are from the fault, in milliseconds.
@@ -132,6 +135,8 @@ struct Controller {
     child: Option<Process>,
     proxies: Vec<FaultProxy>,
     actuator_link: FaultProxy,
+    /// Its TLS environment (CA and certificate), when the cluster serves TLS.
+    tls_env: Vec<(String, String)>,
 }
 
 impl Controller {
@@ -157,8 +162,22 @@ struct Rig {
     load: Option<Process>,
 }
 
+/// The client identities of a drill with TLS: the drill's own client and the load generator
+/// (controllers are `cN`).
+const DRILL_IDENTITY: &str = "drill";
+const LOAD_IDENTITY: &str = "load";
+
 async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
-    let (cluster, links) = ProcessCluster::start_with_links(&config.binary, &root.join("coord"), 3, &[]).await?;
+    let tls = match config.tls {
+        true => {
+            let mut identities = vec![DRILL_IDENTITY.to_string(), LOAD_IDENTITY.to_string()];
+            identities.extend((1..=config.controllers).map(|i| format!("c{i}")));
+            Some(ClusterTls::create(&root.join("certs"), 3, &identities, DRILL_IDENTITY)?)
+        }
+        false => None,
+    };
+    let (cluster, links) =
+        ProcessCluster::start_with_links_tls(&config.binary, &root.join("coord"), 3, tls, &[]).await?;
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
     let logs = root.join("logs");
     std::fs::create_dir_all(&logs)?;
@@ -175,7 +194,8 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
             proxies.push(FaultProxy::start(addr.parse()?).await?);
         }
         let actuator_link = FaultProxy::start(rig.actuator_addr.parse()?).await?;
-        let mut controller = Controller { name, child: None, proxies, actuator_link };
+        let tls_env = rig.cluster.tls().map(|tls| tls.client_env(&name)).unwrap_or_default();
+        let mut controller = Controller { name, child: None, proxies, actuator_link, tls_env };
         controller.child = Some(spawn_controller(config, &controller, &logs)?);
         rig.controllers.push(controller);
     }
@@ -187,7 +207,9 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
                 .map(|s| s.to_string())
                 .chain(["--clients".to_string(), config.load_clients.to_string()])
                 .collect();
-        let child = Process::spawn("load generator", &config.binary, &args, &logs.join("load.log"))?;
+        let env = rig.cluster.tls().map(|tls| tls.client_env(LOAD_IDENTITY)).unwrap_or_default();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let child = Process::spawn_env("load generator", &config.binary, &args, &env, &logs.join("load.log"))?;
         rig.load = Some(child);
     }
     Ok(rig)
@@ -216,13 +238,11 @@ fn spawn_controller(config: &DrillConfig, controller: &Controller, logs: &Path) 
     .map(|s| s.to_string())
     .collect();
     let log_level = std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into());
-    Process::spawn_env(
-        &controller.name,
-        &config.binary,
-        &args,
-        &[("RUST_LOG", &log_level)],
-        &logs.join(format!("{}.log", controller.name)),
-    )
+    let env: Vec<(&str, &str)> = [("RUST_LOG", log_level.as_str())]
+        .into_iter()
+        .chain(controller.tls_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .collect();
+    Process::spawn_env(&controller.name, &config.binary, &args, &env, &logs.join(format!("{}.log", controller.name)))
 }
 
 /// Starts (or restarts) the actuator whose trail is under `root`; returns it and its address.

@@ -194,18 +194,19 @@ async fn every_rule_holds_and_survives_a_restart_from_a_snapshot() -> anyhow::Re
     Ok(())
 }
 
-/// `skyway demo --auth`: every process runs with its own token and least privilege, and still
+/// `skyway demo --auth --tls`: every process runs with its own token and least privilege, over
+/// TLS with a certificate of its own (nodes demand client certificates), and still
 /// does its job — every role commanded, frames recorded and read back by the analyzer — with
 /// no split brain and no refusal in any process's log. (The rules themselves, the analyzer's
 /// result write among them, are proven above; this proves the demo's grants are enough.)
 /// Results are not counted: the first needs a full analysis period, which a loaded 2-core
 /// machine does not always reach in the run, with or without `--auth`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_with_auth_runs_every_process_with_least_privilege() {
+async fn the_demo_with_auth_and_tls_runs_every_process_with_least_privilege_over_tls() {
     let dir = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(skyway_binary());
     command
-        .args(["demo", "--auth", "--duration", "40", "--speed", "4", "--analyzers", "1", "--warmup-min", "2"])
+        .args(["demo", "--auth", "--tls", "--duration", "40", "--speed", "4", "--analyzers", "1", "--warmup-min", "2"])
         .args(["--listen", "127.0.0.1:0", "--output", "json", "--data-dir"])
         .arg(dir.path())
         .kill_on_drop(true);
@@ -236,6 +237,23 @@ async fn the_demo_with_auth_runs_every_process_with_least_privilege() {
         .map(|path| path.display().to_string())
         .collect();
     assert!(refused.is_empty(), "refusals in {refused:?}");
+    // --tls: every node served its clients over TLS and its peers over mutual TLS, and every
+    // process had a certificate of its own.
+    let serving: Vec<String> = walk(&logs)
+        .into_iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|log| {
+            log.lines()
+                .filter(|l| l.contains("serving clients") || l.contains("serving peers"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(serving.len() >= 6, "three nodes, each serving clients and peers: {serving:#?}");
+    assert!(serving.iter().all(|l| l.contains("tls=true")), "a node served plaintext: {serving:#?}");
+    for identity in ["demo", "c1", "c2", "c3", "a1"] {
+        assert!(logs.join("certs").join(format!("client-{identity}.pem")).exists(), "no certificate for {identity}");
+    }
     let _ = std::fs::remove_dir_all(logs);
 }
 

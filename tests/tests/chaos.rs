@@ -21,6 +21,7 @@ async fn a_short_chaos_run_keeps_every_invariant() {
             command_interval: Duration::from_millis(20),
             load_clients: 0,
             seed: 12,
+            tls: false,
         },
         duration: Duration::from_secs(25),
         clients: 3,

@@ -67,6 +67,7 @@ impl Rig {
             env: Vec::new(),
             metrics: false,
             tokens: Default::default(),
+            tls: None,
         }
     }
 

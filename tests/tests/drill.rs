@@ -18,6 +18,7 @@ async fn every_scenario_fails_over_without_split_brain() {
         command_interval: Duration::from_millis(20),
         load_clients: 0,
         seed: 1,
+        tls: false,
     };
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();

@@ -148,7 +148,7 @@ pub fn run(args: CertsArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes `files` into `dir`; refuses, before writing anything, if one exists and not `force`.
-fn write(dir: &Path, files: &[CertFile], force: bool) -> anyhow::Result<()> {
+pub fn write(dir: &Path, files: &[CertFile], force: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let existing: Vec<String> = files.iter().filter(|f| dir.join(&f.name).exists()).map(|f| f.name.clone()).collect();
     if !existing.is_empty() && !force {

@@ -268,6 +268,7 @@ pub async fn run_collect(args: CollectArgs) -> anyhow::Result<ExitCode> {
         env: Vec::new(),
         metrics: false,
         tokens: Default::default(),
+        tls: None,
     })?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.duration_s);

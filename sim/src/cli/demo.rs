@@ -19,7 +19,8 @@ skyway demo --tour                           # faults, one every 20 s, each expl
 skyway demo --speed 10 --duration 120 --output json\n  \
 skyway demo --no-control --duration 120 --output json   # the same seed without controllers\n  \
 skyway demo --tour --listen 127.0.0.1:0      # the dashboard on any free port (its URL is printed)\n  \
-skyway demo --auth                           # one token per process, each may write only what it owns\n\n\
+skyway demo --auth                           # one token per process, each may write only what it owns\n  \
+skyway demo --tls                            # TLS everywhere, a certificate per node and per process\n\n\
 Everything runs on 127.0.0.1: three coordinator nodes and the controllers as processes of this binary, the \
 world and its actuator in this process. Try `skyway ctl --endpoints … get /world/segments/3` meanwhile.")]
 pub struct DemoArgs {
@@ -92,6 +93,12 @@ pub struct DemoArgs {
     /// nodes, an analyzer its results; everyone may read; nobody writes the membership log.
     #[arg(long)]
     pub auth: bool,
+    /// Serve TLS: a development CA and certificates are made in DATA_DIR/certs (as `skyway
+    /// certs init` does), every node serves TLS to clients and mutual TLS to its peers, and
+    /// every process (controllers, cameras, analyzers, the demo itself) shows its own client
+    /// certificate.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// Runs the demo.
@@ -129,6 +136,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         }),
         listen: (!args.no_dashboard).then_some(args.listen),
         auth: args.auth,
+        tls: args.tls,
     };
     let report = demo::run(config, super::interrupted()).await?;
     if human {

@@ -58,6 +58,11 @@ pub struct DrillArgs {
     /// Workload clients of the chaos scenario (register operations and creates).
     #[arg(long, default_value_t = 4)]
     pub chaos_clients: usize,
+    /// Serve TLS: a development CA and certificates in the run's directory, mutual TLS between
+    /// the nodes and from every client (each controller with its own certificate), so the
+    /// failover is measured with the handshakes a production cluster pays.
+    #[arg(long)]
+    pub tls: bool,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub output: super::ctl::Output,
@@ -80,6 +85,7 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
         command_interval: Duration::from_millis(args.command_interval_ms.max(1)),
         load_clients: args.load_clients,
         seed: args.seed,
+        tls: args.tls,
     };
     let temp = tempfile::tempdir()?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());

@@ -42,6 +42,9 @@ pub struct CollectConfig {
     /// Each process's coordinator token, by its identity (camera id, analyzer name `aN`), passed
     /// as `SKYWAY_TOKEN`; empty while the coordinator's authentication is off.
     pub tokens: BTreeMap<String, String>,
+    /// The cluster's TLS, when it serves TLS: each process trusts its CA and shows the client
+    /// certificate of its identity (`client-<camera id>.pem`, `client-aN.pem`).
+    pub tls: Option<crate::rig::cluster::ClusterTls>,
 }
 
 /// The running processes.
@@ -122,7 +125,7 @@ impl Collectors {
                 id,
                 &config.binary,
                 &args,
-                &env(&config, id),
+                &as_refs(&env(&config, id)),
                 &config.dir.join(format!("{id}.log")),
             )?);
         }
@@ -228,13 +231,19 @@ fn spawn_analyzer(config: &CollectConfig, n: usize, extra: &[String]) -> anyhow:
     args.extend(shared_args(config, &analyzer_stats_path(&config.dir, n)));
     args.extend(extra.iter().cloned());
     let log = config.dir.join(format!("analyzer-{name}.log"));
-    Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &env(config, &name), &log)
+    Process::spawn_env(&format!("analyzer {name}"), &config.binary, &args, &as_refs(&env(config, &name)), &log)
 }
 
-/// The shared environment, and `identity`'s token if it has one.
-fn env<'a>(config: &'a CollectConfig, identity: &str) -> Vec<(&'a str, &'a str)> {
-    let token = config.tokens.get(identity).map(|t| ("SKYWAY_TOKEN", t.as_str()));
-    config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())).chain(token).collect()
+/// The shared environment, `identity`'s token if it has one, and its certificate when the
+/// cluster serves TLS.
+fn env(config: &CollectConfig, identity: &str) -> Vec<(String, String)> {
+    let token = config.tokens.get(identity).map(|t| ("SKYWAY_TOKEN".to_string(), t.clone()));
+    let tls = config.tls.iter().flat_map(|tls| tls.client_env(identity));
+    config.env.iter().cloned().chain(token).chain(tls).collect()
+}
+
+fn as_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 /// Where camera `id` writes its stats.

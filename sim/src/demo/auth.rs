@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, ClientOptions, mint_token};
+use skyway_coord::client::{Client, mint_token};
 use skyway_coord::core::acl::{ANYONE, ROOT_USER};
 use skyway_coord::proto::coord as pb;
 
@@ -61,11 +61,6 @@ impl Tokens {
     /// The token of `identity`, if it has one.
     pub fn of(&self, identity: &str) -> Option<&str> {
         self.0.get(identity).map(String::as_str)
-    }
-
-    /// Client options carrying `identity`'s token (none if it has none).
-    pub fn options(&self, identity: &str) -> ClientOptions {
-        ClientOptions::default().with_token(self.of(identity).map(str::to_string))
     }
 
     /// Every identity's token (for the collector's processes).

@@ -37,6 +37,7 @@ pub async fn start(
     endpoints: &[String],
     world: &mut LiveWorld,
     tokens: Option<&super::auth::Tokens>,
+    tls: Option<&crate::rig::cluster::ClusterTls>,
 ) -> anyhow::Result<(Collectors, String)> {
     let fps = FPS_DEFAULT / config.speed.max(1.0);
     let feed = world.serve_feed("127.0.0.1:0".parse()?, fps).await?;
@@ -58,6 +59,7 @@ pub async fn start(
         env: Vec::new(),
         metrics: false,
         tokens: tokens.map(super::auth::Tokens::to_map).unwrap_or_default(),
+        tls: tls.cloned(),
     })?;
     Ok((collectors, store))
 }

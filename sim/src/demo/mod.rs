@@ -32,7 +32,7 @@ use crate::dashboard::{self, history::History};
 use crate::drill::judge_trail;
 use crate::live::runner::{LiveConfig, LiveWorld};
 use crate::live::snapshot::Snapshot;
-use crate::rig::cluster::ProcessCluster;
+use crate::rig::cluster::{ClusterTls, ProcessCluster};
 use crate::rig::netfault::{FaultProxy, Mode};
 use crate::rig::process::{Process, Signal};
 use control::{Answer, Refused, Request, Target};
@@ -77,6 +77,9 @@ pub struct DemoConfig {
     /// Turn the coordinator's authentication on, one identity per process with least
     /// privilege (see [`auth`]).
     pub auth: bool,
+    /// Serve TLS: a development CA and a certificate per node and per process (see
+    /// [`tls_for`]), mutual TLS between nodes and from every client.
+    pub tls: bool,
 }
 
 /// One fault the demo injected, and what followed.
@@ -169,7 +172,22 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
             config.root.display()
         ),
     );
-    let cluster = ProcessCluster::start(&config.binary, &config.root.join("coord"), 3, &[])?;
+    let coord_dir = config.root.join("coord");
+    let cluster = match tls_for(&config)? {
+        Some(tls) => {
+            let dir = tls.dir.display().to_string();
+            let cluster = ProcessCluster::start_tls(&config.binary, &coord_dir, 3, tls, &[])?;
+            say(
+                &config,
+                &format!(
+                    "TLS on: every node and every process has its own certificate from a development CA in {dir}; \
+                     nodes admit only members on their peer ports and only certified clients on their client ports"
+                ),
+            );
+            cluster
+        }
+        None => ProcessCluster::start(&config.binary, &coord_dir, 3, &[])?,
+    };
     let leader = cluster.wait_for_leader(Duration::from_secs(30)).await?;
     say(&config, &format!("coordinator nodes {} elected node {leader} leader", cluster.endpoints().join(", ")));
     // With --auth the demo's own token is minted first, so that the world publishes with it
@@ -178,7 +196,8 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
     let client = match &mut tokens {
         Some(tokens) => {
             tokens.mint(auth::DEMO_IDENTITY);
-            skyway_coord::client::Client::new(&cluster.endpoints(), tokens.options(auth::DEMO_IDENTITY))?
+            let options = cluster.client_options()?.with_token(tokens.of(auth::DEMO_IDENTITY).map(str::to_string));
+            skyway_coord::client::Client::new(&cluster.endpoints(), options)?
         }
         None => cluster.client()?,
     };
@@ -238,7 +257,8 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
     let (mut collectors, store) = match &config.collect {
         Some(settings) => {
             let (collectors, store) =
-                collect::start(settings, &config, &cluster.endpoints(), &mut world, tokens.as_ref()).await?;
+                collect::start(settings, &config, &cluster.endpoints(), &mut world, tokens.as_ref(), cluster.tls())
+                    .await?;
             say(
                 &config,
                 &format!(
@@ -287,7 +307,8 @@ pub async fn run(config: DemoConfig, interrupted: impl std::future::Future<Outpu
     for name in &names {
         let endpoints = stage.cluster.endpoints();
         let (process, links) =
-            spawn_controller(&config, name, &endpoints, &world, &roles, stage.tokens.as_ref()).await?;
+            spawn_controller(&config, name, &endpoints, &world, &roles, stage.tokens.as_ref(), stage.cluster.tls())
+                .await?;
         stage.slots.push(Slot { name: name.clone(), process: Some(process), links, cut_off: false });
     }
     if config.control {
@@ -407,6 +428,22 @@ fn announce(config: &DemoConfig, line: &str) {
     }
 }
 
+/// With `--tls`, a development CA and certificates in `ROOT/certs` (remade at every start): one
+/// per coordinator node, and a client certificate for each identity a process of the demo
+/// talks to the coordinator as — the demo itself, each controller, camera and analyzer.
+fn tls_for(config: &DemoConfig) -> anyhow::Result<Option<ClusterTls>> {
+    if !config.tls {
+        return Ok(None);
+    }
+    let mut identities = vec![auth::DEMO_IDENTITY.to_string()];
+    identities.extend((1..=config.controllers).map(|i| format!("c{i}")));
+    if let Some(collect) = &config.collect {
+        identities.extend(crate::live::cameras::placements(&config.scenario).into_iter().map(|p| p.spec.id));
+        identities.extend((1..=collect.analyzers).map(|n| format!("a{n}")));
+    }
+    Ok(Some(ClusterTls::create(&config.root.join("certs"), 3, &identities, auth::DEMO_IDENTITY)?))
+}
+
 /// Starts controller `name`, its links through proxies (so it can be cut off, and its last
 /// command held while it is paused).
 async fn spawn_controller(
@@ -416,6 +453,7 @@ async fn spawn_controller(
     world: &LiveWorld,
     roles: &[String],
     tokens: Option<&auth::Tokens>,
+    tls: Option<&ClusterTls>,
 ) -> anyhow::Result<(Process, Links)> {
     let mut coordinator = Vec::new();
     for endpoint in endpoints {
@@ -447,7 +485,9 @@ async fn spawn_controller(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let env = tokens.map(|t| t.env(name)).unwrap_or_default();
+    let tls_env = tls.map(|tls| tls.client_env(name)).unwrap_or_default();
+    let mut env = tokens.map(|t| t.env(name)).unwrap_or_default();
+    env.extend(tls_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let log = config.root.join("logs").join(format!("{name}.log"));
     let process = Process::spawn_env(name, &config.binary, &args, &env, &log)?;
     Ok((process, Links { coordinator, actuator }))
@@ -566,8 +606,16 @@ impl Stage<'_> {
     async fn restart(&mut self, i: usize, roles: &[String]) -> anyhow::Result<()> {
         let name = self.slots[i].name.clone();
         let endpoints = self.cluster.endpoints();
-        let (process, links) =
-            spawn_controller(self.config, &name, &endpoints, self.world, roles, self.tokens.as_ref()).await?;
+        let (process, links) = spawn_controller(
+            self.config,
+            &name,
+            &endpoints,
+            self.world,
+            roles,
+            self.tokens.as_ref(),
+            self.cluster.tls(),
+        )
+        .await?;
         self.slots[i].process = Some(process);
         self.slots[i].links = links;
         self.slots[i].cut_off = false;

@@ -62,6 +62,16 @@ pub struct ClusterTls {
 }
 
 impl ClusterTls {
+    /// Makes a development CA and certificates in `dir` (replacing any there), as `skyway certs
+    /// init` does: one per node of a `nodes`-node cluster and a client certificate for each of
+    /// `identities`; nodes demand client certificates, and the cluster's own clients show
+    /// `client`'s (which must be among `identities`).
+    pub fn create(dir: &Path, nodes: u64, identities: &[String], client: &str) -> anyhow::Result<Self> {
+        let files = crate::cli::certs::make(nodes, identities, &[])?;
+        crate::cli::certs::write(dir, &files, true)?;
+        Ok(Self { dir: dir.to_path_buf(), require_client_certs: true, client: Some(client.to_string()) })
+    }
+
     /// Client options trusting the cluster's CA and showing the configured client identity.
     pub fn client_options(&self) -> anyhow::Result<ClientOptions> {
         let ca = PemPath::new("--cacert", self.dir.join("ca.pem"));
@@ -74,6 +84,17 @@ impl ClusterTls {
         };
         let tls = ClientTls::load(&ca, cert.as_ref(), key.as_ref(), None)?;
         Ok(ClientOptions { tls: Some(tls), ..ClientOptions::default() })
+    }
+
+    /// The environment of a child process that talks to this cluster as `identity`: the CA it
+    /// trusts and the certificate it shows (`client-IDENTITY.pem`, which must exist).
+    pub fn client_env(&self, identity: &str) -> Vec<(String, String)> {
+        let file = |name: String| self.dir.join(name).display().to_string();
+        vec![
+            ("SKYWAY_CACERT".to_string(), file("ca.pem".into())),
+            ("SKYWAY_CERT".to_string(), file(format!("client-{identity}.pem"))),
+            ("SKYWAY_KEY".to_string(), file(format!("client-{identity}.key"))),
+        ]
     }
 
     /// `coord serve` flags for node `id`.
@@ -137,7 +158,19 @@ impl ProcessCluster {
         size: usize,
         extra_args: &[&str],
     ) -> anyhow::Result<(Self, Links)> {
+        Self::start_with_links_tls(binary, root, size, None, extra_args).await
+    }
+
+    /// Like [`ProcessCluster::start_with_links`], every node serving TLS when `tls` is given.
+    pub async fn start_with_links_tls(
+        binary: &Path,
+        root: &Path,
+        size: usize,
+        tls: Option<ClusterTls>,
+        extra_args: &[&str],
+    ) -> anyhow::Result<(Self, Links)> {
         let mut cluster = Self::prepare(binary, root, size, extra_args)?;
+        cluster.tls = tls;
         let mut proxies = BTreeMap::new();
         for (from, node) in &cluster.nodes {
             let mut routes = Vec::new();
@@ -253,6 +286,11 @@ impl ProcessCluster {
     /// A client for the whole cluster (over TLS when the cluster serves it).
     pub fn client(&self) -> anyhow::Result<Client> {
         Ok(Client::new(&self.endpoints(), self.client_options()?)?)
+    }
+
+    /// The TLS every node serves, if any.
+    pub fn tls(&self) -> Option<&ClusterTls> {
+        self.tls.as_ref()
     }
 
     /// Options for clients of this cluster: its TLS, if any.
