@@ -26,6 +26,7 @@
 //! this node's acknowledgement from before the crash may still be serving reads from it.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,26 +76,38 @@ pub struct CoordNode {
     votes_from: tokio::time::Instant,
 }
 
+/// Opens (or creates) a node's storage in `data_dir`: the Raft log (`wal/`) and the database
+/// holding the latest snapshot (`skyway.redb`), from which the state machine is loaded. Blocking.
+fn open_storage(data_dir: &Path, history: HistoryBounds) -> Result<(WalStore, StateMachineStore), CoordError> {
+    let internal = |what: &str, e: &dyn std::fmt::Display| CoordError::Internal { reason: format!("{what}: {e}") };
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| internal(&format!("cannot create data directory {}", data_dir.display()), &e))?;
+    let db_path = data_dir.join("skyway.redb");
+    let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
+    let wal_dir = data_dir.join("wal");
+    let log_store =
+        WalStore::open(&wal_dir).map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?;
+    let state_machine = StateMachineStore::open(db, history).map_err(|e| internal("cannot load snapshot", &e))?;
+    Ok((log_store, state_machine))
+}
+
 impl CoordNode {
     /// Opens the node's storage, starts Raft, and forms the cluster on first start.
     pub async fn start(config: NodeConfig) -> Result<Arc<Self>, CoordError> {
         config.validate()?;
         let internal = |what: &str, e: &dyn std::fmt::Display| CoordError::Internal { reason: format!("{what}: {e}") };
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| internal(&format!("cannot create data directory {}", config.data_dir.display()), &e))?;
-        let db_path = config.data_dir.join("skyway.redb");
-        let db = open_database(&db_path).map_err(|e| internal(&format!("cannot open {}", db_path.display()), &e))?;
-        let wal_dir = config.data_dir.join("wal");
         let metrics = Arc::new(CoordMetrics::new());
-        let log_store = WalStore::open(&wal_dir)
-            .map_err(|e| internal(&format!("cannot open the log in {}", wal_dir.display()), &e))?
-            .with_fsync_histogram(metrics.log_fsync_duration.clone());
-        let state_machine = StateMachineStore::open(
-            db,
+        // Opening replays the log and may repair the database after a crash: disk work that
+        // can take seconds, so it runs off the async threads (as every later fsync does).
+        let (data_dir, history) = (
+            config.data_dir.clone(),
             HistoryBounds { events: config.history_events_max, bytes: config.history_bytes_max },
-        )
-        .map_err(|e| internal("cannot load snapshot", &e))?
-        .with_metrics(metrics.clone());
+        );
+        let (log_store, state_machine) = tokio::task::spawn_blocking(move || open_storage(&data_dir, history))
+            .await
+            .map_err(|e| internal("opening the node's storage stopped", &e))??;
+        let log_store = log_store.with_fsync_histogram(metrics.log_fsync_duration.clone());
+        let state_machine = state_machine.with_metrics(metrics.clone());
         let shared = state_machine.shared();
 
         let peers = Peers::new(config.peer_routes.clone(), config.peer_tls.as_ref())
