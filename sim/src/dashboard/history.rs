@@ -397,12 +397,11 @@ impl History {
         state.frames.iter().find(|f| f.record.seq == seq).or_else(|| state.replay.iter().find(|f| f.record.seq == seq))
     }
 
-    /// The frame of `camera` that was the newest at wall time `at_ms`: from the recent frames if
-    /// it is one of them, else from the replay's index (one a second).
+    /// The frame of `camera` to replay at wall time `at_ms`: the newest in the replay's index
+    /// (one a second) not after it. Always from the index, so that a moment replays the same
+    /// frame however long ago it was.
     pub fn camera_frame_as_of(&self, camera: &str, at_ms: u64) -> Option<&CameraFrame> {
-        let state = self.cameras.get(camera)?;
-        let frames = if state.frames.front().is_some_and(|f| f.at_ms <= at_ms) { &state.frames } else { &state.replay };
-        frames.iter().rev().find(|f| f.at_ms <= at_ms)
+        self.cameras.get(camera)?.replay.iter().rev().find(|f| f.at_ms <= at_ms)
     }
 
     /// Wall times of the frames kept for the replay, oldest first.
