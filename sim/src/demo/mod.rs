@@ -553,6 +553,12 @@ impl Stage<'_> {
 
     async fn resume(&mut self, i: usize) -> Result<String, Refused> {
         let name = self.slots[i].name.clone();
+        self.running(i)?;
+        // The held command goes on its way first, while the process is still stopped: woken
+        // first, its client would find the command's deadline long past and cancel it before
+        // the proxy let it through, and the late command would never reach the actuator.
+        self.slots[i].links.actuator.set_to_target(Mode::Pass);
+        tokio::time::sleep(Duration::from_millis(50)).await;
         self.running(i)?
             .signal(Signal::Cont)
             .await
