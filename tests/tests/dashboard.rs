@@ -1,7 +1,13 @@
-//! The dashboard in a real browser: `skyway demo --listen 127.0.0.1:0` as a real process,
-//! headless Chromium driven over the DevTools protocol (`skyway_tests::cdp`). The page must
-//! render the highway, the airport and a lane per role; "kill" on a segment's primary must show
-//! a new primary with a higher token and no overlap; "pause" on a tower's primary must show its
+//! The dashboard in a real browser: `skyway demo --listen 0.0.0.0:PORT` as a real process (bound
+//! beyond loopback, so its fault controls need the token printed on its console; reached on
+//! 127.0.0.1), headless Chromium driven over the DevTools protocol (`skyway_tests::cdp`). Fault
+//! requests without the token or with a wrong one must be refused (401, 403) with nothing done,
+//! and the page, opened by the printed URL, must carry it. The page must
+//! render the highway, the airport and a lane per role; closing a lane from the page must show it
+//! closed by the segment's primary under its token, still closed (by the new primary, under its
+//! token) after "kill" on that primary, which must show
+//! a new primary with a higher token and no overlap, and reopened from the page;
+//! closing and reopening a runway likewise; "pause" on a tower's primary must show its
 //! late command refused (the command it sent just before it stopped); "stall" must draw a
 //! stalled vehicle; a reload must show the history again; bad requests must be refused
 //! with nothing killed; the storage lesson's three logs must appear side by side, every append a
@@ -34,12 +40,40 @@ fn click(testid: &str, role: &str) -> String {
     )
 }
 
-/// POSTs `body` to /api/faults from the page; returns `[status, answer]`.
+/// POSTs `body` to /api/faults from the page, with the token its URL carries; returns
+/// `[status, answer]`.
 fn post(body: &str) -> String {
     format!(
-        r#"fetch('/api/faults', {{ method: 'POST', headers: {{ 'content-type': 'application/json' }}, body: {body:?} }})
+        r#"fetch('/api/faults', {{ method: 'POST', headers: {{ 'content-type': 'application/json',
+            'x-skyway-token': new URLSearchParams(location.search).get('token') }}, body: {body:?} }})
             .then(async r => [r.status, await r.json()])"#
     )
+}
+
+/// Chooses `value` in the `<select>` with data-testid `testid`, as a user would.
+fn choose(testid: &str, value: &str) -> String {
+    format!(
+        r#"(() => {{ const s = document.querySelector('[data-testid={testid}]'); if (![...s.options].some(o => o.value === {value:?})) return false;
+            s.value = {value:?}; s.dispatchEvent(new Event('change')); return true; }})()"#
+    )
+}
+
+/// The closed lane `lane` of segment `n` as drawn: `{by, token, operator}`, or null.
+fn closed_lane(n: u32, lane: u8) -> String {
+    format!(
+        r#"(() => {{ const c = document.querySelector('[data-testid=closed-lane][data-segment="{n}"][data-lane="{lane}"]');
+            return c ? {{ by: c.dataset.by, token: Number(c.dataset.token), operator: c.dataset.operator === 'true' }} : null; }})()"#
+    )
+}
+
+/// POSTs a fault request from the test itself (not the page) with `token` (None: none).
+async fn post_raw(addr: &str, body: &str, token: Option<&str>) -> (u16, String) {
+    let header = token.map(|t| format!("X-Skyway-Token: {t}\r\n")).unwrap_or_default();
+    let request = format!(
+        "POST /api/faults HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{header}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    http(addr, &request).await
 }
 
 /// SIGTERMs the demo when dropped and waits for it to stop its own processes: dropping its
@@ -70,8 +104,11 @@ impl Drop for Stopper {
 async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
     let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     let dir = tempfile::tempdir().unwrap();
+    // Bound beyond loopback (a free port of every interface), reached on 127.0.0.1 only.
+    let port = std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("0.0.0.0:{port}");
     let mut demo = tokio::process::Command::new(skyway_binary())
-        .args(["demo", "--listen", "127.0.0.1:0", "--duration", "150", "--speed", "2", "--warmup-min", "2"])
+        .args(["demo", "--listen", &listen, "--duration", "200", "--speed", "2", "--warmup-min", "2"])
         .args(["--summary-every-s", "60"])
         .arg("--data-dir")
         .arg(dir.path())
@@ -153,6 +190,84 @@ async fn tampered_frame_is_refused(browser: &Browser, url: &str, store: &std::pa
     Ok(())
 }
 
+/// Sets the replay's slider to `t_ms` (ms into the run), as dragging it does.
+fn replay_at(t_ms: u64) -> String {
+    format!(
+        "(s => {{ s.value = '{t_ms}'; s.dispatchEvent(new Event('input')); return true; }})(document.getElementById('slider'))"
+    )
+}
+
+/// The replay shows the cameras' frames too: the frame that was newest at the replayed moment,
+/// and a placeholder in its place once the janitor deleted it (here the test deletes it).
+async fn replayed_frames(
+    browser: &Browser,
+    store: &std::path::Path,
+    artifacts: &std::path::Path,
+) -> anyhow::Result<()> {
+    let span = browser.eval("fetch('/api/state').then(r => r.json()).then(m => m.span_t_ms)").await?;
+    let span = span.as_u64().unwrap_or(0);
+    let drawn_at = span.saturating_sub(3_000);
+    // A frame of a few seconds ago that the page never loaded (a loaded one would come from its
+    // cache): the earliest moment of these that has one.
+    let pick = browser
+        .eval(&format!(
+            r#"(async () => {{
+                const loaded = new Set(performance.getEntriesByType('resource').map(e => new URL(e.name).pathname));
+                for (const back of [20000, 15000, 10000, 7000, 5000]) {{
+                    const at = Math.max(0, {span} - back);
+                    const m = await fetch('/api/state?at_t_ms=' + at).then(r => r.json());
+                    const c = m.cameras.find(c => c.frame && !loaded.has(c.frame.src));
+                    if (c) return {{ at, id: c.id, seq: c.frame.seq }};
+                }}
+                return null; }})()"#
+        ))
+        .await?;
+    let (id, seq) = (pick["id"].as_str().unwrap_or_default().to_string(), pick["seq"].as_u64().unwrap_or(0));
+    let gone_at = pick["at"].as_u64().unwrap_or(0);
+    anyhow::ensure!(!id.is_empty(), "no camera had a frame the page had not loaded, 5 to 20 s ago: {pick}");
+    let dir = store.join("frames").join(&id);
+    let file = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains(&format!("-{seq:010}.")) && !n.ends_with(".truth.json"))
+        })
+        .ok_or_else(|| anyhow::anyhow!("no frame {seq} of {id} in {}", dir.display()))?;
+    std::fs::remove_file(&file)?;
+    browser.eval(&replay_at(gone_at)).await?;
+    let card = format!(r#"document.querySelector('[data-testid=camera][data-camera="{id}"][data-replay=true]')"#);
+    let gone = browser
+        .wait_for(
+            "the deleted frame replayed as no longer retained",
+            &format!(r#"(c => c && c.querySelector('[data-gone=true]:not([hidden])')?.textContent)({card})"#),
+            Duration::from_secs(20),
+        )
+        .await?;
+    eprintln!("replayed {id} frame {seq}: {gone}");
+    browser.screenshot(&artifacts.join("3b-replay-frame-gone.png")).await?;
+    browser.eval(&replay_at(drawn_at)).await?;
+    let drawn = browser
+        .wait_for(
+            "a retained frame drawn in the replay",
+            r#"[...document.querySelectorAll('[data-testid=camera][data-replay=true]')].map(c => [c, c.querySelector('img')])
+                .filter(([c, img]) => c.textContent.includes('REPLAY: newest at') && !img.hidden && img.complete && img.naturalWidth > 0)
+                .map(([c, img]) => c.dataset.camera + ' ' + new URL(img.src).pathname)[0] || null"#,
+            Duration::from_secs(20),
+        )
+        .await?;
+    eprintln!("replayed a retained frame: {drawn}");
+    browser.eval("document.getElementById('live').click(); true").await?;
+    browser
+        .wait_for(
+            "live again",
+            "!document.getElementById('clock').textContent.startsWith('REPLAY')",
+            Duration::from_secs(10),
+        )
+        .await?;
+    Ok(())
+}
+
 async fn drive(
     browser: &Browser,
     url: &str,
@@ -160,6 +275,35 @@ async fn drive(
     store: &std::path::Path,
 ) -> anyhow::Result<()> {
     let long = Duration::from_secs(30);
+    // Beyond loopback: the printed URL carries the token, and faults without it are refused.
+    let addr = url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_string();
+    let token = url.split_once("?token=").map(|(_, t)| t.to_string());
+    let token = token.ok_or_else(|| anyhow::anyhow!("bound to 0.0.0.0, the URL must carry a token: {url}"))?;
+    anyhow::ensure!(addr.starts_with("127.0.0.1:"), "the printed URL is reachable on loopback: {url}");
+    let kill = r#"{"action":"kill","target":"c1"}"#;
+    let (status, body) = post_raw(&addr, kill, None).await;
+    anyhow::ensure!(status == 401 && body.contains("token printed"), "no token: {status} {body}");
+    let (status, body) = post_raw(&addr, kill, Some("0123456789abcdef0123456789abcdef")).await;
+    anyhow::ensure!(status == 403 && body.contains("wrong token"), "a wrong token: {status} {body}");
+    let (status, body) = post_raw(&addr, r#"{"action":"speed","value":2}"#, Some(&token)).await;
+    anyhow::ensure!(status == 200 && body.contains("2x real time"), "the printed token: {status} {body}");
+    // The model is republished within a tenth of a second: wait for the accepted request in it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let faults = loop {
+        let (_, state) = http(&addr, "GET /api/state HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
+        let state: Value = serde_json::from_str(&state)?;
+        let faults: Vec<String> = state["faults"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["action"].as_str().map(String::from))
+            .collect();
+        if !faults.is_empty() || std::time::Instant::now() > deadline {
+            break faults;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    anyhow::ensure!(faults == ["speed"], "the refused requests did nothing, the accepted one was done: {faults:?}");
     browser.open(url).await?;
     browser
         .wait_for("six highway segments", "document.querySelectorAll('[data-testid=segment]').length === 6", long)
@@ -176,8 +320,31 @@ async fn drive(
         .await?;
     browser.screenshot(&artifacts.join("1-running.png")).await?;
 
-    // Kill a segment's primary: a new primary, a higher token, no overlap.
+    // The operator closes lane 2 of segment/2 from the page: the segment's primary carries it
+    // out, and the lane is drawn closed by it, under its token.
     let before = browser.eval(&current_bar("segment/2")).await?;
+    anyhow::ensure!(
+        browser.eval(&choose("op-segment", "segment/2")).await? == Value::Bool(true),
+        "no segment/2 to choose"
+    );
+    anyhow::ensure!(browser.eval(&choose("op-lane", "2")).await? == Value::Bool(true), "no lane 2 to choose");
+    browser.eval("document.querySelector('[data-testid=close-lane]').click(); true").await?;
+    let closed = browser
+        .wait_for(
+            "lane 2 of segment/2 closed by its primary, on the operator's order",
+            &format!(
+                r#"(c => c && c.operator && c.by === {:?} && c.token === {} ? c : null)({})"#,
+                before["controller"].as_str().unwrap_or_default(),
+                before["token"],
+                closed_lane(2, 2)
+            ),
+            long,
+        )
+        .await?;
+    eprintln!("closed by the operator's order: {closed}");
+    browser.screenshot(&artifacts.join("1b-lane-closed.png")).await?;
+
+    // Kill a segment's primary: a new primary, a higher token, no overlap.
     anyhow::ensure!(browser.eval(&click("kill-primary", "segment/2")).await? == Value::Bool(true), "no kill button");
     let expression = format!(
         r#"(() => {{ const now = {}; const lane = document.querySelector('[data-testid=role-lane][data-role="segment/2"]');
@@ -198,6 +365,31 @@ async fn drive(
         .await?;
     browser.wait_for("the gap annotated", r#"document.querySelector('[data-testid=role-lane][data-role="segment/2"] [data-testid=gap]')?.textContent.includes('takeover')"#, long).await?;
     eprintln!("segment/2: {before} -> {after}");
+    // The closure outlived the failover: the new primary read the same order and keeps it.
+    browser
+        .wait_for(
+            "lane 2 of segment/2 kept closed by the new primary, under its token",
+            &format!(
+                r#"(c => c && c.operator && c.by === {:?} && c.token === {} ? c : null)({})"#,
+                after["controller"].as_str().unwrap_or_default(),
+                after["token"],
+                closed_lane(2, 2)
+            ),
+            long,
+        )
+        .await?;
+    // Reopened from the page: the primary's next command opens it.
+    browser.eval("document.querySelector('[data-testid=reopen-lane]').click(); true").await?;
+    browser
+        .wait_for(
+            "lane 2 of segment/2 reopened",
+            &format!(
+                r#"!{} && !document.querySelector('[data-testid=ordered-lane][data-segment="2"][data-lane="2"]')"#,
+                closed_lane(2, 2)
+            ),
+            long,
+        )
+        .await?;
     // The killed primary's session expires: the membership log says so, streamed from a watch.
     let victim = before["controller"].as_str().unwrap_or_default();
     browser
@@ -248,6 +440,20 @@ async fn drive(
     let lesson = browser.eval(&post(r#"{"action":"lesson"}"#)).await?;
     anyhow::ensure!(lesson[0] == 200, "the lesson did not start: {lesson}");
 
+    // The operator closes runway 07R from the page: its tower's primary closes it; then reopens.
+    let runway = |closed: bool| {
+        format!(
+            r#"(r => r && r.dataset.closed === '{closed}' && r.dataset.operator === '{closed}' ? {{ by: r.dataset.closedBy, token: r.dataset.closedToken }} : null)(document.querySelector('[data-testid=runway][data-runway="07R"]'))"#
+        )
+    };
+    anyhow::ensure!(browser.eval(&choose("op-runway", "runway/07R")).await? == Value::Bool(true), "no runway 07R");
+    browser.eval("document.querySelector('[data-testid=close-runway]').click(); true").await?;
+    let closed = browser.wait_for("runway 07R closed by its tower's primary", &runway(true), long).await?;
+    anyhow::ensure!(closed["by"].as_str().is_some_and(|b| !b.is_empty()), "closed, but by whom? {closed}");
+    browser.eval("document.querySelector('[data-testid=reopen-runway]').click(); true").await?;
+    browser.wait_for("runway 07R reopened", &runway(false), long).await?;
+    eprintln!("runway 07R closed by {closed}, and reopened");
+
     let errors = browser.errors();
     anyhow::ensure!(errors.is_empty(), "console errors: {errors:#?}");
 
@@ -272,6 +478,9 @@ async fn drive(
         (r#"{"action":"explode"}"#, 400, "malformed fault request"),
         (r#"{"action":"speed","value":-3}"#, 400, "out of range"),
         (r#"{"action":"stall","position_m":99999}"#, 400, "cannot stall a vehicle there"),
+        (r#"{"action":"close-lane","target":"segment/9","lane":1}"#, 400, "unknown segment"),
+        (r#"{"action":"close-lane","target":"segment/2","lane":9}"#, 400, "unknown lane 9"),
+        (r#"{"action":"close-runway","target":"runway/99"}"#, 400, "unknown runway"),
     ] {
         let answer = browser.eval(&post(body)).await?;
         let error = answer[1]["error"].as_str().unwrap_or_default();
@@ -286,10 +495,10 @@ async fn drive(
         faults_before == faults_after,
         "a refused request injected a fault: {faults_before} -> {faults_after}"
     );
-    // Chromium logs each refused request as a failed load: those six, and nothing else.
+    // Chromium logs each refused request as a failed load: those nine, and nothing else.
     let errors = browser.errors();
     let provoked = errors.iter().filter(|e| e.contains("Failed to load resource") && e.contains("/api/faults")).count();
-    anyhow::ensure!(errors.len() == 6 && provoked == 6, "console errors beyond the six refused requests: {errors:#?}");
+    anyhow::ensure!(errors.len() == 9 && provoked == 9, "console errors beyond the nine refused requests: {errors:#?}");
 
     // The cameras (checked late: the analyzers need a period or two for a first result): a
     // frame really drawn (fetched through the dashboard, its SHA-256 checked),
@@ -332,6 +541,7 @@ async fn drive(
     browser.eval("document.getElementById('live').click(); true").await?;
     browser.wait_for("live again", "!document.getElementById('clock').textContent.startsWith('REPLAY')", long).await?;
     browser.screenshot(&artifacts.join("3-reloaded.png")).await?;
+    replayed_frames(browser, store, artifacts).await?;
     // The lesson's three logs side by side: the naive object log lost acknowledged records.
     browser
         .wait_for(
@@ -367,8 +577,11 @@ async fn drive(
     );
     browser.eval("document.getElementById('large').click(); true").await?;
     browser.screenshot(&artifacts.join("4-large-type-lesson.png")).await?;
+    // The nine refused requests and the replayed frame the test deleted (a 404 twice: the
+    // image, and the page's fetch of the reason to show in its place), nothing else.
     let errors = browser.errors();
-    anyhow::ensure!(errors.len() == 6, "console errors after the reload: {:#?}", &errors[6..]);
+    let gone = errors.iter().filter(|e| e.contains("404") && e.contains("/api/cameras/")).count();
+    anyhow::ensure!(errors.len() == 11 && gone == 2, "console errors after the reload: {errors:#?}");
     Ok(())
 }
 

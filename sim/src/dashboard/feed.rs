@@ -65,6 +65,7 @@ pub async fn world(
                     vehicles: snapshot.vehicles.clone(),
                     movers: snapshot.movers.clone(),
                     segments: snapshot.segments.values().cloned().collect(),
+                    orders: snapshot.orders.clone(),
                     runways: snapshot.runways.values().cloned().collect(),
                 };
                 history.lock().expect("history poisoned").frame(frame);

@@ -8,13 +8,16 @@ use std::path::PathBuf;
 
 use skyway_controller::actuator::CLAIM;
 use skyway_controller::proto::AuditEntry;
-use skyway_world::highway::{VehicleKind, VehicleView};
+use skyway_world::highway::{SegmentOrder, VehicleKind, VehicleView};
+use skyway_world::summary::RunwaySummary;
 use skyway_world::{Scenario, World};
 
 use skyway_collector::record::{self, AnalysisRecord, BlobRef, FrameRecord};
 use skyway_collector::{AnalysisResult, LaneResult, StalledAlarm};
 
-use super::history::{Frame, History, Layout, LessonLogResult, MemberChange, NodeSample, Record, TruthCount};
+use super::history::{
+    CAMERA_FRAMES_MAX, Frame, History, Layout, LessonLogResult, MemberChange, NodeSample, Record, TruthCount,
+};
 use super::model::{self, Agreement, SIZE_MAX};
 use crate::lesson::AppendFate;
 use crate::lesson::replay::Belief;
@@ -44,6 +47,10 @@ fn fault(ms: u64, action: &str, target: &str, role: Option<&str>) -> Record {
         role: role.map(str::to_string),
         note: format!("{action} {target}"),
     }
+}
+
+fn operator(ms: u64, role: &str, lane: Option<u8>, closed: bool) -> Record {
+    Record::Operator { at_ms: START + ms, role: role.into(), lane, closed, note: format!("operator {role} {lane:?}") }
 }
 
 fn nodes(leader: u64, term: u64, down: Option<u64>, index: u64) -> Vec<NodeSample> {
@@ -216,11 +223,34 @@ fn recorded() -> History {
     history.push(fault(6_000, "resume", "c3", None));
     history.push(decision(6_050, "runway/07L", "c3", 4, "clear XY9 takeoff #2", false, 8));
     history.push(fault(8_100, "restart", "c1", None));
+    // The operator closes lane 2 of segment/1 and runway 07L at 7 s: c2 carries both out, under
+    // its tokens (#7, #8); the frame below shows them in force.
+    history.push(operator(7_000, "segment/1", Some(2), true));
+    history.push(decision(7_200, "segment/1", "c2", 7, "limit=80 closed=2", true, 7));
+    history.push(operator(7_100, "runway/07L", None, true));
+    history.push(decision(7_300, "runway/07L", "c2", 8, "close #8-2", true, 8));
+    history.push(decision(7_500, "runway/07L", "c2", 8, "hold #8-3", true, 8));
     // The coordinator's leader killed at 9 s; node 2 leads in term 2.
     history.push(fault(9_000, "kill", "node 1", None));
     history.push(Record::Coordinator { at_ms: START + 9_200, nodes: nodes(0, 1, Some(1), 90) });
     history.push(Record::Coordinator { at_ms: START + 9_700, nodes: nodes(2, 2, Some(1), 95) });
     frame_after(&mut world, 120, 10_000, &mut frame);
+    let mut orders = world.highway().map(|h| h.orders()).unwrap_or_default();
+    orders[0] = SegmentOrder::parse("limit=80 closed=2").expect("an order");
+    frame.orders = orders;
+    frame.runways.retain(|r| r.runway != "07L");
+    frame.runways.push(RunwaySummary {
+        runway: "07L".into(),
+        seq: 3,
+        time_s: frame.time_s,
+        closed: true,
+        occupants: vec![],
+        arrivals: vec![],
+        departures: vec![],
+        crossings: vec![],
+        claim_token: 8,
+        last_command: Some("#8-2".into()),
+    });
     history.frame(frame.clone());
     history.push(Record::Lesson {
         at_ms: START + 11_000,
@@ -333,7 +363,57 @@ fn cameras_show_their_newest_frame_and_the_count_against_the_truth() {
     assert!(m.cameras[1].text.starts_with("DISAGREE"), "{}", m.cameras[1].text);
     assert!(m.cameras[2].frame.is_none());
     assert_eq!(m.cameras[2].agreement, Agreement::Waiting);
-    assert!(model::compute(&recorded(), Some(START + 5_000)).cameras.is_empty(), "frames are live only");
+}
+
+#[test]
+fn a_replay_shows_the_frame_that_was_newest_then() {
+    let mut history = recorded();
+    // The run goes on to 60 s, so that every moment below is in the past.
+    history.push(decision(60_000, "segment/1", "c2", 7, "limit=80 closed=2", true, 7));
+    // Frames a second apart enter the replay's index; ones in between only the recent frames
+    // (a replay shows the index's, so that a moment always replays the same frame).
+    for (seq, ms) in [(20, 12_000), (21, 12_400), (22, 13_000), (23, 14_000)] {
+        history.camera_frame(START + ms, frame_record("cam-1", seq));
+    }
+    history.camera_truth("cam-1", 22, TruthCount { in_view: 3, stalled: 0 });
+    let frame_at = |history: &History, ms: u64| {
+        let m = model::compute(history, Some(START + ms));
+        let cam = m.cameras.into_iter().find(|c| c.id == "cam-1").expect("cam-1");
+        (cam.frame.map(|f| (f.seq, f.src)), cam.truth.map(|t| t.seq), cam.analysis.is_some())
+    };
+    assert_eq!(
+        frame_at(&history, 13_500),
+        (Some((22, "/api/cameras/cam-1/frames/22".into())), Some(22), false),
+        "frame 22 was the newest at 13.5 s; its truth; no live count in a replay"
+    );
+    assert_eq!(frame_at(&history, 12_500).0.map(|f| f.0), Some(20), "21 came 0.4 s after 20: not indexed");
+    assert_eq!(frame_at(&history, 1_000).0, None, "no frame stored yet at 1 s");
+    // Past the recent frames, the index (one a second) still knows which frame was newest.
+    for k in 0..(CAMERA_FRAMES_MAX as u64 + 10) {
+        history.camera_frame(START + 20_000 + k * 300, frame_record("cam-1", 100 + k));
+    }
+    assert!(history.cameras()["cam-1"].frames.iter().all(|f| f.record.seq >= 100), "22 left the recent frames");
+    assert_eq!(frame_at(&history, 13_500).0.map(|f| f.0), Some(22), "from the replay's index");
+    assert!(history.camera_frame_at("cam-1", 22).is_some(), "and the server still finds its record");
+}
+
+#[test]
+fn an_operators_closure_is_drawn_as_carried_out_by_the_primary() {
+    let m = model::compute(&recorded(), None);
+    let world = m.world.expect("a frame");
+    let segment = &world.highway.expect("the road").segments[0];
+    assert_eq!(segment.operator_closed, [2]);
+    let closed: Vec<String> =
+        segment.closed.iter().map(|c| format!("lane {} by {:?} operator {}", c.lane, c.by, c.operator)).collect();
+    assert_eq!(closed, [r#"lane 2 by Some(("c2", 7)) operator true"#], "closed by c2's command under #7");
+    let runway = &world.airport.expect("the airport").runways[0];
+    assert_eq!((runway.id.as_str(), runway.closed, runway.operator_closed), ("07L", true, true));
+    assert_eq!(runway.closed_by, Some(("c2".to_string(), 8)), "the close command, not the holds after it");
+    // Reopened: the order is lifted (the lane stays drawn closed until the primary's command).
+    let mut history = recorded();
+    history.push(operator(10_500, "segment/1", Some(2), false));
+    let m = model::compute(&history, None);
+    assert!(m.world.expect("a frame").highway.expect("the road").segments[0].operator_closed.is_empty());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use skyway_collector::record::{AnalysisRecord, FrameRecord};
 use skyway_controller::proto::AuditEntry;
 use skyway_world::airport::Mover;
-use skyway_world::highway::{HighwaySpec, VehicleView};
+use skyway_world::highway::{HighwaySpec, SegmentOrder, VehicleView};
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
 use skyway_world::world::WorldStats;
 
@@ -41,6 +41,9 @@ pub struct Frame {
     pub movers: Vec<Mover>,
     /// The latest loop summary of each segment.
     pub segments: Vec<SegmentSummary>,
+    /// The order in force on each segment, upstream first (empty: not known, and the summaries'
+    /// closures are drawn, as of their period's end).
+    pub orders: Vec<SegmentOrder>,
     /// The latest state of each runway.
     pub runways: Vec<RunwaySummary>,
 }
@@ -144,6 +147,10 @@ pub struct CameraState {
     /// The newest frames, oldest first, at most [`CAMERA_FRAMES_MAX`] (the page asks for the
     /// newest, which may have moved on by the time a loaded server answers).
     pub frames: VecDeque<CameraFrame>,
+    /// The camera's index for the replay: one frame record a [`FRAME_EVERY_MS`], oldest first,
+    /// at most [`FRAMES_MAX`] (records only: the frames themselves stay in blob storage for as
+    /// long as the janitor keeps them).
+    pub replay: VecDeque<CameraFrame>,
     /// The analyzer's latest result (`/analysis/<id>`).
     pub analysis: Option<AnalysisRecord>,
     /// How much road it watches, m (from `/cameras/<id>/calibration`).
@@ -189,6 +196,20 @@ pub enum Record {
         /// The change.
         change: MemberChange,
     },
+    /// An operator's order (from the dashboard): a lane or a runway closed or reopened. The
+    /// role's primary carries it out; this records that it was given.
+    Operator {
+        /// Wall time, ms since the Unix epoch.
+        at_ms: u64,
+        /// The role: `segment/N` or `runway/ID`.
+        role: String,
+        /// The lane, for a segment.
+        lane: Option<u8>,
+        /// Closed (true) or reopened.
+        closed: bool,
+        /// The line that explains it.
+        note: String,
+    },
     /// The storage lesson ran.
     Lesson {
         /// Wall time it ended, ms since the Unix epoch.
@@ -208,6 +229,7 @@ impl Record {
             Record::Fault { at_ms, .. }
             | Record::Coordinator { at_ms, .. }
             | Record::Membership { at_ms, .. }
+            | Record::Operator { at_ms, .. }
             | Record::Lesson { at_ms, .. } => *at_ms,
         }
     }
@@ -320,7 +342,14 @@ impl History {
         if state.frames.len() == CAMERA_FRAMES_MAX {
             state.frames.pop_front();
         }
-        state.frames.push_back(CameraFrame { at_ms, record, truth: None });
+        let frame = CameraFrame { at_ms, record, truth: None };
+        if state.replay.back().is_none_or(|last| at_ms >= last.at_ms + FRAME_EVERY_MS) {
+            if state.replay.len() == FRAMES_MAX {
+                state.replay.pop_front();
+            }
+            state.replay.push_back(frame.clone());
+        }
+        state.frames.push_back(frame);
         self.seq += 1;
         true
     }
@@ -328,6 +357,9 @@ impl History {
     /// Takes the truth of frame `seq` of `camera`, read from blob storage.
     pub fn camera_truth(&mut self, camera: &str, seq: u64, truth: TruthCount) {
         let Some(state) = self.cameras.get_mut(camera) else { return };
+        if let Some(frame) = state.replay.iter_mut().rev().find(|f| f.record.seq == seq) {
+            frame.truth = Some(truth);
+        }
         if let Some(frame) = state.frames.iter_mut().find(|f| f.record.seq == seq) {
             frame.truth = Some(truth);
             self.seq += 1;
@@ -358,9 +390,18 @@ impl History {
         &self.cameras
     }
 
-    /// Frame `seq` of `camera`, if it is one of the recent ones remembered.
+    /// Frame `seq` of `camera`, if it is one of the recent ones remembered or in the replay's
+    /// index.
     pub fn camera_frame_at(&self, camera: &str, seq: u64) -> Option<&CameraFrame> {
-        self.cameras.get(camera)?.frames.iter().find(|f| f.record.seq == seq)
+        let state = self.cameras.get(camera)?;
+        state.frames.iter().find(|f| f.record.seq == seq).or_else(|| state.replay.iter().find(|f| f.record.seq == seq))
+    }
+
+    /// The frame of `camera` to replay at wall time `at_ms`: the newest in the replay's index
+    /// (one a second) not after it. Always from the index, so that a moment replays the same
+    /// frame however long ago it was.
+    pub fn camera_frame_as_of(&self, camera: &str, at_ms: u64) -> Option<&CameraFrame> {
+        self.cameras.get(camera)?.replay.iter().rev().find(|f| f.at_ms <= at_ms)
     }
 
     /// Wall times of the frames kept for the replay, oldest first.

@@ -7,15 +7,17 @@
 //! Every list is capped (newest kept), so a model's size is bounded whatever the run's length:
 //! see [`SIZE_MAX`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use skyway_controller::actuator::CLAIM;
 use skyway_controller::proto::AuditEntry;
 use skyway_world::airport::{MoverKind, Phase};
-use skyway_world::highway::VehicleKind;
+use skyway_world::highway::{SegmentOrder, VehicleKind};
 
-use super::history::{CameraState, Frame, History, LessonLogResult, MemberChange, NodeSample, Record, TruthCount};
+use super::history::{
+    CameraFrame, CameraState, Frame, History, LessonLogResult, MemberChange, NodeSample, Record, TruthCount,
+};
 use crate::drill::judge_trail;
 
 /// The largest model (as JSON) of the default scenario the server promises: a full road at its
@@ -62,8 +64,10 @@ pub struct Model {
     pub membership: Vec<MemberLine>,
     /// The actuators' decisions.
     pub decisions: DecisionsView,
-    /// The cameras: the latest frame of each, the analyzer's count beside the truth. Drawn live
-    /// only (a replay shows none: old frames leave blob storage with the janitor).
+    /// The cameras: the latest frame of each, the analyzer's count beside the truth. In a replay,
+    /// the frame that was the newest then (from the camera's index; the page says so when the
+    /// janitor has since deleted it from blob storage) and its truth; the analyzer's count is
+    /// drawn live only.
     pub cameras: Vec<CameraView>,
     /// The storage lesson, once it ran.
     pub lesson: Option<LessonView>,
@@ -122,12 +126,31 @@ pub struct SegmentView {
     pub end_m: f64,
     /// The limit in force (None: the road's).
     pub limit_kmh: Option<u32>,
-    /// Closed lanes and where: `(lane, from_m, to_m)` in road metres.
-    pub closed: Vec<(u8, f64, f64)>,
+    /// Closed lanes, where, and by whose command.
+    pub closed: Vec<ClosedLane>,
+    /// The lanes the operator's order closes (carried out by the primary's next command).
+    pub operator_closed: Vec<u8>,
     /// The loops' latest counts.
     pub loops: Vec<LoopView>,
     /// Its primary controller and token, from the actuator.
     pub primary: Option<(String, u64)>,
+}
+
+/// A closed lane of a segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClosedLane {
+    /// The lane (1 = rightmost).
+    pub lane: u8,
+    /// Where its closure starts, m from the road's start.
+    pub from_m: f64,
+    /// Where it ends, m from the road's start.
+    pub to_m: f64,
+    /// The controller and token of the newest accepted command that closes it: the primary
+    /// whose fenced command keeps it closed.
+    pub by: Option<(String, u64)>,
+    /// Whether the operator ordered it closed (else the primary closed it on its own, after a
+    /// stall).
+    pub operator: bool,
 }
 
 /// One loop station.
@@ -169,6 +192,10 @@ pub struct RunwayView {
     pub id: String,
     /// Whether it is closed.
     pub closed: bool,
+    /// While closed: the controller and token of the accepted `close` command.
+    pub closed_by: Option<(String, u64)>,
+    /// Whether the operator's order closes it (carried out by the primary's next command).
+    pub operator_closed: bool,
     /// On the runway now: `(who, landing|takeoff|crossing)`.
     pub occupants: Vec<(String, String)>,
     /// Aircraft on final, nearest first: `(callsign, progress 0..1)`.
@@ -475,9 +502,8 @@ pub fn judge_count(count: Option<&CameraCount>, truth: Option<&TruthView>) -> (A
     (agreement, text)
 }
 
-fn camera_view(id: &str, state: &CameraState, t: &impl Fn(u64) -> u64) -> CameraView {
-    let newest = state.frames.back();
-    let frame = newest.map(|f| CameraFrameView {
+fn frame_view(id: &str, f: &CameraFrame, t: &impl Fn(u64) -> u64) -> CameraFrameView {
+    CameraFrameView {
         seq: f.record.seq,
         world_time_s: (f.record.world_time_s * 10.0).round() / 10.0,
         t_ms: t(f.at_ms),
@@ -486,7 +512,32 @@ fn camera_view(id: &str, state: &CameraState, t: &impl Fn(u64) -> u64) -> Camera
         size: f.record.frame.size,
         width: f.record.width,
         height: f.record.height,
-    });
+    }
+}
+
+/// A camera in a replay at wall time `at_ms`: the frame newest then and its truth.
+fn replayed_camera_view(id: &str, history: &History, at_ms: u64, t: &impl Fn(u64) -> u64) -> CameraView {
+    let then = history.camera_frame_as_of(id, at_ms);
+    let truth =
+        then.and_then(|f| f.truth.map(|c| TruthView { seq: f.record.seq, in_view: c.in_view, stalled: c.stalled }));
+    let text = match then {
+        Some(f) => {
+            format!("replay: frame #{} was {id}'s newest then; the analyzer's count is drawn live only", f.record.seq)
+        }
+        None => format!("replay: {id} had stored no frame yet"),
+    };
+    CameraView {
+        id: id.to_string(),
+        frame: then.map(|f| frame_view(id, f, t)),
+        analysis: None,
+        truth,
+        agreement: Agreement::Waiting,
+        text,
+    }
+}
+
+fn camera_view(id: &str, state: &CameraState, t: &impl Fn(u64) -> u64) -> CameraView {
+    let frame = state.frames.back().map(|f| frame_view(id, f, t));
     let analysis = state.analysis.as_ref().map(|a| CameraCount {
         analyzer: a.analyzer.clone(),
         token: a.token,
@@ -550,16 +601,19 @@ pub fn compute(history: &History, at_ms: Option<u64>) -> Model {
         .iter()
         .filter_map(|l| l.bars.iter().find(|b| b.current).map(|b| (l.role.as_str(), (b.controller.clone(), b.token))))
         .collect();
-    let world = history.frame_at(at_ms).map(|frame| world_view(history, frame, &primaries, &t));
+    let operator = operator_orders(&records);
+    let world = history.frame_at(at_ms).map(|frame| world_view(history, frame, &primaries, &decisions, &operator, &t));
     let replay = at_ms.is_some_and(|a| a < latest_ms);
     let mut camera_ids = history.layout.cameras.clone();
     camera_ids.extend(history.cameras().keys().filter(|id| !history.layout.cameras.contains(id)).cloned());
     let empty = CameraState::default();
-    let cameras = if replay {
-        Vec::new()
-    } else {
-        camera_ids.iter().map(|id| camera_view(id, history.cameras().get(id).unwrap_or(&empty), &t)).collect()
-    };
+    let cameras = camera_ids
+        .iter()
+        .map(|id| match at_ms.filter(|_| replay) {
+            Some(at) => replayed_camera_view(id, history, at, &t),
+            None => camera_view(id, history.cameras().get(id).unwrap_or(&empty), &t),
+        })
+        .collect();
     Model {
         revision: history.seq(),
         scenario: history.layout.scenario.clone(),
@@ -768,10 +822,37 @@ fn coordinator_view(records: &[&Record], t: &impl Fn(u64) -> u64) -> Coordinator
     view
 }
 
+/// The operator's orders in force: by role, the lanes closed (a runway: lane 0).
+fn operator_orders(records: &[&Record]) -> BTreeMap<String, BTreeSet<u8>> {
+    let mut orders: BTreeMap<String, BTreeSet<u8>> = BTreeMap::new();
+    for record in records {
+        let Record::Operator { role, lane, closed, .. } = record else { continue };
+        let lanes = orders.entry(role.clone()).or_default();
+        let lane = lane.unwrap_or(0);
+        if *closed {
+            lanes.insert(lane);
+        } else {
+            lanes.remove(&lane);
+        }
+    }
+    orders
+}
+
+/// The newest accepted command of `role` that `closes`, as (controller, token).
+fn closed_by(decisions: &[&AuditEntry], role: &str, closes: impl Fn(&str) -> bool) -> Option<(String, u64)> {
+    decisions
+        .iter()
+        .rev()
+        .find(|e| e.accepted && e.role == role && e.action != CLAIM && closes(&e.action))
+        .map(|e| (e.controller.clone(), e.token))
+}
+
 fn world_view(
     history: &History,
     frame: &Frame,
     primaries: &BTreeMap<&str, (String, u64)>,
+    decisions: &[&AuditEntry],
+    operator: &BTreeMap<String, BTreeSet<u8>>,
     t: &impl Fn(u64) -> u64,
 ) -> WorldView {
     let highway = history.layout.highway.as_ref().map(|spec| {
@@ -781,12 +862,29 @@ fn world_view(
                 let start_m = f64::from(n - 1) * spec.segment_length_m;
                 let end_m = (start_m + spec.segment_length_m).min(spec.length_m);
                 let summary = frame.segments.iter().find(|s| s.segment == n);
-                let closed = summary.map_or_else(Vec::new, |s| {
-                    s.closed_lanes
+                let role = format!("segment/{n}");
+                let ordered: Vec<u8> = operator.get(&role).map(|l| l.iter().copied().collect()).unwrap_or_default();
+                // The order in force now if the frame has it, else the summary's (as of its period).
+                let in_force = frame.orders.get(n as usize - 1).cloned().or_else(|| {
+                    summary.map(|s| SegmentOrder {
+                        speed_limit_kmh: s.speed_limit_kmh,
+                        closed_lanes: s.closed_lanes.clone(),
+                        stretches: s.stretches.clone(),
+                    })
+                });
+                let closed = in_force.as_ref().map_or_else(Vec::new, |order| {
+                    order
+                        .closed_lanes
                         .iter()
-                        .map(|lane| match s.stretches.iter().find(|st| st.lane == *lane) {
-                            Some(st) => (*lane, start_m + f64::from(st.from_m), start_m + f64::from(st.to_m)),
-                            None => (*lane, start_m, end_m),
+                        .map(|&lane| {
+                            let (from_m, to_m) = match order.stretch(lane) {
+                                Some(st) => (start_m + f64::from(st.from_m), start_m + f64::from(st.to_m)),
+                                None => (start_m, end_m),
+                            };
+                            let by = closed_by(decisions, &role, |action| {
+                                SegmentOrder::parse(action).is_ok_and(|o| o.closed_lanes.contains(&lane))
+                            });
+                            ClosedLane { lane, from_m, to_m, by, operator: ordered.contains(&lane) }
                         })
                         .collect()
                 });
@@ -810,8 +908,9 @@ fn world_view(
                     n,
                     start_m,
                     end_m,
-                    limit_kmh: summary.and_then(|s| s.speed_limit_kmh),
+                    limit_kmh: in_force.as_ref().and_then(|o| o.speed_limit_kmh),
                     closed,
+                    operator_closed: ordered,
                     loops,
                     primary: primaries.get(format!("segment/{n}").as_str()).cloned(),
                 }
@@ -858,9 +957,13 @@ fn world_view(
                     .collect();
                 on_final.sort_by(|a, b| b.1.total_cmp(&a.1));
                 let circling = movers.clone().filter(|m| m.phase == Phase::Circling).map(|m| m.id.clone()).collect();
+                let role = format!("runway/{id}");
+                let closed = summary.is_some_and(|s| s.closed);
                 RunwayView {
                     id: id.clone(),
-                    closed: summary.is_some_and(|s| s.closed),
+                    closed,
+                    closed_by: closed.then(|| closed_by(decisions, &role, |a| a.starts_with("close "))).flatten(),
+                    operator_closed: operator.get(&role).is_some_and(|l| l.contains(&0)),
                     occupants: summary
                         .map(|s| s.occupants.iter().map(|o| (o.id.clone(), o.activity.clone())).collect())
                         .unwrap_or_default(),

@@ -329,13 +329,18 @@ async fn camera_frame(
             ];
             (headers, bytes).into_response()
         }
+        // Gone from blob storage: the janitor keeps only the newest frames (a replay asks for
+        // old ones), which the page says in place of the picture.
+        Err(skyway_storage::StorageError::NotFound { .. }) => error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "{camera} frame {seq} is no longer retained: the janitor deleted it from blob storage (it keeps only \
+                 the newest frames)"
+            ),
+        ),
         Err(e) => {
-            let status = match e {
-                skyway_storage::StorageError::NotFound { .. } => StatusCode::NOT_FOUND,
-                _ => StatusCode::BAD_GATEWAY,
-            };
             tracing::warn!(%camera, seq, "cannot serve a camera frame: {e}");
-            error(status, &format!("{camera} frame {seq}: {e}"))
+            error(StatusCode::BAD_GATEWAY, &format!("{camera} frame {seq}: {e}"))
         }
     }
 }
@@ -360,7 +365,9 @@ async fn faults(State(shared): State<Shared>, uri: Uri, headers: HeaderMap, body
                 &format!(
                     "malformed fault request ({e}); nothing was done. Send JSON such as {{\"action\":\"kill\",\
                      \"target\":\"segment/3\"}}; actions: kill, pause, resume, cut-off, reconnect, restart (targets: \
-                     a controller, a role's primary, `node N`, `leader`), speed (with \"value\"), lesson"
+                     a controller, a role's primary, `node N`, `leader`), speed (with \"value\"), lesson, stall \
+                     (with \"position_m\", \"lane\"), close-lane and reopen-lane (with \"target\":\"segment/N\" and \
+                     \"lane\"), close-runway and reopen-runway (with \"target\":\"runway/ID\")"
                 ),
             );
         }

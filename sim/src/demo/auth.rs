@@ -9,7 +9,8 @@
 //! | identity | may | where |
 //! | --- | --- | --- |
 //! | `*` (everyone) | read | `/` — everything; the membership log under `/skyway` is the service's own, so read-only to all |
-//! | `demo` (the world, the dashboard, the lesson, in the demo's own process) | read, write, create, delete | `/world`, `/lessons` |
+//! | `demo` (the world, the dashboard, the lesson, in the demo's own process) | read, write, create, delete | `/world`, `/lessons`, `/operator` (the operator's orders from the dashboard) |
+//! | controller `cN` | read | `/operator` (the orders it carries out; everyone reads `/` anyway, this says so) |
 //! | controller `cN` | create, delete | `/roles/<role>` of each of its roles (its campaigns) |
 //! | controller `cN` | write, create, delete | `/controllers/cN` (its status node) |
 //! | camera `<id>` | write, create, delete | `/cameras/<id>` |
@@ -80,8 +81,10 @@ pub fn grants(cast: &Cast) -> Vec<(String, String, &'static str)> {
         ("/".to_string(), ANYONE.to_string(), "r"),
         ("/world".to_string(), DEMO_IDENTITY.to_string(), "rwcd"),
         ("/lessons".to_string(), DEMO_IDENTITY.to_string(), "rwcd"),
+        (crate::live::paths::OPERATOR.to_string(), DEMO_IDENTITY.to_string(), "rwcd"),
     ];
     for (name, roles) in &cast.controllers {
+        grants.push((crate::live::paths::OPERATOR.to_string(), name.clone(), "r"));
         grants.extend(roles.iter().map(|role| (role_path(role), name.clone(), "cd")));
         grants.push((format!("{}/{name}", skyway_controller::controller::STATUS_PATH), name.clone(), "wcd"));
     }
@@ -161,7 +164,8 @@ mod tests {
                 .map(|(p, _, perms)| format!("{p} {perms}"))
                 .collect()
         };
-        assert_eq!(of("c1"), ["/roles/runway/07 cd", "/controllers/c1 wcd"]);
+        assert_eq!(of("c1"), ["/operator r", "/roles/runway/07 cd", "/controllers/c1 wcd"]);
+        assert_eq!(of("demo"), ["/world rwcd", "/lessons rwcd", "/operator rwcd"]);
         assert_eq!(of("cam-1"), ["/cameras/cam-1 wcd", "/roles/collector/janitor cd"]);
         assert_eq!(
             of("a1"),

@@ -57,15 +57,29 @@ pub enum Request {
         #[serde(default = "stall_s")]
         duration_s: f64,
     },
-    /// Close a lane of a segment.
+    /// The operator's order: close a lane of a segment over the whole segment. Written to the
+    /// segment's operator node; its primary carries it out as its own fenced command, and every
+    /// later primary too, until reopened ([`super::operator`]).
     CloseLane {
         /// `segment/N`.
         target: String,
-        /// The lane.
-        lane: Option<u8>,
+        /// The lane (1 = rightmost).
+        lane: u8,
     },
-    /// Close a runway.
+    /// The operator's order lifted: reopen a lane the operator closed.
+    ReopenLane {
+        /// `segment/N`.
+        target: String,
+        /// The lane.
+        lane: u8,
+    },
+    /// The operator's order: close a runway (nothing is cleared onto it; arrivals go around).
     CloseRunway {
+        /// `runway/ID`.
+        target: String,
+    },
+    /// The operator's order lifted: reopen a runway the operator closed.
+    ReopenRunway {
         /// `runway/ID`.
         target: String,
     },
@@ -195,5 +209,10 @@ mod tests {
         assert!(serde_json::from_str::<Request>(r#"{"action":"explode","target":"c1"}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"action":"kill","target":"c1","x":1}"#).is_err());
         assert!(serde_json::from_str::<Request>(r#"{"action":"kill"}"#).is_err());
+        let r: Request = serde_json::from_str(r#"{"action":"close-lane","target":"segment/2","lane":2}"#).unwrap();
+        assert_eq!(r, Request::CloseLane { target: "segment/2".into(), lane: 2 });
+        let r: Request = serde_json::from_str(r#"{"action":"reopen-runway","target":"runway/07L"}"#).unwrap();
+        assert_eq!(r, Request::ReopenRunway { target: "runway/07L".into() });
+        assert!(serde_json::from_str::<Request>(r#"{"action":"close-lane","target":"segment/2"}"#).is_err());
     }
 }

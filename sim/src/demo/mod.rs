@@ -13,6 +13,7 @@
 pub mod auth;
 pub mod collect;
 pub mod control;
+pub mod operator;
 pub mod tour;
 pub mod view;
 
@@ -592,6 +593,12 @@ impl Stage<'_> {
 
     async fn resume(&mut self, i: usize) -> Result<String, Refused> {
         let name = self.slots[i].name.clone();
+        self.running(i)?;
+        // The held command goes on its way first, while the process is still stopped: woken
+        // first, its client would find the command's deadline long past and cancel it before
+        // the proxy let it through, and the late command would never reach the actuator.
+        self.slots[i].links.actuator.set_to_target(Mode::Pass);
+        tokio::time::sleep(Duration::from_millis(50)).await;
         self.running(i)?
             .signal(Signal::Cont)
             .await
@@ -767,13 +774,85 @@ impl Stage<'_> {
                 self.note("stall", &format!("road {position_m:.0} m lane {lane}"), None, &line);
                 Ok(line)
             }
-            Request::CloseLane { .. } | Request::CloseRunway { .. } => Err(Refused::new(
-                501,
-                "a lane or a runway is closed only by its role's primary, as a fenced command to the actuator (an \
-                 order from anyone else would be a second controller: the split brain fencing prevents); stall a \
-                 vehicle instead and watch the segment's primary close the lane",
-            )),
+            Request::CloseLane { target, lane } => self.order_lane(&target, lane, true, snapshot, roles, client).await,
+            Request::ReopenLane { target, lane } => {
+                self.order_lane(&target, lane, false, snapshot, roles, client).await
+            }
+            Request::CloseRunway { target } => self.order_runway(&target, true, snapshot, roles, client).await,
+            Request::ReopenRunway { target } => self.order_runway(&target, false, snapshot, roles, client).await,
         }
+    }
+
+    /// Who is primary of `role` now, for the answer: `c2 (token 41)`.
+    fn primary_now(snapshot: &Snapshot, role: &str) -> String {
+        match snapshot.roles.get(role).and_then(|v| v.primary.as_ref().map(|p| (p, v.token))) {
+            Some((primary, token)) => format!("{primary} (token {token})"),
+            None => "no primary yet: the first one".to_string(),
+        }
+    }
+
+    /// The operator closes or reopens a lane: the order is written to the segment's operator
+    /// node, for its primary to carry out (the demo does not command the actuator).
+    async fn order_lane(
+        &mut self,
+        target: &str,
+        lane: u8,
+        close: bool,
+        snapshot: &Snapshot,
+        roles: &[String],
+        client: &skyway_coord::client::Client,
+    ) -> Answer {
+        let n = operator::segment_of(target, roles)?;
+        let lanes = self.config.scenario.highway.as_ref().map_or(0, |h| h.lanes);
+        let order = operator::order_lane(client, n, lane, close, lanes, unix_ms()).await?;
+        let role = format!("segment/{n}");
+        let (verb, now) = if close { ("close", "closes") } else { ("reopen", "reopens") };
+        let line = format!(
+            "the operator's order to {verb} lane {lane} of {role} is in {}; {role}'s primary, {}, {now} it with its \
+             next fenced command (closed by the operator now: {:?})",
+            crate::live::paths::operator_segment(n),
+            Self::primary_now(snapshot, &role),
+            order.lanes()
+        );
+        say(self.config, &line);
+        self.history.lock().expect("history poisoned").push(dashboard::history::Record::Operator {
+            at_ms: unix_ms(),
+            role,
+            lane: Some(lane),
+            closed: close,
+            note: line.clone(),
+        });
+        Ok(line)
+    }
+
+    /// The operator closes or reopens a runway, the same way.
+    async fn order_runway(
+        &mut self,
+        target: &str,
+        close: bool,
+        snapshot: &Snapshot,
+        roles: &[String],
+        client: &skyway_coord::client::Client,
+    ) -> Answer {
+        let id = operator::runway_of(target, roles)?;
+        operator::order_runway(client, &id, close, unix_ms()).await?;
+        let role = format!("runway/{id}");
+        let (verb, now) = if close { ("close", "closes") } else { ("reopen", "reopens") };
+        let line = format!(
+            "the operator's order to {verb} runway {id} is in {}; {role}'s primary, {}, {now} it with its next \
+             fenced command",
+            crate::live::paths::operator_runway(&id),
+            Self::primary_now(snapshot, &role),
+        );
+        say(self.config, &line);
+        self.history.lock().expect("history poisoned").push(dashboard::history::Record::Operator {
+            at_ms: unix_ms(),
+            role,
+            lane: None,
+            closed: close,
+            note: line.clone(),
+        });
+        Ok(line)
     }
 
     /// Starts the storage lesson (seeded, so it repeats) on a local object store and the demo's

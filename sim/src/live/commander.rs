@@ -10,12 +10,18 @@
 //! level-triggered), is never added from a result older than a minute of world time or from a
 //! model still warming up, and never closes the last open lane. Congestion from the cameras does
 //! not move the limits: the loop summaries still do that.
+//!
+//! The operator's orders come on top of both: a segment's primary also reads
+//! `/operator/segments/<n>` and a runway's `/operator/runways/<id>` ([`paths::operator_segment`],
+//! [`skyway_world::policy::operator`]), and carries out the closures there as its own commands,
+//! under its own token. A malformed order is ignored (and logged), like a malformed summary.
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use skyway_controller::commander::{Commander, RoleCommander};
 use skyway_world::Target;
 use skyway_world::highway::SegmentOrder;
+use skyway_world::policy::operator::{RunwayOperatorOrder, SegmentOperatorOrder};
 use skyway_world::policy::segment::SegmentPolicy;
 use skyway_world::policy::tower::TowerPolicy;
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
@@ -38,9 +44,14 @@ impl Commander for WorldCommander {
     fn inputs(&self, role: &str) -> Vec<String> {
         match Target::of_role(role) {
             Ok(Target::Segment(n)) => {
-                vec![paths::segment(n), paths::segment(n + 1), record::analysis_path(&format!("cam-{n}"))]
+                vec![
+                    paths::segment(n),
+                    paths::segment(n + 1),
+                    record::analysis_path(&format!("cam-{n}")),
+                    paths::operator_segment(n),
+                ]
             }
-            Ok(Target::Runway(id)) => vec![paths::runway(&id)],
+            Ok(Target::Runway(id)) => vec![paths::runway(&id), paths::operator_runway(&id)],
             Err(_) => Vec::new(),
         }
     }
@@ -79,15 +90,17 @@ impl RoleCommander for SegmentTerm {
         let downstream: Vec<SegmentSummary> = parse(inputs.get(1)).into_iter().collect();
         let downstream: Vec<&SegmentSummary> = downstream.iter().collect();
         let camera: Option<AnalysisRecord> = parse(inputs.get(2));
+        let operator = parse::<SegmentOperatorOrder>(inputs.get(3)).map(|o| o.lanes()).unwrap_or_default();
         match parse::<SegmentSummary>(inputs.first()) {
             Some(own) => {
-                let order = self.policy.decide(&own, &downstream);
+                let order = self.policy.decide_with_operator(&own, &downstream, &operator);
                 let lanes = own.loops.first().map_or(0, |l| l.lanes.len() as u8);
                 Some(with_camera(order, camera.as_ref(), own.period_end_s, lanes).to_string())
             }
             // Before the segment's first loop period ends there is nothing to judge: the road's
-            // defaults (nothing can have been changed yet, since every change follows a summary).
-            None => Some(SegmentOrder::default().to_string()),
+            // defaults (nothing can have been changed yet, since every change follows a summary),
+            // with the operator's closures.
+            None => Some(SegmentOrder { closed_lanes: operator, ..SegmentOrder::default() }.to_string()),
         }
     }
 }
@@ -120,7 +133,16 @@ struct TowerTerm {
 impl RoleCommander for TowerTerm {
     fn next(&mut self, inputs: &[Option<Bytes>]) -> Option<String> {
         let summary: Option<RunwaySummary> = parse(inputs.first());
-        Some(self.policy.decide(summary.as_ref()))
+        // The node exists while the operator holds the runway closed; a malformed one is
+        // logged and counts as present (the safe reading: nothing is cleared onto it).
+        let operator_closed = inputs.get(1).is_some_and(|v| v.is_some());
+        if operator_closed && parse::<RunwayOperatorOrder>(inputs.get(1)).is_none() {
+            tracing::warn!(
+                runway = self.policy.runway(),
+                "the operator's runway order is malformed: keeping it closed"
+            );
+        }
+        Some(self.policy.decide_with_operator(summary.as_ref(), operator_closed))
     }
 }
 

@@ -17,3 +17,18 @@ pub fn runway(id: &str) -> String {
 pub fn status() -> String {
     format!("{WORLD}/status")
 }
+
+/// Below this, the operator's orders ([`skyway_world::policy::operator`]): written by whoever
+/// operates the system (the demo's dashboard), read by the roles' primaries.
+pub const OPERATOR: &str = "/operator";
+
+/// The operator's order for segment `n` ([`skyway_world::policy::operator::SegmentOperatorOrder`]).
+pub fn operator_segment(n: u32) -> String {
+    format!("{OPERATOR}/segments/{n}")
+}
+
+/// The operator's closure of runway `id` ([`skyway_world::policy::operator::RunwayOperatorOrder`]),
+/// present only while the runway is closed.
+pub fn operator_runway(id: &str) -> String {
+    format!("{OPERATOR}/runways/{id}")
+}

@@ -342,6 +342,7 @@ fn run_loop(
         if last_snapshot.elapsed() >= SNAPSHOT_EVERY {
             snapshot.stats = world.stats();
             snapshot.vehicles = world.highway().map(|h| h.vehicles()).unwrap_or_default();
+            snapshot.orders = world.highway().map(|h| h.orders()).unwrap_or_default();
             snapshot.movers = world.airport().map(|a| a.movers()).unwrap_or_default();
             snapshot.published = publisher.stats();
             let window = busy_since.elapsed().as_secs_f64();

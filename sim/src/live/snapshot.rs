@@ -8,7 +8,7 @@ use serde::Serialize;
 use skyway_controller::actuator::CLAIM;
 use skyway_controller::proto::AuditEntry;
 use skyway_world::airport::Mover;
-use skyway_world::highway::VehicleView;
+use skyway_world::highway::{SegmentOrder, VehicleView};
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
 use skyway_world::world::WorldStats;
 
@@ -77,6 +77,10 @@ pub struct Snapshot {
     /// Every vehicle on the road now, for the dashboard (not in reports: it is large).
     #[serde(skip)]
     pub vehicles: Vec<VehicleView>,
+    /// The order in force on each segment now, upstream first (the summaries say it only once a
+    /// period), for the dashboard.
+    #[serde(skip)]
+    pub orders: Vec<SegmentOrder>,
     /// Every aircraft and ground vehicle at the airport now, for the dashboard.
     #[serde(skip)]
     pub movers: Vec<Mover>,

@@ -63,6 +63,29 @@ function stall() {
   fault({ action: "stall", position_m: Number(document.getElementById("stall-at").value), lane: Number(document.getElementById("stall-lane").value) });
 }
 document.getElementById("stall").addEventListener("click", stall);
+// The operator's orders: written for the role's primary to carry out (the page never commands
+// the actuator, nor does the server).
+function laneOrder(action) {
+  fault({ action, target: document.getElementById("op-segment").value, lane: Number(document.getElementById("op-lane").value) });
+}
+function runwayOrder(action) {
+  fault({ action, target: document.getElementById("op-runway").value });
+}
+document.getElementById("close-lane").addEventListener("click", () => laneOrder("close-lane"));
+document.getElementById("reopen-lane").addEventListener("click", () => laneOrder("reopen-lane"));
+document.getElementById("close-runway").addEventListener("click", () => runwayOrder("close-runway"));
+document.getElementById("reopen-runway").addEventListener("click", () => runwayOrder("reopen-runway"));
+// Fills a <select> with `values` (labelled by `label`) when they change, keeping the choice.
+function options(id, values, label) {
+  const select = document.getElementById(id);
+  const key = values.join(",");
+  if (select.dataset.key === key) return;
+  const chosen = select.value;
+  clear(select);
+  for (const v of values) select.appendChild(h("option", { value: v }, label(v)));
+  if (values.includes(chosen)) select.value = chosen;
+  select.dataset.key = key;
+}
 document.getElementById("large").addEventListener("click", () => document.body.classList.toggle("large"));
 // ?large=1 opens in large type (a projector's bookmark).
 if (new URLSearchParams(location.search).get("large") === "1") document.body.classList.add("large");
@@ -202,10 +225,20 @@ function drawHighway(road) {
       g.appendChild(el("circle", { cx, cy: 16, r: 12, fill: "#fff", stroke: s.limit_kmh != null ? "#c40000" : "#999", "stroke-width": s.limit_kmh != null ? 4 : 2 }));
       g.appendChild(el("text", { x: cx, y: 20, "font-size": 11, "text-anchor": "middle", "font-weight": "bold" }, String(limit)));
     }
-    for (const [lane, from, to] of s.closed) {
+    for (const c of s.closed) {
+      const y = laneY(c.lane);
+      // Who keeps it closed: the primary whose accepted command closes it, with its token.
+      const by = c.by ? ` by ${c.by[0]} #${c.by[1]}` : "";
+      const rect = el("rect", { x: x(c.from_m), y: y + 1, width: Math.max(2, x(c.to_m) - x(c.from_m)), height: laneH - 2, fill: "url(#hatch)", stroke: "#c40000", "stroke-width": 2,
+        "data-testid": "closed-lane", "data-segment": s.n, "data-lane": c.lane, "data-operator": c.operator, "data-by": c.by ? c.by[0] : "", "data-token": c.by ? c.by[1] : "" });
+      rect.appendChild(el("title", {}, `lane ${c.lane} closed${by}${c.operator ? ", on the operator's order" : ", by the primary on its own (a blockage)"}`));
+      g.appendChild(rect);
+      g.appendChild(el("text", { x: x(c.from_m) + 3, y: y + laneH - 4, "font-size": 11, fill: "#fff", "font-weight": "bold" }, `✖ closed${by}${c.operator ? " (operator)" : ""}`));
+    }
+    // Ordered by the operator, not yet carried out by the primary: a dashed outline.
+    for (const lane of s.operator_closed.filter((l) => !s.closed.some((c) => c.lane === l))) {
       const y = laneY(lane);
-      g.appendChild(el("rect", { x: x(from), y: y + 1, width: Math.max(2, x(to) - x(from)), height: laneH - 2, fill: "url(#hatch)", stroke: "#c40000", "stroke-width": 2, "data-testid": "closed-lane" }));
-      g.appendChild(el("text", { x: x(from) + 3, y: y + laneH - 4, "font-size": 11, fill: "#fff", "font-weight": "bold" }, "✖ closed"));
+      g.appendChild(el("rect", { x: x(s.start_m), y: y + 1, width: x(s.end_m) - x(s.start_m), height: laneH - 2, fill: "none", stroke: "#c40000", "stroke-width": 2, "stroke-dasharray": "5 3", "data-testid": "ordered-lane", "data-segment": s.n, "data-lane": lane }));
     }
     for (const l of s.loops) {
       const lx = x(l.position_m);
@@ -237,6 +270,8 @@ function drawHighway(road) {
     void id;
   }
   svg.appendChild(cars);
+  options("op-segment", road.segments.map((s) => `segment/${s.n}`), (v) => v.replace("segment/", "S"));
+  options("op-lane", Array.from({ length: road.lanes }, (_, i) => String(i + 1)), (v) => v === "1" ? "1 (rightmost)" : v);
   document.getElementById("highway-figures").textContent =
     `${road.present} vehicles · mean ${road.mean_kmh} km/h · ${road.stalled} stalled`;
 }
@@ -254,9 +289,12 @@ function drawAirport(airport, world) {
   svg.setAttribute("viewBox", `0 0 ${W} ${airport.runways.length * rowH + 30}`);
   airport.runways.forEach((r, i) => {
     const y0 = i * rowH + 6;
-    const g = el("g", { "data-testid": "runway", "data-runway": r.id });
+    const g = el("g", { "data-testid": "runway", "data-runway": r.id, "data-closed": r.closed, "data-operator": r.operator_closed,
+      "data-closed-by": r.closed_by ? r.closed_by[0] : "", "data-closed-token": r.closed_by ? r.closed_by[1] : "" });
     const primary = r.primary ? `${r.primary[0]} #${r.primary[1]}` : "no primary";
-    g.appendChild(el("text", { x: 4, y: y0 + 12, "font-size": 13, "font-weight": "bold" }, `${r.id} · tower ${primary}${r.closed ? " · CLOSED" : ""}`));
+    const closed = r.closed ? ` · ✖ CLOSED${r.closed_by ? ` by ${r.closed_by[0]} #${r.closed_by[1]}` : ""}${r.operator_closed ? " (operator)" : ""}`
+      : r.operator_closed ? " · closing (operator's order)" : "";
+    g.appendChild(el("text", { x: 4, y: y0 + 12, "font-size": 13, "font-weight": "bold" }, `${r.id} · tower ${primary}${closed}`));
     // Final approach on the left, the runway in the middle.
     const rx = Math.round(W * 0.38), rw = Math.round(W * 0.5), ry = y0 + 30;
     g.appendChild(el("line", { x1: 10, x2: rx, y1: ry + 10, y2: ry + 10, stroke: "#aaa", "stroke-dasharray": "4 4" }));
@@ -279,6 +317,7 @@ function drawAirport(airport, world) {
     g.appendChild(el("text", { x: 10, y: ry + 48, "font-size": 11 }, line.join(" · ") || "no queue"));
     svg.appendChild(g);
   });
+  options("op-runway", airport.runways.map((r) => `runway/${r.id}`), (v) => v.replace("runway/", ""));
   const yb = airport.runways.length * rowH + 20;
   svg.appendChild(el("text", { x: 4, y: yb, "font-size": 14, "font-weight": "bold", fill: airport.incursions ? "#c40000" : "#0a7d32", "data-testid": "incursions" },
     `${airport.incursions ? "✖" : "✔"} INCURSIONS ${airport.incursions}`));
@@ -505,31 +544,41 @@ function cameraCard(id) {
   root.append(h("b", {}, id), img, problem, caption, verdict);
   // `loading`: one frame in flight per camera, so that a slow server is never sent a queue of
   // requests for frames that have moved on by the time they are served.
-  card = { root, img, problem, caption, verdict, src: null, at: 0, loading: false };
-  img.addEventListener("load", () => { card.loading = false; problem.hidden = true; img.hidden = false; });
+  // `want`: the frame to show next (the newest, or in a replay the one newest then), loaded as
+  // soon as the one in flight is done.
+  card = { root, img, problem, caption, verdict, src: null, at: 0, loading: false, want: null };
+  img.addEventListener("load", () => { card.loading = false; problem.hidden = true; img.hidden = false; pump(card); });
   img.addEventListener("error", async () => {
     // Say why (the server's JSON error), in place of the picture.
-    let why = "the frame did not load";
+    let why = "the frame did not load", gone = false;
     try {
       const response = await fetch(img.src);
       why = response.ok ? "the image could not be decoded" : ((await response.json()).error || `HTTP ${response.status}`);
+      gone = response.status === 404 && why.includes("no longer retained");
     } catch (e) { why = "the dashboard's server did not answer: " + e; }
     card.loading = false;
     img.hidden = true;
     problem.hidden = false;
-    problem.textContent = "✖ frame unavailable: " + why;
+    // A frame the janitor deleted is no fault (a replay asks for old ones): a grey placeholder.
+    problem.className = gone ? "frame-gone" : "frame-error";
+    problem.dataset.gone = gone;
+    problem.textContent = gone ? "⌫ frame no longer retained — " + why : "✖ frame unavailable: " + why;
+    pump(card);
   });
   cameraCards.set(id, card);
   return card;
 }
+function pump(card) {
+  const want = card.want;
+  if (card.loading || !want || want.src === card.src) return;
+  card.src = want.src;
+  card.loading = true;
+  card.img.src = want.src;
+  card.img.title = want.url;
+  card.caption.textContent = want.caption;
+}
 function drawCameras(m) {
   const box = document.getElementById("cameras");
-  if (m.replay) {
-    box.className = "cameras empty";
-    box.textContent = "camera frames are shown live only (press ● live)";
-    cameraCards.clear();
-    return;
-  }
   if (!m.cameras.length) {
     box.className = "cameras empty";
     box.textContent = "no cameras in this run (or none recorded in the coordinator yet)";
@@ -541,15 +590,17 @@ function drawCameras(m) {
   for (const c of m.cameras) {
     const card = cameraCard(c.id);
     if (!card.root.parentNode) box.appendChild(card.root);
-    if (c.frame && c.frame.src !== card.src && now - card.at >= FRAME_EVERY_MS && !card.loading) {
-      card.src = c.frame.src;
+    card.root.dataset.replay = m.replay;
+    // Live: the newest frame, at most one a second. Replay: the frame newest then, at once.
+    if (c.frame && c.frame.src !== card.src && (m.replay || now - card.at >= FRAME_EVERY_MS)) {
       card.at = now;
-      card.loading = true;
-      card.img.src = c.frame.src;
-      card.caption.textContent = `frame #${c.frame.seq} · world ${clock(c.frame.world_time_s)} · ${(c.frame.size / 1024).toFixed(0)} KiB`;
-      card.img.title = c.frame.url;
+      const when = m.replay ? `REPLAY: newest at ${secs(c.frame.t_ms)} · ` : "";
+      card.want = { src: c.frame.src, url: c.frame.url,
+        caption: `${when}frame #${c.frame.seq} · world ${clock(c.frame.world_time_s)} · ${(c.frame.size / 1024).toFixed(0)} KiB` };
+      pump(card);
     } else if (!c.frame) {
-      card.caption.textContent = "no frame stored yet";
+      card.want = null;
+      card.caption.textContent = m.replay ? "no frame stored yet at this moment" : "no frame stored yet";
     }
     const a = c.analysis, t = c.truth;
     const mark = { agree: "✔", disagree: "✖", warming_up: "⌛", waiting: "…" }[c.agreement];
@@ -557,7 +608,7 @@ function drawCameras(m) {
     card.verdict.className = "camera-verdict " + c.agreement;
     card.verdict.dataset.agreement = c.agreement;
     const counts = h("div", { class: "counts" });
-    counts.appendChild(h("span", { "data-testid": "analyzer-count" },
+    counts.appendChild(h("span", { "data-testid": "analyzer-count" }, m.replay ? "analyzer: its count is drawn live only" :
       a ? `analyzer ${a.analyzer} #${a.token}: ${a.in_view != null ? "≈" + a.in_view : "?"} in view · ${a.counted} counted · ${a.stalled} stalled` : "analyzer: no result yet"));
     counts.appendChild(h("span", { "data-testid": "truth-count" }, t ? `truth (frame #${t.seq}): ${t.in_view} in view · ${t.stalled} stalled` : "truth: not read yet"));
     card.verdict.appendChild(counts);

@@ -5,8 +5,11 @@
 //!
 //! - [`segment`]: speed-limit harmonisation and closing the lane of a stalled vehicle.
 //! - [`tower`]: runway clearances, one at a time, with the handover protocol.
+//! - [`operator`]: closures an operator ordered, which a primary carries out as its own
+//!   fenced commands.
 //! - [`autopilot`]: every role decided in-process, for runs without controllers' processes.
 
 pub mod autopilot;
+pub mod operator;
 pub mod segment;
 pub mod tower;

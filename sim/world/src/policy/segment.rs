@@ -27,6 +27,12 @@
 //! A new primary starts from the summaries alone: the limit and the closed lanes in force are in
 //! the summary, and the policy adopts them on its first decision.
 //!
+//! **The operator's closures** ([`super::operator`]) come on top
+//! ([`SegmentPolicy::decide_with_operator`]): each is closed over the whole segment whatever the
+//! loops say, counts as closed for everything the policy judges (the speed over the open lanes,
+//! the last open lane that is never closed), and is never adopted from a summary as the
+//! policy's own — so when the operator reopens it, it reopens, even after a failover.
+//!
 //! Caveats: the policy sees loop data only, so a stall upstream of a segment's first loop is seen
 //! (and closed) by the segment upstream; and it cannot tell a stall from a lane with no demand.
 
@@ -101,6 +107,8 @@ pub struct SegmentPolicy {
     closed_downstream_at_s: Vec<(u8, f64)>,
     probing: Vec<(u8, f64)>,
     probe_s: f64,
+    /// The lanes the operator holds closed, as of the last decision.
+    operator: Vec<u8>,
 }
 
 /// Traffic arriving in a lane at a loop at least this fast, km/h, and vanishing by the next loop,
@@ -153,6 +161,7 @@ impl SegmentPolicy {
             closed_downstream_at_s: Vec::new(),
             probing: Vec::new(),
             probe_s,
+            operator: Vec::new(),
         }
     }
 
@@ -164,22 +173,51 @@ impl SegmentPolicy {
     /// The order for the segment now, given its own latest summary and the latest of the
     /// segments downstream (nearest first; empty for the last segment).
     pub fn decide(&mut self, own: &SegmentSummary, downstream: &[&SegmentSummary]) -> SegmentOrder {
+        self.decide_with_operator(own, downstream, &[])
+    }
+
+    /// As [`SegmentPolicy::decide`], with the lanes the operator holds closed (`operator`) closed
+    /// over the whole segment on top of the policy's own closures.
+    pub fn decide_with_operator(
+        &mut self,
+        own: &SegmentSummary,
+        downstream: &[&SegmentSummary],
+        operator: &[u8],
+    ) -> SegmentOrder {
+        self.operator = operator.to_vec();
+        self.operator.sort_unstable();
+        self.operator.dedup();
         if !self.adopted {
             self.adopted = true;
             self.limit = own.speed_limit_kmh;
-            self.closed = own.closed_lanes.clone();
-            self.stretches = own.stretches.clone();
-            self.closed_at_s = own.closed_lanes.iter().map(|l| (*l, own.period_end_s)).collect();
+            // The operator's closures in the summary are the operator's, not ours to hold.
+            let ours = |lane: &u8| !self.operator.contains(lane);
+            self.closed = own.closed_lanes.iter().copied().filter(ours).collect();
+            self.stretches = own.stretches.iter().copied().filter(|s| ours(&s.lane)).collect();
+            self.closed_at_s = self.closed.iter().map(|l| (*l, own.period_end_s)).collect();
         }
         if own.period_end_s > self.last_period_end_s {
             self.last_period_end_s = own.period_end_s;
             self.new_period(own, downstream);
         }
-        SegmentOrder {
-            speed_limit_kmh: self.limit,
-            closed_lanes: self.closed.clone(),
-            stretches: self.stretches.clone(),
+        let lanes = own.loops.first().map_or(0, |l| l.lanes.len());
+        let mut closed_lanes = self.closed_now();
+        let mut stretches: Vec<ClosedStretch> =
+            self.stretches.iter().copied().filter(|s| !self.operator.contains(&s.lane)).collect();
+        if lanes > 0 && closed_lanes.len() >= lanes {
+            // The operator's closures win over ours: at least one lane stays open.
+            closed_lanes = self.operator.clone();
+            stretches.clear();
         }
+        SegmentOrder { speed_limit_kmh: self.limit, closed_lanes, stretches }
+    }
+
+    /// Every lane closed now: ours and the operator's, ascending.
+    fn closed_now(&self) -> Vec<u8> {
+        let mut lanes: Vec<u8> = self.closed.iter().chain(&self.operator).copied().collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        lanes
     }
 
     fn new_period(&mut self, own: &SegmentSummary, downstream: &[&SegmentSummary]) {
@@ -190,7 +228,7 @@ impl SegmentPolicy {
         let mut speeds: Vec<(f64, Option<u32>)> = own
             .loops
             .last()
-            .and_then(|l| loop_speed(&l.lanes, &self.closed))
+            .and_then(|l| loop_speed(&l.lanes, &self.closed_now()))
             .map(|v| (v, own.speed_limit_kmh))
             .into_iter()
             .collect();
@@ -260,7 +298,7 @@ impl SegmentPolicy {
         // Blocked lanes.
         let lanes = own.loops.first().map_or(0, |l| l.lanes.len()) as u8;
         for lane in 1..=lanes {
-            if self.closed.contains(&lane) {
+            if self.closed.contains(&lane) || self.operator.contains(&lane) {
                 continue;
             }
             if downstream.iter().any(|d| d.closed_lanes.contains(&lane)) {
@@ -276,6 +314,7 @@ impl SegmentPolicy {
             } else {
                 self.looks_blocked(lane, own, downstream.first().copied())
             };
+            let open_lanes = usize::from(lanes).saturating_sub(self.closed_now().len());
             let entry = match self.blocked_periods.iter_mut().find(|(l, _)| *l == lane) {
                 Some(e) => e,
                 None => {
@@ -284,7 +323,6 @@ impl SegmentPolicy {
                 }
             };
             entry.1 = if blocked.is_some() { entry.1 + 1 } else { 0 };
-            let open_lanes = usize::from(lanes) - self.closed.len();
             if entry.1 >= self.config.block_after && open_lanes > 1 {
                 entry.1 = 0;
                 if let Some(i) = self.probing.iter().position(|(l, _)| *l == lane) {
@@ -539,6 +577,49 @@ mod tests {
         let mut p = SegmentPolicy::new(3);
         let own = summary(3, 600.0, [FREE, FREE], Some(80), &[2]);
         assert_eq!(p.decide(&own, &[&summary(4, 600.0, [SLOW, SLOW], None, &[])]).to_string(), "limit=80 closed=2");
+    }
+
+    #[test]
+    fn the_operators_closure_holds_whatever_the_loops_say_and_reopens_when_lifted() {
+        let mut p = SegmentPolicy::new(2);
+        let own = |t, closed: &[u8]| summary(2, t, [FREE, FREE], None, closed);
+        assert_eq!(p.decide_with_operator(&own(30.0, &[]), &[], &[2]).to_string(), "limit=none closed=2");
+        // Free flow for long past the probe: the operator's lane is not the policy's to probe.
+        for k in 2..20 {
+            let order = p.decide_with_operator(&own(30.0 * f64::from(k), &[2]), &[], &[2]);
+            assert_eq!(order.to_string(), "limit=none closed=2", "period {k}");
+        }
+        // Lifted: open at the next decision, without waiting for a period.
+        assert_eq!(p.decide_with_operator(&own(570.0, &[2]), &[], &[]).to_string(), "limit=none closed=none");
+    }
+
+    #[test]
+    fn a_new_primary_does_not_take_the_operators_closure_for_its_own() {
+        // After a failover the summary shows lane 2 closed; the operator's node says why.
+        let mut p = SegmentPolicy::new(3);
+        let own = summary(3, 600.0, [FREE, FREE], Some(80), &[2]);
+        assert_eq!(p.decide_with_operator(&own, &[], &[2]).to_string(), "limit=80 closed=2");
+        assert_eq!(p.decide_with_operator(&own, &[], &[]).to_string(), "limit=80 closed=none", "reopened at once");
+        // Without the operator's order in sight, a closure in the summary is adopted as before.
+        let mut q = SegmentPolicy::new(3);
+        assert_eq!(q.decide_with_operator(&own, &[], &[]).to_string(), "limit=80 closed=2");
+    }
+
+    #[test]
+    fn the_operators_closure_counts_for_the_last_open_lane() {
+        // Two lanes: the operator closed lane 1; lane 2 looks blocked, but it is the last open one.
+        let mut p = SegmentPolicy::new(3);
+        let blocked =
+            |t| summary(3, t, [[(8, 70.0, 10.0), (6, 50.0, 20.0)], [(16, 60.0, 20.0), (1, 90.0, 1.0)]], None, &[1]);
+        for k in 1..6 {
+            let order = p.decide_with_operator(&blocked(30.0 * f64::from(k)), &[], &[1]);
+            assert_eq!(order.closed_lanes, [1], "period {k}");
+        }
+        // The policy's own closure of lane 2, then the operator closes lane 1: the operator wins.
+        let mut q = SegmentPolicy::new(3);
+        let closed_2 = summary(3, 30.0, [FREE, FREE], None, &[2]);
+        assert_eq!(q.decide(&closed_2, &[]).closed_lanes, [2]);
+        assert_eq!(q.decide_with_operator(&closed_2, &[], &[1]).to_string(), "limit=none closed=1");
     }
 
     #[test]

@@ -18,7 +18,11 @@
 //!    own ids (`#<token>-<n>`) no older than its last clearance: the world applies in order, so
 //!    that clearance is reflected too (obeyed and on the runway, or refused).
 //!
-//! and then only onto an open runway with nobody on it. Otherwise it sends `hold`, which the
+//! and then only onto an open runway with nobody on it. The same status-first rule holds for
+//! the operator's closures ([`super::operator`], [`TowerPolicy::decide_with_operator`]): in
+//! sync, the tower sends `close` for an open runway the operator closed and `open` for a closed
+//! one the operator no longer holds closed, before anything else; both count as clearances
+//! (nothing more is sent until the summary shows them applied). Otherwise it sends `hold`, which the
 //! world records as `last_command` (a heartbeat that also refreshes the summary, so its
 //! `decision_in_s` stays young). Ids carry the token, so two primaries' ids never collide.
 //!
@@ -100,8 +104,20 @@ impl TowerPolicy {
     }
 
     /// The next order's text, given the newest summary of the runway it has (None: none yet).
+    /// A closed runway stays closed and an open one open: see [`TowerPolicy::decide_with_operator`].
     pub fn decide(&mut self, summary: Option<&RunwaySummary>) -> String {
         let clearance = self.choose(summary);
+        self.send(clearance)
+    }
+
+    /// As [`TowerPolicy::decide`], where the runway's closure is the operator's: closed exactly
+    /// while `operator_closed` (the operator's node exists).
+    pub fn decide_with_operator(&mut self, summary: Option<&RunwaySummary>, operator_closed: bool) -> String {
+        let clearance = self.choose_with_operator(summary, Some(operator_closed));
+        self.send(clearance)
+    }
+
+    fn send(&mut self, clearance: Clearance) -> String {
         self.sent += 1;
         if clearance != Clearance::Hold {
             self.last_clearance = Some(self.sent);
@@ -126,8 +142,22 @@ impl TowerPolicy {
 
     /// What to clear next (or `Hold`), without sending it.
     pub fn choose(&self, summary: Option<&RunwaySummary>) -> Clearance {
+        self.choose_with_operator(summary, None)
+    }
+
+    /// What to send next: with `operator_closed` given, first whatever makes the runway's
+    /// closure what the operator says; then as [`TowerPolicy::choose`].
+    pub fn choose_with_operator(&self, summary: Option<&RunwaySummary>, operator_closed: Option<bool>) -> Clearance {
         let Some(s) = summary else { return Clearance::Hold };
-        if !self.in_sync(s) || s.closed || !s.occupants.is_empty() {
+        if !self.in_sync(s) {
+            return Clearance::Hold;
+        }
+        match operator_closed {
+            Some(true) if !s.closed => return Clearance::Close,
+            Some(false) if s.closed => return Clearance::Open,
+            _ => {}
+        }
+        if s.closed || !s.occupants.is_empty() {
             return Clearance::Hold;
         }
         let next = s.arrivals.iter().min_by(|a, b| a.decision_in_s.total_cmp(&b.decision_in_s));
@@ -267,6 +297,36 @@ mod tests {
         s.closed = false;
         s.occupants = vec![Occupant { id: "TUG002".into(), activity: "crossing".into(), since_s: 90.0 }];
         assert_eq!(tower.choose(Some(&s)), Clearance::Hold, "an occupied runway clears nobody");
+    }
+
+    #[test]
+    fn the_operators_closure_is_carried_out_status_first() {
+        let mut tower = TowerPolicy::new("07L", 5);
+        let mut s = summary(5, None);
+        s.arrivals = vec![arrival("SKY0001", 10.0)];
+        assert_eq!(tower.decide_with_operator(Some(&s), true), "close #5-1", "closed before any clearance");
+        assert_eq!(tower.decide_with_operator(Some(&s), true), "hold #5-2", "not again before the summary shows it");
+        s.last_command = Some("#5-1".into());
+        s.closed = true;
+        assert_eq!(tower.decide_with_operator(Some(&s), true), "hold #5-3", "closed: nobody is cleared");
+        // A failover: the new primary reads the same order and keeps it closed.
+        let mut next = TowerPolicy::new("07L", 9);
+        s.claim_token = 9;
+        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-1");
+        // The operator reopens: opened first, cleared only once the summary shows it open.
+        assert_eq!(next.decide_with_operator(Some(&s), false), "open #9-2");
+        assert_eq!(next.decide_with_operator(Some(&s), false), "hold #9-3");
+        s.last_command = Some("#9-2".into());
+        s.closed = false;
+        assert_eq!(next.decide_with_operator(Some(&s), false), "land SKY0001 #9-4");
+        // Out of sync (someone else's claim): nothing, not even the operator's order.
+        s.claim_token = 12;
+        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-5");
+        // Without an operator input the closure is left as it is.
+        s.claim_token = 9;
+        s.closed = true;
+        s.last_command = Some("#9-4".into());
+        assert_eq!(next.choose(Some(&s)), Clearance::Hold);
     }
 
     #[test]

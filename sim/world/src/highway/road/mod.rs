@@ -229,6 +229,18 @@ impl Highway {
         &self.spec
     }
 
+    /// The order in force on each segment, upstream first: what the last obeyed orders left (the
+    /// road's defaults where none changed anything).
+    pub fn orders(&self) -> Vec<SegmentOrder> {
+        (0..self.segments as usize)
+            .map(|s| SegmentOrder {
+                speed_limit_kmh: self.limits[s],
+                closed_lanes: self.closed[s].clone(),
+                stretches: self.stretches[s].clone(),
+            })
+            .collect()
+    }
+
     /// The induction loops.
     pub fn loops(&self) -> &Loops {
         &self.loops
