@@ -143,6 +143,9 @@ enum Call {
     Status,
     AddNode(pb::AddNodeRequest),
     RemoveNode(pb::RemoveNodeRequest),
+    ListSessions(pb::ListSessionsRequest),
+    ListUsers(pb::ListUsersRequest),
+    GetAcl(pb::GetAclRequest),
 }
 
 fn call() -> impl Strategy<Value = Call> {
@@ -181,6 +184,10 @@ fn call() -> impl Strategy<Value = Call> {
         1 => (1u64..=3, any::<bool>(), prop_oneof![Just(String::new()), "[a-z:]{0,8}", Just("127.0.0.1:0".to_string())])
             .prop_map(|(node_id, voter, addr)| Call::AddNode(pb::AddNodeRequest { node_id, addr, voter })),
         1 => prop_oneof![Just(0u64), 1000u64..2000, Just(u64::MAX)].prop_map(|node_id| Call::RemoveNode(pb::RemoveNodeRequest { node_id })),
+        1 => (prop_oneof![Just(0u64), any::<u64>()], consistency(), prop_oneof![Just(0u32), 1u32..5, 9_999u32..10_002, Just(u32::MAX)])
+            .prop_map(|(after_session_id, consistency, limit)| Call::ListSessions(pb::ListSessionsRequest { consistency, after_session_id, limit })),
+        1 => consistency().prop_map(|consistency| Call::ListUsers(pb::ListUsersRequest { consistency })),
+        1 => (path(), consistency()).prop_map(|(path, consistency)| Call::GetAcl(pb::GetAclRequest { path, consistency })),
     ]
 }
 
@@ -213,6 +220,9 @@ async fn send(client: &mut CoordClient<Channel>, call: Call) -> Result<bool, Str
         Call::Status => client.status(pb::StatusRequest {}).await.map(drop),
         Call::AddNode(r) => client.add_node(r).await.map(drop),
         Call::RemoveNode(r) => client.remove_node(r).await.map(drop),
+        Call::ListSessions(r) => client.list_sessions(r).await.map(drop),
+        Call::ListUsers(r) => client.list_users(r).await.map(drop),
+        Call::GetAcl(r) => client.get_acl(r).await.map(drop),
     };
     match result {
         Err(status) => clear(&status).map(|()| served(&status)).map_err(|e| format!("{call:?}: {e}")),
@@ -293,6 +303,9 @@ const UNARY_METHODS: &[&str] = &[
     "MembershipLog",
     "Status",
     "RemoveNode",
+    "ListSessions",
+    "ListUsers",
+    "GetAcl",
 ];
 
 async fn send_raw(channel: &Channel, service: &str, method: &str, bytes: Vec<u8>) -> Result<Vec<u8>, Status> {
