@@ -219,24 +219,16 @@ async fn start_rig(config: &DrillConfig, root: &Path) -> anyhow::Result<Rig> {
 /// through its own proxies; its log is appended to `logs/NAME.log`.
 fn spawn_controller(config: &DrillConfig, controller: &Controller, logs: &Path) -> anyhow::Result<Process> {
     let endpoints: Vec<String> = controller.proxies.iter().map(|p| p.addr().to_string()).collect();
-    let args: Vec<String> = [
-        "controller",
-        "--name",
-        &controller.name,
-        "--roles",
-        &config.roles.join(","),
-        "--endpoints",
-        &endpoints.join(","),
-        "--actuator",
-        &controller.actuator_link.addr().to_string(),
-        "--ttl-ms",
-        &config.ttl.as_millis().to_string(),
-        "--command-interval-ms",
-        &config.command_interval.as_millis().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = crate::rig::controller::ControllerLaunch {
+        name: &controller.name,
+        roles: &config.roles,
+        endpoints: &endpoints,
+        actuator: &controller.actuator_link.addr().to_string(),
+        commands: None,
+        ttl: config.ttl,
+        command_interval: config.command_interval,
+    }
+    .args();
     let log_level = std::env::var("SKYWAY_CONTROLLER_LOG").unwrap_or_else(|_| "info".into());
     let env: Vec<(&str, &str)> = [("RUST_LOG", log_level.as_str())]
         .into_iter()

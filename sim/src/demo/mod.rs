@@ -466,26 +466,16 @@ async fn spawn_controller(
     }
     let actuator = FaultProxy::start(world.actuator_addr()).await.context("cannot start a link proxy")?;
     let proxied: Vec<String> = coordinator.iter().map(|l| l.addr().to_string()).collect();
-    let args: Vec<String> = [
-        "controller",
-        "--name",
+    let args = crate::rig::controller::ControllerLaunch {
         name,
-        "--roles",
-        &roles.join(","),
-        "--endpoints",
-        &proxied.join(","),
-        "--actuator",
-        &actuator.addr().to_string(),
-        "--commands",
-        "world",
-        "--ttl-ms",
-        &config.ttl.as_millis().to_string(),
-        "--command-interval-ms",
-        &config.command_interval.as_millis().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        roles,
+        endpoints: &proxied,
+        actuator: &actuator.addr().to_string(),
+        commands: Some("world"),
+        ttl: config.ttl,
+        command_interval: config.command_interval,
+    }
+    .args();
     let tls_env = tls.map(|tls| tls.client_env(name)).unwrap_or_default();
     let mut env = tokens.map(|t| t.env(name)).unwrap_or_default();
     env.extend(tls_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));

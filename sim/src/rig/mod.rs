@@ -5,6 +5,7 @@
 //! the CPU the processes used ([`cpu`]).
 
 pub mod cluster;
+pub mod controller;
 pub mod cpu;
 pub mod embedded;
 pub mod leader;
