@@ -417,6 +417,27 @@ fn an_operators_closure_is_drawn_as_carried_out_by_the_primary() {
 }
 
 #[test]
+fn a_closure_is_drawn_held_by_the_newest_primary_after_a_handover_and_a_failover() {
+    // c2 (#7) carried out the operator's closure; it hands segment/1 over to c3 (#9), which is
+    // killed; c1 (#11) takes over. Each sends the closure first thing, under its token.
+    let mut history = recorded();
+    history.push(decision(10_100, "segment/1", "c3", 9, CLAIM, true, 9));
+    history.push(decision(10_200, "segment/1", "c3", 9, "limit=80 closed=2", true, 9));
+    history.push(fault(10_300, "kill", "c3", Some("segment/1")));
+    history.push(decision(10_400, "segment/1", "c1", 11, CLAIM, true, 11));
+    let held = |history: &History| {
+        let m = model::compute(history, None);
+        let segment = m.world.expect("a frame").highway.expect("the road").segments[0].clone();
+        (segment.closed[0].by.clone(), segment.primary)
+    };
+    assert_eq!(held(&history).0, Some(("c3".to_string(), 9)), "until c1's first command, c3's holds it");
+    history.push(decision(10_500, "segment/1", "c1", 11, "limit=80 closed=2", true, 11));
+    let (by, primary) = held(&history);
+    assert_eq!(by, Some(("c1".to_string(), 11)), "held by the newest primary, under its token");
+    assert_eq!(by, primary, "the primary drawn is the one that holds the closure");
+}
+
+#[test]
 fn counts_agree_within_the_stated_tolerance() {
     use model::{CameraCount, TruthView, judge_count};
     let count = |in_view: f64, stalled: u32| CameraCount {

@@ -183,6 +183,70 @@ mod tests {
         }
     }
 
+    /// Segment 2's summary as the world publishes it: three free-flowing lanes, `closed` closed.
+    fn segment_2(period_end_s: f64, closed: &[u8]) -> Bytes {
+        let lanes = (1..=3u8)
+            .map(|lane| {
+                let open = !closed.contains(&lane);
+                skyway_world::summary::LaneReading {
+                    lane,
+                    count: if open { 12 } else { 0 },
+                    flow_vph: if open { 1440.0 } else { 0.0 },
+                    occupancy_pct: if open { 8.0 } else { 0.0 },
+                    mean_speed_kmh: open.then_some(110.0),
+                }
+            })
+            .collect::<Vec<_>>();
+        let summary = SegmentSummary {
+            segment: 2,
+            period_end_s,
+            period_s: 30.0,
+            speed_limit_kmh: None,
+            closed_lanes: closed.to_vec(),
+            stretches: Vec::new(),
+            length_m: 1000.0,
+            start_m: 1000.0,
+            loops: [1100.0, 1900.0]
+                .iter()
+                .map(|&position_m| skyway_world::summary::LoopReading {
+                    id: format!("loop-{position_m}"),
+                    position_m,
+                    lanes: lanes.clone(),
+                })
+                .collect(),
+        };
+        Bytes::from(serde_json::to_vec(&summary).expect("a summary serializes"))
+    }
+
+    #[test]
+    fn every_new_primary_sends_the_operators_closure_under_its_own_token_first() {
+        // The browser test's sequence: the operator closes lane 2 of segment/2 while c1 (#21) is
+        // primary; c1 hands the role over to c2 (#46) to spread the roles; c2 is killed and c3
+        // (#58) takes over. The summary shows lane 2 closed by then, and the operator's node
+        // still holds it: every term's first command (and every one after) closes lane 2, so
+        // the actuator and the world hold the closure under the newest token.
+        let order = SegmentOperatorOrder::default().with_closed(2, "dashboard", 1);
+        let operator = Some(Bytes::from(serde_json::to_vec(&order).expect("an order serializes")));
+        let inputs = |own: Option<Bytes>| [own, None, None, operator.clone()];
+        assert_eq!(
+            WorldCommander.inputs("segment/2")[3],
+            paths::operator_segment(2),
+            "the operator's node is the fourth input"
+        );
+        let mut c1 = WorldCommander.start("segment/2", 21);
+        assert_eq!(c1.next(&inputs(None)).as_deref(), Some("limit=none closed=2"), "before any summary");
+        assert_eq!(c1.next(&inputs(Some(segment_2(60.0, &[])))).as_deref(), Some("limit=none closed=2"));
+        let mut c2 = WorldCommander.start("segment/2", 46);
+        assert_eq!(c2.next(&inputs(Some(segment_2(90.0, &[2])))).as_deref(), Some("limit=none closed=2"));
+        let mut c3 = WorldCommander.start("segment/2", 58);
+        for t in [90.0, 120.0, 150.0] {
+            assert_eq!(c3.next(&inputs(Some(segment_2(t, &[2])))).as_deref(), Some("limit=none closed=2"), "at {t}");
+        }
+        // Lifted: c3's next command reopens the lane (the closure was never c3's own).
+        let lifted = [Some(segment_2(150.0, &[2])), None, None, None];
+        assert_eq!(c3.next(&lifted).as_deref(), Some("limit=none closed=none"));
+    }
+
     #[test]
     fn a_camera_alarm_closes_its_lane_upstream_of_the_vehicle() {
         let loops = SegmentOrder::parse("limit=80 closed=none").unwrap();
