@@ -23,7 +23,7 @@ use proptest::test_runner::{Config, TestRunner};
 use skyway_coord::client::{Client, Consistency};
 use skyway_coord::proto::coord::{self as pb, coord_client::CoordClient};
 use skyway_coord::proto::raft::{Payload, raft_transport_client::RaftTransportClient};
-use skyway_coord::server::status::ERROR_METADATA_KEY;
+use skyway_coord::status::ERROR_METADATA_KEY;
 use skyway_tests::harness::{ProcessCluster, start_cluster};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;

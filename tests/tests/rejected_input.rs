@@ -107,7 +107,7 @@ async fn unknown_sessions_are_refused() -> anyhow::Result<()> {
     let (cluster, _dir, client) = cluster().await?;
     let mut raw = pb::coord_client::CoordClient::connect(format!("http://{}", cluster.endpoints()[0])).await?;
     let status = raw.keep_alive(pb::KeepAliveRequest { session_id: 424242 }).await.unwrap_err();
-    let error = skyway_coord::server::status::from_status(&status);
+    let error = skyway_coord::status::from_status(&status);
     assert_eq!(error, CoordError::SessionExpired { session: 424242 });
     let error = client
         .create(CreateRequest { path: "/ghost".into(), ephemeral: true, session_id: 424242, ..Default::default() })

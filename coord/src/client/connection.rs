@@ -29,8 +29,8 @@ use crate::core::membership::{MembershipPage, MembershipRecord};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 use crate::proto::coord::coord_client::CoordClient;
-use crate::server::identity::AUTHORIZATION_METADATA_KEY;
-use crate::server::status::{ERROR_METADATA_KEY, from_status, never_sent};
+use crate::proto::AUTHORIZATION_METADATA_KEY;
+use crate::status::{ERROR_METADATA_KEY, from_status, never_sent};
 use crate::tls::ClientTls;
 
 pub use crate::proto::coord::Consistency;

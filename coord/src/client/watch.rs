@@ -11,7 +11,7 @@ use tonic::Streaming;
 use super::connection::Client;
 use crate::error::CoordError;
 use crate::proto::coord as pb;
-use crate::server::status::from_status;
+use crate::status::from_status;
 
 /// What happened to a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

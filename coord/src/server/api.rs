@@ -15,7 +15,7 @@ use super::convert;
 use super::identity::caller;
 use super::limits::WatchCounter;
 use super::node::CoordNode;
-use super::status::to_status;
+use crate::status::to_status;
 use crate::config::{SESSION_TTL_MAX, SESSION_TTL_MIN};
 use crate::core::acl::{Caller, Perm, Perms, TokenHash, check_identity};
 use crate::core::command::{Command, Outcome, Proposal};
