@@ -10,12 +10,26 @@
 //! budget runs out, or the server no longer remembers the first outcome (`RetryTooOld`), is the
 //! caller told the outcome is unknown; then it decides (re-read, or use a conditional write).
 
+//!
+//! Its API is in Skyway's own types (`types`): no generated protobuf type appears in it, and the
+//! one translation to the wire is `convert`. Endpoints are tried from a random first one, so
+//! clients given the same list spread over the nodes.
+//!
+//! It builds without the coordinator node: depend on `skyway-coord` with
+//! `default-features = false` and neither openraft, nor raft-log, nor redb is linked.
+
 mod connection;
+mod convert;
 pub mod election;
 pub mod session;
+pub mod types;
 pub mod watch;
 
-pub use self::connection::{Client, ClientOptions, Consistency, mint_token};
+pub use self::connection::{Client, ClientOptions, mint_token};
 pub use self::election::{Candidate, Election, FencingToken, RoleView};
-pub use self::session::{Session, SessionHealth};
+pub use self::session::{SESSION_TTL_DEFAULT, Session, SessionHealth};
+pub use self::types::{
+    Acl, Check, Children, ClusterMembers, Committed, Consistency, Create, Created, Existence, Grant, NodeData,
+    NodeStatus, Op, OpResult, Revision, SessionId, Stat, Txn, Updated, Users,
+};
 pub use self::watch::{WatchEvent, WatchEventKind, Watcher};

@@ -26,8 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency, Session, WatchEvent, Watcher};
-use skyway_coord::proto::coord::CreateRequest;
+use skyway_coord::client::{Client, Consistency, Create, Session, WatchEvent, Watcher};
 use tokio::sync::watch;
 
 use super::history::{self, ChaosHistory, Check, CreateOutcome, EPHEMERALS, LOG, REGISTERS, ROOT};
@@ -223,7 +222,7 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
     for dir in [ROOT, REGISTERS, LOG, EPHEMERALS] {
         create_until_there(&rig.client, dir, String::new()).await?;
     }
-    let from = rig.client.get("/", Consistency::Linearizable).await?.revision + 1;
+    let from = rig.client.get("/", Consistency::Linearizable).await?.revision.0 + 1;
     let endpoints = rig.cluster.endpoints();
     let (epoch_tx, epoch) = watch::channel(0);
     let (stop_tx, stop) = watch::channel(false);
@@ -288,7 +287,7 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
     chaos.log_at_end = children(&rig.client, LOG).await?;
     // A last write under the watched tree: every watcher must deliver up to it.
     create_until_there(&rig.client, END, String::new()).await?;
-    let end = rig.client.get(END, Consistency::Linearizable).await?.stat.map_or(0, |s| s.mod_revision);
+    let end = rig.client.get(END, Consistency::Linearizable).await?.stat.mod_revision.0;
     for watcher in watchers {
         let (events, mut watcher) = watcher.await?;
         chaos.watches.push(drain_watch(events, &mut watcher, end).await?);
@@ -373,7 +372,7 @@ async fn inject(rig: &mut Rig, config: &DrillConfig, root: &Path, fault: Fault) 
 async fn create_until_there(client: &Client, path: &str, data: String) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let request = CreateRequest { path: path.into(), data: data.clone().into(), ..Default::default() };
+        let request = Create { path: path.into(), data: data.clone().into(), ..Default::default() };
         match client.create(request).await {
             Ok(_) | Err(CoordError::NodeExists { .. }) => return Ok(()),
             Err(e) if Instant::now() > deadline => return Err(e).with_context(|| format!("cannot create {path}")),
@@ -461,7 +460,7 @@ async fn run_client(
             (0..4, _) | (_, None) => match client.get(&key, Consistency::Linearizable).await {
                 Ok(node) => {
                     let read = String::from_utf8_lossy(&node.data).into_owned();
-                    last_read.insert(key.clone(), (read.clone(), node.stat.map_or(0, |s| s.version)));
+                    last_read.insert(key.clone(), (read.clone(), node.stat.version));
                     (Input::Read, Output::Read(Some(read)))
                 }
                 Err(_) => continue, // a failed read has no effect
@@ -505,12 +504,8 @@ async fn run_sessions(id: u64, client: Client, workload: Arc<Workload>) -> usize
         };
         opened += 1;
         n += 1;
-        let request = CreateRequest {
-            path: format!("{EPHEMERALS}/s{id}-{n}"),
-            ephemeral: true,
-            session_id: session.id().0,
-            ..Default::default()
-        };
+        let request =
+            Create { path: format!("{EPHEMERALS}/s{id}-{n}"), ephemeral: Some(session.id()), ..Default::default() };
         let _ = client.create(request).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         // A close that fails leaves the session to expire: the check waits for that too.
@@ -573,7 +568,7 @@ async fn final_read(client: &Client, workload: &Workload, path: &str) -> anyhow:
                     input: Input::Read,
                     output: Output::Read(Some(value)),
                 };
-                return Ok((op, node.stat.map_or(0, |s| s.version)));
+                return Ok((op, node.stat.version));
             }
             Err(e) if Instant::now() > deadline => return Err(e).with_context(|| format!("final read of {path}")),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
