@@ -77,7 +77,7 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     assert!(stderr(&out).contains("unknown variant `put`"), "{}", stderr(&out));
     let t_after = client.get("/t", Consistency::Linearizable).await?;
     assert_eq!(t_after.stat.mod_revision.0, revision, "the failed txn changed /t");
-    assert!(!client.exists("/x", Consistency::Linearizable).await?.stat.is_some(), "the malformed txn applied an op");
+    assert!(client.exists("/x", Consistency::Linearizable).await?.stat.is_none(), "the malformed txn applied an op");
 
     // stat: the stat without the value.
     let out = skyway(&["ctl", e[0], e[1], "stat", "/t", "-w", "json"], None).await?;
@@ -101,7 +101,7 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     let out = skyway(&["ctl", e[0], e[1], "session", "revoke", &id], None).await?;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        !client.exists("/eph", Consistency::Linearizable).await?.stat.is_some(),
+        client.exists("/eph", Consistency::Linearizable).await?.stat.is_none(),
         "revoked: its ephemeral node is gone"
     );
 

@@ -88,7 +88,7 @@ async fn failed_preconditions_change_nothing() -> anyhow::Result<()> {
     let error = client.txn(txn).await.unwrap_err();
     assert!(matches!(error, CoordError::CheckFailed { index: 1, .. }), "{error}");
     assert!(
-        !client.exists("/txn-made", Consistency::Linearizable).await?.stat.is_some(),
+        client.exists("/txn-made", Consistency::Linearizable).await?.stat.is_none(),
         "a failed transaction applied an op"
     );
     still_serving(&client).await
@@ -110,7 +110,7 @@ async fn unknown_sessions_are_refused() -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(error, CoordError::SessionExpired { session: 424242 });
-    assert!(!client.exists("/ghost", Consistency::Linearizable).await?.stat.is_some());
+    assert!(client.exists("/ghost", Consistency::Linearizable).await?.stat.is_none());
     let error = raw.open_session(pb::OpenSessionRequest { ttl_ms: 1, ..Default::default() }).await.unwrap_err();
     assert_eq!(error.code(), tonic::Code::InvalidArgument, "a 1 ms TTL is refused: {error}");
     still_serving(&client).await

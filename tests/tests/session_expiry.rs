@@ -56,7 +56,7 @@ async fn expiry_deletes_ephemerals_and_every_node_records_the_same_failure() -> 
     drop(session); // the process "crashes": keep-alives stop
     let took = wait_gone(&client, "/eph/cam-1", Duration::from_secs(10)).await?;
     println!("ephemeral node gone {took:?} after keep-alives stopped (TTL 500 ms)");
-    assert!(!client.exists("/skyway/members/cam-1", Consistency::Linearizable).await?.stat.is_some());
+    assert!(client.exists("/skyway/members/cam-1", Consistency::Linearizable).await?.stat.is_none());
 
     let revision = client.get("/", Consistency::Linearizable).await?.revision.0;
     let logs = logs_per_node(&cluster.endpoints(), revision).await?;
@@ -78,8 +78,8 @@ async fn closing_a_session_deletes_its_ephemerals_at_once_and_records_leaving() 
     create_ephemeral(&client, &session, "/eph/b").await?;
     session.close().await?;
     // No waiting: the close entry itself deleted them.
-    assert!(!client.exists("/eph/a", Consistency::Linearizable).await?.stat.is_some());
-    assert!(!client.exists("/eph/b", Consistency::Linearizable).await?.stat.is_some());
+    assert!(client.exists("/eph/a", Consistency::Linearizable).await?.stat.is_none());
+    assert!(client.exists("/eph/b", Consistency::Linearizable).await?.stat.is_none());
     let kinds: Vec<_> = client.membership_log(0, Consistency::Linearizable).await?.iter().map(|r| r.kind).collect();
     assert_eq!(kinds, [MembershipKind::Joined, MembershipKind::Left]);
     Ok(())
@@ -125,7 +125,7 @@ async fn a_dead_session_expires_while_coordinator_leaders_keep_failing() -> anyh
 
     let mut elections = 0;
     let expired_after = loop {
-        if !client.exists("/eph/dead-holder", Consistency::Linearizable).await?.stat.is_some() {
+        if client.exists("/eph/dead-holder", Consistency::Linearizable).await?.stat.is_none() {
             break died.elapsed();
         }
         anyhow::ensure!(

@@ -89,7 +89,7 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
     drop(candidate);
     drop(session);
     loop {
-        if !client.exists("/airport/controllers/a", Consistency::Linearizable).await?.stat.is_some() {
+        if client.exists("/airport/controllers/a", Consistency::Linearizable).await?.stat.is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
