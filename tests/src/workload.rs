@@ -135,10 +135,7 @@ pub fn spawn_clients(
     let until = Instant::now() + run_for;
     let mut tasks = Vec::new();
     for id in 1..=clients {
-        let mut own = endpoints.to_vec();
-        let shift = id as usize % own.len();
-        own.rotate_left(shift);
-        let client = Client::connect(&own)?;
+        let client = Client::starting_at(endpoints, Default::default(), id as usize)?;
         tasks.push(tokio::spawn(run_client(id, client, start, until, id)));
     }
     Ok(tasks)

@@ -13,10 +13,8 @@ async fn a_watch_resumes_across_a_leader_failover_with_no_gap_and_no_duplicate()
     let (mut cluster, _dir) = start_cluster(&[])?;
     let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
     // The watcher's stream starts on the leader, so killing it breaks the stream.
-    let mut endpoints = cluster.endpoints();
     let leader_index = cluster.nodes.keys().position(|id| *id == leader).expect("leader is a node");
-    endpoints.rotate_left(leader_index);
-    let watch_client = Client::connect(&endpoints)?;
+    let watch_client = Client::starting_at(&cluster.endpoints(), Default::default(), leader_index)?;
     let client = cluster.client()?;
     let created = client.create_node("/w", "start").await?;
     let mut watcher = Watcher::start(&watch_client, "/w", false, created.revision.0 + 1).await?;

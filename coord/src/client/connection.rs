@@ -227,8 +227,11 @@ impl Client {
         Self::starting_at(endpoints, options, first)
     }
 
-    /// A client whose first request goes to endpoint `first` (taken modulo their number).
-    pub(crate) fn starting_at(endpoints: &[String], options: ClientOptions, first: usize) -> Result<Self, CoordError> {
+    /// A client whose first request goes to endpoint `first` (taken modulo their number), then
+    /// on round the list as from [`Client::new`]'s random one. For callers that spread many
+    /// clients over the nodes themselves (a benchmark's load generator) or must know which node
+    /// a stream starts on (a test that kills it); others use [`Client::new`].
+    pub fn starting_at(endpoints: &[String], options: ClientOptions, first: usize) -> Result<Self, CoordError> {
         if endpoints.is_empty() {
             return Err(CoordError::InvalidArgument {
                 reason: "no endpoints given: pass at least one host:port".into(),

@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency, Create, Session, WatchEvent, Watcher};
+use skyway_coord::client::{Client, ClientOptions, Consistency, Create, Session, WatchEvent, Watcher};
 use tokio::sync::watch;
 
 use super::history::{self, ChaosHistory, Check, CreateOutcome, EPHEMERALS, LOG, REGISTERS, ROOT};
@@ -232,19 +232,19 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
 
     let mut watchers = Vec::new();
     for i in 0..config.watchers {
-        let client = Client::connect(&rotated(&endpoints, i))?;
+        let client = Client::starting_at(&endpoints, ClientOptions::default(), i)?;
         let watcher = Watcher::start(&client, ROOT, true, from).await?;
         watchers.push(tokio::spawn(record_watch(watcher, workload.stop.clone())));
     }
     let keeper = tokio::spawn(keep_epochs(rig.client.clone(), workload.clone(), epoch_tx, registers.clone()));
     let mut clients = Vec::new();
     for id in 1..=config.clients as u64 {
-        let client = Client::connect(&rotated(&endpoints, id as usize))?;
+        let client = Client::starting_at(&endpoints, ClientOptions::default(), id as usize)?;
         clients.push(tokio::spawn(run_client(id, client, workload.clone(), config.drill.seed)));
     }
     let mut sessions = Vec::new();
     for id in 1..=config.sessions as u64 {
-        let client = Client::connect(&rotated(&endpoints, id as usize))?;
+        let client = Client::starting_at(&endpoints, ClientOptions::default(), id as usize)?;
         sessions.push(tokio::spawn(run_sessions(id, client, workload.clone())));
     }
 
@@ -309,13 +309,6 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
             .map_or_else(|e| format!("{e:#}"), |()| "every role commanded, every controller a member".into()),
     });
     Ok(ChaosReport { seed: drill.seed, seconds, faults, ops, checks })
-}
-
-fn rotated(endpoints: &[String], by: usize) -> Vec<String> {
-    let mut own = endpoints.to_vec();
-    let shift = by % own.len();
-    own.rotate_left(shift);
-    own
 }
 
 /// Injects one fault, holds it, heals it.
