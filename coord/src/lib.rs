@@ -7,9 +7,9 @@
 //!
 //! It knows nothing of highways or airports. Layers, from the inside out:
 //! - [`core`]: the pure, deterministic state machine and the leader's lease table;
-//! - [`raft`]: openraft's type configuration, the log store, the state machine adapter and the
+//! - `raft`: openraft's type configuration, the log store, the state machine adapter and the
 //!   node-to-node network;
-//! - [`server`]: one node: Raft, the gRPC services, session expiry;
+//! - `server`: one node: Raft, the gRPC services, session expiry;
 //! - [`client`]: the client library (endpoints, leader redirect, sessions, watches, elections);
 //! - [`observe`]: metrics and health over HTTP, for nodes and for any process built on the client;
 //! - [`tls`]: certificates for the client port, between nodes, and for clients;
@@ -18,7 +18,7 @@
 //!
 //! # Features
 //!
-//! `server` (on by default) builds the coordinator node: [`raft`], [`server`], [`config`] and
+//! `server` (on by default) builds the coordinator node: `raft`, `server`, `config` and
 //! the node's probe, with openraft, raft-log, redb and the gRPC health and reflection services.
 //! Controllers, cameras and analyzers need only the client: depend on
 //! `skyway-coord = { default-features = false }` and they link none of that.

@@ -17,6 +17,30 @@
 //!
 //! It builds without the coordinator node: depend on `skyway-coord` with
 //! `default-features = false` and neither openraft, nor raft-log, nor redb is linked.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), skyway_coord::CoordError> {
+//! use skyway_coord::client::{
+//!     Check, Client, ClientOptions, Consistency, Create, Election, Op, SESSION_TTL_DEFAULT, Session, Txn,
+//! };
+//!
+//! let client = Client::new(&["10.0.0.1:7001".into(), "10.0.0.2:7001".into()], ClientOptions::default())?;
+//! let session = Session::open(&client, SESSION_TTL_DEFAULT, Some("camera-7")).await?;
+//! println!("TTL granted: {:?}", session.ttl());
+//! client.create(Create::new("/cameras/cam-7/online", "yes").ephemeral(session.id()).make_parents()).await?;
+//! let node = client.get("/cameras/cam-7/online", Consistency::Linearizable).await?;
+//! client
+//!     .txn(Txn {
+//!         checks: vec![Check::Version("/cameras/cam-7/online".into(), node.stat.version)],
+//!         ops: vec![Op::Set { path: "/cameras/cam-7/online".into(), data: "still".into(), expected_version: None }],
+//!     })
+//!     .await?;
+//! let election = Election::new(&client, "analyzer/cam-7")?;
+//! let token = election.campaign(&session, "a1").await?.wait_primary(&session).await?;
+//! println!("primary with {token}");
+//! # Ok(())
+//! # }
+//! ```
 
 mod connection;
 mod convert;
