@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Election, Session, SessionHealth};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Create, Election, Session, SessionHealth};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::commander::{Commander, RoleCommander};
@@ -274,14 +273,7 @@ async fn publish_status(shared: Arc<Shared>, session: Arc<Session>) {
         let result = if created {
             shared.client.set(&path, data, None).await.map(|_| ())
         } else {
-            let request = pb::CreateRequest {
-                path: path.clone(),
-                data: data.into(),
-                ephemeral: true,
-                make_parents: true,
-                session_id: session.id().0,
-                ..Default::default()
-            };
+            let request = Create::new(path.clone(), data).ephemeral(session.id()).make_parents();
             // Fails with NodeExists while an earlier session of ours has not expired: retried.
             shared.client.create(request).await.map(|_| ())
         };

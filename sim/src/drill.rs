@@ -314,7 +314,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
     let target = rig.controllers.iter().position(|c| c.name == primary_name).context("primary is no controller")?;
 
     // Watch the membership from now on, to time the primary's removal.
-    let revision = rig.client.get("/", Consistency::Linearizable).await?.revision;
+    let revision = rig.client.get("/", Consistency::Linearizable).await?.revision.0;
     let removals: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let mut watcher = Watcher::start(&rig.client, "/skyway/members", true, revision + 1).await?;
     let recorded = removals.clone();
@@ -380,7 +380,7 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
     let removals = removals.lock().expect("removals poisoned").clone();
     let faulted = if scenario.moves_the_role() { Some(primary_name.as_str()) } else { None };
     let mut outcome = measure(scenario, &primary_name, faulted, &role, fault_at, &entries, &removals);
-    let revision_after = rig.client.get("/", Consistency::Linearizable).await?.revision;
+    let revision_after = rig.client.get("/", Consistency::Linearizable).await?.revision.0;
     outcome.coordinator_writes_per_sec =
         revision_after.saturating_sub(revision) as f64 / fault_instant.elapsed().as_secs_f64();
     Ok(outcome)
@@ -391,9 +391,9 @@ pub async fn run_once(config: &DrillConfig, scenario: Scenario, root: &Path, run
 async fn wait_for_load(rig: &Rig, root: &Path, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
-        let before = rig.client.get("/", Consistency::Linearizable).await?.revision;
+        let before = rig.client.get("/", Consistency::Linearizable).await?.revision.0;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let after = rig.client.get("/", Consistency::Linearizable).await?.revision;
+        let after = rig.client.get("/", Consistency::Linearizable).await?.revision.0;
         if after.saturating_sub(before) >= 300 {
             return Ok(());
         }

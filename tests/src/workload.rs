@@ -46,7 +46,7 @@ pub async fn run_client(id: u64, client: Client, start: Instant, until: Instant,
                 let output = match result {
                     Ok(node) => {
                         let value = String::from_utf8_lossy(&node.data).into_owned();
-                        last_read[k] = Some((value.clone(), node.stat.map_or(0, |s| s.version)));
+                        last_read[k] = Some((value.clone(), node.stat.version));
                         Output::Read(Some(value))
                     }
                     Err(_) => continue, // a failed read has no effect
@@ -89,7 +89,7 @@ pub async fn create_keys(client: &Client, start: Instant) -> anyhow::Result<Vec<
     for k in 0..KEYS {
         let value = format!("init-{k}");
         let call = start.elapsed().as_micros() as u64;
-        let request = skyway_coord::proto::coord::CreateRequest {
+        let request = skyway_coord::client::Create {
             path: format!("/lin/k{k}"),
             data: value.clone().into(),
             make_parents: true,
@@ -135,10 +135,7 @@ pub fn spawn_clients(
     let until = Instant::now() + run_for;
     let mut tasks = Vec::new();
     for id in 1..=clients {
-        let mut own = endpoints.to_vec();
-        let shift = id as usize % own.len();
-        own.rotate_left(shift);
-        let client = Client::connect(&own)?;
+        let client = Client::starting_at(endpoints, Default::default(), id as usize)?;
         tasks.push(tokio::spawn(run_client(id, client, start, until, id)));
     }
     Ok(tasks)

@@ -16,7 +16,7 @@ async fn write_range(client: &Client, range: std::ops::Range<usize>) -> BTreeMap
     for i in range {
         let (path, value) = (format!("/ack/k{i}"), format!("v{i}"));
         match client
-            .create(skyway_coord::proto::coord::CreateRequest {
+            .create(skyway_coord::client::Create {
                 path: path.clone(),
                 data: value.clone().into(),
                 make_parents: true,

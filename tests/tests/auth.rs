@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, ClientOptions, Consistency, Election, Session};
+use skyway_coord::client::{Client, ClientOptions, Consistency, Create, Election, Op, Session, Txn};
 use skyway_coord::proto::coord as pb;
 use skyway_tests::harness::{skyway_binary, start_cluster};
 
@@ -47,7 +47,7 @@ fn assert_denied<T: std::fmt::Debug>(result: Result<T, CoordError>, identity: &s
 
 async fn data(client: &Client, path: &str) -> anyhow::Result<(Bytes, u64)> {
     let node = client.get(path, Consistency::Linearizable).await?;
-    Ok((node.data, node.stat.map_or(0, |s| s.mod_revision)))
+    Ok((node.data, node.stat.mod_revision.0))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,10 +69,10 @@ async fn every_rule_holds_and_survives_a_restart_from_a_snapshot() -> anyhow::Re
     }
     let root = client(&endpoints, &tokens["root"])?;
     for path in ["/roles/runway/07", "/roles/runway/09", "/cameras/cam-1/latest", "/cameras/cam-2/latest"] {
-        root.create(pb::CreateRequest { path: path.into(), make_parents: true, ..Default::default() }).await?;
+        root.create(Create { path: path.into(), make_parents: true, ..Default::default() }).await?;
     }
     for path in ["/analysis/cam-1", "/analysis/cam-2"] {
-        root.create(pb::CreateRequest { path: path.into(), make_parents: true, ..Default::default() }).await?;
+        root.create(Create { path: path.into(), make_parents: true, ..Default::default() }).await?;
     }
     for (path, identity, perms) in [
         ("/roles/runway/07", "controller-a", "cd"),
@@ -141,11 +141,8 @@ async fn every_rule_holds_and_survives_a_restart_from_a_snapshot() -> anyhow::Re
     // A refused transaction changes nothing, though its first step was allowed.
     let own = data(&root, "/cameras/cam-1/latest").await?;
     let other = data(&root, "/cameras/cam-2/latest").await?;
-    let set = |path: &str| pb::Op {
-        op: Some(pb::op::Op::Set(pb::SetRequest { path: path.into(), data: "t".into(), ..Default::default() })),
-    };
-    let txn =
-        pb::TxnRequest { ops: vec![set("/cameras/cam-1/latest"), set("/cameras/cam-2/latest")], ..Default::default() };
+    let set = |path: &str| Op::Set { path: path.into(), data: "t".into(), expected_version: None };
+    let txn = Txn { ops: vec![set("/cameras/cam-1/latest"), set("/cameras/cam-2/latest")], ..Default::default() };
     assert_denied(camera.txn(txn).await, "camera-1", "/cameras/cam-2/latest", "write");
     assert_eq!(
         (data(&root, "/cameras/cam-1/latest").await?, data(&root, "/cameras/cam-2/latest").await?),

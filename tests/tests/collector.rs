@@ -247,7 +247,7 @@ async fn a_killed_or_paused_analyzer_is_replaced_and_its_successor_never_overwri
     wait_until("a first result", Duration::from_secs(60), || async { rig.analysis("cam-2").await.is_some() }).await;
     // Every write to /analysis/cam-2 from now on, in order.
     let from =
-        rig.client.exists(&record::analysis_path("cam-2"), Consistency::Linearizable).await.unwrap().revision + 1;
+        rig.client.exists(&record::analysis_path("cam-2"), Consistency::Linearizable).await.unwrap().revision.0 + 1;
     let mut watcher = Watcher::start(&rig.client, &record::analysis_path("cam-2"), false, from).await.unwrap();
     let history = std::sync::Arc::new(std::sync::Mutex::new(Vec::<AnalysisRecord>::new()));
     let recorder = {
@@ -348,7 +348,7 @@ async fn bad_frames_and_an_unknown_camera_are_counted_and_the_analyzer_goes_on()
         fps: 5.0,
     };
     client
-        .create(skyway_coord::proto::coord::CreateRequest {
+        .create(skyway_coord::client::Create {
             path: calibration_path("cam-x"),
             data: serde_json::to_vec(&calibration).unwrap().into(),
             make_parents: true,
@@ -408,7 +408,7 @@ async fn bad_frames_and_an_unknown_camera_are_counted_and_the_analyzer_goes_on()
                 Ok(_) => {}
                 Err(_) => {
                     client
-                        .create(skyway_coord::proto::coord::CreateRequest {
+                        .create(skyway_coord::client::Create {
                             path: record::latest_path("cam-x"),
                             data: data.into(),
                             make_parents: true,
@@ -489,7 +489,7 @@ async fn the_janitor_deletes_old_frames_but_never_the_latest() {
         format: Format::Jpeg(85),
     };
     rig.client
-        .create(skyway_coord::proto::coord::CreateRequest {
+        .create(skyway_coord::client::Create {
             path: record::latest_path("cam-j"),
             data: serde_json::to_vec(&latest).unwrap().into(),
             make_parents: true,

@@ -726,9 +726,10 @@ async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_canno
         assert!(next > first, "resumed from {first}, got {next} again");
     }
 
-    // The membership log, streamed from a watch: a member that joins is shown; after the node
-    // the watch was served by (the first endpoint) is killed, the watch resumes on another node
-    // and the next join is shown too, each revision once.
+    // The membership log, streamed from a watch: a member that joins is shown; after node 1 is
+    // killed the next join is shown too, each revision once. (Node 1 serves the dashboard's watch
+    // one run in three: clients start at a random endpoint; `watch_failover.rs` kills the node of
+    // a watch for certain.)
     let client = cluster.client().unwrap();
     let first = Session::open(&client, Duration::from_secs(5), Some("visitor-1")).await.unwrap();
     let members = |state: &Value| -> Vec<(u64, String)> {

@@ -76,7 +76,7 @@ async fn retried_writes_apply_exactly_once() -> anyhow::Result<()> {
     let mut created = Vec::new();
     for i in 0..CREATES {
         let started = Instant::now();
-        let request = skyway_coord::proto::coord::CreateRequest {
+        let request = skyway_coord::client::Create {
             path: "/once/seq/n-".into(),
             data: i.to_string().into(),
             sequential: true,
@@ -101,7 +101,7 @@ async fn retried_writes_apply_exactly_once() -> anyhow::Result<()> {
 
     // Counted through the direct client.
     let counter = direct.get("/once/counter", Consistency::Linearizable).await?;
-    let version = counter.stat.map_or(0, |s| s.version);
+    let version = counter.stat.version;
     assert_eq!(version, SETS, "{SETS} sets must make version {SETS}, not {version}");
     assert_eq!(counter.data.as_ref(), SETS.to_string().as_bytes());
 

@@ -23,7 +23,7 @@ use proptest::test_runner::{Config, TestRunner};
 use skyway_coord::client::{Client, Consistency};
 use skyway_coord::proto::coord::{self as pb, coord_client::CoordClient};
 use skyway_coord::proto::raft::{Payload, raft_transport_client::RaftTransportClient};
-use skyway_coord::server::status::ERROR_METADATA_KEY;
+use skyway_coord::status::ERROR_METADATA_KEY;
 use skyway_tests::harness::{ProcessCluster, start_cluster};
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
@@ -369,11 +369,11 @@ async fn healthy_and_consistent(cluster: &ProcessCluster) -> anyhow::Result<()> 
 /// Path → (data, version) for `/h` and everything below it.
 async fn tree(client: &Client, consistency: Consistency) -> anyhow::Result<BTreeMap<String, (Vec<u8>, u64)>> {
     let mut out = BTreeMap::new();
-    if client.exists("/h", consistency).await?.found {
+    if client.exists("/h", consistency).await?.stat.is_some() {
         let mut stack = vec!["/h".to_string()];
         while let Some(path) = stack.pop() {
             let got = client.get(&path, consistency).await?;
-            out.insert(path.clone(), (got.data.to_vec(), got.stat.map_or(0, |s| s.version)));
+            out.insert(path.clone(), (got.data.to_vec(), got.stat.version));
             for name in client.children(&path, consistency).await?.names {
                 stack.push(format!("{path}/{name}"));
             }

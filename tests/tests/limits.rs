@@ -7,18 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency, Watcher};
-use skyway_coord::proto::coord::{self as pb, CreateRequest, SetRequest};
+use skyway_coord::client::{Client, Consistency, Create, Op, Txn, Watcher};
 use skyway_tests::harness::start_cluster;
 
-fn set_op(path: &str, bytes: usize) -> pb::Op {
-    pb::Op {
-        op: Some(pb::op::Op::Set(SetRequest {
-            path: path.into(),
-            data: Bytes::from(vec![7u8; bytes]),
-            ..Default::default()
-        })),
-    }
+fn set_op(path: &str, bytes: usize) -> Op {
+    Op::Set { path: path.into(), data: Bytes::from(vec![7u8; bytes]), expected_version: None }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,22 +23,19 @@ async fn the_request_limit_is_the_requests_and_says_so() -> anyhow::Result<()> {
         client.create_node(path, "").await?;
     }
     // Two values of 600 kB each: each under the 1 MiB value limit, together under the request's.
-    let two = pb::TxnRequest { ops: vec![set_op("/a", 600_000), set_op("/b", 600_000)], ..Default::default() };
+    let two = Txn { ops: vec![set_op("/a", 600_000), set_op("/b", 600_000)], ..Default::default() };
     client.txn(two).await?;
     assert_eq!(client.get("/b", Consistency::Linearizable).await?.data.len(), 600_000);
 
     // Four of 900 kB: over the 3 MiB request limit, refused with what to do, nothing applied.
-    let revision = client.get("/", Consistency::Linearizable).await?.revision;
-    let four = pb::TxnRequest {
-        ops: ["/a", "/b", "/c", "/d"].iter().map(|p| set_op(p, 900_000)).collect(),
-        ..Default::default()
-    };
+    let revision = client.get("/", Consistency::Linearizable).await?.revision.0;
+    let four = Txn { ops: ["/a", "/b", "/c", "/d"].iter().map(|p| set_op(p, 900_000)).collect(), ..Default::default() };
     let error = client.txn(four).await.unwrap_err();
     assert!(matches!(error, CoordError::RequestTooLarge { max: 3_145_728, .. }), "{error}");
     let text = error.to_string();
     assert!(text.contains("--request-bytes-max") && text.contains("split"), "the error must name the limit: {text}");
     assert_eq!(
-        client.get("/", Consistency::Linearizable).await?.revision,
+        client.get("/", Consistency::Linearizable).await?.revision.0,
         revision,
         "a refused request changed something"
     );
@@ -123,6 +113,6 @@ async fn watches_per_connection_are_limited_with_a_clear_error() -> anyhow::Resu
         }
     }
     // Other requests on the connection are not affected.
-    client.create(CreateRequest { path: "/still".into(), ..Default::default() }).await?;
+    client.create(Create { path: "/still".into(), ..Default::default() }).await?;
     Ok(())
 }

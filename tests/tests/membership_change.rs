@@ -10,7 +10,7 @@ use skyway_tests::harness::start_cluster;
 async fn wait_status(
     node: &Client,
     timeout: Duration,
-    check: impl Fn(&skyway_coord::proto::coord::StatusResponse) -> bool,
+    check: impl Fn(&skyway_coord::client::NodeStatus) -> bool,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     loop {

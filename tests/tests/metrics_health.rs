@@ -52,7 +52,7 @@ async fn a_node_reports_its_metrics_and_health_and_fails_health_when_cut_from_th
     // The write is acknowledged by the leader's quorum; the follower applies it just after.
     let after = eventually("the follower applying the write", Duration::from_secs(5), async || {
         let scrape = Scrape::of(&node.metrics_addr).await.ok()?;
-        (scrape.value("skyway_coord_raft_applied_index", &[]) >= created.revision as f64).then_some(scrape)
+        (scrape.value("skyway_coord_raft_applied_index", &[]) >= created.revision.0 as f64).then_some(scrape)
     })
     .await?;
     let creates = |s: &Scrape| {

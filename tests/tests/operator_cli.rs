@@ -65,8 +65,8 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     let t = client.get("/t", Consistency::Linearizable).await?;
     let u = client.get("/u", Consistency::Linearizable).await?;
     assert_eq!((t.data.as_ref(), u.data.as_ref()), (&b"1"[..], &b"2"[..]));
-    assert_eq!(t.stat.unwrap().create_revision, revision);
-    assert_eq!(u.stat.unwrap().create_revision, revision);
+    assert_eq!(t.stat.create_revision.0, revision);
+    assert_eq!(u.stat.create_revision.0, revision);
 
     // The same checks again fail, and a malformed file is refused before anything is sent.
     let out = skyway(&["ctl", e[0], e[1], "txn"], Some(txn)).await?;
@@ -76,8 +76,8 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     assert!(!out.status.success());
     assert!(stderr(&out).contains("unknown variant `put`"), "{}", stderr(&out));
     let t_after = client.get("/t", Consistency::Linearizable).await?;
-    assert_eq!(t_after.stat.unwrap().mod_revision, revision, "the failed txn changed /t");
-    assert!(!client.exists("/x", Consistency::Linearizable).await?.found, "the malformed txn applied an op");
+    assert_eq!(t_after.stat.mod_revision.0, revision, "the failed txn changed /t");
+    assert!(client.exists("/x", Consistency::Linearizable).await?.stat.is_none(), "the malformed txn applied an op");
 
     // stat: the stat without the value.
     let out = skyway(&["ctl", e[0], e[1], "stat", "/t", "-w", "json"], None).await?;
@@ -91,17 +91,19 @@ async fn ctl_commands_and_output_flags_anywhere_on_the_line() -> anyhow::Result<
     // session revoke: the session's ephemeral node goes with it.
     let session = Session::open(&client, Duration::from_secs(30), None).await?;
     client
-        .create(skyway_coord::proto::coord::CreateRequest {
+        .create(skyway_coord::client::Create {
             path: "/eph".into(),
-            ephemeral: true,
-            session_id: session.id().0,
+            ephemeral: Some(session.id()),
             ..Default::default()
         })
         .await?;
     let id = session.id().0.to_string();
     let out = skyway(&["ctl", e[0], e[1], "session", "revoke", &id], None).await?;
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(!client.exists("/eph", Consistency::Linearizable).await?.found, "revoked: its ephemeral node is gone");
+    assert!(
+        client.exists("/eph", Consistency::Linearizable).await?.stat.is_none(),
+        "revoked: its ephemeral node is gone"
+    );
 
     // endpoint status: etcdctl's table, exactly one leader.
     let out = skyway(&["ctl", e[0], e[1], "endpoint", "status"], None).await?;
@@ -152,10 +154,9 @@ async fn ctl_session_list_shows_each_session_from_any_node_in_pages() -> anyhow:
     let plain = Session::open(&client, Duration::from_secs(20), None).await?;
     let short = Session::open(&client, Duration::from_secs(10), None).await?;
     client
-        .create(skyway_coord::proto::coord::CreateRequest {
+        .create(skyway_coord::client::Create {
             path: "/cam-eph".into(),
-            ephemeral: true,
-            session_id: camera.id().0,
+            ephemeral: Some(camera.id()),
             ..Default::default()
         })
         .await?;

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency, Session};
-use skyway_coord::proto::coord::{self as pb, CreateRequest};
+use skyway_coord::client::{Check, Client, Consistency, Create, Op, Session, Txn};
+use skyway_coord::proto::coord as pb;
 use skyway_tests::harness::{ProcessCluster, skyway_binary, start_cluster};
 use tokio::io::AsyncWriteExt;
 
@@ -30,7 +30,7 @@ async fn cluster() -> anyhow::Result<(ProcessCluster, tempfile::TempDir, Client)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_are_refused_with_clear_errors_and_change_nothing() -> anyhow::Result<()> {
-    let (_cluster, _dir, client) = cluster().await?;
+    let (cluster, _dir, client) = cluster().await?;
     let revision_before = client.get("/", Consistency::Linearizable).await?.revision;
 
     for path in ["no-slash", "/a/", "//x", "/a/../b", "/a\u{7}"] {
@@ -41,8 +41,10 @@ async fn malformed_requests_are_refused_with_clear_errors_and_change_nothing() -
     let error = client.create_node("/big", vec![0u8; 2000]).await.unwrap_err();
     assert!(matches!(error, CoordError::TooLarge { size: 2000, max: 1024 }), "{error}");
     assert!(error.to_string().contains("blob storage"), "the error should say where large data goes: {error}");
-    let session_error =
-        client.create(CreateRequest { path: "/e".into(), ephemeral: true, ..Default::default() }).await.unwrap_err();
+    // The client's `Create` cannot name an ephemeral node without its session; the wire can.
+    let mut raw = pb::coord_client::CoordClient::connect(format!("http://{}", cluster.endpoints()[0])).await?;
+    let request = pb::CreateRequest { path: "/e".into(), ephemeral: true, ..Default::default() };
+    let session_error = skyway_coord::status::from_status(&raw.create(request).await.unwrap_err());
     assert!(matches!(session_error, CoordError::EphemeralNeedsSession { .. }), "{session_error}");
 
     // None of that reached the log.
@@ -74,31 +76,21 @@ async fn failed_preconditions_change_nothing() -> anyhow::Result<()> {
     assert!(matches!(client.delete("/skyway", None).await.unwrap_err(), CoordError::Reserved { .. }));
 
     let session = Session::open(&client, Duration::from_secs(10), None).await?;
-    client
-        .create(CreateRequest {
-            path: "/eph".into(),
-            ephemeral: true,
-            session_id: session.id().0,
-            ..Default::default()
-        })
-        .await?;
+    client.create(Create { path: "/eph".into(), ephemeral: Some(session.id()), ..Default::default() }).await?;
     let error = client.create_node("/eph/child", "").await.unwrap_err();
     assert!(matches!(error, CoordError::EphemeralParent { .. }), "{error}");
 
     // A transaction whose second check fails applies nothing, not even its first op.
-    let txn = pb::TxnRequest {
-        checks: vec![
-            pb::Check { path: "/v".into(), kind: pb::check::Kind::Exists as i32, version: 0 },
-            pb::Check { path: "/v".into(), kind: pb::check::Kind::Version as i32, version: 0 },
-        ],
-        ops: vec![pb::Op {
-            op: Some(pb::op::Op::Create(CreateRequest { path: "/txn-made".into(), ..Default::default() })),
-        }],
-        ..Default::default()
+    let txn = Txn {
+        checks: vec![Check::Exists("/v".into()), Check::Version("/v".into(), 0)],
+        ops: vec![Op::Create(Create::new("/txn-made", ""))],
     };
     let error = client.txn(txn).await.unwrap_err();
     assert!(matches!(error, CoordError::CheckFailed { index: 1, .. }), "{error}");
-    assert!(!client.exists("/txn-made", Consistency::Linearizable).await?.found, "a failed transaction applied an op");
+    assert!(
+        client.exists("/txn-made", Consistency::Linearizable).await?.stat.is_none(),
+        "a failed transaction applied an op"
+    );
     still_serving(&client).await
 }
 
@@ -107,14 +99,18 @@ async fn unknown_sessions_are_refused() -> anyhow::Result<()> {
     let (cluster, _dir, client) = cluster().await?;
     let mut raw = pb::coord_client::CoordClient::connect(format!("http://{}", cluster.endpoints()[0])).await?;
     let status = raw.keep_alive(pb::KeepAliveRequest { session_id: 424242 }).await.unwrap_err();
-    let error = skyway_coord::server::status::from_status(&status);
+    let error = skyway_coord::status::from_status(&status);
     assert_eq!(error, CoordError::SessionExpired { session: 424242 });
     let error = client
-        .create(CreateRequest { path: "/ghost".into(), ephemeral: true, session_id: 424242, ..Default::default() })
+        .create(Create {
+            path: "/ghost".into(),
+            ephemeral: Some(skyway_coord::SessionId(424242)),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(error, CoordError::SessionExpired { session: 424242 });
-    assert!(!client.exists("/ghost", Consistency::Linearizable).await?.found);
+    assert!(client.exists("/ghost", Consistency::Linearizable).await?.stat.is_none());
     let error = raw.open_session(pb::OpenSessionRequest { ttl_ms: 1, ..Default::default() }).await.unwrap_err();
     assert_eq!(error.code(), tonic::Code::InvalidArgument, "a 1 ms TTL is refused: {error}");
     still_serving(&client).await

@@ -5,27 +5,20 @@
 
 use std::time::{Duration, Instant};
 
-use skyway_coord::client::{Client, Consistency, Session};
+use skyway_coord::client::{Client, Consistency, Create, Session};
 use skyway_coord::core::membership::{MembershipKind, MembershipRecord};
-use skyway_coord::proto::coord::CreateRequest;
 use skyway_sim::rig::netfault::{FaultProxy, Mode};
 use skyway_tests::harness::start_cluster;
 
 async fn create_ephemeral(client: &Client, session: &Session, path: &str) -> anyhow::Result<u64> {
-    let request = CreateRequest {
-        path: path.into(),
-        ephemeral: true,
-        session_id: session.id().0,
-        make_parents: true,
-        ..Default::default()
-    };
-    Ok(client.create(request).await?.revision)
+    let request = Create { path: path.into(), ephemeral: Some(session.id()), make_parents: true, ..Default::default() };
+    Ok(client.create(request).await?.revision.0)
 }
 
 /// Polls until `path` no longer exists, returning how long that took.
 async fn wait_gone(client: &Client, path: &str, timeout: Duration) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    while client.exists(path, Consistency::Linearizable).await?.found {
+    while client.exists(path, Consistency::Linearizable).await?.stat.is_some() {
         anyhow::ensure!(started.elapsed() < timeout, "{path} still exists after {timeout:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -63,9 +56,9 @@ async fn expiry_deletes_ephemerals_and_every_node_records_the_same_failure() -> 
     drop(session); // the process "crashes": keep-alives stop
     let took = wait_gone(&client, "/eph/cam-1", Duration::from_secs(10)).await?;
     println!("ephemeral node gone {took:?} after keep-alives stopped (TTL 500 ms)");
-    assert!(!client.exists("/skyway/members/cam-1", Consistency::Linearizable).await?.found);
+    assert!(client.exists("/skyway/members/cam-1", Consistency::Linearizable).await?.stat.is_none());
 
-    let revision = client.get("/", Consistency::Linearizable).await?.revision;
+    let revision = client.get("/", Consistency::Linearizable).await?.revision.0;
     let logs = logs_per_node(&cluster.endpoints(), revision).await?;
     let kinds: Vec<_> = logs[0].iter().map(|r| (r.kind, r.member.as_str())).collect();
     assert_eq!(kinds, [(MembershipKind::Joined, "cam-1"), (MembershipKind::Failed, "cam-1")]);
@@ -85,8 +78,8 @@ async fn closing_a_session_deletes_its_ephemerals_at_once_and_records_leaving() 
     create_ephemeral(&client, &session, "/eph/b").await?;
     session.close().await?;
     // No waiting: the close entry itself deleted them.
-    assert!(!client.exists("/eph/a", Consistency::Linearizable).await?.found);
-    assert!(!client.exists("/eph/b", Consistency::Linearizable).await?.found);
+    assert!(client.exists("/eph/a", Consistency::Linearizable).await?.stat.is_none());
+    assert!(client.exists("/eph/b", Consistency::Linearizable).await?.stat.is_none());
     let kinds: Vec<_> = client.membership_log(0, Consistency::Linearizable).await?.iter().map(|r| r.kind).collect();
     assert_eq!(kinds, [MembershipKind::Joined, MembershipKind::Left]);
     Ok(())
@@ -104,7 +97,7 @@ async fn a_live_session_survives_a_leader_failover() -> anyhow::Result<()> {
     // Well past the TTL: the new leader granted a grace, in which the keep-alives found it.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        client.exists("/eph/survivor", Consistency::Linearizable).await?.found,
+        client.exists("/eph/survivor", Consistency::Linearizable).await?.stat.is_some(),
         "a live session was expired across a failover"
     );
     let kinds: Vec<_> = client.membership_log(0, Consistency::Linearizable).await?.iter().map(|r| r.kind).collect();
@@ -132,7 +125,7 @@ async fn a_dead_session_expires_while_coordinator_leaders_keep_failing() -> anyh
 
     let mut elections = 0;
     let expired_after = loop {
-        if !client.exists("/eph/dead-holder", Consistency::Linearizable).await?.found {
+        if client.exists("/eph/dead-holder", Consistency::Linearizable).await?.stat.is_none() {
             break died.elapsed();
         }
         anyhow::ensure!(
@@ -142,7 +135,9 @@ async fn a_dead_session_expires_while_coordinator_leaders_keep_failing() -> anyh
         );
         let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
         let term_ends = Instant::now() + Duration::from_millis(2500);
-        while Instant::now() < term_ends && client.exists("/eph/dead-holder", Consistency::Linearizable).await?.found {
+        while Instant::now() < term_ends
+            && client.exists("/eph/dead-holder", Consistency::Linearizable).await?.stat.is_some()
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         if Instant::now() >= term_ends {
@@ -178,7 +173,7 @@ async fn keep_alives_move_off_an_endpoint_that_went_silent() -> anyhow::Result<(
     tokio::time::sleep(Duration::from_secs(3)).await;
     let observer = cluster.client()?;
     assert!(
-        observer.exists("/eph/steady", Consistency::Linearizable).await?.found,
+        observer.exists("/eph/steady", Consistency::Linearizable).await?.stat.is_some(),
         "the session expired while two nodes were reachable"
     );
     assert!(session.is_certain(), "the session should be certain again: {:?}", session.health());

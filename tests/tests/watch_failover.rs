@@ -13,13 +13,11 @@ async fn a_watch_resumes_across_a_leader_failover_with_no_gap_and_no_duplicate()
     let (mut cluster, _dir) = start_cluster(&[])?;
     let leader = cluster.wait_for_leader(Duration::from_secs(20)).await?;
     // The watcher's stream starts on the leader, so killing it breaks the stream.
-    let mut endpoints = cluster.endpoints();
     let leader_index = cluster.nodes.keys().position(|id| *id == leader).expect("leader is a node");
-    endpoints.rotate_left(leader_index);
-    let watch_client = Client::connect(&endpoints)?;
+    let watch_client = Client::starting_at(&cluster.endpoints(), Default::default(), leader_index)?;
     let client = cluster.client()?;
     let created = client.create_node("/w", "start").await?;
-    let mut watcher = Watcher::start(&watch_client, "/w", false, created.revision + 1).await?;
+    let mut watcher = Watcher::start(&watch_client, "/w", false, created.revision.0 + 1).await?;
 
     let writer = {
         let client = client.clone();
@@ -73,7 +71,7 @@ async fn a_watch_behind_compaction_gets_a_clear_error_never_a_gap() -> anyhow::R
     let (cluster, _dir) = start_cluster(&["--watch-history", "50"])?;
     cluster.wait_for_leader(Duration::from_secs(20)).await?;
     let client = cluster.client()?;
-    let first = client.create_node("/c", "0").await?.revision;
+    let first = client.create_node("/c", "0").await?.revision.0;
     for i in 1..200 {
         client.set("/c", format!("{i}"), None).await?;
     }
@@ -84,7 +82,7 @@ async fn a_watch_behind_compaction_gets_a_clear_error_never_a_gap() -> anyhow::R
             // The error's advice works: re-read, then watch from the revision after the read.
             let read = client.get("/c", Consistency::Linearizable).await?;
             assert_eq!(read.data.as_ref(), b"199");
-            let mut watcher = Watcher::start(&client, "/c", true, read.revision + 1).await?;
+            let mut watcher = Watcher::start(&client, "/c", true, read.revision.0 + 1).await?;
             client.set("/c", "after", None).await?;
             let events = tokio::time::timeout(Duration::from_secs(10), watcher.next()).await??;
             assert_eq!(events[0].data.as_ref(), b"after");

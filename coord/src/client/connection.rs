@@ -25,16 +25,19 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use super::session_list::SessionPage;
+use super::convert;
+use super::types::{
+    Acl, Children, ClusterMembers, Committed, Consistency, Create, Created, Existence, NodeData, NodeStatus, Revision,
+    SessionId, Txn, Updated, Users,
+};
 use crate::core::acl::token_sha256;
 use crate::core::membership::{MembershipPage, MembershipRecord};
 use crate::error::CoordError;
+use crate::proto::AUTHORIZATION_METADATA_KEY;
 use crate::proto::coord as pb;
 use crate::proto::coord::coord_client::CoordClient;
-use crate::server::identity::AUTHORIZATION_METADATA_KEY;
-use crate::server::status::{ERROR_METADATA_KEY, from_status, never_sent};
+use crate::status::{ERROR_METADATA_KEY, from_status, never_sent};
 use crate::tls::ClientTls;
-
-pub use crate::proto::coord::Consistency;
 
 /// How a client talks to the cluster.
 #[derive(Clone)]
@@ -208,7 +211,7 @@ fn channel(endpoint: &str, options: &ClientOptions) -> Result<Channel, CoordErro
 pub struct Client {
     endpoints: Arc<Vec<String>>,
     channels: Arc<Vec<Channel>>,
-    /// The endpoint that answered last; requests start there.
+    /// The endpoint that answered last; requests start there (at first: a random one).
     preferred: Arc<AtomicUsize>,
     options: ClientOptions,
     credentials: Credentials,
@@ -217,8 +220,19 @@ pub struct Client {
 
 impl Client {
     /// A client for the given endpoints (`host:port`). Connections are made lazily, so this
-    /// succeeds even if no node is up yet.
+    /// succeeds even if no node is up yet. The first request goes to an endpoint chosen at
+    /// random, then on round the list from there: so that many clients given the same list
+    /// spread over the nodes instead of all dialling the first one.
     pub fn new(endpoints: &[String], options: ClientOptions) -> Result<Self, CoordError> {
+        let first = rand::random_range(0..endpoints.len().max(1));
+        Self::starting_at(endpoints, options, first)
+    }
+
+    /// A client whose first request goes to endpoint `first` (taken modulo their number), then
+    /// on round the list as from [`Client::new`]'s random one. For callers that spread many
+    /// clients over the nodes themselves (a benchmark's load generator) or must know which node
+    /// a stream starts on (a test that kills it); others use [`Client::new`].
+    pub fn starting_at(endpoints: &[String], options: ClientOptions, first: usize) -> Result<Self, CoordError> {
         if endpoints.is_empty() {
             return Err(CoordError::InvalidArgument {
                 reason: "no endpoints given: pass at least one host:port".into(),
@@ -229,7 +243,7 @@ impl Client {
         Ok(Self {
             endpoints: Arc::new(endpoints.to_vec()),
             channels: Arc::new(channels),
-            preferred: Arc::new(AtomicUsize::new(0)),
+            preferred: Arc::new(AtomicUsize::new(first % endpoints.len())),
             credentials,
             options,
             numbering: Arc::new(Numbering::new()),
@@ -260,6 +274,11 @@ impl Client {
     pub(crate) fn raw(&self, index: usize) -> RawClient {
         let channel = self.channels[index % self.channels.len()].clone();
         CoordClient::with_interceptor(channel, self.credentials.clone()).max_decoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// The endpoint requests start at: the one that answered last (at first, a random one).
+    pub(crate) fn preferred_index(&self) -> usize {
+        self.preferred.load(Ordering::Relaxed) % self.channels.len()
     }
 
     /// Stops preferring endpoint `index` if it still is the preferred one: it did not answer in
@@ -351,39 +370,46 @@ impl Client {
     }
 
     /// Creates a node; returns its (for sequential nodes, suffixed) path and its stat.
-    pub async fn create(&self, request: pb::CreateRequest) -> Result<pb::CreateResponse, CoordError> {
-        let tie = request.ephemeral.then_some(request.session_id);
-        self.run(CallKind::Write(tie), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.create(r).await }
-        })
-        .await
+    pub async fn create(&self, create: Create) -> Result<Created, CoordError> {
+        let tie = create.ephemeral.map(|s| s.0);
+        let request = convert::create_request(create);
+        let response = self
+            .run(CallKind::Write(tie), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.create(r).await }
+            })
+            .await?;
+        Ok(convert::created(response))
     }
 
     /// Creates a persistent node with `data`.
-    pub async fn create_node(&self, path: &str, data: impl Into<Bytes>) -> Result<pb::CreateResponse, CoordError> {
-        self.create(pb::CreateRequest { path: path.into(), data: data.into(), ..Default::default() }).await
+    pub async fn create_node(&self, path: &str, data: impl Into<Bytes>) -> Result<Created, CoordError> {
+        self.create(Create::new(path, data)).await
     }
 
     /// Reads a node.
-    pub async fn get(&self, path: &str, consistency: Consistency) -> Result<pb::GetResponse, CoordError> {
-        let request = pb::GetRequest { path: path.into(), consistency: consistency as i32 };
-        self.run(CallKind::Read, |mut c, _| {
-            let r = request.clone();
-            async move { c.get(r).await }
-        })
-        .await
+    pub async fn get(&self, path: &str, consistency: Consistency) -> Result<NodeData, CoordError> {
+        let request = pb::GetRequest { path: path.into(), consistency: convert::consistency(consistency) };
+        let response = self
+            .run(CallKind::Read, |mut c, _| {
+                let r = request.clone();
+                async move { c.get(r).await }
+            })
+            .await?;
+        Ok(convert::node_data(response))
     }
 
     /// Whether a node exists, and its stat.
-    pub async fn exists(&self, path: &str, consistency: Consistency) -> Result<pb::ExistsResponse, CoordError> {
-        let request = pb::GetRequest { path: path.into(), consistency: consistency as i32 };
-        self.run(CallKind::Read, |mut c, _| {
-            let r = request.clone();
-            async move { c.exists(r).await }
-        })
-        .await
+    pub async fn exists(&self, path: &str, consistency: Consistency) -> Result<Existence, CoordError> {
+        let request = pb::GetRequest { path: path.into(), consistency: convert::consistency(consistency) };
+        let response = self
+            .run(CallKind::Read, |mut c, _| {
+                let r = request.clone();
+                async move { c.exists(r).await }
+            })
+            .await?;
+        Ok(convert::existence(response))
     }
 
     /// Sets a node's data, optionally only at `expected_version`.
@@ -392,45 +418,53 @@ impl Client {
         path: &str,
         data: impl Into<Bytes>,
         expected_version: Option<u64>,
-    ) -> Result<pb::SetResponse, CoordError> {
+    ) -> Result<Updated, CoordError> {
         let request = pb::SetRequest { path: path.into(), data: data.into(), expected_version, request: None };
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.set(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.set(r).await }
+            })
+            .await?;
+        Ok(convert::updated(response))
     }
 
-    /// Deletes a node, optionally only at `expected_version`.
-    pub async fn delete(&self, path: &str, expected_version: Option<u64>) -> Result<pb::DeleteResponse, CoordError> {
+    /// Deletes a node, optionally only at `expected_version`; returns the revision of the delete.
+    pub async fn delete(&self, path: &str, expected_version: Option<u64>) -> Result<Revision, CoordError> {
         let request = pb::DeleteRequest { path: path.into(), expected_version, request: None };
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.delete(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.delete(r).await }
+            })
+            .await?;
+        Ok(Revision(response.revision))
     }
 
     /// Lists a node's children.
-    pub async fn children(&self, path: &str, consistency: Consistency) -> Result<pb::ChildrenResponse, CoordError> {
-        let request = pb::ChildrenRequest { path: path.into(), consistency: consistency as i32 };
-        self.run(CallKind::Read, |mut c, _| {
-            let r = request.clone();
-            async move { c.children(r).await }
-        })
-        .await
+    pub async fn children(&self, path: &str, consistency: Consistency) -> Result<Children, CoordError> {
+        let request = pb::ChildrenRequest { path: path.into(), consistency: convert::consistency(consistency) };
+        let response = self
+            .run(CallKind::Read, |mut c, _| {
+                let r = request.clone();
+                async move { c.children(r).await }
+            })
+            .await?;
+        Ok(convert::children(response))
     }
 
     /// Closes (revokes) a session by id, as its owner would: its ephemeral nodes are deleted
-    /// in the same revision.
-    pub async fn close_session(&self, session_id: u64) -> Result<pb::CloseSessionResponse, CoordError> {
-        self.run(CallKind::Write(Some(session_id)), |mut c, id| {
-            let r = pb::CloseSessionRequest { session_id, request: id };
-            async move { c.close_session(r).await }
-        })
-        .await
+    /// in the same revision, which is returned.
+    pub async fn close_session(&self, session: SessionId) -> Result<Revision, CoordError> {
+        let response = self
+            .run(CallKind::Write(Some(session.0)), |mut c, id| {
+                let r = pb::CloseSessionRequest { session_id: session.0, request: id };
+                async move { c.close_session(r).await }
+            })
+            .await?;
+        Ok(Revision(response.revision))
     }
 
     /// One page of the open sessions in id order, starting after `after` (0: from the first),
@@ -438,7 +472,7 @@ impl Client {
     /// authentication is on.
     pub async fn list_sessions(&self, after: u64, limit: u32) -> Result<SessionPage, CoordError> {
         let request =
-            pb::ListSessionsRequest { consistency: Consistency::Linearizable as i32, after_session_id: after, limit };
+            pb::ListSessionsRequest { consistency: pb::Consistency::Linearizable as i32, after_session_id: after, limit };
         let page = self
             .run(CallKind::Read, |mut c, _| {
                 let r = request;
@@ -448,14 +482,17 @@ impl Client {
         Ok(page.into())
     }
 
-    /// Runs a transaction.
-    pub async fn txn(&self, request: pb::TxnRequest) -> Result<pb::TxnResponse, CoordError> {
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.txn(r).await }
-        })
-        .await
+    /// Runs a transaction: every check holds and every op applies, or nothing does.
+    pub async fn txn(&self, txn: Txn) -> Result<Committed, CoordError> {
+        let request = convert::txn_request(txn);
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.txn(r).await }
+            })
+            .await?;
+        convert::committed(response)
     }
 
     /// Reads the membership log from revision `from` on (0: from the oldest record kept),
@@ -486,29 +523,30 @@ impl Client {
         limit: u32,
         consistency: Consistency,
     ) -> Result<MembershipPage, CoordError> {
-        let request = pb::MembershipLogRequest { from_revision: from, consistency: consistency as i32, limit };
+        let request =
+            pb::MembershipLogRequest { from_revision: from, consistency: convert::consistency(consistency), limit };
         let response = self
             .run(CallKind::Read, |mut c, _| {
                 let r = request;
                 async move { c.membership_log(r).await }
             })
             .await?;
-        let revision = |r: u64| (r != 0).then_some(crate::Revision(r));
+        let revision = |r: u64| (r != 0).then_some(Revision(r));
         Ok(MembershipPage {
-            records: response.records.into_iter().map(record_from_pb).collect(),
+            records: response.records.into_iter().map(convert::membership_record).collect(),
             next: revision(response.next_from_revision),
             oldest: revision(response.oldest_revision),
         })
     }
 
     /// The status of every endpoint, in order (an error for those that do not answer).
-    pub async fn status_all(&self) -> Vec<(String, Result<pb::StatusResponse, CoordError>)> {
+    pub async fn status_all(&self) -> Vec<(String, Result<NodeStatus, CoordError>)> {
         let mut out = Vec::new();
         for (index, endpoint) in self.endpoints.iter().enumerate() {
             let mut raw = self.raw(index);
             let result = tokio::time::timeout(Duration::from_secs(2), raw.status(pb::StatusRequest {})).await;
             let result = match result {
-                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Ok(response)) => Ok(convert::node_status(response.into_inner())),
                 Ok(Err(status)) => Err(from_status(&status)),
                 Err(_) => Err(CoordError::Unavailable { reason: "no answer within 2 s".into() }),
             };
@@ -518,105 +556,107 @@ impl Client {
     }
 
     /// Adds a coordinator node (as learner, then voter if asked).
-    pub async fn add_node(&self, node_id: u64, addr: &str, voter: bool) -> Result<pb::AddNodeResponse, CoordError> {
+    pub async fn add_node(&self, node_id: u64, addr: &str, voter: bool) -> Result<ClusterMembers, CoordError> {
         let request = pb::AddNodeRequest { node_id, addr: addr.into(), voter };
-        self.run(CallKind::Unnumbered, |mut c, _| {
-            let r = request.clone();
-            async move { c.add_node(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Unnumbered, |mut c, _| {
+                let r = request.clone();
+                async move { c.add_node(r).await }
+            })
+            .await?;
+        Ok(convert::cluster_members(response.voters, response.learners))
     }
 
     /// Removes a coordinator node.
-    pub async fn remove_node(&self, node_id: u64) -> Result<pb::RemoveNodeResponse, CoordError> {
+    pub async fn remove_node(&self, node_id: u64) -> Result<ClusterMembers, CoordError> {
         let request = pb::RemoveNodeRequest { node_id };
-        self.run(CallKind::Unnumbered, |mut c, _| {
-            let r = request;
-            async move { c.remove_node(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Unnumbered, |mut c, _| {
+                let r = request;
+                async move { c.remove_node(r).await }
+            })
+            .await?;
+        Ok(convert::cluster_members(response.voters, response.learners))
     }
 
     /// Adds a user who proves itself with `token` (see [`mint_token`]); only the token's
-    /// SHA-256 is sent.
-    pub async fn add_user(&self, name: &str, token: &str) -> Result<pb::AuthChangeResponse, CoordError> {
+    /// SHA-256 is sent. Returns the revision of the change.
+    pub async fn add_user(&self, name: &str, token: &str) -> Result<Revision, CoordError> {
         let request =
             pb::AddUserRequest { name: name.into(), token_sha256: token_sha256(token).to_vec().into(), request: None };
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.add_user(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.add_user(r).await }
+            })
+            .await?;
+        Ok(Revision(response.revision))
     }
 
     /// Deletes a user: its token stops working.
-    pub async fn delete_user(&self, name: &str) -> Result<pb::AuthChangeResponse, CoordError> {
+    pub async fn delete_user(&self, name: &str) -> Result<Revision, CoordError> {
         let request = pb::DeleteUserRequest { name: name.into(), request: None };
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.delete_user(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.delete_user(r).await }
+            })
+            .await?;
+        Ok(Revision(response.revision))
     }
 
     /// The users and whether authentication is on.
-    pub async fn list_users(&self) -> Result<pb::ListUsersResponse, CoordError> {
-        let request = pb::ListUsersRequest { consistency: Consistency::Linearizable as i32 };
-        self.run(CallKind::Read, |mut c, _| {
-            let r = request;
-            async move { c.list_users(r).await }
-        })
-        .await
+    pub async fn list_users(&self) -> Result<Users, CoordError> {
+        let request = pb::ListUsersRequest { consistency: convert::consistency(Consistency::Linearizable) };
+        let response = self
+            .run(CallKind::Read, |mut c, _| {
+                let r = request;
+                async move { c.list_users(r).await }
+            })
+            .await?;
+        Ok(convert::users(response))
     }
 
     /// Turns authentication on (refused until a user named `root` exists) or off.
-    pub async fn set_auth(&self, enabled: bool) -> Result<pb::AuthChangeResponse, CoordError> {
+    pub async fn set_auth(&self, enabled: bool) -> Result<Revision, CoordError> {
         let request = pb::SetAuthRequest { enabled, request: None };
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request;
-            r.request = id;
-            async move { c.set_auth(r).await }
-        })
-        .await
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request;
+                r.request = id;
+                async move { c.set_auth(r).await }
+            })
+            .await?;
+        Ok(Revision(response.revision))
     }
 
     /// The grants that apply at `path` (on it and its ancestors).
-    pub async fn get_acl(&self, path: &str) -> Result<pb::GetAclResponse, CoordError> {
-        let request = pb::GetAclRequest { path: path.into(), consistency: Consistency::Linearizable as i32 };
-        self.run(CallKind::Read, |mut c, _| {
-            let r = request.clone();
-            async move { c.get_acl(r).await }
-        })
-        .await
+    pub async fn get_acl(&self, path: &str) -> Result<Acl, CoordError> {
+        let request =
+            pb::GetAclRequest { path: path.into(), consistency: convert::consistency(Consistency::Linearizable) };
+        let response = self
+            .run(CallKind::Read, |mut c, _| {
+                let r = request.clone();
+                async move { c.get_acl(r).await }
+            })
+            .await?;
+        Ok(convert::acl(response))
     }
 
     /// Sets `identity`'s permissions on the prefix `path` (`rwcda` letters; empty removes).
-    pub async fn set_acl(&self, path: &str, identity: &str, perms: &str) -> Result<pb::AuthChangeResponse, CoordError> {
+    pub async fn set_acl(&self, path: &str, identity: &str, perms: &str) -> Result<Revision, CoordError> {
         let request =
             pb::SetAclRequest { path: path.into(), identity: identity.into(), perms: perms.into(), request: None };
-        self.run(CallKind::Write(None), |mut c, id| {
-            let mut r = request.clone();
-            r.request = id;
-            async move { c.set_acl(r).await }
-        })
-        .await
-    }
-}
-
-fn record_from_pb(record: pb::MembershipRecord) -> MembershipRecord {
-    use crate::core::membership::MembershipKind;
-    let kind = match pb::membership_record::Kind::try_from(record.kind) {
-        Ok(pb::membership_record::Kind::Joined) => MembershipKind::Joined,
-        Ok(pb::membership_record::Kind::Left) => MembershipKind::Left,
-        _ => MembershipKind::Failed,
-    };
-    MembershipRecord {
-        revision: crate::Revision(record.revision),
-        kind,
-        member: record.member,
-        session: crate::SessionId(record.session_id),
+        let response = self
+            .run(CallKind::Write(None), |mut c, id| {
+                let mut r = request.clone();
+                r.request = id;
+                async move { c.set_acl(r).await }
+            })
+            .await?;
+        Ok(Revision(response.revision))
     }
 }
 
@@ -669,4 +709,33 @@ fn classify(status: &tonic::Status, is_write: bool, tls: bool) -> CoordError {
     };
     let reason = format!("{}: {}{hint}", status.code(), status.message());
     if !is_write { CoordError::Unavailable { reason } } else { CoordError::OutcomeUnknown { reason } }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn endpoints(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("127.0.0.1:{}", 7000 + i)).collect()
+    }
+
+    #[tokio::test]
+    async fn the_first_endpoint_is_the_one_chosen() {
+        for first in 0..5 {
+            let client = Client::starting_at(&endpoints(3), ClientOptions::default(), first).unwrap();
+            assert_eq!(client.preferred_index(), first % 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn clients_start_at_different_endpoints() {
+        // 200 clients of 3 endpoints all starting at the same one has a chance of 3 * (1/3)^200.
+        let starts: BTreeSet<usize> =
+            (0..200).map(|_| Client::new(&endpoints(3), ClientOptions::default()).unwrap().preferred_index()).collect();
+        assert_eq!(starts, BTreeSet::from([0, 1, 2]), "every endpoint is somebody's first");
+        let one = Client::new(&endpoints(1), ClientOptions::default()).unwrap();
+        assert_eq!(one.preferred_index(), 0);
+    }
 }

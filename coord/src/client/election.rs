@@ -24,11 +24,11 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::connection::{Client, Consistency};
+use super::connection::Client;
 use super::session::Session;
+use super::types::{Consistency, Create};
 use super::watch::{WatchEventKind, Watcher};
 use crate::error::CoordError;
-use crate::proto::coord as pb;
 
 /// Prefix under which roles live.
 pub const ROLES_PATH: &str = "/roles";
@@ -89,18 +89,13 @@ impl Election {
 
     /// Enters the election with `session`, storing `data` in the candidate node.
     pub async fn campaign(&self, session: &Session, data: impl Into<Bytes>) -> Result<Candidate, CoordError> {
-        let request = pb::CreateRequest {
-            path: format!("{}/{CANDIDATE_PREFIX}", self.role_path),
-            data: data.into(),
-            ephemeral: true,
-            sequential: true,
-            make_parents: true,
-            session_id: session.id().0,
-            one_per_session: true,
-            ..Default::default()
-        };
-        let (path, token) = match self.client.create(request).await {
-            Ok(created) => (created.path, FencingToken(created.stat.map_or(created.revision, |s| s.create_revision))),
+        let candidate = Create::new(format!("{}/{CANDIDATE_PREFIX}", self.role_path), data)
+            .ephemeral(session.id())
+            .sequential()
+            .make_parents()
+            .one_per_session();
+        let (path, token) = match self.client.create(candidate).await {
+            Ok(created) => (created.path, FencingToken(created.stat.create_revision.0)),
             // Already a candidate (an earlier campaign of this session): that one it is.
             Err(CoordError::SessionOwnsSibling { .. }) => {
                 self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
@@ -147,12 +142,11 @@ impl Election {
         for name in names {
             match self.client.get(&format!("{}/{name}", self.role_path), Consistency::Linearizable).await {
                 Ok(node) => {
-                    let stat = node.stat.unwrap_or_default();
                     candidates.push(CandidateView {
                         name,
                         data: node.data,
-                        token: FencingToken(stat.create_revision),
-                        session: stat.ephemeral_owner,
+                        token: FencingToken(node.stat.create_revision.0),
+                        session: node.stat.ephemeral_owner.map_or(0, |s| s.0),
                     });
                 }
                 Err(CoordError::NotFound { .. }) => {} // gone meanwhile
@@ -160,7 +154,7 @@ impl Election {
             }
         }
         let mut iter = candidates.into_iter();
-        Ok((RoleView { primary: iter.next(), backups: iter.collect() }, children.revision))
+        Ok((RoleView { primary: iter.next(), backups: iter.collect() }, children.revision.0))
     }
 }
 

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use tonic::Streaming;
 
 use super::connection::Client;
+use super::convert;
 use crate::error::CoordError;
 use crate::proto::coord as pb;
-use crate::server::status::from_status;
+use crate::status::from_status;
 
 /// What happened to a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +64,7 @@ impl Watcher {
             prefix,
             next: from,
             stream: None,
-            endpoint_index: 0,
+            endpoint_index: client.preferred_index(),
             reconnect_budget: Duration::from_secs(30),
         };
         watcher.reconnect().await?;
@@ -134,8 +135,12 @@ impl Watcher {
             let index = *index;
             match stream.message().await {
                 Ok(Some(response)) => {
-                    let events: Vec<WatchEvent> =
-                        response.events.into_iter().filter(|e| e.revision >= self.next).map(event_from_pb).collect();
+                    let events: Vec<WatchEvent> = response
+                        .events
+                        .into_iter()
+                        .filter(|e| e.revision >= self.next)
+                        .map(convert::watch_event)
+                        .collect();
                     if let Some(last) = events.last() {
                         self.next = last.revision + 1;
                     }
@@ -172,21 +177,4 @@ const RECONNECT_BACKOFF_MAX: Duration = Duration::from_secs(2);
 fn jittered(backoff: Duration) -> Duration {
     let half = backoff / 2;
     half + half.mul_f64(rand::random::<f64>())
-}
-
-fn event_from_pb(event: pb::Event) -> WatchEvent {
-    let kind = match pb::event::Kind::try_from(event.kind) {
-        Ok(pb::event::Kind::Created) => WatchEventKind::Created,
-        Ok(pb::event::Kind::Changed) => WatchEventKind::Changed,
-        _ => WatchEventKind::Deleted,
-    };
-    let stat = event.stat.unwrap_or_default();
-    WatchEvent {
-        revision: event.revision,
-        kind,
-        path: event.path,
-        data: event.data,
-        version: stat.version,
-        ephemeral_owner: stat.ephemeral_owner,
-    }
 }

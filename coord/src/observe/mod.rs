@@ -7,12 +7,13 @@
 //!   processes in their crates;
 //! - [`coord_metrics`]: the coordinator node's metric families;
 //! - [`grpc`]: a tower layer counting and timing every gRPC call by method and status code;
-//! - [`node_probe`]: the coordinator node's probe (gauges read at scrape time, the quorum read
-//!   behind `/health`, the gRPC health service's status).
+//! - `node_probe`: the coordinator node's probe (gauges read at scrape time, the quorum read
+//!   behind `/health`, the gRPC health service's status); only with the `server` feature.
 
 pub mod coord_metrics;
 pub mod grpc;
 pub mod http;
+#[cfg(feature = "server")]
 pub mod node_probe;
 
 pub use self::coord_metrics::CoordMetrics;

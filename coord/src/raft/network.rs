@@ -32,7 +32,7 @@ use super::codec::{decode, encode};
 use super::{NodeId, Snapshot, SnapshotData, SnapshotMeta, TypeConfig, Vote};
 use crate::proto::raft::Payload;
 use crate::proto::raft::raft_transport_client::RaftTransportClient;
-use crate::server::status::never_sent;
+use crate::status::never_sent;
 use crate::tls::PeerTls;
 
 /// Default for the largest gRPC message between nodes (`NodeConfig::peer_message_bytes_max`).
@@ -221,7 +221,7 @@ fn decode_reply<Resp: DeserializeOwned>(
 fn status_to_rpc_error(target: NodeId, status: tonic::Status) -> RPCError<TypeConfig> {
     // The connection could not be made, or the peer's transport gave up on it (UNAVAILABLE, as
     // tonic reports a keep-alive timeout): the peer is down or cut off, so openraft backs off.
-    // Judged by the error's kind, never by its text (see `server::status::never_sent`).
+    // Judged by the error's kind, never by its text (see `status::never_sent`).
     if never_sent(&status) || status.code() == tonic::Code::Unavailable {
         RPCError::Unreachable(Unreachable::new(&AnyError::error(format!("node {target}: {}", status.message()))))
     } else {

@@ -15,7 +15,6 @@ use super::convert;
 use super::identity::caller;
 use super::limits::WatchCounter;
 use super::node::CoordNode;
-use super::status::to_status;
 use crate::config::{SESSION_TTL_MAX, SESSION_TTL_MIN};
 use crate::core::acl::{Caller, Perm, Perms, TokenHash, check_identity};
 use crate::core::command::{Command, Outcome, Proposal};
@@ -27,6 +26,7 @@ use crate::core::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 use crate::proto::coord::coord_server::Coord;
+use crate::status::to_status;
 
 /// Most events sent in one watch response.
 const WATCH_BATCH_EVENTS_MAX: usize = 1_000;

@@ -22,7 +22,7 @@ use crate::error::CoordError;
 use crate::proto::raft::Payload;
 use crate::raft::codec::{decode, encode};
 use crate::raft::network::Peers;
-use crate::server::status::never_sent;
+use crate::status::never_sent;
 
 /// How long a follower waits for the leader to answer a forwarded request.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(5);

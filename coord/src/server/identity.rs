@@ -17,8 +17,7 @@ use x509_parser::extensions::GeneralName;
 use crate::core::acl::{Caller, token_sha256};
 use crate::error::CoordError;
 
-/// The metadata key carrying the bearer token.
-pub const AUTHORIZATION_METADATA_KEY: &str = "authorization";
+pub use crate::proto::AUTHORIZATION_METADATA_KEY;
 
 /// The caller of `request`: its bearer token if it sent one, else the identity in its verified
 /// TLS client certificate, else anonymous. A

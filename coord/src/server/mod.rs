@@ -10,7 +10,6 @@ pub mod identity;
 pub mod limits;
 pub mod node;
 pub mod peer_guard;
-pub mod status;
 pub mod transport;
 
 use std::future::Future;

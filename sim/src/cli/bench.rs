@@ -242,10 +242,8 @@ async fn measure(
     let end = warm_end + duration;
     let mut tasks = Vec::new();
     for c in 0..shape.clients {
-        // Each client its own connection, first to one endpoint, spread over the cluster.
-        let mut own: Vec<String> = endpoints.to_vec();
-        own.rotate_left(c % endpoints.len());
-        let client = Client::new(&own, options.clone())?;
+        // Each client its own connection, first to one endpoint, spread evenly over the cluster.
+        let client = Client::starting_at(endpoints, options.clone(), c)?;
         for slot in 0..shape.inflight {
             // The client's requests in flight share its connection; each has a key of its own.
             let client = client.clone();

@@ -17,6 +17,7 @@ use skyway_controller::commander::{Commander, Heartbeat};
 use skyway_controller::controller::{self, ControllerConfig, RoleStatus};
 use skyway_controller::health::{Limits, StatusJson};
 use skyway_controller::link::ActuatorTarget;
+use skyway_coord::client::SESSION_TTL_DEFAULT;
 
 use super::client_tls::ClientTlsArgs;
 
@@ -49,7 +50,7 @@ pub struct ControllerArgs {
     #[arg(long)]
     pub actuator: String,
     /// Session TTL in milliseconds: a crashed primary is replaced about this long after it stops.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = SESSION_TTL_DEFAULT.as_millis() as u64)]
     pub ttl_ms: u64,
     /// How often a primary sends a command, in milliseconds.
     #[arg(long, default_value_t = 50)]

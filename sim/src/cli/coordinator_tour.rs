@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use skyway_coord::client::{Client, Consistency, Election, Session, Watcher};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Client, Consistency, Create, Election, Session, Watcher};
 
 use crate::rig::cluster::ProcessCluster;
 
@@ -54,7 +53,7 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
 
     step("Writes: nodes hold small values; every change gets a revision");
     client
-        .create(pb::CreateRequest {
+        .create(Create {
             path: "/airport/runways/07".into(),
             data: "open".into(),
             make_parents: true,
@@ -62,7 +61,7 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
         })
         .await?;
     let set = client.set("/airport/runways/07", "closed for snow", Some(0)).await?;
-    println!("set /airport/runways/07 -> version {}", set.stat.map_or(0, |s| s.version));
+    println!("set /airport/runways/07 -> version {}", set.stat.version);
     match client.set("/airport/runways/07", "open", Some(0)).await {
         Err(e) => println!("a stale compare-and-set is refused: {e}"),
         Ok(_) => anyhow::bail!("a stale compare-and-set was accepted"),
@@ -76,10 +75,9 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
     let token = candidate.wait_primary(&session).await?;
     println!("controller-a is primary for runway/07 with fencing token {}", token.0);
     client
-        .create(pb::CreateRequest {
+        .create(Create {
             path: "/airport/controllers/a".into(),
-            ephemeral: true,
-            session_id: session.id().0,
+            ephemeral: Some(session.id()),
             make_parents: true,
             ..Default::default()
         })
@@ -91,7 +89,7 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
     drop(candidate);
     drop(session);
     loop {
-        if !client.exists("/airport/controllers/a", Consistency::Linearizable).await?.found {
+        if client.exists("/airport/controllers/a", Consistency::Linearizable).await?.stat.is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -9,8 +9,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use skyway_coord::client::{Client, Consistency, Session, Watcher};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Client, Consistency, Create, OpResult, Session, Stat, Watcher};
 
 use super::client_tls::ClientTlsArgs;
 
@@ -259,20 +258,23 @@ fn consistency(serializable: bool) -> Consistency {
     if serializable { Consistency::Serializable } else { Consistency::Linearizable }
 }
 
-fn stat_json(stat: &pb::Stat) -> serde_json::Value {
+/// The owner of an ephemeral node as printed: its session's number, 0 for a persistent node.
+fn owner(stat: &Stat) -> u64 {
+    stat.ephemeral_owner.map_or(0, |s| s.0)
+}
+
+fn stat_json(stat: &Stat) -> serde_json::Value {
     json!({
-        "create_revision": stat.create_revision, "mod_revision": stat.mod_revision, "version": stat.version,
-        "ephemeral_owner": stat.ephemeral_owner, "num_children": stat.num_children, "data_length": stat.data_length,
+        "create_revision": stat.create_revision.0, "mod_revision": stat.mod_revision.0, "version": stat.version,
+        "ephemeral_owner": owner(stat), "num_children": stat.num_children, "data_length": stat.data_length,
     })
 }
 
-fn txn_result_json(result: &pb::OpResult) -> serde_json::Value {
-    use pb::op_result::Result as R;
-    match &result.result {
-        Some(R::Create(c)) => json!({"create": {"path": c.path, "revision": c.revision}}),
-        Some(R::Set(s)) => json!({"set": {"version": s.stat.as_ref().map(|s| s.version), "revision": s.revision}}),
-        Some(R::Delete(d)) => json!({"delete": {"revision": d.revision}}),
-        None => json!(null),
+fn txn_result_json(result: &OpResult) -> serde_json::Value {
+    match result {
+        OpResult::Created(c) => json!({"create": {"path": c.path, "revision": c.revision.0}}),
+        OpResult::Updated(s) => json!({"set": {"version": s.stat.version, "revision": s.revision.0}}),
+        OpResult::Deleted(revision) => json!({"delete": {"revision": revision.0}}),
     }
 }
 
@@ -294,20 +296,17 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             let value = read_data(&data)?;
             let session =
                 if ephemeral { Some(Session::open(&client, Duration::from_millis(ttl_ms), None).await?) } else { None };
-            let request = pb::CreateRequest {
-                path,
-                data: value,
-                ephemeral,
+            let request = Create {
+                ephemeral: session.as_ref().map(|s| s.id()),
                 sequential,
                 make_parents: parents,
-                session_id: session.as_ref().map_or(0, |s| s.id().0),
-                ..Default::default()
+                ..Create::new(path, value)
             };
             let created = client.create(request).await?;
             print(
                 out,
-                || format!("created {} (revision {})", created.path, created.revision),
-                || json!({"path": created.path, "revision": created.revision, "stat": created.stat.as_ref().map(stat_json)}),
+                || format!("created {} (revision {})", created.path, created.revision.0),
+                || json!({"path": created.path, "revision": created.revision.0, "stat": stat_json(&created.stat)}),
             );
             if let Some(session) = session {
                 eprintln!(
@@ -322,7 +321,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Get { path, serializable } => {
             let node = client.get(&path, consistency(serializable)).await?;
-            let stat = node.stat.unwrap_or_default();
+            let stat = node.stat;
             print(
                 out,
                 || {
@@ -330,25 +329,20 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                         "{}\n# version={} create_revision={} mod_revision={} children={} bytes={}{}",
                         String::from_utf8_lossy(&node.data),
                         stat.version,
-                        stat.create_revision,
-                        stat.mod_revision,
+                        stat.create_revision.0,
+                        stat.mod_revision.0,
                         stat.num_children,
                         stat.data_length,
-                        if stat.ephemeral_owner != 0 {
-                            format!(" ephemeral_owner={}", stat.ephemeral_owner)
-                        } else {
-                            String::new()
-                        }
+                        stat.ephemeral_owner.map(|s| format!(" ephemeral_owner={}", s.0)).unwrap_or_default()
                     )
                 },
-                || json!({"path": path, "data": String::from_utf8_lossy(&node.data), "stat": stat_json(&stat), "revision": node.revision}),
+                || json!({"path": path, "data": String::from_utf8_lossy(&node.data), "stat": stat_json(&stat), "revision": node.revision.0}),
             );
         }
         CtlCommand::Stat { path, serializable } => {
             let exists = client.exists(&path, consistency(serializable)).await?;
-            let stat = match exists.stat {
-                Some(stat) if exists.found => stat,
-                _ => return Err(skyway_coord::CoordError::NotFound { path }.into()),
+            let Some(stat) = exists.stat else {
+                return Err(skyway_coord::CoordError::NotFound { path }.into());
             };
             print(
                 out,
@@ -356,14 +350,14 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                     format!(
                         "path={path}\nversion={}\ncreate_revision={}\nmod_revision={}\nephemeral_owner={}\nchildren={}\nbytes={}",
                         stat.version,
-                        stat.create_revision,
-                        stat.mod_revision,
-                        stat.ephemeral_owner,
+                        stat.create_revision.0,
+                        stat.mod_revision.0,
+                        owner(&stat),
                         stat.num_children,
                         stat.data_length
                     )
                 },
-                || json!({"path": path, "stat": stat_json(&stat), "revision": exists.revision}),
+                || json!({"path": path, "stat": stat_json(&stat), "revision": exists.revision.0}),
             );
         }
         CtlCommand::Txn { file } => {
@@ -372,8 +366,8 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             let results: Vec<serde_json::Value> = response.results.iter().map(txn_result_json).collect();
             print(
                 out,
-                || format!("committed {} operation(s) (revision {})", results.len(), response.revision),
-                || json!({"revision": response.revision, "results": results}),
+                || format!("committed {} operation(s) (revision {})", results.len(), response.revision.0),
+                || json!({"revision": response.revision.0, "results": results}),
             );
         }
         CtlCommand::Session { command } => super::ctl_session::run(&client, command, out).await?,
@@ -385,19 +379,19 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
         }
         CtlCommand::Set { path, data, version } => {
             let set = client.set(&path, read_data(&data)?, version).await?;
-            let stat = set.stat.unwrap_or_default();
+            let stat = set.stat;
             print(
                 out,
-                || format!("set {path} version={} (revision {})", stat.version, set.revision),
-                || json!({"path": path, "stat": stat_json(&stat), "revision": set.revision}),
+                || format!("set {path} version={} (revision {})", stat.version, set.revision.0),
+                || json!({"path": path, "stat": stat_json(&stat), "revision": set.revision.0}),
             );
         }
         CtlCommand::Rm { path, version } => {
             let deleted = client.delete(&path, version).await?;
             print(
                 out,
-                || format!("deleted {path} (revision {})", deleted.revision),
-                || json!({"path": path, "revision": deleted.revision}),
+                || format!("deleted {path} (revision {})", deleted.0),
+                || json!({"path": path, "revision": deleted.0}),
             );
         }
         CtlCommand::Ls { path, serializable } => {
@@ -405,7 +399,7 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
             print(
                 out,
                 || children.names.join("\n"),
-                || json!({"path": path, "children": children.names, "revision": children.revision}),
+                || json!({"path": path, "children": children.names, "revision": children.revision.0}),
             );
         }
         CtlCommand::Watch { path, prefix, from, count } => {
@@ -458,13 +452,13 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                                     s.node_id,
                                     s.raft_role,
                                     s.term,
-                                    if s.has_leader { s.leader_id.to_string() } else { "-".into() },
+                                    s.leader_id.map_or_else(|| "-".into(), |id| id.to_string()),
                                     s.last_applied,
                                     s.last_log_index,
                                     s.sessions
                                 )
                             },
-                            || json!({"endpoint": endpoint, "id": s.node_id, "role": s.raft_role, "term": s.term, "leader": s.has_leader.then_some(s.leader_id), "last_applied": s.last_applied, "last_log_index": s.last_log_index, "committed": s.committed, "voters": s.voters, "learners": s.learners, "sessions": s.sessions, "nodes": s.nodes, "version": s.version, "commit": s.commit}),
+                            || json!({"endpoint": endpoint, "id": s.node_id, "role": s.raft_role, "term": s.term, "leader": s.leader_id, "last_applied": s.last_applied, "last_log_index": s.last_log_index, "committed": s.committed, "voters": s.voters, "learners": s.learners, "sessions": s.sessions, "nodes": s.nodes, "version": s.version, "commit": s.commit}),
                         );
                     }
                     Err(e) => print(

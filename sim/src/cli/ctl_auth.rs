@@ -83,18 +83,18 @@ pub async fn user(client: &Client, out: Output, command: UserCommand) -> anyhow:
                 || {
                     format!(
                         "added user {name} (revision {}); its token, shown only now:\n{token}\n# use: SKYWAY_TOKEN={token} skyway ctl ...",
-                        added.revision
+                        added.0
                     )
                 },
-                || json!({"user": name, "token": token, "revision": added.revision}),
+                || json!({"user": name, "token": token, "revision": added.0}),
             );
         }
         UserCommand::Delete { name } => {
             let deleted = client.delete_user(&name).await?;
             print(
                 out,
-                || format!("deleted user {name} (revision {})", deleted.revision),
-                || json!({"user": name, "revision": deleted.revision}),
+                || format!("deleted user {name} (revision {})", deleted.0),
+                || json!({"user": name, "revision": deleted.0}),
             );
         }
         UserCommand::List => {
@@ -105,7 +105,7 @@ pub async fn user(client: &Client, out: Output, command: UserCommand) -> anyhow:
                     let state = if users.auth_enabled { "on" } else { "off" };
                     format!("# authentication is {state}\n{}", users.names.join("\n"))
                 },
-                || json!({"users": users.names, "auth_enabled": users.auth_enabled, "revision": users.revision}),
+                || json!({"users": users.names, "auth_enabled": users.auth_enabled, "revision": users.revision.0}),
             );
         }
     }
@@ -120,15 +120,12 @@ pub async fn auth(client: &Client, out: Output, command: AuthCommand) -> anyhow:
         out,
         || {
             if enabled {
-                format!(
-                    "authentication enabled (revision {}): pass a token with --token or SKYWAY_TOKEN",
-                    changed.revision
-                )
+                format!("authentication enabled (revision {}): pass a token with --token or SKYWAY_TOKEN", changed.0)
             } else {
-                format!("authentication disabled (revision {})", changed.revision)
+                format!("authentication disabled (revision {})", changed.0)
             }
         },
-        || json!({"auth_enabled": enabled, "revision": changed.revision}),
+        || json!({"auth_enabled": enabled, "revision": changed.0}),
     );
     Ok(())
 }
@@ -154,7 +151,7 @@ pub async fn acl(client: &Client, out: Output, command: AclCommand) -> anyhow::R
                         .iter()
                         .map(|g| json!({"path": g.path, "identity": g.identity, "perms": g.perms}))
                         .collect();
-                    json!({"path": path, "grants": grants, "auth_enabled": acl.auth_enabled, "revision": acl.revision})
+                    json!({"path": path, "grants": grants, "auth_enabled": acl.auth_enabled, "revision": acl.revision.0})
                 },
             );
         }
@@ -162,16 +159,16 @@ pub async fn acl(client: &Client, out: Output, command: AclCommand) -> anyhow::R
             let set = client.set_acl(&path, &identity, &perms).await?;
             print(
                 out,
-                || format!("granted {identity} {perms} on {path} (revision {})", set.revision),
-                || json!({"path": path, "identity": identity, "perms": perms, "revision": set.revision}),
+                || format!("granted {identity} {perms} on {path} (revision {})", set.0),
+                || json!({"path": path, "identity": identity, "perms": perms, "revision": set.0}),
             );
         }
         AclCommand::Remove { path, identity } => {
             let removed = client.set_acl(&path, &identity, "").await?;
             print(
                 out,
-                || format!("removed {identity}'s grant on {path} (revision {})", removed.revision),
-                || json!({"path": path, "identity": identity, "revision": removed.revision}),
+                || format!("removed {identity}'s grant on {path} (revision {})", removed.0),
+                || json!({"path": path, "identity": identity, "revision": removed.0}),
             );
         }
     }

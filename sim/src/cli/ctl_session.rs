@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use serde_json::json;
-use skyway_coord::client::{Client, SessionInfo};
+use skyway_coord::client::{Client, SessionId, SessionInfo};
 
 use super::ctl::{Output, print};
 
@@ -35,11 +35,11 @@ pub async fn run(client: &Client, command: SessionCommand, out: Output) -> anyho
     match command {
         SessionCommand::List { after, limit } => list(client, after, limit, out).await,
         SessionCommand::Revoke { id } => {
-            let closed = client.close_session(id).await?;
+            let closed = client.close_session(SessionId(id)).await?;
             print(
                 out,
-                || format!("revoked session {id} (revision {})", closed.revision),
-                || json!({"session": id, "revision": closed.revision}),
+                || format!("revoked session {id} (revision {})", closed.0),
+                || json!({"session": id, "revision": closed.0}),
             );
             Ok(())
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use skyway_coord::client::SESSION_TTL_DEFAULT;
 
 use super::ctl::Output;
 use super::sim::load_scenario;
@@ -44,7 +45,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_control: bool,
     /// The controllers' session TTL, ms: a dead primary is replaced about this long after it dies.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = SESSION_TTL_DEFAULT.as_millis() as u64)]
     pub ttl_ms: u64,
     /// How often a primary decides and sends a command, ms.
     #[arg(long, default_value_t = 200)]

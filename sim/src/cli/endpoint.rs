@@ -23,7 +23,7 @@ pub async fn status(endpoints: &[String], options: ClientOptions, out: Output) -
         match status {
             Ok(s) => {
                 any_ok = true;
-                let leader = s.has_leader && s.leader_id == s.node_id;
+                let leader = s.leader_id == Some(s.node_id);
                 let learner = s.learners.contains(&s.node_id);
                 print(
                     out,
@@ -37,13 +37,13 @@ pub async fn status(endpoints: &[String], options: ClientOptions, out: Output) -
                             s.term,
                             s.last_log_index,
                             s.last_applied,
-                            if s.has_leader { "" } else { "no leader" }
+                            if s.leader_id.is_some() { "" } else { "no leader" }
                         )
                     },
                     || {
                         json!({"endpoint": endpoint, "id": s.node_id, "version": s.version, "commit": s.commit, "is_leader": leader, "is_learner": learner,
                                "raft_term": s.term, "raft_index": s.last_log_index, "raft_applied_index": s.last_applied,
-                               "leader": s.has_leader.then_some(s.leader_id), "errors": if s.has_leader { vec![] } else { vec!["no leader"] }})
+                               "leader": s.leader_id, "errors": if s.leader_id.is_some() { vec![] } else { vec!["no leader"] }})
                     },
                 );
             }

@@ -22,7 +22,7 @@
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde::Deserialize;
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Check, Create, Op, Txn};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -86,7 +86,7 @@ pub enum OpSpec {
 }
 
 /// Parses the file and turns it into the request.
-pub fn parse(text: &str) -> anyhow::Result<pb::TxnRequest> {
+pub fn parse(text: &str) -> anyhow::Result<Txn> {
     let file: TxnFile = serde_json::from_str(text).context(
         "the transaction is not valid: expected {\"checks\": [...], \"ops\": [...]} (see `skyway ctl txn --help`)",
     )?;
@@ -95,39 +95,27 @@ pub fn parse(text: &str) -> anyhow::Result<pb::TxnRequest> {
     }
     let checks = file.checks.into_iter().map(check).collect::<anyhow::Result<Vec<_>>>()?;
     let ops = file.ops.into_iter().map(op).collect();
-    Ok(pb::TxnRequest { checks, ops, request: None })
+    Ok(Txn { checks, ops })
 }
 
-fn check(spec: CheckSpec) -> anyhow::Result<pb::Check> {
-    use pb::check::Kind;
-    let (kind, version) = match (spec.exists, spec.version) {
-        (Some(true), None) => (Kind::Exists, 0),
-        (Some(false), None) => (Kind::NotExists, 0),
-        (None, Some(version)) => (Kind::Version, version),
+fn check(spec: CheckSpec) -> anyhow::Result<Check> {
+    Ok(match (spec.exists, spec.version) {
+        (Some(true), None) => Check::Exists(spec.path),
+        (Some(false), None) => Check::NotExists(spec.path),
+        (None, Some(version)) => Check::Version(spec.path, version),
         (None, None) => bail!("the check on {} says neither \"exists\" nor \"version\"", spec.path),
         (Some(_), Some(_)) => bail!("the check on {} says both \"exists\" and \"version\": give one", spec.path),
-    };
-    Ok(pb::Check { path: spec.path, kind: kind as i32, version })
+    })
 }
 
-fn op(spec: OpSpec) -> pb::Op {
-    use pb::op::Op;
-    let op = match spec {
-        OpSpec::Create { path, data, sequential, parents } => Op::Create(pb::CreateRequest {
-            path,
-            data: Bytes::from(data),
-            sequential,
-            make_parents: parents,
-            ..Default::default()
-        }),
-        OpSpec::Set { path, data, version } => {
-            Op::Set(pb::SetRequest { path, data: Bytes::from(data), expected_version: version, request: None })
+fn op(spec: OpSpec) -> Op {
+    match spec {
+        OpSpec::Create { path, data, sequential, parents } => {
+            Op::Create(Create { sequential, make_parents: parents, ..Create::new(path, Bytes::from(data)) })
         }
-        OpSpec::Delete { path, version } => {
-            Op::Delete(pb::DeleteRequest { path, expected_version: version, request: None })
-        }
-    };
-    pb::Op { op: Some(op) }
+        OpSpec::Set { path, data, version } => Op::Set { path, data: Bytes::from(data), expected_version: version },
+        OpSpec::Delete { path, version } => Op::Delete { path, expected_version: version },
+    }
 }
 
 #[cfg(test)]
@@ -141,10 +129,10 @@ mod tests {
                     {"delete": {"path": "/c"}}]}"#;
         let request = parse(text).unwrap();
         assert_eq!(request.checks.len(), 2);
-        assert_eq!(request.checks[0].kind, pb::check::Kind::Version as i32);
-        assert_eq!(request.checks[1].kind, pb::check::Kind::NotExists as i32);
+        assert_eq!(request.checks[0], Check::Version("/a".into(), 3));
+        assert_eq!(request.checks[1], Check::NotExists("/b".into()));
         assert_eq!(request.ops.len(), 3);
-        assert!(matches!(&request.ops[1].op, Some(pb::op::Op::Create(c)) if c.make_parents && c.path == "/b"));
+        assert!(matches!(&request.ops[1], Op::Create(c) if c.make_parents && c.path == "/b"));
     }
 
     #[test]

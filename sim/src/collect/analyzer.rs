@@ -26,8 +26,9 @@ use anyhow::Context;
 use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord, calibration_path};
 use skyway_collector::{AnalyzerConfig, Background, CollectorError, LaneGeometry, PeriodAccumulator, analyze, decode};
 use skyway_coord::CoordError;
-use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Election, Session, WatchEventKind, Watcher};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{
+    Candidate, Check, Client, ClientOptions, Consistency, Create, Election, Op, Session, Txn, WatchEventKind, Watcher,
+};
 use skyway_storage::{BlobStore, StorageError};
 
 use super::camera::wall_ms;
@@ -233,8 +234,8 @@ async fn primary(
     // Watch from the revision read, so no change after it is missed; a record seen twice (read
     // and then delivered) is skipped by its sequence number.
     let found = client.exists(&latest, Consistency::Linearizable).await?;
-    let mut watcher = Watcher::start(client, &latest, false, found.revision + 1).await?;
-    let first = if found.found {
+    let mut watcher = Watcher::start(client, &latest, false, found.revision.0 + 1).await?;
+    let first = if found.stat.is_some() {
         Some(client.get(&latest, Consistency::Linearizable).await?.data)
     } else {
         let mut s = camera.stats.lock().expect("stats");
@@ -408,20 +409,9 @@ async fn write_result(
     analysis: &AnalysisRecord,
 ) -> anyhow::Result<()> {
     let data = serde_json::to_vec(analysis)?;
-    let request = pb::TxnRequest {
-        checks: vec![pb::Check {
-            path: candidate.path().to_string(),
-            kind: pb::check::Kind::Exists as i32,
-            version: 0,
-        }],
-        ops: vec![pb::Op {
-            op: Some(pb::op::Op::Set(pb::SetRequest {
-                path: record::analysis_path(id),
-                data: data.into(),
-                ..Default::default()
-            })),
-        }],
-        ..Default::default()
+    let request = Txn {
+        checks: vec![Check::Exists(candidate.path().to_string())],
+        ops: vec![Op::Set { path: record::analysis_path(id), data: data.into(), expected_version: None }],
     };
     match client.txn(request).await {
         Ok(_) => {
@@ -441,7 +431,7 @@ async fn write_result(
 
 /// Creates a persistent node (and its parents) if it is missing.
 async fn ensure_node(client: &Client, path: &str) -> Result<(), CoordError> {
-    let request = pb::CreateRequest { path: path.into(), make_parents: true, ..Default::default() };
+    let request = Create { path: path.into(), make_parents: true, ..Default::default() };
     match client.create(request).await {
         Ok(_) | Err(CoordError::NodeExists { .. }) => Ok(()),
         Err(e) => Err(e),

@@ -28,8 +28,7 @@ use bytes::Bytes;
 use skyway_collector::record::{self, Calibration, FrameIndex, FrameRecord, calibration_path};
 use skyway_collector::{Conditions, Format, LaneGeometry, Renderer, Scene, encode};
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, ClientOptions, Consistency, Session};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Client, ClientOptions, Consistency, Create, Op, Session, Txn};
 use skyway_storage::{BlobStore, StorageError};
 use tokio::sync::Notify;
 
@@ -300,7 +299,7 @@ async fn write_calibration(client: &Client, id: &str, calibration: &Calibration,
     let written = match client.set(&path, json.clone(), None).await {
         Ok(_) => Ok(()),
         Err(CoordError::NotFound { .. }) => client
-            .create(pb::CreateRequest { path, data: json.into(), make_parents: true, ..Default::default() })
+            .create(Create { path, data: json.into(), make_parents: true, ..Default::default() })
             .await
             .map(|_| ()),
         Err(e) => Err(e),
@@ -397,17 +396,15 @@ async fn write_record(
     let latest = serde_json::to_vec(record).expect("a record serializes");
     let listed = serde_json::to_vec(&next).expect("an index serializes");
     let bytes = (latest.len() + listed.len()) as u64;
-    let op = |path: String, data: Vec<u8>| pb::Op {
-        op: Some(if first {
-            pb::op::Op::Create(pb::CreateRequest { path, data: data.into(), make_parents: true, ..Default::default() })
+    let op = |path: String, data: Vec<u8>| {
+        if first {
+            Op::Create(Create::new(path, data).make_parents())
         } else {
-            pb::op::Op::Set(pb::SetRequest { path, data: data.into(), ..Default::default() })
-        }),
+            Op::Set { path, data: data.into(), expected_version: None }
+        }
     };
-    let request = pb::TxnRequest {
-        ops: vec![op(record::latest_path(id), latest), op(record::index_path(id), listed)],
-        ..Default::default()
-    };
+    let request =
+        Txn { checks: Vec::new(), ops: vec![op(record::latest_path(id), latest), op(record::index_path(id), listed)] };
     match client.txn(request).await {
         Ok(_) => {}
         // Another run created them meanwhile: from now on, set.

@@ -16,9 +16,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord};
 use skyway_controller::proto::AuditEntry;
-use skyway_coord::client::{Client, Consistency, WatchEventKind, Watcher};
+use skyway_coord::client::{Client, Consistency, NodeStatus, WatchEventKind, Watcher};
 use skyway_coord::core::membership::{LOG_PATH, MembershipKind, MembershipRecord};
-use skyway_coord::proto::coord as pb;
 use skyway_coord::{CoordError, Revision};
 use skyway_storage::BlobStore;
 use tokio::sync::{broadcast, watch};
@@ -75,7 +74,7 @@ pub async fn world(
 }
 
 /// The sample of one node's status answer.
-pub fn sample(endpoint: &str, status: &Result<pb::StatusResponse, skyway_coord::CoordError>) -> NodeSample {
+pub fn sample(endpoint: &str, status: &Result<NodeStatus, skyway_coord::CoordError>) -> NodeSample {
     match status {
         Ok(s) => NodeSample {
             endpoint: endpoint.to_string(),
@@ -85,7 +84,7 @@ pub fn sample(endpoint: &str, status: &Result<pb::StatusResponse, skyway_coord::
             term: s.term,
             committed: s.committed,
             applied: s.last_applied,
-            leader: if s.has_leader { s.leader_id } else { 0 },
+            leader: s.leader_id.unwrap_or(0),
         },
         Err(e) => NodeSample {
             endpoint: endpoint.to_string(),

@@ -24,9 +24,8 @@ use std::collections::BTreeMap;
 
 use anyhow::Context;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, mint_token};
+use skyway_coord::client::{Client, Create, mint_token};
 use skyway_coord::core::acl::{ANYONE, ROOT_USER};
-use skyway_coord::proto::coord as pb;
 
 /// The identity of the demo's own process.
 pub const DEMO_IDENTITY: &str = "demo";
@@ -131,7 +130,7 @@ pub async fn provision(client: &Client, cast: &Cast, tokens: &mut Tokens) -> any
         client.add_user(identity, token).await.with_context(|| format!("cannot add user {identity}"))?;
     }
     for path in nodes(cast) {
-        let request = pb::CreateRequest { path: path.clone(), make_parents: true, ..Default::default() };
+        let request = Create { path: path.clone(), make_parents: true, ..Default::default() };
         match client.create(request).await {
             Ok(_) | Err(CoordError::NodeExists { .. }) => {}
             Err(e) => return Err(e).with_context(|| format!("cannot create {path}")),

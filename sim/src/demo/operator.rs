@@ -9,8 +9,7 @@
 //! stays open, the closure is not already (or no longer) in force.
 
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Client, Consistency, Create};
 use skyway_world::Target;
 use skyway_world::policy::operator::{RunwayOperatorOrder, SegmentOperatorOrder};
 
@@ -78,7 +77,7 @@ fn failed(path: &str, e: CoordError) -> Refused {
 /// Reads a node: its value and version (None: it does not exist).
 async fn read(client: &Client, path: &str) -> Result<Option<(bytes::Bytes, u64)>, Refused> {
     match client.get(path, Consistency::Linearizable).await {
-        Ok(reply) => Ok(Some((reply.data, reply.stat.map_or(0, |s| s.version)))),
+        Ok(reply) => Ok(Some((reply.data, reply.stat.version))),
         Err(CoordError::NotFound { .. }) => Ok(None),
         Err(e) => Err(Refused::new(500, format!("cannot read the operator's order {path}: {e}"))),
     }
@@ -92,9 +91,7 @@ async fn write(client: &Client, path: &str, value: Option<Vec<u8>>, version: Opt
         (None, None) => Ok(()),
         (Some(data), Some(v)) => client.set(path, data, Some(v)).await.map(|_| ()),
         (Some(data), None) => {
-            let request =
-                pb::CreateRequest { path: path.into(), data: data.into(), make_parents: true, ..Default::default() };
-            client.create(request).await.map(|_| ())
+            client.create(Create::new(path, data).make_parents()).await.map(|_| ())
         }
     };
     result.map_err(|e| failed(path, e))

@@ -26,8 +26,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency, Session, WatchEvent, Watcher};
-use skyway_coord::proto::coord::CreateRequest;
+use skyway_coord::client::{Client, ClientOptions, Consistency, Create, Session, WatchEvent, Watcher};
 use tokio::sync::watch;
 
 use super::history::{self, ChaosHistory, Check, CreateOutcome, EPHEMERALS, LOG, REGISTERS, ROOT};
@@ -223,7 +222,7 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
     for dir in [ROOT, REGISTERS, LOG, EPHEMERALS] {
         create_until_there(&rig.client, dir, String::new()).await?;
     }
-    let from = rig.client.get("/", Consistency::Linearizable).await?.revision + 1;
+    let from = rig.client.get("/", Consistency::Linearizable).await?.revision.0 + 1;
     let endpoints = rig.cluster.endpoints();
     let (epoch_tx, epoch) = watch::channel(0);
     let (stop_tx, stop) = watch::channel(false);
@@ -233,19 +232,19 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
 
     let mut watchers = Vec::new();
     for i in 0..config.watchers {
-        let client = Client::connect(&rotated(&endpoints, i))?;
+        let client = Client::starting_at(&endpoints, ClientOptions::default(), i)?;
         let watcher = Watcher::start(&client, ROOT, true, from).await?;
         watchers.push(tokio::spawn(record_watch(watcher, workload.stop.clone())));
     }
     let keeper = tokio::spawn(keep_epochs(rig.client.clone(), workload.clone(), epoch_tx, registers.clone()));
     let mut clients = Vec::new();
     for id in 1..=config.clients as u64 {
-        let client = Client::connect(&rotated(&endpoints, id as usize))?;
+        let client = Client::starting_at(&endpoints, ClientOptions::default(), id as usize)?;
         clients.push(tokio::spawn(run_client(id, client, workload.clone(), config.drill.seed)));
     }
     let mut sessions = Vec::new();
     for id in 1..=config.sessions as u64 {
-        let client = Client::connect(&rotated(&endpoints, id as usize))?;
+        let client = Client::starting_at(&endpoints, ClientOptions::default(), id as usize)?;
         sessions.push(tokio::spawn(run_sessions(id, client, workload.clone())));
     }
 
@@ -288,7 +287,7 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
     chaos.log_at_end = children(&rig.client, LOG).await?;
     // A last write under the watched tree: every watcher must deliver up to it.
     create_until_there(&rig.client, END, String::new()).await?;
-    let end = rig.client.get(END, Consistency::Linearizable).await?.stat.map_or(0, |s| s.mod_revision);
+    let end = rig.client.get(END, Consistency::Linearizable).await?.stat.mod_revision.0;
     for watcher in watchers {
         let (events, mut watcher) = watcher.await?;
         chaos.watches.push(drain_watch(events, &mut watcher, end).await?);
@@ -310,13 +309,6 @@ pub async fn run(config: &ChaosConfig, root: &Path) -> anyhow::Result<ChaosRepor
             .map_or_else(|e| format!("{e:#}"), |()| "every role commanded, every controller a member".into()),
     });
     Ok(ChaosReport { seed: drill.seed, seconds, faults, ops, checks })
-}
-
-fn rotated(endpoints: &[String], by: usize) -> Vec<String> {
-    let mut own = endpoints.to_vec();
-    let shift = by % own.len();
-    own.rotate_left(shift);
-    own
 }
 
 /// Injects one fault, holds it, heals it.
@@ -373,7 +365,7 @@ async fn inject(rig: &mut Rig, config: &DrillConfig, root: &Path, fault: Fault) 
 async fn create_until_there(client: &Client, path: &str, data: String) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let request = CreateRequest { path: path.into(), data: data.clone().into(), ..Default::default() };
+        let request = Create { path: path.into(), data: data.clone().into(), ..Default::default() };
         match client.create(request).await {
             Ok(_) | Err(CoordError::NodeExists { .. }) => return Ok(()),
             Err(e) if Instant::now() > deadline => return Err(e).with_context(|| format!("cannot create {path}")),
@@ -461,7 +453,7 @@ async fn run_client(
             (0..4, _) | (_, None) => match client.get(&key, Consistency::Linearizable).await {
                 Ok(node) => {
                     let read = String::from_utf8_lossy(&node.data).into_owned();
-                    last_read.insert(key.clone(), (read.clone(), node.stat.map_or(0, |s| s.version)));
+                    last_read.insert(key.clone(), (read.clone(), node.stat.version));
                     (Input::Read, Output::Read(Some(read)))
                 }
                 Err(_) => continue, // a failed read has no effect
@@ -505,12 +497,8 @@ async fn run_sessions(id: u64, client: Client, workload: Arc<Workload>) -> usize
         };
         opened += 1;
         n += 1;
-        let request = CreateRequest {
-            path: format!("{EPHEMERALS}/s{id}-{n}"),
-            ephemeral: true,
-            session_id: session.id().0,
-            ..Default::default()
-        };
+        let request =
+            Create { path: format!("{EPHEMERALS}/s{id}-{n}"), ephemeral: Some(session.id()), ..Default::default() };
         let _ = client.create(request).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         // A close that fails leaves the session to expire: the check waits for that too.
@@ -573,7 +561,7 @@ async fn final_read(client: &Client, workload: &Workload, path: &str) -> anyhow:
                     input: Input::Read,
                     output: Output::Read(Some(value)),
                 };
-                return Ok((op, node.stat.map_or(0, |s| s.version)));
+                return Ok((op, node.stat.version));
             }
             Err(e) if Instant::now() > deadline => return Err(e).with_context(|| format!("final read of {path}")),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,

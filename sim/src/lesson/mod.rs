@@ -24,8 +24,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use serde::Serialize;
 use skyway_coord::CoordError;
-use skyway_coord::client::{Client, Consistency};
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Client, Consistency, Create};
 use skyway_storage::BlobStore;
 use skyway_storage::object_log::{AppendMode, IoGate, ObjectLog};
 
@@ -184,7 +183,7 @@ impl LessonLog {
             LessonLog::Object(log) => Ok(log.append(line, gate).await?.attempts),
             LessonLog::Coordinator { client, dir } => {
                 let _turn = gate.turn().await;
-                let request = pb::CreateRequest {
+                let request = Create {
                     path: format!("{dir}/r-"),
                     data: line,
                     sequential: true,

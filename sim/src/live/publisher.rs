@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use skyway_coord::CoordError;
-use skyway_coord::client::Client;
-use skyway_coord::proto::coord as pb;
+use skyway_coord::client::{Client, Create};
 use tokio::sync::Notify;
 
 /// Counters of what was published.
@@ -97,8 +96,7 @@ async fn write(client: &Client, path: &str, value: Bytes, exists: bool) -> Resul
     if exists {
         return client.set(path, value, None).await.map(|_| ());
     }
-    let request =
-        pb::CreateRequest { path: path.into(), data: value.clone(), make_parents: true, ..Default::default() };
+    let request = Create { path: path.into(), data: value.clone(), make_parents: true, ..Default::default() };
     match client.create(request).await {
         Ok(_) => Ok(()),
         // Left by an earlier run, or created by a retry whose answer was lost: overwrite.

@@ -16,12 +16,8 @@ pub async fn wait_for_agreed_leader(
     let deadline = Instant::now() + timeout;
     loop {
         let statuses = client.status_all().await;
-        let leaders: Vec<u64> = statuses
-            .iter()
-            .filter_map(|(_, s)| s.as_ref().ok())
-            .filter(|s| s.has_leader)
-            .map(|s| s.leader_id)
-            .collect();
+        let leaders: Vec<u64> =
+            statuses.iter().filter_map(|(_, s)| s.as_ref().ok()).filter_map(|s| s.leader_id).collect();
         if let Some(first) = leaders.first()
             && leaders.len() == statuses.len()
             && leaders.iter().all(|l| l == first)
