@@ -12,13 +12,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Election, Session, SessionHealth};
 use skyway_coord::proto::coord as pb;
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::commander::{Commander, RoleCommander};
+use crate::error::{Error, Result};
 use crate::health::{Report, RoleReport};
 use crate::link::{ActuatorLink, ActuatorTarget};
 use crate::metrics::{ControllerMetrics, RoleLabel};
@@ -137,8 +137,8 @@ pub async fn run(
     config: ControllerConfig,
     status: RoleStatus,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let client = Client::new(&config.endpoints, config.client.clone()).context("bad coordinator endpoints")?;
+) -> Result<()> {
+    let client = Client::new(&config.endpoints, config.client.clone()).map_err(Error::BadEndpoints)?;
     let actuator = ActuatorLink::new(&config.actuator)?;
     let shared = Arc::new(Shared { config, client, actuator, status });
     let (stop, stopping) = watch::channel(false);
@@ -146,11 +146,11 @@ pub async fn run(
     shutdown.await;
     tracing::info!(controller = %shared.config.name, "shutting down: resigning every role");
     let _ = stop.send(true);
-    epochs.await.context("controller task panicked")?
+    epochs.await.map_err(|e| Error::task("the controller's task", e))?
 }
 
 /// One session after another: when a session is lost, every role rejoins with a new one.
-async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> Result<()> {
     let name = shared.config.name.clone();
     loop {
         let session = match Session::open(&shared.client, shared.config.ttl, Some(&name)).await {
@@ -179,7 +179,7 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
         ];
         let mut shutdown = false;
         for task in tasks {
-            if let RoleExit::Shutdown = task.await.context("role task panicked")? {
+            if let RoleExit::Shutdown = task.await.map_err(|e| Error::task("a role's task", e))? {
                 shutdown = true;
             }
         }
@@ -253,7 +253,7 @@ enum Nudge {
 }
 
 /// Every role's line of candidates (controller names, primary first).
-pub async fn role_lines(client: &Client, roles: &[String]) -> Result<BTreeMap<String, Vec<String>>, CoordError> {
+pub async fn role_lines(client: &Client, roles: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
     let mut lines = BTreeMap::new();
     for role in roles {
         let view = Election::new(client, role)?.observe().await?;
@@ -359,7 +359,7 @@ async fn run_role(
                     Err(e) if session.is_certain() => {
                         // Not in a loop here: while it waits to retry, the task still hears
                         // shutdown, session changes and nudges, and reports itself as claiming.
-                        tracing::warn!(controller = %name, %role, "claim failed: {}; retrying in {backoff:?}", e.message());
+                        tracing::warn!(controller = %name, %role, "claim failed: {e}; retrying in {backoff:?}");
                         retry = Some((Action::Claim { token }, tokio::time::Instant::now() + backoff));
                         backoff = (backoff * 2).min(RETRY_MAX);
                         break;
@@ -472,7 +472,7 @@ fn report(shared: &Shared, role: &str, reported: &mut Phase, phase: Phase) {
     }
 }
 
-async fn claim(shared: &Shared, role: &str, token: u64) -> Result<Decision, tonic::Status> {
+async fn claim(shared: &Shared, role: &str, token: u64) -> Result<Decision> {
     shared.actuator.claim(role, &shared.config.name, token).await
 }
 
