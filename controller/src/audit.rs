@@ -167,10 +167,7 @@ impl Trail {
         }
         let (active, active_bytes, active_first) = match header_first {
             Some(first) => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(&active_path)
-                    .map_err(io("open", &active_path))?;
+                let file = OpenOptions::new().append(true).open(&active_path).map_err(io("open", &active_path))?;
                 let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
                 (file, bytes, first)
             }
@@ -368,12 +365,7 @@ fn begin_segment(path: &Path, first_seq: u64, floors: &Floors) -> Result<(File, 
         },
     };
     let line = checksummed(serde_json::to_vec(&header).expect("a header is always JSON"));
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)
-        .map_err(io("create", path))?;
+    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(path).map_err(io("create", path))?;
     file.write_all(&line).and_then(|()| file.sync_all()).map_err(io("write", path))?;
     if let Some(dir) = path.parent() {
         File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;

@@ -149,11 +149,8 @@ mod tests {
         assert!(matches!(back, Error::Actuator { code: Code::InvalidArgument, .. }), "{back:?}");
         let compacted = Error::Compacted { from: 3, oldest: 10, segments_kept_max: 8, segment_bytes_max: 600 };
         assert_eq!(compacted.to_status().code(), Code::OutOfRange);
-        let io = Error::TrailIo {
-            doing: "sync",
-            path: "/a/audit.jsonl".into(),
-            source: std::io::Error::other("disk full"),
-        };
+        let io =
+            Error::TrailIo { doing: "sync", path: "/a/audit.jsonl".into(), source: std::io::Error::other("disk full") };
         let status = io.to_status();
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().starts_with("cannot sync /a/audit.jsonl: disk full; check the disk"), "{status:?}");
