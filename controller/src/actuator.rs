@@ -253,7 +253,8 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_service(ActuatorServer::new(ActuatorService::new(actuator)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .await
+        .map_err(Error::serve)?;
     Ok(())
 }
 

@@ -381,7 +381,7 @@ fn trail_line(entry: &AuditEntry) -> Vec<u8> {
 /// Names the file an I/O error happened on, and what was being done.
 fn io(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.to_path_buf();
-    move |source| Error::TrailIo { doing, path, source }
+    move |error| Error::TrailIo { doing, path, error }
 }
 
 fn checksummed(mut line: Vec<u8>) -> Vec<u8> {

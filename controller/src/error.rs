@@ -7,7 +7,8 @@
 //! [`TrailCorrupt`](Error::TrailCorrupt)), or retry once the other side answers
 //! ([`Actuator`](Error::Actuator), [`Coord`](Error::Coord)). [`Error::to_status`] is the one
 //! place they become gRPC statuses, and [`Error::from_status`] the one place an actuator's gRPC
-//! answer becomes one of them.
+//! answer becomes one of them. As in the coordinator's error, every message is whole (no chain
+//! of sources to follow), so a log line's `{e}` says it all.
 
 use std::path::PathBuf;
 
@@ -33,7 +34,7 @@ pub enum Error {
     },
     /// The coordinator's endpoints cannot be used.
     #[error("bad coordinator endpoints: {0}")]
-    BadEndpoints(#[source] CoordError),
+    BadEndpoints(CoordError),
     /// The audit decisions asked for were rotated out of the trail.
     #[error(
         "audit decisions before #{oldest} were rotated out (the trail keeps {segments_kept_max} sealed segments of \
@@ -50,14 +51,14 @@ pub enum Error {
         segment_bytes_max: u64,
     },
     /// The audit trail's directory or a segment cannot be read, written or synced.
-    #[error("cannot {doing} {}: {source}; check the disk (space, permissions) and restart the actuator", path.display())]
+    #[error("cannot {doing} {}: {error}; check the disk (space, permissions) and restart the actuator", path.display())]
     TrailIo {
         /// What was being done: "write", "sync", "seal", …
         doing: &'static str,
         /// The file or directory.
         path: PathBuf,
         /// The operating system's answer.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A line of the audit trail is damaged: the floors cannot be rebuilt from it.
     #[error(
@@ -86,7 +87,7 @@ pub enum Error {
     Coord(#[from] CoordError),
     /// The actuator's gRPC server could not serve (its listener failed).
     #[error("the actuator's server stopped: {0}")]
-    Serve(#[from] tonic::transport::Error),
+    Serve(String),
     /// A task ended without its result (it panicked or was cancelled): a bug, see the log.
     #[error("{what} did not complete: {reason}")]
     TaskFailed {
@@ -123,6 +124,18 @@ impl Error {
         Error::Actuator { code: status.code(), message: status.message().to_string() }
     }
 
+    /// The actuator's server failed, with every cause (tonic's own message is only "transport
+    /// error"): messages here are whole, not chains of sources.
+    pub(crate) fn serve(error: tonic::transport::Error) -> Self {
+        let mut reason = error.to_string();
+        let mut cause = std::error::Error::source(&error);
+        while let Some(inner) = cause {
+            reason.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        Error::Serve(reason)
+    }
+
     /// A task that did not complete.
     pub(crate) fn task(what: &'static str, error: tokio::task::JoinError) -> Self {
         Error::TaskFailed { what, reason: error.to_string() }
@@ -150,7 +163,7 @@ mod tests {
         let compacted = Error::Compacted { from: 3, oldest: 10, segments_kept_max: 8, segment_bytes_max: 600 };
         assert_eq!(compacted.to_status().code(), Code::OutOfRange);
         let io =
-            Error::TrailIo { doing: "sync", path: "/a/audit.jsonl".into(), source: std::io::Error::other("disk full") };
+            Error::TrailIo { doing: "sync", path: "/a/audit.jsonl".into(), error: std::io::Error::other("disk full") };
         let status = io.to_status();
         assert_eq!(status.code(), Code::Unavailable);
         assert!(status.message().starts_with("cannot sync /a/audit.jsonl: disk full; check the disk"), "{status:?}");

@@ -40,8 +40,8 @@ pub(super) async fn run_role(
         }
     };
     let mut health = session.health_changes();
-    let mut task = RoleTask::new(shared, role, session, election);
-    let mut pending: VecDeque<Action> = task.feed(Event::SessionOpened).into();
+    let (mut task, opening) = RoleTask::open(shared, role, session, election);
+    let mut pending: VecDeque<Action> = opening.into();
     // The session's health when we subscribed is news only if it is not the usual.
     match *health.borrow_and_update() {
         SessionHealth::Alive => {}
@@ -99,14 +99,17 @@ struct RoleTask {
 }
 
 impl RoleTask {
-    fn new(shared: Arc<Shared>, role: String, session: Arc<Session>, election: Election) -> Self {
+    /// The task of a role whose session has just opened, with the machine's first actions; the
+    /// status board hears the phase the opening put the role in.
+    fn open(shared: Arc<Shared>, role: String, session: Arc<Session>, election: Election) -> (Self, Vec<Action>) {
         let mut ticker = tokio::time::interval(shared.config.command_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let inputs = shared.config.commander.inputs(&role);
-        let machine = RoleMachine::new(&role);
+        let mut machine = RoleMachine::new(&role);
+        let opening = machine.on(Event::SessionOpened);
         let reported = machine.phase();
         shared.status.set_phase(&role, reported);
-        Self {
+        let task = Self {
             shared,
             role,
             session,
@@ -118,7 +121,8 @@ impl RoleTask {
             term: None,
             ticker,
             retry_at: None,
-        }
+        };
+        (task, opening)
     }
 
     fn name(&self) -> &str {
