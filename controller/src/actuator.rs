@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 
 pub use crate::audit::read_trail;
 use crate::audit::{AuditPage, Trail, TrailLimits};
+use crate::error::{Error, Result};
 use crate::fencing::{Floors, Verdict};
 use crate::proto::actuator_server::{Actuator as ActuatorRpc, ActuatorServer};
 use crate::proto::{AuditEntry, AuditReply, AuditRequest, ClaimRequest, CommandRequest, Decision};
@@ -42,19 +43,19 @@ pub struct Actuator {
 impl Actuator {
     /// Opens (or creates) the actuator whose trail is in `dir`, rebuilding its floors, with
     /// the default bounds on the trail.
-    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path) -> Result<Self> {
         Self::open_with(dir, TrailLimits::default(), None)
     }
 
     /// Like [`open`](Self::open), and tells `observer` of every decision from now on (see
     /// [`Observer`]).
-    pub fn open_observed(dir: &Path, observer: Observer) -> anyhow::Result<Self> {
+    pub fn open_observed(dir: &Path, observer: Observer) -> Result<Self> {
         Self::open_with(dir, TrailLimits::default(), Some(observer))
     }
 
     /// Opens the actuator with its trail bounded by `limits`, telling `observer` (if any) of
     /// every decision from now on.
-    pub fn open_with(dir: &Path, limits: TrailLimits, observer: Option<Observer>) -> anyhow::Result<Self> {
+    pub fn open_with(dir: &Path, limits: TrailLimits, observer: Option<Observer>) -> Result<Self> {
         let (trail, floors) = Trail::open(dir, limits)?;
         for (role, floor) in floors.iter() {
             tracing::info!(role, floor, "floor restored from the audit trail");
@@ -70,7 +71,7 @@ impl Actuator {
 
     /// Decides on a command (or, with `action` = [`CLAIM`], a claim), records the decision
     /// durably, and only then returns it. Blocking (fsync): call from a blocking context.
-    pub fn decide(&self, role: &str, controller: &str, token: u64, action: &str) -> anyhow::Result<Decision> {
+    pub fn decide(&self, role: &str, controller: &str, token: u64, action: &str) -> Result<Decision> {
         let mut state = self.state.lock().expect("actuator state poisoned");
         let verdict = state.floors.judge(role, token);
         let (accepted, floor) = match verdict {
@@ -127,7 +128,7 @@ impl Actuator {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!("audit trail read stopped early: {e:#}");
+                    tracing::warn!("audit trail read stopped early: {e}");
                     return entries;
                 }
             }
@@ -137,21 +138,21 @@ impl Actuator {
     /// One page of decisions for `role` (all roles if empty) from sequence number `from` (0:
     /// the oldest kept), at most `limit` (0: the page limit). Blocking when it reads old
     /// segments from disk.
-    pub fn audit_page(&self, role: &str, from: u64, limit: usize) -> anyhow::Result<AuditPage> {
+    pub fn audit_page(&self, role: &str, from: u64, limit: usize) -> Result<AuditPage> {
         self.state.lock().expect("actuator state poisoned").trail.page(role, from, limit)
     }
 }
 
-fn check(role: &str, controller: &str, token: u64) -> Result<(), Status> {
+fn check(role: &str, controller: &str, token: u64) -> Result<()> {
     let valid_role = role.split_once('/').is_some_and(|(kind, name)| !kind.is_empty() && !name.is_empty());
     if !valid_role {
-        return Err(Status::invalid_argument(format!("role {role:?} is not KIND/NAME, e.g. runway/07 or segment/12")));
+        return Err(Error::BadRequest(format!("role {role:?} is not KIND/NAME, e.g. runway/07 or segment/12")));
     }
     if controller.is_empty() {
-        return Err(Status::invalid_argument("no controller name: say who sends the command"));
+        return Err(Error::BadRequest("no controller name: say who sends the command".into()));
     }
     if token == 0 {
-        return Err(Status::invalid_argument("fencing token 0: get a token by becoming primary through the election"));
+        return Err(Error::BadRequest("fencing token 0: get a token by becoming primary through the election".into()));
     }
     Ok(())
 }
@@ -172,11 +173,11 @@ impl ActuatorService {
 #[tonic::async_trait]
 impl ActuatorRpc for ActuatorService {
     async fn claim(&self, request: Request<ClaimRequest>) -> Result<Response<Decision>, Status> {
-        handle_claim(&self.actuator, request.into_inner()).await.map(Response::new)
+        Ok(Response::new(handle_claim(&self.actuator, request.into_inner()).await?))
     }
 
     async fn command(&self, request: Request<CommandRequest>) -> Result<Response<Decision>, Status> {
-        handle_command(&self.actuator, request.into_inner()).await.map(Response::new)
+        Ok(Response::new(handle_command(&self.actuator, request.into_inner()).await?))
     }
 
     async fn audit(&self, request: Request<AuditRequest>) -> Result<Response<AuditReply>, Status> {
@@ -186,8 +187,7 @@ impl ActuatorRpc for ActuatorService {
             actuator.audit_page(&request.role, request.from_seq, request.limit as usize)
         })
         .await
-        .map_err(|e| Status::internal(format!("the audit read did not complete: {e}")))?
-        .map_err(|e| Status::out_of_range(format!("{e:#}")))?;
+        .map_err(|e| Error::task("the audit read", e))??;
         Ok(Response::new(AuditReply {
             entries: page.entries,
             next_seq: page.next.unwrap_or(0),
@@ -198,14 +198,14 @@ impl ActuatorRpc for ActuatorService {
 
 /// A claim, validated and decided on the blocking pool (the decision is fsynced). What the gRPC
 /// service and an in-process link both call.
-pub async fn handle_claim(actuator: &Arc<Actuator>, r: ClaimRequest) -> Result<Decision, Status> {
+pub async fn handle_claim(actuator: &Arc<Actuator>, r: ClaimRequest) -> Result<Decision> {
     decide_off_thread(actuator, r.role, r.controller, r.token, CLAIM.into()).await
 }
 
 /// A command, validated and decided on the blocking pool (see [`handle_claim`]).
-pub async fn handle_command(actuator: &Arc<Actuator>, r: CommandRequest) -> Result<Decision, Status> {
+pub async fn handle_command(actuator: &Arc<Actuator>, r: CommandRequest) -> Result<Decision> {
     if r.action.is_empty() || r.action == CLAIM {
-        return Err(Status::invalid_argument("empty or reserved action: say what to do, e.g. \"lights on\""));
+        return Err(Error::BadRequest("empty or reserved action: say what to do, e.g. \"lights on\"".into()));
     }
     decide_off_thread(actuator, r.role, r.controller, r.token, r.action).await
 }
@@ -216,13 +216,12 @@ async fn decide_off_thread(
     controller: String,
     token: u64,
     action: String,
-) -> Result<Decision, Status> {
+) -> Result<Decision> {
     check(&role, &controller, token)?;
     let actuator = actuator.clone();
     tokio::task::spawn_blocking(move || actuator.decide(&role, &controller, token, &action))
         .await
-        .map_err(|e| Status::internal(format!("the actuator's decision did not complete: {e}")))?
-        .map_err(|e| Status::unavailable(format!("the actuator cannot record its decision: {e:#}")))
+        .map_err(|e| Error::task("the actuator's decision", e))?
 }
 
 /// Reads every decision an actuator keeps for `role` (all roles if empty) over gRPC, page by
@@ -230,11 +229,12 @@ async fn decide_off_thread(
 pub async fn fetch_audit(
     client: &mut crate::proto::actuator_client::ActuatorClient<tonic::transport::Channel>,
     role: &str,
-) -> Result<Vec<AuditEntry>, Status> {
+) -> Result<Vec<AuditEntry>> {
     let mut entries = Vec::new();
     let mut from_seq = 0;
     loop {
-        let page = client.audit(AuditRequest { role: role.to_string(), from_seq, limit: 0 }).await?.into_inner();
+        let request = AuditRequest { role: role.to_string(), from_seq, limit: 0 };
+        let page = client.audit(request).await.map_err(Error::from_status)?.into_inner();
         entries.extend(page.entries);
         if page.next_seq == 0 {
             return Ok(entries);
@@ -248,12 +248,13 @@ pub async fn serve(
     actuator: Arc<Actuator>,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     tracing::info!(addr = ?listener.local_addr().ok(), trail = %actuator.trail_path().display(), "actuator serving");
     tonic::transport::Server::builder()
         .add_service(ActuatorServer::new(ActuatorService::new(actuator)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .await
+        .map_err(Error::serve)?;
     Ok(())
 }
 

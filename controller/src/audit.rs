@@ -34,9 +34,9 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, Result};
 use crate::fencing::Floors;
 use crate::proto::AuditEntry;
 
@@ -74,15 +74,16 @@ impl Default for TrailLimits {
 
 impl TrailLimits {
     /// Checks that every bound is positive.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |why: &str| Err(Error::BadConfig(why.to_string()));
         if self.segment_bytes_max == 0 {
-            bail!("--audit-segment-bytes-max must be positive");
+            return bad("--audit-segment-bytes-max must be positive");
         }
         if self.segments_kept_max == 0 {
-            bail!("--audit-segments-kept-max must be at least 1: the sealed segment before the active one");
+            return bad("--audit-segments-kept-max must be at least 1: the sealed segment before the active one");
         }
         if self.memory_entries_max == 0 {
-            bail!("--audit-memory-entries-max must be positive");
+            return bad("--audit-memory-entries-max must be positive");
         }
         Ok(())
     }
@@ -140,9 +141,9 @@ pub struct Trail {
 impl Trail {
     /// Opens the trail in `dir` (created if missing) and returns it with the floors it
     /// restores: each segment's header floors, raised by every accepted decision after them.
-    pub fn open(dir: &Path, limits: TrailLimits) -> anyhow::Result<(Self, Floors)> {
+    pub fn open(dir: &Path, limits: TrailLimits) -> Result<(Self, Floors)> {
         limits.validate()?;
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io("create", dir))?;
         let mut sealed = sealed_segments(dir)?;
         let mut restored = Restored { memory_entries_max: limits.memory_entries_max, ..Restored::default() };
         for (first_seq, path) in &sealed {
@@ -161,15 +162,12 @@ impl Trail {
         if header_first.is_none() && had_entries {
             // An older trail, or a crash between sealing and beginning: seal it as it is.
             let to = dir.join(sealed_name(unheaded_first));
-            std::fs::rename(&active_path, &to).with_context(|| format!("cannot seal {}", active_path.display()))?;
+            std::fs::rename(&active_path, &to).map_err(io("seal", &active_path))?;
             sealed.push((unheaded_first, to));
         }
         let (active, active_bytes, active_first) = match header_first {
             Some(first) => {
-                let file = OpenOptions::new()
-                    .append(true)
-                    .open(&active_path)
-                    .with_context(|| format!("cannot open {}", active_path.display()))?;
+                let file = OpenOptions::new().append(true).open(&active_path).map_err(io("open", &active_path))?;
                 let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
                 (file, bytes, first)
             }
@@ -191,10 +189,11 @@ impl Trail {
 
     /// Appends a decision durably (written and fsynced before this returns) and gives it its
     /// sequence number. Blocking.
-    pub fn append(&mut self, mut entry: AuditEntry) -> anyhow::Result<AuditEntry> {
-        let line = trail_line(&entry)?;
-        self.active.write_all(&line).context("cannot write the audit trail")?;
-        self.active.sync_data().context("cannot sync the audit trail")?;
+    pub fn append(&mut self, mut entry: AuditEntry) -> Result<AuditEntry> {
+        let line = trail_line(&entry);
+        let path = self.active_path();
+        self.active.write_all(&line).map_err(io("write", &path))?;
+        self.active.sync_data().map_err(io("sync", &path))?;
         self.active_bytes += line.len() as u64;
         entry.seq = self.next_seq;
         self.next_seq += 1;
@@ -214,11 +213,11 @@ impl Trail {
         }
     }
 
-    fn rotate(&mut self, floors: &Floors) -> anyhow::Result<()> {
+    fn rotate(&mut self, floors: &Floors) -> Result<()> {
         let first = self.active_first;
         let active_path = self.active_path();
         let to = self.dir.join(sealed_name(first));
-        std::fs::rename(&active_path, &to).with_context(|| format!("cannot seal {}", active_path.display()))?;
+        std::fs::rename(&active_path, &to).map_err(io("seal", &active_path))?;
         self.sealed.push((first, to));
         let (file, bytes) = begin_segment(&active_path, self.next_seq, floors)?;
         self.active = file;
@@ -246,16 +245,16 @@ impl Trail {
 
     /// One page: at most `limit` decisions (0, or more than [`PAGE_ENTRIES_MAX`]: that many)
     /// for `role` (every role if empty) from sequence number `from` on (0: the oldest kept).
-    pub fn page(&self, role: &str, from: u64, limit: usize) -> anyhow::Result<AuditPage> {
+    pub fn page(&self, role: &str, from: u64, limit: usize) -> Result<AuditPage> {
         let limit = if limit == 0 { PAGE_ENTRIES_MAX } else { limit.min(PAGE_ENTRIES_MAX) };
         let oldest = self.oldest_seq();
         if from != 0 && from < oldest {
-            bail!(
-                "audit decisions before #{oldest} were rotated out (the trail keeps {} sealed segments of \
-                 about {} bytes): #{from} is gone; read from #{oldest}, the oldest kept, or from 0",
-                self.limits.segments_kept_max,
-                self.limits.segment_bytes_max
-            );
+            return Err(Error::Compacted {
+                from,
+                oldest,
+                segments_kept_max: self.limits.segments_kept_max,
+                segment_bytes_max: self.limits.segment_bytes_max,
+            });
         }
         let from = from.max(oldest);
         let in_memory = self.recent.front().is_some_and(|e| e.seq <= from) || self.recent.is_empty();
@@ -342,10 +341,10 @@ fn sealed_name(first_seq: u64) -> String {
 }
 
 /// The sealed segments in `dir`, oldest first.
-fn sealed_segments(dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
+fn sealed_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
-    for item in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let item = item?;
+    for item in std::fs::read_dir(dir).map_err(io("list", dir))? {
+        let item = item.map_err(io("list", dir))?;
         let name = item.file_name();
         let Some(name) = name.to_str() else { continue };
         let first = name.strip_prefix("audit.").and_then(|rest| rest.strip_suffix(".jsonl"));
@@ -358,30 +357,31 @@ fn sealed_segments(dir: &Path) -> anyhow::Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Creates a new active segment whose first line is its header; synced, file and directory.
-fn begin_segment(path: &Path, first_seq: u64, floors: &Floors) -> anyhow::Result<(File, u64)> {
+fn begin_segment(path: &Path, first_seq: u64, floors: &Floors) -> Result<(File, u64)> {
     let header = Header {
         segment: HeaderBody {
             first_seq,
             floors: floors.iter().map(|(role, floor)| (role.to_string(), floor)).collect(),
         },
     };
-    let line = checksummed(serde_json::to_vec(&header)?);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(&line).and_then(|()| file.sync_all()).with_context(|| format!("cannot write {}", path.display()))?;
+    let line = checksummed(serde_json::to_vec(&header).expect("a header is always JSON"));
+    let mut file = OpenOptions::new().create(true).truncate(true).write(true).open(path).map_err(io("create", path))?;
+    file.write_all(&line).and_then(|()| file.sync_all()).map_err(io("write", path))?;
     if let Some(dir) = path.parent() {
-        File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", dir.display()))?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
     }
     Ok((file, line.len() as u64))
 }
 
 /// One line of the trail: the entry's JSON, a tab, its CRC-32 in hex, a newline.
-fn trail_line(entry: &AuditEntry) -> anyhow::Result<Vec<u8>> {
-    Ok(checksummed(serde_json::to_vec(entry)?))
+fn trail_line(entry: &AuditEntry) -> Vec<u8> {
+    checksummed(serde_json::to_vec(entry).expect("a decision is always JSON"))
+}
+
+/// Names the file an I/O error happened on, and what was being done.
+fn io(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |error| Error::TrailIo { doing, path, error }
 }
 
 fn checksummed(mut line: Vec<u8>) -> Vec<u8> {
@@ -391,17 +391,18 @@ fn checksummed(mut line: Vec<u8>) -> Vec<u8> {
 }
 
 /// A line's content, once its checksum (if it has one) is checked.
-fn checked_json(line: &[u8]) -> anyhow::Result<&[u8]> {
+/// A line's content, or why it is not one (the reason of a [`Error::TrailCorrupt`]).
+fn checked_json(line: &[u8]) -> Result<&[u8], String> {
     match line.iter().rposition(|&b| b == b'\t') {
         Some(tab) => {
             let (json, crc) = (&line[..tab], &line[tab + 1..]);
             let written = std::str::from_utf8(crc).ok().and_then(|hex| u32::from_str_radix(hex, 16).ok());
             let actual = crc32fast::hash(json);
             if crc.len() != 8 || written != Some(actual) {
-                bail!(
+                return Err(format!(
                     "its checksum {:?} does not match its content (crc32 {actual:08x})",
                     String::from_utf8_lossy(crc)
-                );
+                ));
             }
             Ok(json)
         }
@@ -415,23 +416,23 @@ enum Line {
     Entry(AuditEntry),
 }
 
-fn parse_line(line: &[u8]) -> anyhow::Result<Line> {
+fn parse_line(line: &[u8]) -> Result<Line, String> {
     let json = checked_json(line)?;
     if let Ok(header) = serde_json::from_slice::<Header>(json) {
         return Ok(Line::Header(header.segment));
     }
-    Ok(Line::Entry(serde_json::from_slice::<AuditEntry>(json)?))
+    serde_json::from_slice::<AuditEntry>(json).map(Line::Entry).map_err(|e| e.to_string())
 }
 
 /// Reads one segment; a torn last line (a crash mid-write, never acknowledged: no newline yet)
 /// is ignored. Any other line that is not a whole, checksummed decision (or the first line's
 /// header) is an error naming the line: the floors cannot be rebuilt from a damaged trail, and
 /// guessing could obey a stale primary.
-fn read_segment(path: &Path) -> anyhow::Result<Segment> {
+fn read_segment(path: &Path) -> Result<Segment> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Segment::default()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        Err(e) => return Err(io("read", path)(e)),
     };
     // Lines as bytes: a flipped bit may leave invalid UTF-8, which is corruption like any other.
     let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
@@ -446,17 +447,11 @@ fn read_segment(path: &Path) -> anyhow::Result<Segment> {
             Ok(Line::Header(header)) if i == 0 => segment.header = Some(header),
             Ok(Line::Entry(entry)) => segment.entries.push(entry),
             Err(_) if Some(i) == torn => tracing::warn!("ignoring a torn last line in {}", path.display()),
-            Ok(Line::Header(_)) => bail!(
-                "{} line {} is corrupt: a segment header after the first line; restore the trail from a backup",
-                path.display(),
-                i + 1
-            ),
-            Err(e) => bail!(
-                "{} line {} is corrupt: {e:#}; restore the trail from a backup, or move it aside only if no \
-                 primary's token must be remembered",
-                path.display(),
-                i + 1
-            ),
+            Ok(Line::Header(_)) => {
+                let reason = "a segment header after the first line".to_string();
+                return Err(Error::TrailCorrupt { path: path.to_path_buf(), line: i + 1, reason });
+            }
+            Err(reason) => return Err(Error::TrailCorrupt { path: path.to_path_buf(), line: i + 1, reason }),
         }
     }
     Ok(segment)
@@ -464,7 +459,7 @@ fn read_segment(path: &Path) -> anyhow::Result<Segment> {
 
 /// Reads one segment file's decisions, numbered from its header (from 0 without one); its
 /// header is not a decision and is left out. See [`Trail`] for the rules.
-pub fn read_trail(path: &Path) -> anyhow::Result<Vec<AuditEntry>> {
+pub fn read_trail(path: &Path) -> Result<Vec<AuditEntry>> {
     let segment = read_segment(path)?;
     let first = segment.header.map_or(0, |h| h.first_seq);
     Ok(segment
@@ -580,8 +575,8 @@ mod tests {
             floor: token,
             seq: 0,
         };
-        let mut old = trail_line(&entry(7)).unwrap();
-        old.extend(trail_line(&entry(9)).unwrap());
+        let mut old = trail_line(&entry(7));
+        old.extend(trail_line(&entry(9)));
         std::fs::write(dir.path().join(ACTIVE_SEGMENT), old).unwrap();
         let actuator = Actuator::open_with(dir.path(), SMALL, None).unwrap();
         assert_eq!(segment_files(dir.path()), [sealed_name(0), ACTIVE_SEGMENT.to_string()]);

@@ -1,28 +1,24 @@
 //! The running controller: holds a session, runs the election recipe for each of its roles,
-//! and talks to the actuator — doing what the pure [`RoleMachine`] decides.
+//! and talks to the actuator — doing what the pure [`RoleMachine`](crate::role::RoleMachine)
+//! decides.
 //!
-//! One task per role. Each waits for whichever comes first — the election making it first in
-//! line, a change of session health, the next command tick while primary, or shutdown — feeds
-//! it to the machine, and carries out the actions. Right before every command it checks that
-//! the session is still certainly alive by its own clock ([`Session::is_certain`]), so a
-//! process that was paused or cut off does not act on a session the leader may have expired;
-//! the fencing token covers the rest.
+//! One session after another ([`run`]); per session, one task per role (`role_task`: the thin
+//! shell around the role machine), one that spreads the roles over the controllers, and one that
+//! publishes what this controller holds under [`STATUS_PATH`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use skyway_coord::CoordError;
-use skyway_coord::client::{Candidate, Client, ClientOptions, Consistency, Create, Election, Session, SessionHealth};
+use skyway_coord::client::{Client, ClientOptions, Create, Election, Session};
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::commander::{Commander, RoleCommander};
+use crate::commander::Commander;
+use crate::error::{Error, Result};
 use crate::health::{Report, RoleReport};
 use crate::link::{ActuatorLink, ActuatorTarget};
 use crate::metrics::{ControllerMetrics, RoleLabel};
-use crate::proto::Decision;
-use crate::role::{Action, Event, Phase, RoleMachine};
+use crate::role::Phase;
 
 /// How a controller runs.
 #[derive(Debug, Clone)]
@@ -116,13 +112,13 @@ struct Shared {
 /// `skyway ctl get /controllers/NAME` shows it and it vanishes with the session.
 pub const STATUS_PATH: &str = "/controllers";
 
-/// First wait before retrying a failed campaign or claim; it doubles up to [`RETRY_MAX`].
-const RETRY_MIN: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(1);
-
 /// How long a resignation or the closing of the session may take: a coordinator that cannot be
 /// reached must not keep a stopping controller from exiting (its session expires instead).
 const RESIGN_TIMEOUT: Duration = Duration::from_secs(1);
+
+mod role_task;
+
+use self::role_task::run_role;
 
 /// Why a role task ended.
 enum RoleExit {
@@ -136,8 +132,8 @@ pub async fn run(
     config: ControllerConfig,
     status: RoleStatus,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let client = Client::new(&config.endpoints, config.client.clone()).context("bad coordinator endpoints")?;
+) -> Result<()> {
+    let client = Client::new(&config.endpoints, config.client.clone()).map_err(Error::BadEndpoints)?;
     let actuator = ActuatorLink::new(&config.actuator)?;
     let shared = Arc::new(Shared { config, client, actuator, status });
     let (stop, stopping) = watch::channel(false);
@@ -145,11 +141,11 @@ pub async fn run(
     shutdown.await;
     tracing::info!(controller = %shared.config.name, "shutting down: resigning every role");
     let _ = stop.send(true);
-    epochs.await.context("controller task panicked")?
+    epochs.await.map_err(|e| Error::task("the controller's task", e))?
 }
 
 /// One session after another: when a session is lost, every role rejoins with a new one.
-async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> Result<()> {
     let name = shared.config.name.clone();
     loop {
         let session = match Session::open(&shared.client, shared.config.ttl, Some(&name)).await {
@@ -178,7 +174,7 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
         ];
         let mut shutdown = false;
         for task in tasks {
-            if let RoleExit::Shutdown = task.await.context("role task panicked")? {
+            if let RoleExit::Shutdown = task.await.map_err(|e| Error::task("a role's task", e))? {
                 shutdown = true;
             }
         }
@@ -201,14 +197,6 @@ async fn run_sessions(shared: Arc<Shared>, stopping: watch::Receiver<bool>) -> a
 
 async fn wait_stop(mut stopping: watch::Receiver<bool>) {
     let _ = stopping.wait_for(|stop| *stop).await;
-}
-
-/// Waits until `candidate` is first in line; never completes without a candidate.
-async fn first_in_line(candidate: Option<&Candidate>, session: &Session) -> Result<u64, CoordError> {
-    match candidate {
-        Some(candidate) => candidate.wait_primary(session).await.map(|token| token.0),
-        None => std::future::pending().await,
-    }
 }
 
 /// Every so often, reads every role's line: tells backups their rank, and hands over one role
@@ -252,7 +240,7 @@ enum Nudge {
 }
 
 /// Every role's line of candidates (controller names, primary first).
-pub async fn role_lines(client: &Client, roles: &[String]) -> Result<BTreeMap<String, Vec<String>>, CoordError> {
+pub async fn role_lines(client: &Client, roles: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
     let mut lines = BTreeMap::new();
     for role in roles {
         let view = Election::new(client, role)?.observe().await?;
@@ -287,206 +275,4 @@ async fn publish_status(shared: Arc<Shared>, session: Arc<Session>) {
         }
         shared.status.changed.notified().await;
     }
-}
-
-async fn run_role(
-    shared: Arc<Shared>,
-    role: String,
-    session: Arc<Session>,
-    stopping: watch::Receiver<bool>,
-    mut nudges: mpsc::Receiver<Nudge>,
-) -> RoleExit {
-    let name = shared.config.name.clone();
-    let election = match Election::new(&shared.client, &role) {
-        Ok(election) => election,
-        Err(e) => {
-            tracing::error!(controller = %name, %role, "cannot serve this role: {e}");
-            return RoleExit::Shutdown;
-        }
-    };
-    let mut machine = RoleMachine::new(&role);
-    let mut health = session.health_changes();
-    let mut pending: VecDeque<Action> = machine.on(Event::SessionOpened).into();
-    let mut candidate: Option<Candidate> = None;
-    let mut ticker = tokio::time::interval(shared.config.command_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let inputs = shared.config.commander.inputs(&role);
-    let mut term: Option<(u64, Box<dyn RoleCommander>)> = None;
-    let mut reported = machine.phase();
-    shared.status.set_phase(&role, reported);
-    // A failed campaign or claim is retried from the select below, with a growing backoff.
-    let mut retry: Option<(Action, tokio::time::Instant)> = None;
-    let mut backoff = RETRY_MIN;
-    loop {
-        while let Some(action) = pending.pop_front() {
-            report(&shared, &role, &mut reported, machine.phase());
-            match action {
-                Action::Campaign => match election.campaign(&session, name.clone()).await {
-                    Ok(created) => {
-                        backoff = RETRY_MIN;
-                        candidate = Some(created);
-                        pending.extend(machine.on(Event::Campaigned));
-                    }
-                    Err(e) if session.health() == SessionHealth::Gone => {
-                        tracing::debug!(%role, "campaign failed with the session gone: {e}");
-                        pending.extend(machine.on(Event::SessionGone));
-                    }
-                    Err(e) => {
-                        tracing::warn!(controller = %name, %role, "campaign failed: {e}; retrying in {backoff:?}");
-                        retry = Some((Action::Campaign, tokio::time::Instant::now() + backoff));
-                        backoff = (backoff * 2).min(RETRY_MAX);
-                        break;
-                    }
-                },
-                Action::Claim { token } => match claim(&shared, &role, token).await {
-                    Ok(decision) if decision.accepted => {
-                        backoff = RETRY_MIN;
-                        shared.status.accepted(&role);
-                        pending.extend(machine.on(Event::ClaimAccepted))
-                    }
-                    Ok(decision) => {
-                        shared.status.refused(&role);
-                        pending.extend(machine.on(Event::Refused { floor: decision.floor }))
-                    }
-                    Err(e) if session.is_certain() => {
-                        // Not in a loop here: while it waits to retry, the task still hears
-                        // shutdown, session changes and nudges, and reports itself as claiming.
-                        tracing::warn!(controller = %name, %role, "claim failed: {}; retrying in {backoff:?}", e.message());
-                        retry = Some((Action::Claim { token }, tokio::time::Instant::now() + backoff));
-                        backoff = (backoff * 2).min(RETRY_MAX);
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(controller = %name, %role, "claim failed and the session is in doubt: {e}");
-                        pending.extend(machine.on(Event::SessionUncertain));
-                    }
-                },
-                Action::StartActing { token } => {
-                    tracing::info!(controller = %name, %role, token, "primary: acting");
-                    // A new term starts a new decision-maker; resuming the same term keeps it.
-                    if term.as_ref().is_none_or(|(current, _)| *current != token) {
-                        term = Some((token, shared.config.commander.start(&role, token)));
-                    }
-                    ticker.reset_immediately();
-                }
-                Action::StopActing { reason } => {
-                    tracing::warn!(controller = %name, %role, "stopped acting: {reason}");
-                }
-                Action::Resign => {
-                    if let Some(candidate) = candidate.take() {
-                        match tokio::time::timeout(RESIGN_TIMEOUT, candidate.resign()).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                tracing::warn!(controller = %name, %role, "resign failed (the session's end will remove it): {e}")
-                            }
-                            Err(_) => tracing::warn!(
-                                controller = %name, %role, "no answer to the resignation within {RESIGN_TIMEOUT:?}: the session's end will remove it"
-                            ),
-                        }
-                    }
-                }
-                Action::Rejoin => {
-                    report(&shared, &role, &mut reported, machine.phase());
-                    return RoleExit::SessionGone;
-                }
-            }
-        }
-        report(&shared, &role, &mut reported, machine.phase());
-        if machine.phase() == Phase::Stopped {
-            return RoleExit::Shutdown;
-        }
-        let waiting = matches!(machine.phase(), Phase::Backup { .. }) && session.health() == SessionHealth::Alive;
-        let acting = machine.acting_token();
-        tokio::select! {
-            _ = wait_stop(stopping.clone()) => pending.extend(machine.on(Event::Shutdown)),
-            _ = tokio::time::sleep_until(retry.as_ref().map_or_else(tokio::time::Instant::now, |(_, at)| *at)),
-                if retry.is_some() => {
-                // Only if the machine still wants it: an event meanwhile may have moved it on.
-                let (action, _) = retry.take().expect("retry");
-                let still_wanted = match (&action, machine.phase()) {
-                    (Action::Campaign, Phase::Campaigning) => true,
-                    (Action::Claim { token }, Phase::Claiming { token: current }) => *token == current,
-                    _ => false,
-                };
-                if still_wanted {
-                    pending.push_front(action);
-                }
-            }
-            Some(nudge) = nudges.recv() => pending.extend(machine.on(match nudge {
-                Nudge::HandOver => Event::HandOver,
-                Nudge::Rank(rank) => Event::Ranked(rank),
-            })),
-            changed = health.changed() => {
-                let event = match (changed, *health.borrow_and_update()) {
-                    (Err(_), _) | (_, SessionHealth::Gone) => Event::SessionGone,
-                    (_, SessionHealth::Uncertain) => Event::SessionUncertain,
-                    (_, SessionHealth::Alive) => Event::SessionAlive,
-                };
-                pending.extend(machine.on(event));
-            }
-            first = first_in_line(candidate.as_ref().filter(|_| waiting), &session) => match first {
-                Ok(token) => pending.extend(machine.on(Event::FirstInLine { token })),
-                Err(_) if session.health() == SessionHealth::Gone => pending.extend(machine.on(Event::SessionGone)),
-                Err(_) if session.health() != SessionHealth::Alive => {} // health change comes next
-                Err(CoordError::SessionExpired { .. }) => pending.extend(machine.on(Event::CandidateLost)),
-                Err(e) => {
-                    tracing::warn!(controller = %name, %role, "watching the election failed: {e}; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            _ = ticker.tick(), if acting.is_some() => {
-                let token = acting.expect("acting");
-                // The last check before acting: is the session certainly alive right now?
-                if !session.is_certain() {
-                    pending.extend(machine.on(Event::SessionUncertain));
-                    continue;
-                }
-                let Some(action) = next_command(&shared, &inputs, &mut term, token).await else { continue };
-                match shared.actuator.command(&role, &name, token, action).await {
-                    Ok(decision) if decision.accepted => shared.status.accepted(&role),
-                    Ok(decision) => {
-                        shared.status.refused(&role);
-                        tracing::warn!(controller = %name, %role, "{}", decision.reason);
-                        pending.extend(machine.on(Event::Refused { floor: decision.floor }));
-                    }
-                    Err(e) => tracing::warn!(controller = %name, %role, "command not delivered: {e}"),
-                }
-            }
-        }
-    }
-}
-
-fn report(shared: &Shared, role: &str, reported: &mut Phase, phase: Phase) {
-    if *reported != phase {
-        tracing::info!(controller = %shared.config.name, role, %phase, "role changed");
-        *reported = phase;
-        shared.status.set_phase(role, phase);
-    }
-}
-
-async fn claim(shared: &Shared, role: &str, token: u64) -> Result<Decision, tonic::Status> {
-    shared.actuator.claim(role, &shared.config.name, token).await
-}
-
-/// Reads the role's inputs and asks the term's commander what to send; None if it has nothing
-/// to say or an input could not be read (a primary does not act on what it could not see).
-async fn next_command(
-    shared: &Shared,
-    inputs: &[String],
-    term: &mut Option<(u64, Box<dyn RoleCommander>)>,
-    token: u64,
-) -> Option<String> {
-    let mut values = Vec::with_capacity(inputs.len());
-    for path in inputs {
-        match shared.client.get(path, Consistency::Linearizable).await {
-            Ok(reply) => values.push(Some(reply.data)),
-            Err(CoordError::NotFound { .. }) => values.push(None),
-            Err(e) => {
-                tracing::debug!(controller = %shared.config.name, path, "cannot read an input: {e}");
-                return None;
-            }
-        }
-    }
-    let (_, commander) = term.as_mut().filter(|(current, _)| *current == token)?;
-    commander.next(&values)
 }

@@ -11,17 +11,21 @@
 //! - [`health`]: is a controller doing its job? Pure judgement over its status.
 //! - [`link`]: how a controller reaches its actuator: gRPC to a process, or in-process calls.
 //! - [`balance`]: spreading roles over controllers, pure.
+//! - [`error`]: the crate's one error type, and its gRPC statuses.
 
 pub mod actuator;
 pub mod audit;
 pub mod balance;
 pub mod commander;
 pub mod controller;
+pub mod error;
 pub mod fencing;
 pub mod health;
 pub mod link;
 pub mod metrics;
 pub mod role;
+
+pub use error::{Error, Result};
 
 /// The actuator protocol (generated from `proto/actuator.proto`).
 #[allow(missing_docs, clippy::all)]

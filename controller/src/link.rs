@@ -7,11 +7,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use tonic::Status;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::actuator::{self, Actuator};
+use crate::error::{Error, Result};
 use crate::proto::actuator_client::ActuatorClient;
 use crate::proto::{ClaimRequest, CommandRequest, Decision};
 
@@ -44,11 +43,11 @@ pub enum ActuatorLink {
 
 impl ActuatorLink {
     /// A link to `target`. Fails only on a malformed address: connecting happens on first use.
-    pub fn new(target: &ActuatorTarget) -> anyhow::Result<Self> {
+    pub fn new(target: &ActuatorTarget) -> Result<Self> {
         match target {
             ActuatorTarget::Remote(addr) => {
                 let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-                    .with_context(|| format!("bad actuator address {addr:?}: expected host:port"))?
+                    .map_err(|e| Error::BadActuatorAddress { addr: addr.clone(), reason: e.to_string() })?
                     .connect_timeout(Duration::from_millis(500))
                     .timeout(Duration::from_secs(1))
                     .tcp_nodelay(true);
@@ -59,19 +58,19 @@ impl ActuatorLink {
     }
 
     /// Claims `role` with `token`, raising the actuator's floor at once.
-    pub async fn claim(&self, role: &str, controller: &str, token: u64) -> Result<Decision, Status> {
+    pub async fn claim(&self, role: &str, controller: &str, token: u64) -> Result<Decision> {
         let request = ClaimRequest { role: role.to_string(), controller: controller.to_string(), token };
         match self {
-            Self::Remote(client) => Ok(client.clone().claim(request).await?.into_inner()),
+            Self::Remote(client) => Ok(client.clone().claim(request).await.map_err(Error::from_status)?.into_inner()),
             Self::Local(actuator) => actuator::handle_claim(actuator, request).await,
         }
     }
 
     /// Sends one fenced command.
-    pub async fn command(&self, role: &str, controller: &str, token: u64, action: String) -> Result<Decision, Status> {
+    pub async fn command(&self, role: &str, controller: &str, token: u64, action: String) -> Result<Decision> {
         let request = CommandRequest { role: role.to_string(), controller: controller.to_string(), token, action };
         match self {
-            Self::Remote(client) => Ok(client.clone().command(request).await?.into_inner()),
+            Self::Remote(client) => Ok(client.clone().command(request).await.map_err(Error::from_status)?.into_inner()),
             Self::Local(actuator) => actuator::handle_command(actuator, request).await,
         }
     }

@@ -25,7 +25,7 @@ const ROLE: &str = "runway/07";
 struct Running {
     status: RoleStatus,
     stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    task: tokio::task::JoinHandle<skyway_controller::Result<()>>,
 }
 
 fn start(name: &str, endpoints: &[String], actuator: &Arc<Actuator>) -> Running {

@@ -37,13 +37,17 @@
 //! deadline or the grace), renewals from an older term are ignored, and a table asked for the
 //! expiries of a term it does not hold answers none.
 //!
-//! Time is an input (`now`), and the term too, so the whole rule is tested without a clock.
+//! Time is an input (`now`), and the term too, so the whole rule is tested without a clock: the
+//! stories are golden scripts in `leases/testscripts/` (see `leases/script_tests.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::state::Session;
 use super::types::SessionId;
+
+#[cfg(test)]
+mod script_tests;
 
 /// How often the leader commits the remaining TTLs.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);

@@ -16,6 +16,8 @@ pub mod state;
 pub mod types;
 
 #[cfg(test)]
+mod golden;
+#[cfg(test)]
 mod script_tests;
 #[cfg(test)]
 mod state_tests;

@@ -247,11 +247,12 @@ fn golden_scripts() {
         if update {
             std::fs::write(&file, &expected).expect("write script");
         } else {
-            assert_eq!(
-                text,
-                expected,
-                "{} differs from what the state machine answers (UPDATE_GOLDEN=1 rewrites it)",
-                file.display()
+            assert!(
+                text == expected,
+                "{} differs from what the state machine answers (UPDATE_GOLDEN=1 rewrites it; - the script, + \
+                 the answers):\n{}",
+                file.display(),
+                super::golden::diff(&text, &expected)
             );
         }
     }

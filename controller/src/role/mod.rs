@@ -1,19 +1,53 @@
-//! The role logic of a controller, pure: events in, actions out, no I/O.
+//! The role logic of a controller, pure: events in, actions out, no I/O, no clock.
 //!
-//! One [`RoleMachine`] per role. The shell ([`crate::controller`]) feeds it what happened —
-//! the election made us primary, the actuator refused our token, the session became uncertain —
-//! and does what it answers. Acting is allowed in exactly one phase, [`Phase::Primary`], entered
-//! only after the actuator accepted our claim and left at once when the session is in doubt.
+//! One [`RoleMachine`] per role and session. The shell ([`crate::controller`]) feeds it what
+//! happened — the election made us primary, the actuator refused our token, a claim did not get
+//! through, the session became uncertain, a retry's wait is over — and does what it answers.
+//! Acting is allowed in exactly one phase, [`Phase::Primary`], entered only after the actuator
+//! accepted our claim and left at once when the session is in doubt.
 //!
 //! The traps this avoids, by construction:
 //! - a campaign that goes on after the session is gone: `SessionGone` ends the role's phase and
 //!   asks for a rejoin with a new session (a new candidate node, at the back of the line);
 //! - a primary that loses its role and keeps "acting": a refused command or claim ends acting
 //!   and resigns, so the controller campaigns again as a backup;
-//! - acting on a doubtful session: `SessionUncertain` stops acting before the coordinator
-//!   could expire the session; acting resumes only if the session is confirmed alive.
+//! - acting on a doubtful session: `SessionUncertain` (or a tick or a failed claim that finds the
+//!   session in doubt by its own clock) stops acting before the coordinator could expire the
+//!   session; acting resumes only if the session is confirmed alive, after a new claim;
+//! - a retry of something no longer wanted: a failed campaign or claim is retried after a wait
+//!   that doubles from [`RETRY_MIN`] to [`RETRY_MAX`] (reset by a success), and only if, when the
+//!   wait is over, the machine still wants it — still campaigning, or still claiming with the
+//!   same token; anything that moved the role on meanwhile makes the retry a no-op;
+//! - watching the election on a doubtful session: the shell watches for our turn only while
+//!   [`RoleMachine::watches_election`] says so (a backup on a session last heard alive, not
+//!   pausing after a failed watch).
+//!
+//! The machine says *how long* to wait ([`Action::RetryIn`]) but never looks at a clock: the
+//! shell's timer answers with [`Event::RetryDue`]. So every story, timing included, is a golden
+//! script of events (`testscripts/`, see `script_tests.rs`).
+//!
+//! Caveats: the machine trusts the shell's facts — that a failed claim's `session_certain` was
+//! read right after the failure, that `Tick` is fed only while [`RoleMachine::acting_token`] is
+//! some. Fencing tokens at the actuator cover what a wrong fact could still let through.
+
+mod event;
+#[cfg(test)]
+mod script_tests;
 
 use std::fmt;
+use std::time::Duration;
+
+use skyway_coord::client::SessionHealth;
+
+pub use self::event::{Action, Event};
+
+/// First wait before retrying a failed campaign or claim; it doubles up to [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_millis(50);
+/// Longest wait before retrying a failed campaign or claim.
+pub const RETRY_MAX: Duration = Duration::from_secs(1);
+/// Wait before watching the election again after a watch failed for no reason the machine
+/// knows (a coordinator that did not answer).
+pub const WATCH_RETRY: Duration = Duration::from_millis(100);
 
 /// Where a role stands for this controller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,65 +95,15 @@ impl fmt::Display for Phase {
     }
 }
 
-/// What happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// A session is open: enter the election.
-    SessionOpened,
-    /// Our candidate node exists.
-    Campaigned,
-    /// Our position in line changed (0 = first).
-    Ranked(usize),
-    /// The election says we are first in line, with this token.
-    FirstInLine {
-        /// The fencing token (our candidate node's create revision).
-        token: u64,
-    },
-    /// The actuator accepted our claim.
-    ClaimAccepted,
-    /// The actuator refused our claim or a command: a newer primary holds `floor`.
-    Refused {
-        /// The actuator's floor.
-        floor: u64,
-    },
-    /// No keep-alive acknowledged within the safety margin.
-    SessionUncertain,
-    /// A keep-alive was acknowledged again (the session never expired).
-    SessionAlive,
-    /// The session expired or was closed.
-    SessionGone,
-    /// Our candidate node vanished while the session lives (deleted by hand, or a lost create).
-    CandidateLost,
-    /// Hand this role to a backup (rebalancing).
-    HandOver,
-    /// The controller is shutting down cleanly.
-    Shutdown,
-}
-
-/// What to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Action {
-    /// Create a candidate node with the current session.
+/// What a pending retry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
     Campaign,
-    /// Send the actuator a claim with this token.
     Claim {
-        /// The token to claim with.
         token: u64,
     },
-    /// Start sending commands with this token.
-    StartActing {
-        /// The token to stamp commands with.
-        token: u64,
-    },
-    /// Stop sending commands at once.
-    StopActing {
-        /// Why, for the log.
-        reason: String,
-    },
-    /// Delete our candidate node (the next in line takes over at once).
-    Resign,
-    /// Open a new session, then campaign again (at the back of the line).
-    Rejoin,
+    /// Not watching the election until the wait is over.
+    Watch,
 }
 
 /// The role logic of one role.
@@ -127,13 +111,31 @@ pub enum Action {
 pub struct RoleMachine {
     role: String,
     phase: Phase,
+    /// False from the first sign of doubt (the session's health, a tick, a failed claim) until
+    /// the session is heard alive again.
     session_certain: bool,
+    /// The session's health as last heard from it (not from ticks or claims).
+    health: SessionHealth,
+    /// What the wait the shell is timing is for, if any.
+    retry: Option<Retry>,
+    /// The wait before the next retry of a failed campaign or claim.
+    backoff: Duration,
+    /// The token of the last term acted in (a resumed term keeps its decision-maker).
+    acted: Option<u64>,
 }
 
 impl RoleMachine {
     /// A machine for `role`, out of the election.
     pub fn new(role: impl Into<String>) -> Self {
-        Self { role: role.into(), phase: Phase::Out, session_certain: true }
+        Self {
+            role: role.into(),
+            phase: Phase::Out,
+            session_certain: true,
+            health: SessionHealth::Alive,
+            retry: None,
+            backoff: RETRY_MIN,
+            acted: None,
+        }
     }
 
     /// The role.
@@ -154,13 +156,113 @@ impl RoleMachine {
         }
     }
 
+    /// Whether to watch the election for our turn now: a backup, on a session last heard
+    /// alive, not pausing after a failed watch.
+    pub fn watches_election(&self) -> bool {
+        matches!(self.phase, Phase::Backup { .. })
+            && self.health == SessionHealth::Alive
+            && self.retry != Some(Retry::Watch)
+    }
+
     /// Feeds one event; returns what to do, in order.
     pub fn on(&mut self, event: Event) -> Vec<Action> {
+        if self.phase == Phase::Stopped {
+            return Vec::new();
+        }
+        match event {
+            Event::CampaignFailed { session_gone: true, .. } => self.on(Event::SessionGone),
+            Event::CampaignFailed { error, .. } => {
+                self.retry_later(Retry::Campaign, format!("campaign failed: {error}"))
+            }
+            Event::ClaimFailed { token, error, session_certain: true } => {
+                self.retry_later(Retry::Claim { token }, format!("claim failed: {error}"))
+            }
+            Event::ClaimFailed { session_certain: false, .. } => self.doubt(),
+            Event::WatchFailed { health: SessionHealth::Gone, .. } => self.on(Event::SessionGone),
+            // The session's health change comes next: it decides.
+            Event::WatchFailed { health: SessionHealth::Uncertain, .. } => Vec::new(),
+            Event::WatchFailed { candidate_lost: true, .. } => self.on(Event::CandidateLost),
+            Event::WatchFailed { error, .. } => {
+                self.retry = Some(Retry::Watch);
+                vec![Action::RetryIn { after: WATCH_RETRY, why: format!("watching the election failed: {error}") }]
+            }
+            Event::RetryDue => self.retry_due(),
+            Event::Tick { session_certain } => match self.phase {
+                Phase::Primary { token } if session_certain => vec![Action::Command { token }],
+                Phase::Primary { .. } => self.doubt(),
+                _ => Vec::new(),
+            },
+            Event::SessionUncertain => {
+                self.health = SessionHealth::Uncertain;
+                self.doubt()
+            }
+            Event::SessionAlive => {
+                self.health = SessionHealth::Alive;
+                self.session_certain = true;
+                self.confirmed()
+            }
+            Event::Campaigned | Event::ClaimAccepted => {
+                self.backoff = RETRY_MIN;
+                self.step(event)
+            }
+            other => self.step(other),
+        }
+    }
+
+    /// A failed campaign or claim: wait the backoff (doubling it), then retry if still wanted.
+    fn retry_later(&mut self, retry: Retry, why: String) -> Vec<Action> {
+        let after = self.backoff;
+        self.backoff = (self.backoff * 2).min(RETRY_MAX);
+        self.retry = Some(retry);
+        vec![Action::RetryIn { after, why }]
+    }
+
+    /// The wait is over: the retry, only if the machine still wants it (an event meanwhile may
+    /// have moved the role on).
+    fn retry_due(&mut self) -> Vec<Action> {
+        match (self.retry.take(), self.phase) {
+            (Some(Retry::Campaign), Phase::Campaigning) => vec![Action::Campaign],
+            (Some(Retry::Claim { token }), Phase::Claiming { token: current }) if token == current => {
+                vec![Action::Claim { token }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The session is in doubt: a primary stops acting, a claim waits.
+    fn doubt(&mut self) -> Vec<Action> {
+        self.session_certain = false;
+        match self.phase {
+            Phase::Primary { token } => {
+                self.phase = Phase::Suspended { token };
+                vec![Action::StopActing { reason: "session uncertain".into() }]
+            }
+            Phase::Claiming { token } => {
+                self.phase = Phase::Suspended { token };
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The session was heard alive again: it never expired, so nobody else was made primary.
+    /// A suspended primary claims again (a cheap check that no newer token exists) before acting.
+    fn confirmed(&mut self) -> Vec<Action> {
+        match self.phase {
+            Phase::Suspended { token } => {
+                self.phase = Phase::Claiming { token };
+                vec![Action::Claim { token }]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The transitions of the election, the actuator's answers and the controller's orders.
+    fn step(&mut self, event: Event) -> Vec<Action> {
         use Phase::*;
         let acting = matches!(self.phase, Primary { .. });
         let stop = |reason: &str| Action::StopActing { reason: reason.to_string() };
         match (self.phase, event) {
-            (Stopped, _) => Vec::new(),
             (_, Event::Shutdown) => {
                 let was_candidate = !matches!(self.phase, Out);
                 self.phase = Stopped;
@@ -172,35 +274,16 @@ impl RoleMachine {
             }
             (_, Event::SessionGone) => {
                 self.phase = Out;
-                self.session_certain = true; // the next session starts certain
+                self.health = SessionHealth::Gone;
                 let mut actions = if acting { vec![stop("session gone")] } else { Vec::new() };
                 actions.push(Action::Rejoin);
                 actions
             }
-            (_, Event::SessionUncertain) => {
-                self.session_certain = false;
-                match self.phase {
-                    Primary { token } | Claiming { token } => {
-                        self.phase = Suspended { token };
-                        if acting { vec![stop("session uncertain")] } else { Vec::new() }
-                    }
-                    _ => Vec::new(),
-                }
-            }
-            (_, Event::SessionAlive) => {
-                self.session_certain = true;
-                match self.phase {
-                    // The session never expired, so nobody else was made primary: claim again
-                    // (a cheap check that no newer token exists) before acting.
-                    Suspended { token } => {
-                        self.phase = Claiming { token };
-                        vec![Action::Claim { token }]
-                    }
-                    _ => Vec::new(),
-                }
-            }
             (Out, Event::SessionOpened) => {
+                // A new session starts certain.
                 self.phase = Campaigning;
+                self.health = SessionHealth::Alive;
+                self.session_certain = true;
                 vec![Action::Campaign]
             }
             (Campaigning, Event::Campaigned) => {
@@ -222,7 +305,9 @@ impl RoleMachine {
             }
             (Claiming { token }, Event::ClaimAccepted) => {
                 self.phase = Primary { token };
-                vec![Action::StartActing { token }]
+                let new_term = self.acted != Some(token);
+                self.acted = Some(token);
+                vec![Action::StartActing { token, new_term }]
             }
             (Claiming { .. } | Primary { .. } | Suspended { .. }, Event::Refused { floor }) => {
                 self.phase = Campaigning;
@@ -245,6 +330,29 @@ impl RoleMachine {
     }
 }
 
+/// The phase and whatever else decides the next step: `backup #1 | watching the election`.
+impl fmt::Display for RoleMachine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.phase)?;
+        if self.watches_election() {
+            write!(f, " | watching the election")?;
+        }
+        match self.retry {
+            Some(Retry::Campaign) => write!(f, " | retry pending: campaign")?,
+            Some(Retry::Claim { token }) => write!(f, " | retry pending: claim {token}")?,
+            Some(Retry::Watch) => write!(f, " | watch paused")?,
+            None => {}
+        }
+        if !self.session_certain && self.phase != Phase::Out {
+            write!(f, " | session in doubt")?;
+        }
+        if self.backoff != RETRY_MIN {
+            write!(f, " | next backoff {}ms", self.backoff.as_millis())?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,7 +363,7 @@ mod tests {
         assert!(role.on(Event::Campaigned).is_empty());
         assert_eq!(role.on(Event::FirstInLine { token }), [Action::Claim { token }]);
         assert_eq!(role.acting_token(), None, "no acting before the actuator accepted the claim");
-        assert_eq!(role.on(Event::ClaimAccepted), [Action::StartActing { token }]);
+        assert_eq!(role.on(Event::ClaimAccepted), [Action::StartActing { token, new_term: true }]);
         assert_eq!(role.acting_token(), Some(token));
         role
     }
@@ -295,7 +403,7 @@ mod tests {
         role.on(Event::SessionUncertain);
         assert_eq!(role.on(Event::SessionAlive), [Action::Claim { token: 12 }]);
         assert_eq!(role.acting_token(), None, "not acting until the claim is accepted again");
-        assert_eq!(role.on(Event::ClaimAccepted), [Action::StartActing { token: 12 }]);
+        assert_eq!(role.on(Event::ClaimAccepted), [Action::StartActing { token: 12, new_term: false }]);
     }
 
     #[test]
