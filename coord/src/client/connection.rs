@@ -24,8 +24,8 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
-use super::session_list::SessionPage;
 use super::convert;
+use super::session_list::SessionPage;
 use super::types::{
     Acl, Children, ClusterMembers, Committed, Consistency, Create, Created, Existence, NodeData, NodeStatus, Revision,
     SessionId, Txn, Updated, Users,
@@ -471,8 +471,11 @@ impl Client {
     /// at most `limit` of them (0: the server's default, 1,000); needs `admin` on `/` while
     /// authentication is on.
     pub async fn list_sessions(&self, after: u64, limit: u32) -> Result<SessionPage, CoordError> {
-        let request =
-            pb::ListSessionsRequest { consistency: pb::Consistency::Linearizable as i32, after_session_id: after, limit };
+        let request = pb::ListSessionsRequest {
+            consistency: pb::Consistency::Linearizable as i32,
+            after_session_id: after,
+            limit,
+        };
         let page = self
             .run(CallKind::Read, |mut c, _| {
                 let r = request;

@@ -90,9 +90,7 @@ async fn write(client: &Client, path: &str, value: Option<Vec<u8>>, version: Opt
         (None, Some(v)) => client.delete(path, Some(v)).await.map(|_| ()),
         (None, None) => Ok(()),
         (Some(data), Some(v)) => client.set(path, data, Some(v)).await.map(|_| ()),
-        (Some(data), None) => {
-            client.create(Create::new(path, data).make_parents()).await.map(|_| ())
-        }
+        (Some(data), None) => client.create(Create::new(path, data).make_parents()).await.map(|_| ()),
     };
     result.map_err(|e| failed(path, e))
 }
