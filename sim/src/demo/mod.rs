@@ -78,8 +78,8 @@ pub struct DemoConfig {
     /// Turn the coordinator's authentication on, one identity per process with least
     /// privilege (see [`auth`]).
     pub auth: bool,
-    /// Serve TLS: a development CA and a certificate per node and per process (see
-    /// [`tls_for`]), mutual TLS between nodes and from every client.
+    /// Serve TLS: a development CA and a certificate per node and per process (made in
+    /// `ROOT/certs`), mutual TLS between nodes and from every client.
     pub tls: bool,
 }
 
