@@ -690,6 +690,56 @@ async fn skyway_dashboard_observes_a_running_cluster_and_refuses_faults_it_canno
     assert_eq!(status, 501, "{answer}");
     assert!(answer.contains("skyway demo"), "the refusal says what to use instead: {answer}");
     assert!(cluster.is_running(leader), "nothing was killed");
+
+    // The operator's orders go through the coordinator alone, so they work here, checked
+    // against what the running world publishes: with no world, there is nothing to close.
+    let post = |body: &str| {
+        format!(
+            "POST /api/faults HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let close_lane = post(r#"{"action":"close-lane","target":"segment/2","lane":2}"#);
+    let (status, answer) = http(&addr, &close_lane).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer.contains("no world publishes"), "{answer}");
+    let operator = cluster.client().unwrap();
+    use skyway_coord::client::Consistency::Linearizable;
+    // What a world with a 3-lane segment 2 and runway 07L publishes (the world's own format).
+    let summary = serde_json::json!({
+        "segment": 2, "period_end_s": 60.0, "period_s": 30.0, "speed_limit_kmh": 100, "closed_lanes": [],
+        "loops": [{"id": "s2-500", "position_m": 1500.0, "lanes": (1..=3).map(|lane| serde_json::json!({
+            "lane": lane, "count": 10, "flow_vph": 1200.0, "occupancy_pct": 8.0, "mean_speed_kmh": 95.0
+        })).collect::<Vec<_>>()}]
+    });
+    for (path, value) in [("/world/segments/2", summary.to_string()), ("/world/runways/07L", "{}".to_string())] {
+        operator.create(skyway_coord::client::Create::new(path, value.into_bytes()).make_parents()).await.unwrap();
+    }
+    let (status, answer) = http(&addr, &close_lane).await;
+    assert_eq!(status, 200, "{answer}");
+    let order: Value =
+        serde_json::from_slice(&operator.get("/operator/segments/2", Linearizable).await.unwrap().data).unwrap();
+    assert_eq!(order["closed"][0]["lane"], 2, "the order the segment's primary reads: {order}");
+    let (status, answer) = http(&addr, &close_lane).await;
+    assert_eq!(status, 409, "closing it twice: {answer}");
+    let (status, answer) = http(&addr, &post(r#"{"action":"close-lane","target":"segment/2","lane":4}"#)).await;
+    assert!(status == 400 && answer.contains("lanes 1..=3"), "a lane the published road does not have: {answer}");
+    let (status, answer) = http(&addr, &post(r#"{"action":"close-lane","target":"segment/5","lane":1}"#)).await;
+    assert!(status == 400 && answer.contains("segment/2"), "an unknown segment, naming the known: {answer}");
+    let (status, answer) = http(&addr, &post(r#"{"action":"close-runway","target":"runway/07L"}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        operator.exists("/operator/runways/07L", Linearizable).await.unwrap().stat.is_some(),
+        "the runway's order is written"
+    );
+    let (status, answer) = http(&addr, &post(r#"{"action":"reopen-runway","target":"runway/07L"}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(operator.exists("/operator/runways/07L", Linearizable).await.unwrap().stat.is_none(), "and lifted");
+    let (status, answer) = http(&addr, &post(r#"{"action":"reopen-lane","target":"segment/2","lane":2}"#)).await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = http(&addr, &post(r#"{"action":"stall","position_m":100}"#)).await;
+    assert!(status == 501 && answer.contains("skyway demo"), "the world is not this dashboard's: {answer}");
+
     let (status, answer) =
         http(&addr, "GET /api/state?at_t_ms=soon HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").await;
     assert_eq!(status, 400, "{answer}");

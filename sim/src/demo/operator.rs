@@ -12,6 +12,7 @@ use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency, Create};
 use skyway_world::Target;
 use skyway_world::policy::operator::{RunwayOperatorOrder, SegmentOperatorOrder};
+use skyway_world::summary::SegmentSummary;
 
 use super::control::Refused;
 use crate::live::paths;
@@ -130,6 +131,58 @@ pub async fn order_runway(client: &Client, id: &str, close: bool, at_unix_ms: u6
             write(client, &path, Some(serde_json::to_vec(&order).expect("an order serializes")), None).await
         }
         (false, Some((_, version))) => write(client, &path, None, Some(*version)).await,
+    }
+}
+
+/// What a running system's world publishes in the coordinator, for checking an order where the
+/// demo's own layout is not at hand (`skyway dashboard --endpoints`): its roles (`segment/N` for
+/// every `/world/segments/N`, `runway/ID` for every `/world/runways/ID`) and each segment's lanes
+/// (from its latest loop summary).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishedLayout {
+    /// The roles, segments first.
+    pub roles: Vec<String>,
+    /// Lanes per segment, as its summary's loops read them.
+    pub lanes: std::collections::BTreeMap<u32, u8>,
+}
+
+impl PublishedLayout {
+    /// Reads it from the coordinator.
+    pub async fn read(client: &Client) -> Result<Self, Refused> {
+        let mut layout = PublishedLayout::default();
+        let segments = children(client, &format!("{}/segments", paths::WORLD)).await?;
+        for name in segments {
+            let Ok(n) = name.parse::<u32>() else { continue };
+            let Some((data, _)) = read(client, &paths::segment(n)).await? else { continue };
+            let summary: SegmentSummary = serde_json::from_slice(&data).map_err(|e| {
+                Refused::new(500, format!("the world's summary {} is malformed ({e})", paths::segment(n)))
+            })?;
+            let lanes = summary.loops.iter().flat_map(|l| l.lanes.iter().map(|r| r.lane)).max().unwrap_or(0);
+            layout.roles.push(format!("segment/{n}"));
+            layout.lanes.insert(n, lanes);
+        }
+        for id in children(client, &format!("{}/runways", paths::WORLD)).await? {
+            layout.roles.push(format!("runway/{id}"));
+        }
+        if layout.roles.is_empty() {
+            return Err(Refused::new(
+                409,
+                format!(
+                    "no world publishes in this coordinator ({} is empty): there is no lane or runway to order closed",
+                    paths::WORLD
+                ),
+            ));
+        }
+        Ok(layout)
+    }
+}
+
+/// The children's names of `path` (none when it does not exist).
+async fn children(client: &Client, path: &str) -> Result<Vec<String>, Refused> {
+    match client.children(path, Consistency::Linearizable).await {
+        Ok(children) => Ok(children.names),
+        Err(CoordError::NotFound { .. }) => Ok(Vec::new()),
+        Err(e) => Err(Refused::new(500, format!("cannot read {path}: {e}"))),
     }
 }
 

@@ -22,7 +22,10 @@
 //! the operator's closures ([`super::operator`], [`TowerPolicy::decide_with_operator`]): in
 //! sync, the tower sends `close` for an open runway the operator closed and `open` for a closed
 //! one the operator no longer holds closed, before anything else; both count as clearances
-//! (nothing more is sent until the summary shows them applied). Otherwise it sends `hold`, which the
+//! (nothing more is sent until the summary shows them applied). A new primary that finds the
+//! runway already closed on the operator's order sends `close` once more, under its own token:
+//! the closure is then held by, and attributed to, the primary that holds it now (as a segment's
+//! closed lanes are, whose every order restates them). Otherwise it sends `hold`, which the
 //! world records as `last_command` (a heartbeat that also refreshes the summary, so its
 //! `decision_in_s` stays young). Ids carry the token, so two primaries' ids never collide.
 //!
@@ -153,7 +156,7 @@ impl TowerPolicy {
             return Clearance::Hold;
         }
         match operator_closed {
-            Some(true) if !s.closed => return Clearance::Close,
+            Some(true) if !s.closed || self.last_clearance.is_none() => return Clearance::Close,
             Some(false) if s.closed => return Clearance::Open,
             _ => {}
         }
@@ -309,23 +312,27 @@ mod tests {
         s.last_command = Some("#5-1".into());
         s.closed = true;
         assert_eq!(tower.decide_with_operator(Some(&s), true), "hold #5-3", "closed: nobody is cleared");
-        // A failover: the new primary reads the same order and keeps it closed.
+        // A failover: the new primary reads the same order and takes the closure over under its
+        // own token, once (it was closed by #5; the page says who holds it closed now).
         let mut next = TowerPolicy::new("07L", 9);
         s.claim_token = 9;
-        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-1");
+        assert_eq!(next.decide_with_operator(Some(&s), true), "close #9-1", "restated under the new token");
+        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-2", "not again before the summary shows it");
+        s.last_command = Some("#9-1".into());
+        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-3", "once is enough");
         // The operator reopens: opened first, cleared only once the summary shows it open.
-        assert_eq!(next.decide_with_operator(Some(&s), false), "open #9-2");
-        assert_eq!(next.decide_with_operator(Some(&s), false), "hold #9-3");
-        s.last_command = Some("#9-2".into());
+        assert_eq!(next.decide_with_operator(Some(&s), false), "open #9-4");
+        assert_eq!(next.decide_with_operator(Some(&s), false), "hold #9-5");
+        s.last_command = Some("#9-4".into());
         s.closed = false;
-        assert_eq!(next.decide_with_operator(Some(&s), false), "land SKY0001 #9-4");
+        assert_eq!(next.decide_with_operator(Some(&s), false), "land SKY0001 #9-6");
         // Out of sync (someone else's claim): nothing, not even the operator's order.
         s.claim_token = 12;
-        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-5");
+        assert_eq!(next.decide_with_operator(Some(&s), true), "hold #9-7");
         // Without an operator input the closure is left as it is.
         s.claim_token = 9;
         s.closed = true;
-        s.last_command = Some("#9-4".into());
+        s.last_command = Some("#9-6".into());
         assert_eq!(next.choose(Some(&s)), Clearance::Hold);
     }
 
