@@ -38,12 +38,25 @@ pub fn start_cluster(extra_args: &[&str]) -> anyhow::Result<(ProcessCluster, tem
 }
 
 /// A plain HTTP/1.1 GET on loopback (one request, `Connection: close`): the status code and
-/// the body. Enough for the metrics and health endpoints; not a general client.
+/// the body. Enough for the metrics, health and dashboard endpoints; not a general client.
 pub async fn http_get(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
+    http_request(addr, &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")).await
+}
+
+/// A plain HTTP/1.1 POST of a JSON body on loopback, as [`http_get`].
+pub async fn http_post_json(addr: &str, path: &str, json: &str) -> anyhow::Result<(u16, String)> {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{json}",
+        json.len()
+    );
+    http_request(addr, &request).await
+}
+
+async fn http_request(addr: &str, request: &str) -> anyhow::Result<(u16, String)> {
     use anyhow::Context;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.with_context(|| format!("cannot connect to {addr}"))?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await?;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await?;

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use skyway_coord::CoordError;
 use skyway_coord::client::{Client, ClientOptions, Consistency, Create, Election, Op, Session, Txn};
 use skyway_coord::proto::coord as pb;
-use skyway_tests::harness::{skyway_binary, start_cluster};
+use skyway_tests::harness::{http_get, http_post_json, skyway_binary, start_cluster};
 
 async fn skyway(args: &[&str]) -> anyhow::Result<Output> {
     Ok(tokio::process::Command::new(skyway_binary()).args(args).output().await?)
@@ -200,17 +200,68 @@ async fn every_rule_holds_and_survives_a_restart_from_a_snapshot() -> anyhow::Re
 /// machine does not always reach in the run, with or without `--auth`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_with_auth_and_tls_runs_every_process_with_least_privilege_over_tls() {
+    use tokio::io::AsyncBufReadExt;
     let dir = tempfile::tempdir().unwrap();
     let mut command = tokio::process::Command::new(skyway_binary());
     command
         .args(["demo", "--auth", "--tls", "--duration", "40", "--speed", "4", "--analyzers", "1", "--warmup-min", "2"])
         .args(["--listen", "127.0.0.1:0", "--output", "json", "--data-dir"])
         .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+    let mut child = command.spawn().expect("cannot run skyway demo");
+    // The dashboard's URL is on stderr (stdout is the JSON report); the rest of stderr is kept
+    // for the failure message.
+    let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+    let stderr = child.stderr.take().unwrap();
+    let stderr_lines = tokio::spawn(async move {
+        let (mut lines, mut kept, mut url_tx) =
+            (tokio::io::BufReader::new(stderr).lines(), String::new(), Some(url_tx));
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = line.split("dashboard: ").nth(1) {
+                if let Some(tx) = url_tx.take() {
+                    let _ = tx.send(url.trim().trim_start_matches("http://").trim_end_matches('/').to_string());
+                }
+            }
+            kept.push_str(&line);
+            kept.push('\n');
+        }
+        kept
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(60), url_rx)
+        .await
+        .expect("the demo printed no dashboard URL within 60 s")
+        .expect("the demo ended before printing its dashboard URL");
+    // The operator's order under --auth: the demo's identity writes it, the segment's primary
+    // reads it and closes the lane with its own fenced command.
+    let (status, answer) =
+        http_post_json(&addr, "/api/faults", r#"{"action":"close-lane","target":"segment/2","lane":2}"#).await.unwrap();
+    assert_eq!(status, 200, "the operator's order: {answer}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(25);
+    loop {
+        let (_, body) = http_get(&addr, "/api/state").await.unwrap();
+        let state: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let segment = &state["world"]["highway"]["segments"][1];
+        let closed_by_primary = segment["closed"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["lane"] == 2 && c["by"][0].as_str().is_some_and(|by| by.starts_with('c')));
+        if closed_by_primary {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lane 2 of segment/2 never closed by its primary: {segment}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut stdout = String::new();
+    tokio::io::AsyncReadExt::read_to_string(child.stdout.as_mut().unwrap(), &mut stdout).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
         .await
         .expect("the demo did not end within 120 s")
-        .expect("cannot run skyway demo");
+        .expect("cannot wait for skyway demo");
+    let stderr = stderr_lines.await.unwrap_or_default();
+    let output = Output { status, stdout: stdout.into_bytes(), stderr: stderr.into_bytes() };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr:\n{}", String::from_utf8_lossy(&output.stderr)));
