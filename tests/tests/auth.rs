@@ -219,10 +219,10 @@ async fn the_demo_with_auth_and_tls_runs_every_process_with_least_privilege_over
         let (mut lines, mut kept, mut url_tx) =
             (tokio::io::BufReader::new(stderr).lines(), String::new(), Some(url_tx));
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.split("dashboard: ").nth(1) {
-                if let Some(tx) = url_tx.take() {
-                    let _ = tx.send(url.trim().trim_start_matches("http://").trim_end_matches('/').to_string());
-                }
+            if let (Some(url), Some(tx)) =
+                (line.split("dashboard: ").nth(1), url_tx.take_if(|_| line.contains("dashboard: ")))
+            {
+                let _ = tx.send(url.trim().trim_start_matches("http://").trim_end_matches('/').to_string());
             }
             kept.push_str(&line);
             kept.push('\n');
