@@ -15,8 +15,8 @@ pub mod path;
 pub mod state;
 pub mod types;
 
-#[cfg(test)]
-mod golden;
+#[doc(hidden)]
+pub mod golden;
 #[cfg(test)]
 mod script_tests;
 #[cfg(test)]

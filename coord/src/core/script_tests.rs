@@ -25,6 +25,7 @@ use bytes::Bytes;
 use super::acl::{Caller, Perms, token_sha256};
 use super::clients::{ClientLimits, RequestId};
 use super::command::{Check, Command, CreateOp, DeleteOp, Op, SetOp};
+use super::golden;
 use super::history::WatchFilter;
 use super::path::NodePath;
 use super::state::CoordState;
@@ -215,45 +216,14 @@ impl Script {
 /// Replays one script; returns the script as it should read.
 fn replay(text: &str) -> String {
     let mut script = Script::new();
-    let mut out = String::new();
-    for line in text.lines() {
-        if let Some(command) = line.strip_prefix("> ") {
-            out.push_str(line);
-            out.push('\n');
-            let answer = script.run(command);
-            if !answer.is_empty() {
-                out.push_str(&answer);
-                out.push('\n');
-            }
-        } else if line.starts_with('#') || line.is_empty() {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
+    golden::replay_lines(text, |command| script.run(command))
 }
 
 #[test]
 fn golden_scripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/testscripts");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut files: Vec<_> =
-        std::fs::read_dir(&dir).expect("testscripts dir").map(|e| e.expect("entry").path()).collect();
-    files.sort();
-    assert!(!files.is_empty(), "no scripts in {}", dir.display());
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("read script");
-        let expected = replay(&text);
-        if update {
-            std::fs::write(&file, &expected).expect("write script");
-        } else {
-            assert!(
-                text == expected,
-                "{} differs from what the state machine answers (UPDATE_GOLDEN=1 rewrites it; - the script, + \
-                 the answers):\n{}",
-                file.display(),
-                super::golden::diff(&text, &expected)
-            );
-        }
-    }
+    golden::check_scripts(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/testscripts"),
+        "the state machine",
+        replay,
+    );
 }

@@ -23,6 +23,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::{Leases, Term};
+use crate::core::golden;
 use crate::core::state::Session;
 use crate::core::types::SessionId;
 
@@ -172,42 +173,14 @@ impl Script {
 /// Replays one script; returns the script as it should read.
 fn replay(text: &str) -> String {
     let mut script = Script::new();
-    let mut out = String::new();
-    for line in text.lines() {
-        if let Some(command) = line.strip_prefix("> ") {
-            out.push_str(line);
-            out.push('\n');
-            let answer = script.run(command);
-            if !answer.is_empty() {
-                out.push_str(&answer);
-                out.push('\n');
-            }
-        } else if line.starts_with('#') || line.is_empty() {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out
+    golden::replay_lines(text, |command| script.run(command))
 }
 
 #[test]
 fn golden_scripts() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/leases/testscripts");
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let mut files: Vec<_> =
-        std::fs::read_dir(&dir).expect("testscripts dir").map(|e| e.expect("entry").path()).collect();
-    files.sort();
-    assert!(!files.is_empty(), "no scripts in {}", dir.display());
-    let mut failed = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("read script");
-        let expected = replay(&text);
-        if update {
-            std::fs::write(&file, &expected).expect("write script");
-        } else if text != expected {
-            let diff = crate::core::golden::diff(&text, &expected);
-            failed.push(format!("{} (- the script, + what the table answers):\n{diff}", file.display()));
-        }
-    }
-    assert!(failed.is_empty(), "UPDATE_GOLDEN=1 rewrites the scripts; read the diff first.\n{}", failed.join("\n"));
+    golden::check_scripts(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/leases/testscripts"),
+        "the lease table",
+        replay,
+    );
 }
