@@ -1,8 +1,15 @@
 //! Where the live world's cameras stand, and what each sees: the world's vehicles translated into
 //! the collector's [`Scene`] (pure: no clock, no I/O).
 //!
-//! Default layout: one camera per highway segment (`cam-N` watches the first
-//! [`STRETCH_M`] metres of segment N) and one per runway (`cam-rwy-<ID>`).
+//! Default layout: one camera per highway segment (`cam-N` stands at the middle of segment N and
+//! watches the next [`STRETCH_M`] metres downstream) and one per runway (`cam-rwy-<ID>`).
+//!
+//! Why the middle: a camera's stalled-vehicle alarm closes its lane from 500 m before the vehicle
+//! (`crate::live::commander::CAMERA_TAPER_M`), and the closure is the segment's, so a camera at
+//! the segment's start would see stalls whose taper is cut off at the segment's start. From the
+//! middle of a 1 km segment, every stall it alarms on (the analyzer alarms within its first
+//! 150 m) has its whole taper inside the segment. The scenarios' incident (2.6 km: 100 m into
+//! `cam-3`'s view) and the dashboard's default stall are in view.
 //!
 //! A runway camera renders aircraft as vehicles on a one-lane stretch of [`RUNWAY_LANE_M`] metres:
 //! the renderer draws road vehicles, so an aircraft is a long, wide "vehicle" moving along the
@@ -72,7 +79,9 @@ pub fn placements(scenario: &Scenario) -> Vec<Placement> {
     let mut out = Vec::new();
     if let Some(road) = &scenario.highway {
         for n in 1..=road.segments() {
-            let start = (n - 1) as f64 * road.segment_length_m;
+            let segment_start = (n - 1) as f64 * road.segment_length_m;
+            let segment_end = (segment_start + road.segment_length_m).min(road.length_m);
+            let start = segment_start + (segment_end - segment_start) / 2.0;
             let length = STRETCH_M.min(road.length_m - start).max(20.0);
             out.push(Placement {
                 spec: CameraSpec {
@@ -222,6 +231,20 @@ mod tests {
     }
 
     #[test]
+    fn the_incident_stands_where_a_camera_alarms_on_it() {
+        // The incident scenario's stall (and the dashboard's default stall) at 2.6 km: cam-3
+        // watches 2.5–2.75 km, and the analyzer alarms within the first 150 m of a stretch.
+        for name in ["incident", "highway"] {
+            let scenario = Scenario::builtin(name).unwrap();
+            let cam3 = placements(&scenario).into_iter().find(|p| p.spec.id == "cam-3").unwrap();
+            let at = 2600.0 - cam3.spec.stretch_start_m;
+            assert!((0.0..150.0).contains(&at), "{name}: the stall is {at} m into cam-3's view");
+            let incident = scenario.highway.as_ref().unwrap().incidents.first().map(|i| i.position_m);
+            assert!(incident.is_none_or(|p| p == 2600.0), "{name}: the incident moved: {incident:?}");
+        }
+    }
+
+    #[test]
     fn vehicles_are_placed_on_their_stretch_at_the_frame_time() {
         let scenario = Scenario::builtin("highway").unwrap();
         let cam2 = placements(&scenario).into_iter().find(|p| p.spec.id == "cam-2").unwrap();
@@ -234,11 +257,11 @@ mod tests {
             kind: VehicleKind::Car,
             stalled: id == 3,
         };
-        let t = tick(100.0, vec![v(1, 500.0), v(2, 1100.0), v(3, 1200.0), v(4, 1400.0)]);
+        let t = tick(100.0, vec![v(1, 1000.0), v(2, 1600.0), v(3, 1700.0), v(4, 1900.0)]);
         let s = scene(&cam2, &t, 99.9);
         let seen: Vec<(u64, f64, bool)> =
             s.vehicles.iter().map(|v| (v.id, (v.position_m * 10.0).round() / 10.0, v.stalled)).collect();
-        // 0.1 s before the tick, at 20 m/s: 2 m further back; cam-2's stretch starts at 1000 m.
+        // 0.1 s before the tick, at 20 m/s: 2 m further back; cam-2's stretch starts at 1500 m.
         assert_eq!(seen, [(2, 98.0, false), (3, 198.0, true)]);
         assert_eq!(s.lanes, 3);
         assert_eq!(s.time_s, 99.9);
