@@ -304,7 +304,7 @@ mod tests {
         let mut blind = WorldCommander.start("segment/2", 22);
         assert_eq!(blind.next(&[own.clone(), None, cam2, None, None, None]).as_deref(), Some("limit=none closed=none"));
         // cam-3 (the next segment) sees a jam the loops do not: the limit goes down on its word.
-        let jam = analysis("cam-3", 625.0, None, 0.5);
+        let jam = analysis("cam-3", 625.0, None, 0.8);
         let order = term.next(&[Some(segment_2(630.0, &[])), None, None, None, calibration("cam-2", 1500.0), jam]);
         assert_eq!(order.as_deref(), Some("limit=60 closed=none why=limit:cam-3"));
     }

@@ -710,9 +710,9 @@ mod tests {
 
     #[test]
     fn cameras_lower_the_limit_when_they_see_worse_than_the_loops_and_both_must_clear() {
-        const CAM_FREE: [(f64, f64, f64); 2] = [(0.08, 13.0, 0.0), (0.09, 12.0, 0.0)];
-        const CAM_SLOW: [(f64, f64, f64); 2] = [(0.25, 25.0, 0.0), (0.24, 26.0, 0.0)];
-        const CAM_JAM: [(f64, f64, f64); 2] = [(0.55, 35.0, 60.0), (0.50, 30.0, 45.0)];
+        const CAM_FREE: [(f64, f64, f64); 2] = [(0.20, 13.0, 0.0), (0.25, 12.0, 0.0)];
+        const CAM_SLOW: [(f64, f64, f64); 2] = [(0.55, 25.0, 0.0), (0.52, 26.0, 0.0)];
+        const CAM_JAM: [(f64, f64, f64); 2] = [(0.75, 35.0, 60.0), (0.70, 30.0, 45.0)];
         let mut p = SegmentPolicy::new(3);
         let own = |t| summary(3, t, [FREE, FREE], None, &[]);
         let next = |t| summary(4, t, [FREE, FREE], None, &[]);
