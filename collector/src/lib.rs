@@ -26,5 +26,5 @@ pub use conditions::Conditions;
 pub use error::CollectorError;
 pub use eval::{EvalConfig, EvalReport, run};
 pub use geom::BBox;
-pub use render::{Renderer, Truth, TruthBox, render};
-pub use scene::{CameraSpec, Scene, SceneVehicle};
+pub use render::{Renderer, Truth, TruthBox, render, render_road};
+pub use scene::{CameraSpec, RoadScene, Scene, SceneClosure, SceneVehicle};

@@ -12,6 +12,12 @@
 //! box (the hull of its projected body, shake included), whether it is stalled, and the share of
 //! its pixels left visible after nearer vehicles were drawn over it.
 //!
+//! Lane closures ([`Renderer::render_with`]) are drawn on the road before anything else: traffic
+//! cones every [`CONE_SPACING_M`] along each edge the closed lane shares with an open lane, and a
+//! row of cones across the lane where the closure starts. Cones are anchored to the road (the
+//! same metres give the same pixels every frame), so to the analyzer they are part of the scene
+//! once its background has taken them in; they are not vehicles and never in the truth.
+//!
 //! Caveats: no motion blur, no headlights at dusk, no lens effects; vehicles are boxes.
 
 use image::GrayImage;
@@ -22,12 +28,20 @@ use crate::conditions::Conditions;
 use crate::error::CollectorError;
 use crate::geom::{BBox, convex_hull, fill_convex};
 use crate::rng::Rng;
-use crate::scene::{Scene, SceneVehicle};
+use crate::scene::{RoadScene, Scene, SceneClosure, SceneVehicle};
 
 /// Brightness of the empty asphalt, 0..1.
 pub const ROAD_SHADE: f64 = 0.42;
 const MARGIN: i32 = 4;
 const NOISE_TABLE: usize = 4096;
+/// Distance between two cones along a closed lane's edge, metres.
+pub const CONE_SPACING_M: f64 = 12.0;
+/// A cone's height and base width, metres.
+const CONE_HEIGHT_M: f64 = 0.75;
+const CONE_BASE_M: f64 = 0.4;
+/// A cone's paint (orange, as grey) and its reflective band.
+const CONE_SHADE: f32 = 0.62;
+const CONE_BAND_SHADE: f32 = 0.95;
 
 /// One vehicle as the camera should have seen it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +84,13 @@ pub struct Renderer {
 pub fn render(scene: &Scene, conditions: &Conditions, seed: u64) -> Result<(GrayImage, Truth), CollectorError> {
     let geometry = LaneGeometry::new(&scene.camera, scene.lanes, scene.lane_width_m)?;
     Ok(Renderer::new(geometry).render(scene, conditions, seed))
+}
+
+/// Renders one scene and its closures with a throwaway renderer.
+pub fn render_road(road: &RoadScene, conditions: &Conditions, seed: u64) -> Result<(GrayImage, Truth), CollectorError> {
+    let scene = &road.scene;
+    let geometry = LaneGeometry::new(&scene.camera, scene.lanes, scene.lane_width_m)?;
+    Ok(Renderer::new(geometry).render_with(scene, &road.closures, conditions, seed))
 }
 
 fn hash2(a: i64, b: i64) -> f64 {
@@ -130,6 +151,17 @@ impl Renderer {
 
     /// Renders a scene under conditions; the seed and the scene's time choose the noise and shake.
     pub fn render(&self, scene: &Scene, conditions: &Conditions, seed: u64) -> (GrayImage, Truth) {
+        self.render_with(scene, &[], conditions, seed)
+    }
+
+    /// As [`Renderer::render`], with lanes closed on the stretch drawn as cones.
+    pub fn render_with(
+        &self,
+        scene: &Scene,
+        closures: &[SceneClosure],
+        conditions: &Conditions,
+        seed: u64,
+    ) -> (GrayImage, Truth) {
         let g = &self.geometry;
         let (w, h) = (g.camera.width_px as usize, g.camera.height_px as usize);
         let frame_key = (scene.time_s * 1000.0).round() as i64 as u64;
@@ -147,6 +179,9 @@ impl Renderer {
             rad[y * w..(y + 1) * w].copy_from_slice(&self.base[src..src + w]);
         }
         let shift = (-jx as f64, -jy as f64);
+        for closure in closures {
+            self.draw_closure(&mut rad, closure, shift);
+        }
         let mut order: Vec<&SceneVehicle> = scene.vehicles.iter().collect();
         order.sort_by(|a, b| b.position_m.total_cmp(&a.position_m).then(a.id.cmp(&b.id)));
         if conditions.shadow_strength > 0.0 {
@@ -194,6 +229,70 @@ impl Renderer {
 
     fn project_all(&self, pts: &[(f64, f64, f64)], shift: (f64, f64)) -> Option<Vec<(f64, f64)>> {
         pts.iter().map(|&(x, y, d)| self.geometry.project(x, y, d).map(|(u, v)| (u + shift.0, v + shift.1))).collect()
+    }
+
+    /// Where the cones of a closure stand: (lateral x, forward d from the pole), far first.
+    fn cones(&self, c: &SceneClosure) -> Vec<(f64, f64)> {
+        let g = &self.geometry;
+        if c.lane == 0 || c.lane > g.lanes || c.to_m <= c.from_m {
+            return Vec::new();
+        }
+        let (near, far) = (-5.0, g.camera.stretch_length_m + 40.0);
+        let (from, to) = (c.from_m.max(near), c.to_m.min(far));
+        let half = g.lane_width_m / 2.0;
+        let centre = g.lane_center_x(c.lane);
+        let mut edges = Vec::new();
+        if c.lane > 1 {
+            edges.push(centre + half); // shared with the lane to its right
+        }
+        if c.lane < g.lanes {
+            edges.push(centre - half); // shared with the lane to its left
+        }
+        let mut out = Vec::new();
+        if (near..=far).contains(&c.from_m) {
+            for k in [-1.0, 0.0, 1.0] {
+                out.push((centre + k * half * 0.6, g.d_of(c.from_m)));
+            }
+        }
+        // Anchored to the closure's start, so cones stay put from frame to frame.
+        let first = ((from - c.from_m) / CONE_SPACING_M).ceil().max(0.0) as i64;
+        let mut k = first;
+        loop {
+            let at = c.from_m + k as f64 * CONE_SPACING_M;
+            if at > to {
+                break;
+            }
+            out.extend(edges.iter().map(|&x| (x, g.d_of(at))));
+            k += 1;
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        out
+    }
+
+    fn draw_closure(&self, rad: &mut [f32], c: &SceneClosure, shift: (f64, f64)) {
+        let (w, h) = (self.geometry.camera.width_px, self.geometry.camera.height_px);
+        let r = CONE_BASE_M / 2.0;
+        for (x, d) in self.cones(c) {
+            if d < 1.0 {
+                continue;
+            }
+            // A cone seen from the pole: a triangle on the road, with a band across its middle.
+            let body = [(x - r, 0.0, d), (x + r, 0.0, d), (x, CONE_HEIGHT_M, d)];
+            let band = [
+                (x - 0.6 * r, 0.4 * CONE_HEIGHT_M, d),
+                (x + 0.6 * r, 0.4 * CONE_HEIGHT_M, d),
+                (x + 0.4 * r, 0.6 * CONE_HEIGHT_M, d),
+                (x - 0.4 * r, 0.6 * CONE_HEIGHT_M, d),
+            ];
+            for (pts, shade) in [(&body[..], CONE_SHADE), (&band[..], CONE_BAND_SHADE)] {
+                if let Some(p) = self.project_all(pts, shift) {
+                    fill_convex(&convex_hull(&p), w, h, |row, a, b| {
+                        let i = row as usize * w as usize;
+                        rad[i + a as usize..i + b as usize].fill(shade);
+                    });
+                }
+            }
+        }
     }
 
     fn draw_shadow(&self, rad: &mut [f32], v: &SceneVehicle, c: &Conditions, shift: (f64, f64)) {
@@ -316,5 +415,40 @@ impl Renderer {
             *o = val.clamp(0.0, 255.0) as u8;
         }
         GrayImage::from_raw(w as u32, h as u32, out).expect("buffer has width × height pixels")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scene::CameraSpec;
+
+    fn scene() -> Scene {
+        Scene { time_s: 1.0, camera: CameraSpec::default(), lanes: 3, lane_width_m: 3.5, vehicles: Vec::new() }
+    }
+
+    #[test]
+    fn a_closure_is_drawn_as_cones_and_left_out_of_the_truth() {
+        let r = Renderer::new(LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap());
+        let c = Conditions::easy();
+        let (plain, truth) = r.render(&scene(), &c, 7);
+        let closure = SceneClosure { lane: 2, from_m: 20.0, to_m: 400.0 };
+        let (coned, truth_coned) = r.render_with(&scene(), std::slice::from_ref(&closure), &c, 7);
+        assert_eq!(truth, truth_coned, "cones are not vehicles");
+        let changed = plain.as_raw().iter().zip(coned.as_raw()).filter(|(a, b)| a.abs_diff(**b) > 30).count();
+        assert!(changed > 200, "the cones show: {changed} pixels changed");
+        // Lane 2 of 3 shares both edges: three cones across its start, then two a row.
+        let cones = r.cones(&closure);
+        let at_start = cones.iter().filter(|(_, d)| (*d - r.geometry.d_of(20.0)).abs() < 1e-9).count();
+        assert_eq!(at_start, 5, "three across and the first row");
+        assert_eq!(cones.len(), 3 + 2 * 23, "rows every 12 m from 20 m up to 290 m (the drawn range)");
+        // Lane 1 shares one edge; a closure off the stretch draws nothing.
+        assert_eq!(r.cones(&SceneClosure { lane: 1, from_m: 500.0, to_m: 900.0 }), []);
+        let past = r.cones(&SceneClosure { lane: 1, from_m: -100.0, to_m: 30.0 });
+        assert_eq!(
+            past.len(),
+            3,
+            "rows at -4, 8 and 20 m (32 is past its end), no row across (its start is out of view)"
+        );
     }
 }

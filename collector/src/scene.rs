@@ -7,6 +7,10 @@
 //! Conventions: distances along the road are metres from the start of the camera's stretch and
 //! grow in the direction of travel, away from the camera; lanes are numbered from 1, the
 //! rightmost; a vehicle's `position_m` is its front bumper.
+//!
+//! Lane closures ([`SceneClosure`]) travel beside a scene ([`RoadScene`], what the live feed
+//! sends) rather than in it, so that every [`Scene`] built before closures were drawn still
+//! builds; a scene without closures is a road without road works.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,4 +86,28 @@ pub struct Scene {
     pub lane_width_m: f64,
     /// The vehicles, in any order.
     pub vehicles: Vec<SceneVehicle>,
+}
+
+/// A lane closed over part of the camera's stretch: the renderer draws it as traffic cones along
+/// the lane's edges with open lanes, and a row of cones across the lane where it starts. Cones
+/// are road furniture, never vehicles: they are not in the truth.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SceneClosure {
+    /// The closed lane (1 = rightmost).
+    pub lane: u8,
+    /// Where the closure starts, metres from the start of the stretch (may be below 0).
+    pub from_m: f64,
+    /// Where it ends (may be past the stretch's end).
+    pub to_m: f64,
+}
+
+/// A scene and the lane closures on its stretch (the live feed's message).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoadScene {
+    /// The scene.
+    #[serde(flatten)]
+    pub scene: Scene,
+    /// The lanes closed on the stretch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub closures: Vec<SceneClosure>,
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use bytes::Bytes;
 use skyway_collector::record::{self, Calibration, FrameIndex, FrameRecord, calibration_path};
-use skyway_collector::{Conditions, Format, LaneGeometry, Renderer, Scene, encode};
+use skyway_collector::{Conditions, Format, LaneGeometry, Renderer, RoadScene, encode};
 use skyway_coord::CoordError;
 use skyway_coord::client::{Client, ClientOptions, Consistency, Create, Op, Session, Txn};
 use skyway_storage::{BlobStore, StorageError};
@@ -198,8 +198,8 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
             Ok(None) => break Err(anyhow::anyhow!("the scene feed ended (the world stopped)")),
             Err(status) => break Err(anyhow::anyhow!("the scene feed failed: {}", status.message())),
         };
-        let scene: Scene = match serde_json::from_slice(&message.scene_json) {
-            Ok(scene) => scene,
+        let RoadScene { scene, closures } = match serde_json::from_slice(&message.scene_json) {
+            Ok(road) => road,
             Err(e) => {
                 tracing::warn!("unreadable scene from the feed, skipped: {e}");
                 continue;
@@ -217,7 +217,7 @@ pub async fn run(config: CameraConfig) -> anyhow::Result<()> {
         let (conditions, format, world_time_s) = (config.conditions.clone(), config.format, scene.time_s);
         let started = Instant::now();
         let rendered = tokio::task::spawn_blocking(move || -> anyhow::Result<(u32, u32, Vec<u8>, Vec<u8>)> {
-            let (image, truth) = r.render(&scene, &conditions, seed);
+            let (image, truth) = r.render_with(&scene, &closures, &conditions, seed);
             let frame = encode(&image, format)?;
             Ok((image.width(), image.height(), frame, serde_json::to_vec(&truth)?))
         })

@@ -870,6 +870,7 @@ fn world_view(
                         speed_limit_kmh: s.speed_limit_kmh,
                         closed_lanes: s.closed_lanes.clone(),
                         stretches: s.stretches.clone(),
+                        why: Vec::new(),
                     })
                 });
                 let closed = in_force.as_ref().map_or_else(Vec::new, |order| {

@@ -3,13 +3,16 @@
 //! loop summary and the next one downstream; a runway's primary reads the runway's state. Each
 //! new term starts a new policy from what it reads: status first, then act.
 //!
-//! Cameras add to the loops: a segment's primary also reads its camera's analysis
-//! (`/analysis/cam-N`, see `skyway_collector::record`), and a stalled-vehicle alarm there closes
-//! the alarmed lane from 500 m before the vehicle to 10 m past it, on top of whatever the loop
-//! policy decided ([`with_camera`]). The closure lasts as long as the alarm does (orders are
-//! level-triggered), is never added from a result older than a minute of world time or from a
-//! model still warming up, and never closes the last open lane. Congestion from the cameras does
-//! not move the limits: the loop summaries still do that.
+//! Cameras add to the loops ([`super::sightings`]): a segment's primary also reads its camera's
+//! analysis and calibration (`/analysis/cam-N`, `/cameras/cam-N/calibration`) and the next
+//! segment's camera's analysis. A stalled-vehicle alarm closes the alarmed lane from 500 m before
+//! the vehicle to 10 m past it, on top of whatever the loop policy decided, and the command says
+//! so (`why=2:cam-3`); the closure lasts as long as the alarm does (orders are level-triggered).
+//! Both cameras' congestion (occupancy, density, queues) goes to the segment policy beside the
+//! loops ([`SegmentPolicy::decide_with_cameras`]): the lower limit wins. A runway's primary
+//! reads its runway camera's analysis (`/analysis/cam-rwy-<ID>`): while it alarms something
+//! standing on the runway, nothing is cleared onto it ([`TowerPolicy::decide_with_camera`]).
+//! Stale results (a minute of world time) and models still warming up count for nothing.
 //!
 //! The operator's orders come on top of both: a segment's primary also reads
 //! `/operator/segments/<n>` and a runway's `/operator/runways/<id>` ([`paths::operator_segment`],
@@ -18,48 +21,60 @@
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use skyway_collector::record::{self, AnalysisRecord, Calibration};
 use skyway_controller::commander::{Commander, RoleCommander};
 use skyway_world::Target;
-use skyway_world::highway::SegmentOrder;
+use skyway_world::highway::{Cause, OrderPart, SegmentOrder};
 use skyway_world::policy::operator::{RunwayOperatorOrder, SegmentOperatorOrder};
 use skyway_world::policy::segment::SegmentPolicy;
 use skyway_world::policy::tower::TowerPolicy;
 use skyway_world::summary::{RunwaySummary, SegmentSummary};
 
-use skyway_collector::record::{self, AnalysisRecord};
-use skyway_world::highway::ClosedStretch;
-
 use super::paths;
+use super::sightings::{self, CameraPlace};
 
-/// How far before a stalled vehicle a camera's closure starts, metres.
-pub const CAMERA_TAPER_M: f64 = 500.0;
-/// The oldest analysis (world seconds before the segment's summary) that still closes a lane.
-pub const CAMERA_STALE_S: f64 = 60.0;
+pub use super::sightings::{CAMERA_STALE_S, CAMERA_TAPER_M, with_camera};
 
-/// Segment and tower decisions from the summaries under `/world`.
+/// The id of segment `n`'s camera.
+fn segment_camera(n: u32) -> String {
+    format!("cam-{n}")
+}
+
+/// The id of runway `id`'s camera.
+fn runway_camera(id: &str) -> String {
+    format!("cam-rwy-{id}")
+}
+
+/// Segment and tower decisions from the summaries under `/world` and the cameras' analyses.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct WorldCommander;
 
 impl Commander for WorldCommander {
     fn inputs(&self, role: &str) -> Vec<String> {
         match Target::of_role(role) {
-            Ok(Target::Segment(n)) => {
-                vec![
-                    paths::segment(n),
-                    paths::segment(n + 1),
-                    record::analysis_path(&format!("cam-{n}")),
-                    paths::operator_segment(n),
-                ]
+            // The first four in this order since before the calibration and the next camera
+            // joined: new inputs go at the end.
+            Ok(Target::Segment(n)) => vec![
+                paths::segment(n),
+                paths::segment(n + 1),
+                record::analysis_path(&segment_camera(n)),
+                paths::operator_segment(n),
+                record::calibration_path(&segment_camera(n)),
+                record::analysis_path(&segment_camera(n + 1)),
+            ],
+            Ok(Target::Runway(id)) => {
+                vec![paths::runway(&id), paths::operator_runway(&id), record::analysis_path(&runway_camera(&id))]
             }
-            Ok(Target::Runway(id)) => vec![paths::runway(&id), paths::operator_runway(&id)],
             Err(_) => Vec::new(),
         }
     }
 
     fn start(&self, role: &str, token: u64) -> Box<dyn RoleCommander> {
         match Target::of_role(role) {
-            Ok(Target::Segment(n)) => Box::new(SegmentTerm { policy: SegmentPolicy::new(n) }),
-            Ok(Target::Runway(id)) => Box::new(TowerTerm { policy: TowerPolicy::new(id, token) }),
+            Ok(Target::Segment(n)) => {
+                Box::new(SegmentTerm { policy: SegmentPolicy::new(n), camera_closed: Vec::new() })
+            }
+            Ok(Target::Runway(id)) => Box::new(TowerTerm { policy: TowerPolicy::new(id, token), camera_hold: false }),
             Err(refusal) => {
                 tracing::error!(role, "this role means nothing to the world: {refusal}");
                 Box::new(Silent)
@@ -83,6 +98,8 @@ fn parse<T: DeserializeOwned>(input: Option<&Option<Bytes>>) -> Option<T> {
 
 struct SegmentTerm {
     policy: SegmentPolicy,
+    /// The closures its last command made on a camera's word (to log changes only).
+    camera_closed: Vec<Cause>,
 }
 
 impl RoleCommander for SegmentTerm {
@@ -91,11 +108,22 @@ impl RoleCommander for SegmentTerm {
         let downstream: Vec<&SegmentSummary> = downstream.iter().collect();
         let camera: Option<AnalysisRecord> = parse(inputs.get(2));
         let operator = parse::<SegmentOperatorOrder>(inputs.get(3)).map(|o| o.lanes()).unwrap_or_default();
+        let calibration: Option<Calibration> = parse(inputs.get(4));
+        let next_camera: Option<AnalysisRecord> = parse(inputs.get(5));
         match parse::<SegmentSummary>(inputs.first()) {
             Some(own) => {
-                let order = self.policy.decide_with_operator(&own, &downstream, &operator);
+                let now = own.period_end_s;
+                let segment = self.policy.segment();
+                let readings: Vec<_> = [(camera.as_ref(), segment), (next_camera.as_ref(), segment + 1)]
+                    .into_iter()
+                    .filter_map(|(a, n)| sightings::fresh(a, now).map(|a| sightings::reading(a, n)))
+                    .collect();
+                let order = self.policy.decide_with_cameras(&own, &downstream, &operator, &readings);
                 let lanes = own.loops.first().map_or(0, |l| l.lanes.len() as u8);
-                Some(with_camera(order, camera.as_ref(), own.period_end_s, lanes).to_string())
+                let place = calibration.as_ref().map(|c| CameraPlace::of(c, &own));
+                let order = with_camera(order, camera.as_ref(), place, now, lanes);
+                self.log_camera_closures(&order);
+                Some(order.to_string())
             }
             // Before the segment's first loop period ends there is nothing to judge: the road's
             // defaults (nothing can have been changed yet, since every change follows a summary),
@@ -105,29 +133,25 @@ impl RoleCommander for SegmentTerm {
     }
 }
 
-/// The loop policy's order with the camera's stalled-vehicle alarms closing their lanes.
-pub fn with_camera(mut order: SegmentOrder, camera: Option<&AnalysisRecord>, now_s: f64, lanes: u8) -> SegmentOrder {
-    let Some(analysis) = camera else { return order };
-    if analysis.warming_up || analysis.world_time_s < now_s - CAMERA_STALE_S {
-        return order;
-    }
-    for alarm in &analysis.result.stalled {
-        let open = (1..=lanes).filter(|l| !order.closed_lanes.contains(l)).count();
-        if order.closed_lanes.contains(&alarm.lane) || open <= 1 || alarm.lane == 0 || alarm.lane > lanes {
-            continue;
+impl SegmentTerm {
+    /// Logs each closure a camera starts or ends (commands repeat every tick; this does not).
+    fn log_camera_closures(&mut self, order: &SegmentOrder) {
+        let now: Vec<Cause> = order.why.iter().filter(|c| c.part != OrderPart::Limit).cloned().collect();
+        let role = format!("segment/{}", self.policy.segment());
+        for cause in now.iter().filter(|c| !self.camera_closed.contains(c)) {
+            tracing::info!(role, camera = %cause.source, %order, "closing a lane on a camera's stalled-vehicle alarm");
         }
-        let from_m = (alarm.position_m - CAMERA_TAPER_M).max(0.0) as u32;
-        let to_m = (alarm.position_m + 10.0).max(f64::from(from_m) + 1.0) as u32;
-        order.closed_lanes.push(alarm.lane);
-        order.closed_lanes.sort_unstable();
-        order.stretches.push(ClosedStretch { lane: alarm.lane, from_m, to_m });
-        order.stretches.sort_by_key(|s| s.lane);
+        for cause in self.camera_closed.iter().filter(|c| !now.contains(c)) {
+            tracing::info!(role, camera = %cause.source, %order, "a camera's alarm is over: its closure is lifted");
+        }
+        self.camera_closed = now;
     }
-    order
 }
 
 struct TowerTerm {
     policy: TowerPolicy,
+    /// Whether its last decision was held by the runway camera (to log changes only).
+    camera_hold: bool,
 }
 
 impl RoleCommander for TowerTerm {
@@ -142,7 +166,20 @@ impl RoleCommander for TowerTerm {
                 "the operator's runway order is malformed: keeping it closed"
             );
         }
-        Some(self.policy.decide_with_operator(summary.as_ref(), operator_closed))
+        let camera: Option<AnalysisRecord> = parse(inputs.get(2));
+        let alarm = summary.as_ref().and_then(|s| sightings::runway_blocked(camera.as_ref(), s.time_s));
+        if alarm.is_some() != self.camera_hold {
+            self.camera_hold = alarm.is_some();
+            match alarm {
+                Some(a) => tracing::info!(
+                    runway = self.policy.runway(),
+                    position_m = a.position_m,
+                    "the runway camera sees something standing on the runway: holding every clearance"
+                ),
+                None => tracing::info!(runway = self.policy.runway(), "the runway camera's alarm is over"),
+            }
+        }
+        Some(self.policy.decide_with_camera(summary.as_ref(), operator_closed, alarm.is_some()))
     }
 }
 
@@ -156,32 +193,7 @@ impl RoleCommander for Silent {
 
 #[cfg(test)]
 mod tests {
-    use skyway_collector::{AnalysisResult, StalledAlarm};
-
     use super::*;
-
-    fn analysis(world_time_s: f64, warming_up: bool, stalled: &[(u8, f64)]) -> AnalysisRecord {
-        AnalysisRecord {
-            analyzer: "a1".into(),
-            token: 7,
-            first_seq: 0,
-            seq: 25,
-            world_time_s,
-            capture_wall_ms: 0,
-            frames: 25,
-            warming_up,
-            result: AnalysisResult {
-                camera: "cam-2".into(),
-                first_frame: 0,
-                frame: 25,
-                lanes: Vec::new(),
-                stalled: stalled
-                    .iter()
-                    .map(|&(lane, position_m)| StalledAlarm { lane, position_m, raised_frame: 1, seen_frame: 25 })
-                    .collect(),
-            },
-        }
-    }
 
     /// Segment 2's summary as the world publishes it: three free-flowing lanes, `closed` closed.
     fn segment_2(period_end_s: f64, closed: &[u8]) -> Bytes {
@@ -227,7 +239,7 @@ mod tests {
         // the actuator and the world hold the closure under the newest token.
         let order = SegmentOperatorOrder::default().with_closed(2, "dashboard", 1);
         let operator = Some(Bytes::from(serde_json::to_vec(&order).expect("an order serializes")));
-        let inputs = |own: Option<Bytes>| [own, None, None, operator.clone()];
+        let inputs = |own: Option<Bytes>| [own, None, None, operator.clone(), None, None];
         assert_eq!(
             WorldCommander.inputs("segment/2")[3],
             paths::operator_segment(2),
@@ -243,22 +255,82 @@ mod tests {
             assert_eq!(c3.next(&inputs(Some(segment_2(t, &[2])))).as_deref(), Some("limit=none closed=2"), "at {t}");
         }
         // Lifted: c3's next command reopens the lane (the closure was never c3's own).
-        let lifted = [Some(segment_2(150.0, &[2])), None, None, None];
+        let lifted = [Some(segment_2(150.0, &[2])), None, None, None, None, None];
         assert_eq!(c3.next(&lifted).as_deref(), Some("limit=none closed=none"));
     }
 
+    /// `/analysis/<camera>` as an analyzer writes it: one alarm in `lane` at `position_m`, lanes
+    /// at `occupancy`.
+    fn analysis(camera: &str, world_time_s: f64, alarm: Option<(u8, f64)>, occupancy: f64) -> Option<Bytes> {
+        let lanes: Vec<_> = (1..=3)
+            .map(|lane| serde_json::json!({"lane": lane, "vehicles": 5, "occupancy": occupancy, "density_per_km": 15.0, "queue_m": 0.0}))
+            .collect();
+        let stalled: Vec<_> = alarm
+            .iter()
+            .map(|&(lane, position_m)| serde_json::json!({"lane": lane, "position_m": position_m, "raised_frame": 1, "seen_frame": 9}))
+            .collect();
+        let record = serde_json::json!({
+            "analyzer": "a1", "token": 7, "first_seq": 0, "seq": 9, "world_time_s": world_time_s,
+            "capture_wall_ms": 0, "frames": 9, "warming_up": false,
+            "result": {"camera": camera, "first_frame": 0, "frame": 9, "lanes": lanes, "stalled": stalled}
+        });
+        Some(Bytes::from(serde_json::to_vec(&record).unwrap()))
+    }
+
+    fn calibration(camera: &str, stretch_start_m: f64) -> Option<Bytes> {
+        let c = Calibration {
+            camera: skyway_collector::CameraSpec { id: camera.into(), stretch_start_m, ..Default::default() },
+            lanes: 3,
+            lane_width_m: 3.5,
+            fps: 5.0,
+        };
+        Some(Bytes::from(serde_json::to_vec(&c).unwrap()))
+    }
+
     #[test]
-    fn a_camera_alarm_closes_its_lane_upstream_of_the_vehicle() {
-        let loops = SegmentOrder::parse("limit=80 closed=none").unwrap();
-        let order = with_camera(loops.clone(), Some(&analysis(600.0, false, &[(2, 120.0)])), 610.0, 3);
-        assert_eq!(order.to_string(), "limit=80 closed=2@0-130");
-        let far = with_camera(loops.clone(), Some(&analysis(600.0, false, &[(1, 900.0)])), 610.0, 3);
-        assert_eq!(far.to_string(), "limit=80 closed=1@400-910");
-        // Nothing from a stale result, a warming-up model, no camera, or the last open lane.
-        assert_eq!(with_camera(loops.clone(), Some(&analysis(500.0, false, &[(2, 120.0)])), 610.0, 3), loops);
-        assert_eq!(with_camera(loops.clone(), Some(&analysis(600.0, true, &[(2, 120.0)])), 610.0, 3), loops);
-        assert_eq!(with_camera(loops.clone(), None, 610.0, 3), loops);
-        let one_open = SegmentOrder::parse("limit=80 closed=1").unwrap();
-        assert_eq!(with_camera(one_open.clone(), Some(&analysis(600.0, false, &[(2, 120.0)])), 610.0, 2), one_open);
+    fn a_segment_primary_closes_on_its_cameras_alarm_and_slows_for_the_next_cameras_jam() {
+        let inputs = WorldCommander.inputs("segment/2");
+        assert_eq!(inputs[4], record::calibration_path("cam-2"));
+        assert_eq!(inputs[5], record::analysis_path("cam-3"));
+        let mut term = WorldCommander.start("segment/2", 21);
+        // cam-2 stands at 1,500 m (the middle of segment 2, which starts at 1,000 m) and alarms a
+        // vehicle standing 100 m into its view in lane 2; cam-3 flows.
+        let own = Some(segment_2(600.0, &[]));
+        let cam2 = analysis("cam-2", 595.0, Some((2, 100.0)), 0.08);
+        let cam3 = analysis("cam-3", 595.0, None, 0.08);
+        let order = term.next(&[own.clone(), None, cam2.clone(), None, calibration("cam-2", 1500.0), cam3]);
+        assert_eq!(order.as_deref(), Some("limit=none closed=2@100-610 why=2:cam-2"));
+        // Without the calibration the alarm cannot be placed: nothing is closed on its word.
+        let mut blind = WorldCommander.start("segment/2", 22);
+        assert_eq!(blind.next(&[own.clone(), None, cam2, None, None, None]).as_deref(), Some("limit=none closed=none"));
+        // cam-3 (the next segment) sees a jam the loops do not: the limit goes down on its word.
+        let jam = analysis("cam-3", 625.0, None, 0.8);
+        let order = term.next(&[Some(segment_2(630.0, &[])), None, None, None, calibration("cam-2", 1500.0), jam]);
+        assert_eq!(order.as_deref(), Some("limit=60 closed=none why=limit:cam-3"));
+    }
+
+    #[test]
+    fn a_tower_holds_its_clearances_while_the_runway_camera_alarms() {
+        assert_eq!(WorldCommander.inputs("runway/07L")[2], record::analysis_path("cam-rwy-07L"));
+        let runway = |time_s: f64| {
+            let s = RunwaySummary {
+                runway: "07L".into(),
+                seq: 1,
+                time_s,
+                closed: false,
+                occupants: vec![],
+                arrivals: vec![],
+                departures: vec!["SKY0010".into()],
+                crossings: vec![],
+                claim_token: 5,
+                last_command: None,
+            };
+            Some(Bytes::from(serde_json::to_vec(&s).unwrap()))
+        };
+        let mut tower = WorldCommander.start("runway/07L", 5);
+        let standing = analysis("cam-rwy-07L", 100.0, Some((1, 120.0)), 0.1);
+        assert_eq!(tower.next(&[runway(105.0), None, standing.clone()]).as_deref(), Some("hold #5-1"));
+        // A stale alarm (the analyzer stopped writing) is no reason to hold.
+        assert_eq!(tower.next(&[runway(200.0), None, standing]).as_deref(), Some("takeoff SKY0010 #5-2"));
     }
 }

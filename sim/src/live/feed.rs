@@ -3,7 +3,7 @@
 //!
 //! The world's thread hands every tick's vehicles to a broadcast channel (only while someone
 //! watches); each watcher of the `Watch` call translates them into its camera's
-//! [`Scene`](skyway_collector::Scene)s at the feed's frame rate of world time
+//! [`RoadScene`](skyway_collector::RoadScene)s (a scene and its closed lanes) at the feed's frame rate of world time
 //! ([`super::cameras`]) and streams them as JSON. A watcher that reads too slowly loses the
 //! oldest ticks, never holds up the world, and is told how many scenes it missed.
 
@@ -94,7 +94,7 @@ impl Feed for FeedService {
                     Err(broadcast::error::RecvError::Closed) => return,
                 };
                 for slot in cameras::slots(&tick, fps) {
-                    let scene = cameras::scene(&placement, &tick, slot as f64 / fps);
+                    let scene = cameras::road_scene(&placement, &tick, slot as f64 / fps);
                     let scene_json = match serde_json::to_vec(&scene) {
                         Ok(json) => json,
                         Err(e) => {

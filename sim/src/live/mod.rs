@@ -11,6 +11,7 @@
 //! - [`publisher`]: writes the latest summaries to the coordinator without holding up the world.
 //! - [`commander`]: the controllers' side: the world's pure policies behind the controller's
 //!   generic [`Commander`](skyway_controller::commander::Commander).
+//! - [`sightings`]: what the controllers take from the cameras' analyses (pure).
 //! - [`cameras`]: where the cameras stand and what each sees (the world as `collector::Scene`).
 //! - [`feed`]: serves those scenes to camera processes over gRPC.
 //! - [`snapshot`]: what the world looks like now, for reports: counters, primaries, takeovers.
@@ -21,4 +22,5 @@ pub mod feed;
 pub mod paths;
 pub mod publisher;
 pub mod runner;
+pub mod sightings;
 pub mod snapshot;

@@ -327,6 +327,13 @@ fn run_loop(
                     dt_s: dt,
                     vehicles: world.highway().map(|h| h.vehicles()).unwrap_or_default(),
                     movers: world.airport().map(|a| a.movers()).unwrap_or_default(),
+                    closures: world
+                        .highway()
+                        .map(|h| {
+                            let spec = h.spec();
+                            cameras::road_closures(&h.orders(), spec.segment_length_m, spec.length_m)
+                        })
+                        .unwrap_or_default(),
                 });
             }
             stepped += 1;

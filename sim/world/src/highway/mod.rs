@@ -33,7 +33,10 @@ pub use spec::{HighwaySpec, IncidentSpec, OffRampSpec, OnRampSpec, RoadKind};
 /// A segment controller's order: the whole desired state of its segment (level-triggered, so
 /// sending it again changes nothing). Text form: `limit=80 closed=2` (lane 2 closed over the
 /// whole segment), `limit=60 closed=2@400-875` (lane 2 closed from 400 m to 875 m into the
-/// segment) or `limit=none closed=none`.
+/// segment) or `limit=none closed=none`. An order may say what its limit and closures rest on
+/// (`why=limit:cam-4,2:cam-3`: the limit was lowered on camera cam-4's word, lane 2 is closed
+/// for cam-3's stalled-vehicle alarm); the world obeys an order the same with or without it, so
+/// it is there for the audit trail and the people reading it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SegmentOrder {
     /// The speed limit, km/h; None: the road's default.
@@ -44,6 +47,64 @@ pub struct SegmentOrder {
     /// closed over the whole segment.
     #[serde(default)]
     pub stretches: Vec<ClosedStretch>,
+    /// What the limit and the closures rest on, where it is not the loops (attribution only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub why: Vec<Cause>,
+}
+
+/// What one part of an order rests on: `limit:cam-4` or `2:cam-3` in the text form.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Cause {
+    /// The part of the order.
+    pub part: OrderPart,
+    /// Who saw the reason for it: a camera's id (`cam-3`).
+    pub source: String,
+}
+
+/// A part of a [`SegmentOrder`] a [`Cause`] is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrderPart {
+    /// The speed limit.
+    Limit,
+    /// A lane's closure.
+    Lane(u8),
+}
+
+/// Longest source named in a [`Cause`].
+pub const CAUSE_SOURCE_MAX: usize = 32;
+
+impl Cause {
+    /// The cause of a lane's closure.
+    pub fn lane(lane: u8, source: &str) -> Self {
+        Self { part: OrderPart::Lane(lane), source: source.to_string() }
+    }
+
+    /// The cause of the limit.
+    pub fn limit(source: &str) -> Self {
+        Self { part: OrderPart::Limit, source: source.to_string() }
+    }
+
+    fn parse(item: &str) -> Option<Self> {
+        let (part, source) = item.split_once(':')?;
+        let part = match part {
+            "limit" => OrderPart::Limit,
+            lane => OrderPart::Lane(lane.parse::<u8>().ok().filter(|l| *l >= 1)?),
+        };
+        let ok = !source.is_empty()
+            && source.len() <= CAUSE_SOURCE_MAX
+            && source.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        ok.then(|| Self { part, source: source.to_string() })
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.part {
+            OrderPart::Limit => write!(f, "limit:{}", self.source),
+            OrderPart::Lane(lane) => write!(f, "{lane}:{}", self.source),
+        }
+    }
 }
 
 /// A lane closed over part of a segment only: from `from_m` to `to_m`, metres from the segment's
@@ -117,6 +178,16 @@ impl SegmentOrder {
                         ))
                     })?;
                 }
+                Some(("why", v)) => {
+                    order.why = v.split(',').map(Cause::parse).collect::<Option<Vec<_>>>().ok_or_else(|| {
+                        Refusal::new(format!(
+                            "bad segment order {text:?}: why=limit:cam-4,2:cam-3 (the limit or a lane, then who \
+                             saw it: 1..={CAUSE_SOURCE_MAX} letters, digits, '-' or '_')"
+                        ))
+                    })?;
+                    order.why.sort();
+                    order.why.dedup();
+                }
                 _ => {
                     return Err(Refusal::new(format!(
                         "bad segment order {text:?}: expected e.g. \"limit=80 closed=2\""
@@ -135,7 +206,7 @@ impl fmt::Display for SegmentOrder {
             None => write!(f, "limit=none")?,
         }
         if self.closed_lanes.is_empty() {
-            write!(f, " closed=none")
+            write!(f, " closed=none")?;
         } else {
             let lanes: Vec<String> = self
                 .closed_lanes
@@ -145,8 +216,13 @@ impl fmt::Display for SegmentOrder {
                     None => l.to_string(),
                 })
                 .collect();
-            write!(f, " closed={}", lanes.join(","))
+            write!(f, " closed={}", lanes.join(","))?;
         }
+        if !self.why.is_empty() {
+            let why: Vec<String> = self.why.iter().map(Cause::to_string).collect();
+            write!(f, " why={}", why.join(","))?;
+        }
+        Ok(())
     }
 }
 
@@ -303,5 +379,21 @@ mod tests {
         assert_eq!((whole.closed_lanes, whole.stretches), (vec![2], vec![]), "a bare lane is the whole segment");
         let part = SegmentOrder::parse("closed=2@400-1000").unwrap();
         assert_eq!(part.stretch(2), Some(ClosedStretch { lane: 2, from_m: 400, to_m: 1000 }));
+    }
+
+    #[test]
+    fn an_order_says_what_it_rests_on() {
+        let text = "limit=60 closed=2@100-610 why=limit:cam-4,2:cam-3";
+        let order = SegmentOrder::parse(text).unwrap();
+        assert_eq!(order.to_string(), text);
+        assert_eq!(order.why, [Cause::limit("cam-4"), Cause::lane(2, "cam-3")]);
+        let bare = SegmentOrder::parse("limit=60 closed=2@100-610").unwrap();
+        assert_eq!(
+            (&bare.closed_lanes, &bare.stretches, bare.speed_limit_kmh),
+            (&order.closed_lanes, &order.stretches, order.speed_limit_kmh)
+        );
+        for bad in ["why=", "why=2", "why=0:cam-1", "why=2:", "why=2:cam 3", "why=speed:cam-1", "why=2:cam-1;rm"] {
+            assert!(SegmentOrder::parse(&format!("limit=none closed=2 {bad}")).is_err(), "{bad} accepted");
+        }
     }
 }

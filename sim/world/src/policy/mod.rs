@@ -4,12 +4,14 @@
 //! generic controller's.
 //!
 //! - [`segment`]: speed-limit harmonisation and closing the lane of a stalled vehicle.
+//! - [`camera`]: congestion levels from a camera's analysis, for the segment policy's limits.
 //! - [`tower`]: runway clearances, one at a time, with the handover protocol.
 //! - [`operator`]: closures an operator ordered, which a primary carries out as its own
 //!   fenced commands.
 //! - [`autopilot`]: every role decided in-process, for runs without controllers' processes.
 
 pub mod autopilot;
+pub mod camera;
 pub mod operator;
 pub mod segment;
 pub mod tower;

@@ -24,6 +24,16 @@
 //! leave it is the closure working, and closing it here too would only spread the closure
 //! upstream.
 //!
+//! **Cameras** ([`super::camera`], [`SegmentPolicy::decide_with_cameras`]) add to the limits:
+//! each period, the worst congestion level of the cameras on this segment and the next
+//! (occupancy, density and standing queues over their open lanes) is a second opinion beside the
+//! loops' speeds. The lower limit wins: a limit goes down at once if either source asks for it,
+//! and goes back up only after `raise_after` periods in which both the loops and every camera
+//! read free. A limit lowered because a camera saw worse than the loops says so in the order
+//! (`why=limit:cam-4`) until it is back up to none or lowered again on the loops' word. Without
+//! camera readings (none, stale, or warming up: the controller leaves those out) the loops
+//! decide alone.
+//!
 //! A new primary starts from the summaries alone: the limit and the closed lanes in force are in
 //! the summary, and the policy adopts them on its first decision.
 //!
@@ -38,7 +48,8 @@
 
 use serde::Serialize;
 
-use crate::highway::{ClosedStretch, SegmentOrder};
+use super::camera::{CameraReading, CameraThresholds, Congestion, congestion};
+use crate::highway::{Cause, ClosedStretch, SegmentOrder};
 use crate::summary::{LaneReading, SegmentSummary};
 
 /// The policy's thresholds.
@@ -71,6 +82,8 @@ pub struct SegmentPolicyConfig {
     /// A closure watched by a loop at its end is probed this many times later than one that is
     /// not (`probe_after_s`), as a fallback only.
     pub watched_probe_factor: f64,
+    /// How camera readings map to congestion levels.
+    pub camera: CameraThresholds,
 }
 
 impl Default for SegmentPolicyConfig {
@@ -87,6 +100,7 @@ impl Default for SegmentPolicyConfig {
             settle_s: 60.0,
             watched_probe_factor: 4.0,
             holdoff_s: 600.0,
+            camera: CameraThresholds::default(),
         }
     }
 }
@@ -109,6 +123,10 @@ pub struct SegmentPolicy {
     probe_s: f64,
     /// The lanes the operator holds closed, as of the last decision.
     operator: Vec<u8>,
+    /// The cameras' readings, as of the last decision.
+    cameras: Vec<CameraReading>,
+    /// The camera on whose word the limit in force was lowered (None: the loops').
+    limit_by: Option<String>,
 }
 
 /// Traffic arriving in a lane at a loop at least this fast, km/h, and vanishing by the next loop,
@@ -162,6 +180,8 @@ impl SegmentPolicy {
             probing: Vec::new(),
             probe_s,
             operator: Vec::new(),
+            cameras: Vec::new(),
+            limit_by: None,
         }
     }
 
@@ -184,6 +204,20 @@ impl SegmentPolicy {
         downstream: &[&SegmentSummary],
         operator: &[u8],
     ) -> SegmentOrder {
+        self.decide_with_cameras(own, downstream, operator, &[])
+    }
+
+    /// As [`SegmentPolicy::decide_with_operator`], with the latest readings of the cameras on
+    /// this segment and the next (fresh ones only: the caller leaves out stale results and
+    /// models still warming up) weighing in on the limit.
+    pub fn decide_with_cameras(
+        &mut self,
+        own: &SegmentSummary,
+        downstream: &[&SegmentSummary],
+        operator: &[u8],
+        cameras: &[CameraReading],
+    ) -> SegmentOrder {
+        self.cameras = cameras.to_vec();
         self.operator = operator.to_vec();
         self.operator.sort_unstable();
         self.operator.dedup();
@@ -209,7 +243,11 @@ impl SegmentPolicy {
             closed_lanes = self.operator.clone();
             stretches.clear();
         }
-        SegmentOrder { speed_limit_kmh: self.limit, closed_lanes, stretches }
+        let why = match (&self.limit_by, self.limit) {
+            (Some(camera), Some(_)) => vec![Cause::limit(camera)],
+            _ => Vec::new(),
+        };
+        SegmentOrder { speed_limit_kmh: self.limit, closed_lanes, stretches, why }
     }
 
     /// Every lane closed now: ours and the operator's, ascending.
@@ -242,22 +280,29 @@ impl SegmentPolicy {
         let all_free = speeds
             .iter()
             .all(|(v, limit)| *v > limit.map_or(free_kmh, |l| free_kmh.min(f64::from(l) * FREE_SHARE_OF_LIMIT)));
-        let target = if v_down < self.config.jam_kmh {
+        let loops_target = if v_down < self.config.jam_kmh {
             0
         } else if v_down < self.config.slow_kmh {
             1
         } else {
             2
         };
+        let (camera_target, camera) = self.camera_target(own, downstream);
+        let all_free = all_free && camera_target == 2;
+        let target = loops_target.min(camera_target);
         let current = level(self.limit);
         if target < current {
             self.limit = STEPS[target];
+            self.limit_by = camera.filter(|_| camera_target < loops_target);
             self.free_periods = 0;
         } else if target > current && all_free {
             self.free_periods += 1;
             if self.free_periods >= self.config.raise_after {
                 self.limit = STEPS[current + 1];
                 self.free_periods = 0;
+                if self.limit.is_none() {
+                    self.limit_by = None;
+                }
             }
         } else {
             self.free_periods = 0;
@@ -338,6 +383,28 @@ impl SegmentPolicy {
                 }
                 self.closed_at_s.push((lane, now));
             }
+        }
+    }
+
+    /// The limit level (0: 60 km/h, 1: 80, 2: none) the worst camera reading asks for, and that
+    /// camera; each reading is judged over the lanes open on its segment.
+    fn camera_target(&self, own: &SegmentSummary, downstream: &[&SegmentSummary]) -> (usize, Option<String>) {
+        let closed_on = |segment: u32| -> Vec<u8> {
+            if segment == own.segment {
+                self.closed_now()
+            } else {
+                downstream.iter().find(|d| d.segment == segment).map_or_else(Vec::new, |d| d.closed_lanes.clone())
+            }
+        };
+        let worst = self
+            .cameras
+            .iter()
+            .filter_map(|r| congestion(r, &closed_on(r.segment), &self.config.camera).map(|c| (c, &r.camera)))
+            .min_by_key(|(c, _)| *c);
+        match worst {
+            Some((Congestion::Jam, camera)) => (0, Some(camera.clone())),
+            Some((Congestion::Slow, camera)) => (1, Some(camera.clone())),
+            _ => (2, None),
         }
     }
 
@@ -620,6 +687,82 @@ mod tests {
         let closed_2 = summary(3, 30.0, [FREE, FREE], None, &[2]);
         assert_eq!(q.decide(&closed_2, &[]).closed_lanes, [2]);
         assert_eq!(q.decide_with_operator(&closed_2, &[], &[1]).to_string(), "limit=none closed=1");
+    }
+
+    /// A reading of `camera` on `segment`: two lanes at (occupancy, density per km, queue m).
+    fn camera(camera: &str, segment: u32, lanes: [(f64, f64, f64); 2]) -> CameraReading {
+        use super::super::camera::CameraLane;
+        CameraReading {
+            camera: camera.into(),
+            segment,
+            lanes: lanes
+                .iter()
+                .enumerate()
+                .map(|(i, &(occupancy, density_per_km, queue_m))| CameraLane {
+                    lane: i as u8 + 1,
+                    occupancy,
+                    density_per_km,
+                    queue_m,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn cameras_lower_the_limit_when_they_see_worse_than_the_loops_and_both_must_clear() {
+        const CAM_FREE: [(f64, f64, f64); 2] = [(0.20, 13.0, 0.0), (0.25, 12.0, 0.0)];
+        const CAM_SLOW: [(f64, f64, f64); 2] = [(0.55, 25.0, 0.0), (0.52, 26.0, 0.0)];
+        const CAM_JAM: [(f64, f64, f64); 2] = [(0.75, 35.0, 60.0), (0.70, 30.0, 45.0)];
+        let mut p = SegmentPolicy::new(3);
+        let own = |t| summary(3, t, [FREE, FREE], None, &[]);
+        let next = |t| summary(4, t, [FREE, FREE], None, &[]);
+        let decide = |p: &mut SegmentPolicy, t: f64, cams: &[CameraReading]| {
+            p.decide_with_cameras(&own(t), &[&next(t)], &[], cams).to_string()
+        };
+        assert_eq!(decide(&mut p, 30.0, &[camera("cam-3", 3, CAM_FREE)]), "limit=none closed=none");
+        // The next segment's camera sees a queue the loops do not (it stands between them).
+        let jam = [camera("cam-3", 3, CAM_FREE), camera("cam-4", 4, CAM_JAM)];
+        assert_eq!(decide(&mut p, 60.0, &jam), "limit=60 closed=none why=limit:cam-4");
+        // The cameras read free again: up one step only after three free periods, the camera's
+        // word still on it, and none again three later.
+        let free = [camera("cam-3", 3, CAM_FREE), camera("cam-4", 4, CAM_FREE)];
+        let limits: Vec<String> = (3..=9).map(|k| decide(&mut p, 30.0 * f64::from(k), &free)).collect();
+        assert_eq!(
+            limits,
+            [
+                "limit=60 closed=none why=limit:cam-4",
+                "limit=60 closed=none why=limit:cam-4",
+                "limit=80 closed=none why=limit:cam-4",
+                "limit=80 closed=none why=limit:cam-4",
+                "limit=80 closed=none why=limit:cam-4",
+                "limit=none closed=none",
+                "limit=none closed=none",
+            ]
+        );
+        // A slow camera keeps the limit from going back up while the loops read free.
+        let mut q = SegmentPolicy::new(3);
+        assert_eq!(decide(&mut q, 30.0, &[camera("cam-3", 3, CAM_SLOW)]), "limit=80 closed=none why=limit:cam-3");
+        for k in 2..8 {
+            let order = decide(&mut q, 30.0 * f64::from(k), &[camera("cam-3", 3, CAM_SLOW)]);
+            assert_eq!(order, "limit=80 closed=none why=limit:cam-3", "period {k}");
+        }
+        // The loops see a jam while the camera sees it slow: the loops' word, no camera named.
+        let jammed_next = summary(4, 240.0, [JAM, JAM], None, &[]);
+        let order = q.decide_with_cameras(&own(240.0), &[&jammed_next], &[], &[camera("cam-3", 3, CAM_SLOW)]);
+        assert_eq!(order.to_string(), "limit=60 closed=none");
+        // Without readings (stale ones are left out by the caller) the loops decide alone.
+        let mut r = SegmentPolicy::new(3);
+        assert_eq!(decide(&mut r, 30.0, &[]), "limit=none closed=none");
+    }
+
+    #[test]
+    fn a_cameras_closed_lane_is_not_its_congestion() {
+        // cam-4's lane 2 stands behind a stall; segment 4 has closed it: lane 1 flows.
+        let mut p = SegmentPolicy::new(3);
+        let own = summary(3, 30.0, [FREE, FREE], None, &[]);
+        let next = summary(4, 30.0, [FREE, FREE], None, &[2]);
+        let stall = camera("cam-4", 4, [(0.08, 13.0, 0.0), (0.70, 40.0, 120.0)]);
+        assert_eq!(p.decide_with_cameras(&own, &[&next], &[], &[stall]).to_string(), "limit=none closed=none");
     }
 
     #[test]

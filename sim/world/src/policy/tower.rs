@@ -201,10 +201,58 @@ impl BrokenTower {
     }
 }
 
+/// The runway's camera: what it adds to the tower's decision.
+///
+/// The runway's summary lists the aircraft and vehicles the world knows are on the runway; a
+/// camera can see what the summary does not (a vehicle that broke down, debris). While the
+/// runway camera's analysis alarms a stalled object on the runway, the tower clears nothing onto
+/// it. The controller decides what counts as an alarm in force (fresh, from a warmed-up model);
+/// here it is one flag, so the tower stays free of the collector's types.
+impl TowerPolicy {
+    /// As [`TowerPolicy::decide_with_operator`], except that while `camera_blocked` a landing,
+    /// take-off or crossing clearance becomes `hold` (arrivals go around at their decision
+    /// point). The operator's `close` and `open` go through: they put nobody on the runway.
+    pub fn decide_with_camera(
+        &mut self,
+        summary: Option<&RunwaySummary>,
+        operator_closed: bool,
+        camera_blocked: bool,
+    ) -> String {
+        let clearance = match self.choose_with_operator(summary, Some(operator_closed)) {
+            Clearance::Land(_) | Clearance::Takeoff(_) | Clearance::Cross(_) if camera_blocked => Clearance::Hold,
+            other => other,
+        };
+        self.send(clearance)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::summary::{Arrival, Occupant};
+
+    #[test]
+    fn the_runway_camera_holds_every_clearance_while_it_sees_something_standing() {
+        let mut tower = TowerPolicy::new("07L", 5);
+        let mut s = summary(5, None);
+        s.arrivals = vec![arrival("SKY0001", 10.0)];
+        s.departures = vec!["SKY0010".into()];
+        s.crossings = vec!["TUG001".into()];
+        assert_eq!(tower.decide_with_camera(Some(&s), false, true), "hold #5-1", "an arrival on final is not cleared");
+        s.arrivals.clear();
+        assert_eq!(tower.decide_with_camera(Some(&s), false, true), "hold #5-2", "nor a departure");
+        s.departures.clear();
+        assert_eq!(tower.decide_with_camera(Some(&s), false, true), "hold #5-3", "nor a crossing");
+        // The operator's closure goes through while the camera blocks.
+        assert_eq!(tower.decide_with_camera(Some(&s), true, true), "close #5-4");
+        s.closed = true;
+        s.last_command = Some("#5-4".into());
+        assert_eq!(tower.decide_with_camera(Some(&s), false, true), "open #5-5");
+        s.closed = false;
+        s.last_command = Some("#5-5".into());
+        // The camera's alarm is over: the waiting vehicle is cleared.
+        assert_eq!(tower.decide_with_camera(Some(&s), false, false), "cross TUG001 #5-6");
+    }
 
     fn summary(claim_token: u64, last_command: Option<&str>) -> RunwaySummary {
         RunwaySummary {

@@ -237,6 +237,7 @@ impl Highway {
                 speed_limit_kmh: self.limits[s],
                 closed_lanes: self.closed[s].clone(),
                 stretches: self.stretches[s].clone(),
+                why: Vec::new(),
             })
             .collect()
     }
