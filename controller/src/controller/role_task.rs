@@ -232,9 +232,14 @@ impl RoleTask {
     /// nothing to say or an input could not be read (a primary does not act on what it could
     /// not see).
     async fn next_command(&mut self, token: u64) -> Option<String> {
+        // The inputs are independent reads, each linearizable on its own: asked at once, a tick
+        // waits for one read-index round trip, not one per input (a segment reads six).
+        let client = &self.shared.client;
+        let reads =
+            self.inputs.iter().map(|path| async move { (path, client.get(path, Consistency::Linearizable).await) });
         let mut values = Vec::with_capacity(self.inputs.len());
-        for path in &self.inputs {
-            match self.shared.client.get(path, Consistency::Linearizable).await {
+        for (path, read) in futures::future::join_all(reads).await {
+            match read {
                 Ok(reply) => values.push(Some(reply.data)),
                 Err(CoordError::NotFound { .. }) => values.push(None),
                 Err(e) => {
