@@ -126,7 +126,7 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
         .arg("--data-dir")
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("demo.err")).expect("demo.err"))
         .kill_on_drop(true)
         .spawn()
         .expect("cannot start skyway demo");
@@ -165,6 +165,11 @@ async fn the_dashboard_shows_failover_and_refusal_in_a_real_browser() {
     }
     let status = status.expect("the demo did not stop within 30 s of SIGTERM").expect("the demo's exit");
     assert!(status.success(), "the demo reported a violation: {status}");
+    // Everything the dashboard's feeds read from the coordinator was understood (an empty node
+    // made before its first value, or the membership log's own node, is not a malformed record).
+    let stderr = std::fs::read_to_string(dir.path().join("demo.err")).unwrap_or_default();
+    let misread: Vec<&str> = stderr.lines().filter(|l| l.contains("WARN") && l.contains("dashboard::feed")).collect();
+    assert!(misread.is_empty(), "the dashboard's feeds misread the coordinator: {misread:#?}");
 }
 
 /// Overwrites a recent frame of a camera in blob storage and asks the dashboard for it: it must

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord};
 use skyway_controller::proto::AuditEntry;
 use skyway_coord::client::{Client, Consistency, NodeStatus, WatchEventKind, Watcher};
-use skyway_coord::core::membership::{LOG_PATH, MembershipKind, MembershipRecord};
+use skyway_coord::core::membership::{LOG_PATH, LOG_RECORD_PREFIX, MembershipKind, MembershipRecord};
 use skyway_coord::{CoordError, Revision};
 use skyway_storage::BlobStore;
 use tokio::sync::{broadcast, watch};
@@ -174,7 +174,8 @@ async fn follow_membership(history: &Mutex<History>, client: &Client, next: &mut
     }
     loop {
         for event in watcher.next().await? {
-            if event.kind != WatchEventKind::Created {
+            // The watch also sees the log's own node (made with the first record): not a record.
+            if event.kind != WatchEventKind::Created || !event.path.starts_with(LOG_RECORD_PREFIX) {
                 continue;
             }
             match MembershipRecord::from_bytes(&event.data, Revision(event.revision)) {
@@ -234,6 +235,11 @@ async fn follow_cameras(
 
 /// Takes one camera node's value into the history; what does not parse is logged and skipped.
 async fn take_camera(history: &Mutex<History>, store: Option<&BlobStore>, path: &str, data: &[u8]) {
+    // Nodes are made empty before their first value (an analyzer makes its result node so that
+    // its first result can be a conditional set): nothing to take yet, and nothing wrong.
+    if data.is_empty() {
+        return;
+    }
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["cameras", id, "latest"] => {
