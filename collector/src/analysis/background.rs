@@ -10,6 +10,11 @@
 //!   `AGE_DROP` away (noise that hides a low-contrast stalled vehicle for a frame does not
 //!   reset it either), and the slow background learns a pixel only once its age is back to 0.
 //!
+//! - A pixel is also foreground where it has looked **stationary** for `STAT_FRAMES`: the fast
+//!   background (an average over a second or two, its noise a quarter of a frame's) differs
+//!   from the slow one by more than a low threshold, and the frame is nearer the fast one. This
+//!   finds the faces of a standing low-contrast vehicle that a single noisy frame does not.
+//!
 //! The first `warmup` frames bootstrap the slow background with an approximate running median
 //! (a step towards each frame), so vehicles present at the start leave no ghosts. Global light
 //! changes (dusk, clouds) are followed by the slow background where it is updated and by a gain
@@ -22,6 +27,18 @@
 #![allow(clippy::needless_range_loop)]
 
 use super::AnalyzerConfig;
+
+/// The stationary test's threshold: this many times the noise, at least `STAT_MIN` grey levels.
+/// The fast background's noise is about a quarter of the frame's, so this is far above it.
+pub const STAT_K: f32 = 2.0;
+/// The stationary test's lowest threshold, grey levels (above the lag of the backgrounds
+/// behind a passing cloud's edge).
+pub const STAT_MIN: f32 = 4.0;
+/// Frames a pixel must look stationary to be foreground (a fading trail never lasts that long
+/// once the frame is nearer the slow background again).
+pub const STAT_FRAMES: u8 = 8;
+/// Stationary count lost in a frame that does not look stationary.
+pub const STAT_DROP: u8 = u8::MAX;
 
 /// Frames of age a pixel loses in a frame where it is background.
 pub const AGE_DROP: u16 = 3;
@@ -39,6 +56,9 @@ pub struct Planes {
     pub slow: Vec<f32>,
     /// Frames each pixel has been foreground and still.
     pub age: Vec<u16>,
+    /// Frames in a row (less the misses) each pixel has looked stationary: its fast background
+    /// away from the slow one, and the frame nearer the fast one.
+    pub stat: Vec<u8>,
     /// Frames seen.
     pub frames: u64,
     /// Estimated noise of the blurred frame against the slow background (grey levels).
@@ -49,7 +69,16 @@ impl Planes {
     /// Empty planes for a frame size.
     pub fn new(width: usize, height: usize) -> Self {
         let n = width * height;
-        Self { width, height, fast: vec![0.0; n], slow: vec![0.0; n], age: vec![0; n], frames: 0, noise: 4.0 }
+        Self {
+            width,
+            height,
+            fast: vec![0.0; n],
+            slow: vec![0.0; n],
+            age: vec![0; n],
+            stat: vec![0; n],
+            frames: 0,
+            noise: 4.0,
+        }
     }
 
     /// Compares a blurred frame with the backgrounds, writing the foreground and moving masks, then
@@ -68,6 +97,7 @@ impl Planes {
         let gain = self.estimate_gain(img);
         let t_fg = (cfg.threshold_k * self.noise).max(cfg.threshold_min);
         let t_mv = t_fg;
+        let t_st = (STAT_K * self.noise).max(STAT_MIN);
         let (af, as_) = (cfg.alpha_fast, cfg.alpha_slow);
         let mut resid = Vec::with_capacity(n / 64 + 1);
         // Moving, against the fast background as it was: a pixel is moving only if it differs
@@ -94,7 +124,13 @@ impl Planes {
             let p = img[i] as f32;
             let s = self.slow[i] * gain;
             let d = p - s;
-            let is_fg = d.abs() > t_fg;
+            // Stationary: the fast background (an average of the last seconds, far less noisy
+            // than one frame) stands away from the slow one, and the frame agrees with the fast
+            // one (behind a passing vehicle, the fast background's fading trail does not).
+            let f = self.fast[i];
+            let st = !warm && (f - s).abs() > t_st && (p - f).abs() < (p - s).abs();
+            self.stat[i] = if st { self.stat[i].saturating_add(1) } else { self.stat[i].saturating_sub(STAT_DROP) };
+            let is_fg = d.abs() > t_fg || self.stat[i] >= STAT_FRAMES;
             let is_mv = moving[i] != 0;
             fg[i] = is_fg as u8;
             self.fast[i] += af * (p - self.fast[i]);
@@ -104,6 +140,10 @@ impl Planes {
                 continue;
             }
             if !is_fg {
+                if st {
+                    // Perhaps the start of a faint standing vehicle: not learned yet.
+                    continue;
+                }
                 // A standing vehicle of low contrast drops out of the foreground now and then in
                 // the noise: its age falls by a few frames instead of to zero, and the slow
                 // background learns only where nothing has been held, so it never learns it.

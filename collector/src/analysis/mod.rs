@@ -206,6 +206,7 @@ pub struct Background {
     moving: Vec<u8>,
     scratch16: Vec<u16>,
     scratch8: Vec<u8>,
+    scratch8b: Vec<u8>,
 }
 
 impl Background {
@@ -226,6 +227,7 @@ impl Background {
             moving: vec![0; w * h],
             scratch16: Vec::new(),
             scratch8: Vec::new(),
+            scratch8b: Vec::new(),
         })
     }
 
@@ -247,6 +249,16 @@ impl Background {
     /// The last frame's shadow mask (0/1 per pixel): foreground taken for cast shadow.
     pub fn shadow(&self) -> &[u8] {
         &self.shadow_px
+    }
+
+    /// The slow background (grey levels, before the light's gain), for diagnostics.
+    pub fn slow_background(&self) -> &[f32] {
+        &self.planes.slow
+    }
+
+    /// The last frame, blurred, for diagnostics.
+    pub fn blurred(&self) -> &[u8] {
+        &self.blurred
     }
 }
 
@@ -273,8 +285,20 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
             // Specks of shadow-like paint inside vehicles are not shadows.
             filters::morph(&mut model.shadow_px, w, h, 1, false, &mut model.scratch8);
             filters::morph(&mut model.shadow_px, w, h, 1, true, &mut model.scratch8);
-            // The blurred rim around a shadow, half shadow and half road (or vehicle), goes with it.
-            filters::morph(&mut model.shadow_px, w, h, SHADOW_RIM_PX, true, &mut model.scratch8);
+            // The blurred rim around a shadow, half shadow and half road, goes with it.
+            let lo = model.shadow.ratio.unwrap_or(0.5) - shadow::BAND_MIN;
+            shadow::grow_penumbra(
+                &mut model.shadow_px,
+                fg,
+                img,
+                bg,
+                gain,
+                lo,
+                PENUMBRA_STEPS,
+                (w, h),
+                &mut model.scratch8,
+                &mut model.scratch8b,
+            );
         }
     } else {
         model.shadow_px.fill(0);
@@ -320,7 +344,12 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     if !warm && frame_no.is_multiple_of(GHOST_EVERY_FRAMES) {
         clear_ghosts(model);
     }
-    let still = if warm { Vec::new() } else { still_vehicles(model, lanes) };
+    let mut still = if warm { Vec::new() } else { still_vehicles(model, lanes) };
+    // A faint standing vehicle's still pixels are cut into slivers by the seams between its
+    // faces, but its blob (closed across them) is whole: a blob that is mostly still is a
+    // standing vehicle too. (One merged with passing traffic is not mostly still; the still
+    // mask's components find that one.)
+    still.extend(blobs.iter().filter(|b| b.still_share >= BLOB_STILL_SHARE_MIN).cloned());
     let stalled = model.stall.step(&still, frame_no, &cfg);
     Ok(Detections {
         frame: frame_no,
@@ -423,6 +452,10 @@ fn still_vehicles(model: &mut Background, lanes: &LaneGeometry) -> Vec<Blob> {
     for (m, &a) in mask.iter_mut().zip(&model.planes.age) {
         *m = (a >= still_frames) as u8;
     }
+    // Closing first: the seams between a faint vehicle's faces (where the blurred difference
+    // crosses zero) are never foreground and never age, and would cut it into slivers.
+    filters::morph(mask, w, h, 1, true, &mut model.scratch8);
+    filters::morph(mask, w, h, 1, false, &mut model.scratch8);
     filters::morph(mask, w, h, 1, false, &mut model.scratch8);
     filters::morph(mask, w, h, 1, true, &mut model.scratch8);
     let mut out = Vec::new();
@@ -475,17 +508,21 @@ fn clear_ghosts(model: &mut Background) {
                 for (s, &p) in planes.slow[span.clone()].iter_mut().zip(&img[span.clone()]) {
                     *s = p as f32;
                 }
-                planes.age[span].fill(0);
+                planes.age[span.clone()].fill(0);
+                planes.stat[span].fill(0);
             }
         }
     }
 }
 
+/// Share of a blob's pixels that must be still for the blob to be a standing vehicle.
+const BLOB_STILL_SHARE_MIN: f64 = 0.6;
+
 /// Smallest still region that is a standing vehicle, as a share of a car's area where it stands.
 const STILL_AREA_SHARE: f64 = 0.4;
 
-/// Pixels by which the shadow mask grows to take the blurred rim of the shadow with it.
-const SHADOW_RIM_PX: usize = 2;
+/// Pixels by which the shadow mask grows into its penumbra (the blur's spread of its edge).
+const PENUMBRA_STEPS: usize = 4;
 
 /// Share of a blob that must be left once its shadow is taken away for the rest to be the vehicle;
 /// below it the "shadow" is more likely a dark vehicle's paint, and the blob is kept whole.

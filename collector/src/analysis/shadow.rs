@@ -31,6 +31,8 @@ const PROMINENCE_MIN: f32 = 2.0;
 /// two (measured on the easy set), while its band, close to 1, would take mid-dark paint with it;
 /// and a weak peak is the one most easily confused with a common paint.
 const ACT_RATIO_MAX: f32 = 0.6;
+/// The floor of the band's half-width around the shadow's ratio (the road's grain).
+pub const BAND_MIN: f32 = 0.04;
 /// How far past the threshold a pixel must be to vote, in thresholds.
 const RIM_MARGIN: f32 = 1.5;
 /// Fewest candidates for a histogram to be read.
@@ -121,7 +123,7 @@ impl ShadowModel {
             }
             let p = img[i] as f32;
             // Half-width of the band: a floor for the grain, plus the noise relative to the shadow.
-            let band = 0.04 + 2.0 * noise / s;
+            let band = BAND_MIN + 2.0 * noise / s;
             if (p / s - k).abs() <= band {
                 shadow[i] = 1;
                 removed += 1;
@@ -129,6 +131,51 @@ impl ShadowModel {
         }
         removed
     }
+}
+
+/// Grows a shadow mask into its penumbra: `steps` times, a foreground pixel next to (8-connected)
+/// a shadow pixel joins it when its ratio to the background lies between the shadow's (less
+/// its band) and the road's. The blur spreads a shadow's edge over a few pixels whose ratios
+/// climb from `k` to 1; they are too bright for the band but no vehicle's. A dark vehicle next to
+/// its shadow (ratio below the band) and a light one (ratio above 1) stop the growth, so it
+/// eats into a vehicle only where the vehicle's paint itself looks like a penumbra.
+#[allow(clippy::too_many_arguments)]
+pub fn grow_penumbra(
+    shadow: &mut [u8],
+    fg: &[u8],
+    img: &[u8],
+    bg: &[f32],
+    gain: f32,
+    lo: f32,
+    steps: usize,
+    (w, h): (usize, usize),
+    scratch: &mut Vec<u8>,
+    grown: &mut Vec<u8>,
+) {
+    let n = w * h;
+    // Candidates: foreground darker than the road, brighter than the shadow's band.
+    grown.resize(n, 0);
+    for i in 0..n {
+        let s = bg[i] * gain;
+        let p = img[i] as f32;
+        grown[i] = (fg[i] != 0 && s >= 8.0 && p < s && p >= lo * s) as u8;
+    }
+    let cand = std::mem::take(grown);
+    for _ in 0..steps {
+        grown.clear();
+        grown.extend_from_slice(shadow);
+        super::filters::morph(grown, w, h, 1, true, scratch);
+        let mut changed = false;
+        for i in 0..n {
+            let v = shadow[i] | (grown[i] & cand[i]);
+            changed |= v != shadow[i];
+            shadow[i] = v;
+        }
+        if !changed {
+            break;
+        }
+    }
+    *grown = cand;
 }
 
 #[cfg(test)]
