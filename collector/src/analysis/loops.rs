@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AnalyzerConfig, LoopReading};
+use super::{AnalyzerConfig, Blob, LoopReading};
 use crate::camera::LaneGeometry;
 use crate::geom::{convex_hull, fill_convex};
 
@@ -20,6 +20,9 @@ pub struct Loops {
     on: Vec<bool>,
     /// Per lane: vehicles counted.
     count: Vec<u64>,
+    /// Image width, pixels.
+    #[serde(default)]
+    width: usize,
 }
 
 impl Loops {
@@ -38,7 +41,7 @@ impl Loops {
             pixels.push(px);
         }
         let n = g.lanes as usize;
-        Self { pixels, on: vec![false; n], count: vec![0; n] }
+        Self { pixels, on: vec![false; n], count: vec![0; n], width: w as usize }
     }
 
     /// Readings without updating (while the model warms up).
@@ -48,12 +51,24 @@ impl Loops {
             .collect()
     }
 
-    /// Reads the loops on a foreground mask.
-    pub fn step(&mut self, fg: &[u8], cfg: &AnalyzerConfig) -> Vec<LoopReading> {
+    /// Reads the loops on a foreground mask. A pixel the shadow mask marks counts for a lane
+    /// only inside the box of one of that lane's `blobs`: a tall vehicle's long shadow reaches
+    /// over the next lane's loop and would count there, while a dark vehicle whose paint the
+    /// shadow test took is still inside its own box.
+    pub fn step(&mut self, fg: &[u8], shadow: &[u8], blobs: &[Blob], cfg: &AnalyzerConfig) -> Vec<LoopReading> {
         let mut out = Vec::with_capacity(self.on.len());
+        let w = self.width as u32;
         for i in 0..self.on.len() {
             let px = &self.pixels[i];
-            let hits = px.iter().filter(|&&p| fg[p as usize] != 0).count();
+            let lane = i as u8 + 1;
+            let inside = |p: u32| {
+                let (x, y) = (p % w, p / w);
+                blobs.iter().any(|b| {
+                    let bb = &b.bbox;
+                    b.lane == lane && x >= bb.x && x < bb.x + bb.w && y >= bb.y && y < bb.y + bb.h
+                })
+            };
+            let hits = px.iter().filter(|&&p| fg[p as usize] != 0 && (shadow[p as usize] == 0 || inside(p))).count();
             let occ = if px.is_empty() { 0.0 } else { hits as f64 / px.len() as f64 };
             if !self.on[i] && occ >= cfg.loop_on {
                 self.on[i] = true;

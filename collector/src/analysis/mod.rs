@@ -347,7 +347,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
             });
         }
     }
-    let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &cfg) };
+    let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &model.shadow_px, &blobs, &cfg) };
     // Ghosts build up over seconds; looking for them once a second is enough.
     if !warm && frame_no.is_multiple_of(GHOST_EVERY_FRAMES) {
         clear_ghosts(model);
