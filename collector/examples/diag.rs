@@ -60,7 +60,25 @@ fn main() {
             }
         } else {
             for l in &d.loops {
-                det_count[l.lane as usize - 1] = l.count - base[l.lane as usize - 1];
+                let c = l.count - base[l.lane as usize - 1];
+                if list && l.lane == 3 && c != det_count[2] {
+                    let near: Vec<String> = scene
+                        .vehicles
+                        .iter()
+                        .filter(|v| v.position_m > 0.0 && v.position_m < 40.0)
+                        .map(|v| {
+                            format!(
+                                "L{} off {:.1} @{:.1} h {:.1} shade {:.2}",
+                                v.lane, v.offset_m, v.position_m, v.height_m, v.shade
+                            )
+                        })
+                        .collect();
+                    println!(
+                        "LOOP3 t={:.1} count {c} truth {} occ {:.2}: {near:?}",
+                        scene.time_s, truth_count[2], l.occupancy
+                    );
+                }
+                det_count[l.lane as usize - 1] = c;
             }
             for v in &scene.vehicles {
                 if let Some(&p) = prev.get(&v.id)

@@ -61,14 +61,19 @@ impl Loops {
         for i in 0..self.on.len() {
             let px = &self.pixels[i];
             let lane = i as u8 + 1;
-            let inside = |p: u32| {
-                let (x, y) = (p % w, p / w);
-                blobs.iter().any(|b| {
-                    let bb = &b.bbox;
-                    b.lane == lane && x >= bb.x && x < bb.x + bb.w && y >= bb.y && y < bb.y + bb.h
-                })
+            let inside = |p: u32, b: &Blob| {
+                let (x, y, bb) = (p % w, p / w, &b.bbox);
+                x >= bb.x && x < bb.x + bb.w && y >= bb.y && y < bb.y + bb.h
             };
-            let hits = px.iter().filter(|&&p| fg[p as usize] != 0 && (shadow[p as usize] == 0 || inside(p))).count();
+            let counts = |p: u32| {
+                // Hidden behind a vehicle of another lane standing nearer the camera: its body
+                // (a tall truck's, seen from the side of the road) covers this lane's loop.
+                if blobs.iter().any(|b| b.lane != lane && b.position_m < cfg.loop_position_m && inside(p, b)) {
+                    return false;
+                }
+                shadow[p as usize] == 0 || blobs.iter().any(|b| b.lane == lane && inside(p, b))
+            };
+            let hits = px.iter().filter(|&&p| fg[p as usize] != 0 && counts(p)).count();
             let occ = if px.is_empty() { 0.0 } else { hits as f64 / px.len() as f64 };
             if !self.on[i] && occ >= cfg.loop_on {
                 self.on[i] = true;
