@@ -206,7 +206,7 @@ pub struct Background {
     moving: Vec<u8>,
     scratch16: Vec<u16>,
     scratch8: Vec<u8>,
-    scratch8b: Vec<u8>,
+    queue: Vec<u32>,
 }
 
 impl Background {
@@ -227,7 +227,7 @@ impl Background {
             moving: vec![0; w * h],
             scratch16: Vec::new(),
             scratch8: Vec::new(),
-            scratch8b: Vec::new(),
+            queue: Vec::new(),
         })
     }
 
@@ -296,8 +296,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
                 lo,
                 PENUMBRA_STEPS,
                 (w, h),
-                &mut model.scratch8,
-                &mut model.scratch8b,
+                &mut model.queue,
             );
         }
     } else {

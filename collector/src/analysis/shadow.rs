@@ -133,12 +133,13 @@ impl ShadowModel {
     }
 }
 
-/// Grows a shadow mask into its penumbra: `steps` times, a foreground pixel next to (8-connected)
-/// a shadow pixel joins it when its ratio to the background lies between the shadow's (less
-/// its band) and the road's. The blur spreads a shadow's edge over a few pixels whose ratios
-/// climb from `k` to 1; they are too bright for the band but no vehicle's. A dark vehicle next to
-/// its shadow (ratio below the band) and a light one (ratio above 1) stop the growth, so it
-/// eats into a vehicle only where the vehicle's paint itself looks like a penumbra.
+/// Grows a shadow mask into its penumbra: up to `steps` pixels (8-connected) from the shadow, a
+/// foreground pixel joins it when its ratio to the background lies between `lo` (the shadow's,
+/// less its band) and the road's. The blur spreads a shadow's edge over a few pixels whose
+/// ratios climb from `k` to 1; they are too bright for the band but no vehicle's. A dark vehicle
+/// next to its shadow (ratio below `lo`) and a light one (ratio above 1) stop the growth, so it
+/// eats into a vehicle only where the vehicle's paint itself looks like a penumbra. A breadth-
+/// first search from the shadow's pixels, so the cost follows the shadow, not the frame.
 #[allow(clippy::too_many_arguments)]
 pub fn grow_penumbra(
     shadow: &mut [u8],
@@ -149,33 +150,36 @@ pub fn grow_penumbra(
     lo: f32,
     steps: usize,
     (w, h): (usize, usize),
-    scratch: &mut Vec<u8>,
-    grown: &mut Vec<u8>,
+    queue: &mut Vec<u32>,
 ) {
-    let n = w * h;
-    // Candidates: foreground darker than the road, brighter than the shadow's band.
-    grown.resize(n, 0);
-    for i in 0..n {
-        let s = bg[i] * gain;
-        let p = img[i] as f32;
-        grown[i] = (fg[i] != 0 && s >= 8.0 && p < s && p >= lo * s) as u8;
-    }
-    let cand = std::mem::take(grown);
+    queue.clear();
+    queue.extend((0..shadow.len() as u32).filter(|&i| shadow[i as usize] != 0));
+    let mut start = 0;
     for _ in 0..steps {
-        grown.clear();
-        grown.extend_from_slice(shadow);
-        super::filters::morph(grown, w, h, 1, true, scratch);
-        let mut changed = false;
-        for i in 0..n {
-            let v = shadow[i] | (grown[i] & cand[i]);
-            changed |= v != shadow[i];
-            shadow[i] = v;
-        }
-        if !changed {
+        let end = queue.len();
+        if start == end {
             break;
         }
+        for q in start..end {
+            let i = queue[q] as usize;
+            let (x, y) = (i % w, i / w);
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = ny * w + nx;
+                    if shadow[j] != 0 || fg[j] == 0 {
+                        continue;
+                    }
+                    let s = bg[j] * gain;
+                    let p = img[j] as f32;
+                    if s >= 8.0 && p < s && p >= lo * s {
+                        shadow[j] = 1;
+                        queue.push(j as u32);
+                    }
+                }
+            }
+        }
+        start = end;
     }
-    *grown = cand;
 }
 
 #[cfg(test)]
