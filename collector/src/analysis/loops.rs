@@ -86,3 +86,34 @@ impl Loops {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geom::BBox;
+    use crate::scene::CameraSpec;
+
+    fn blob(lane: u8, position_m: f64, bbox: BBox) -> Blob {
+        Blob { bbox, area: bbox.area(), lane, position_m, still_share: 0.0 }
+    }
+
+    #[test]
+    fn shadow_and_a_nearer_vehicle_of_another_lane_do_not_count() {
+        let g = LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap();
+        let cfg = AnalyzerConfig::default();
+        let n = (g.camera.width_px * g.camera.height_px) as usize;
+        let fg = vec![1u8; n];
+        let all = BBox { x: 0, y: 0, w: g.camera.width_px, h: g.camera.height_px };
+        // All foreground, no blobs, no shadow: every loop on.
+        let mut l = Loops::new(&g, &cfg);
+        assert!(l.step(&fg, &vec![0; n], &[], &cfg).iter().all(|r| r.on && r.count == 1));
+        // All shadow: no loop counts, unless inside a blob of its own lane.
+        let mut l = Loops::new(&g, &cfg);
+        let r = l.step(&fg, &vec![1; n], &[blob(2, 15.0, all)], &cfg);
+        assert_eq!(r.iter().map(|r| r.on).collect::<Vec<_>>(), vec![false, true, false]);
+        // A vehicle of lane 1 nearer than the loops covering them all: only lane 1 counts.
+        let mut l = Loops::new(&g, &cfg);
+        let r = l.step(&fg, &vec![0; n], &[blob(1, 5.0, all)], &cfg);
+        assert_eq!(r.iter().map(|r| r.on).collect::<Vec<_>>(), vec![true, false, false]);
+    }
+}

@@ -718,6 +718,14 @@ mod tests {
     }
 
     #[test]
+    fn a_strong_edge_is_trimmed_by_the_blur_radius_a_faint_one_not_at_all() {
+        assert_eq!(edge_trim(120.0, 10.0, 2), 2);
+        assert_eq!(edge_trim(25.0, 10.0, 2), 1);
+        assert_eq!(edge_trim(15.0, 10.0, 2), 0);
+        assert_eq!(edge_trim(0.0, 10.0, 2), 0);
+    }
+
+    #[test]
     fn a_shadow_leaves_the_box_but_a_dark_vehicle_is_kept_whole() {
         let w = 20;
         let c = blob(&[(0, 0, 10), (1, 0, 10), (2, 0, 10)]);

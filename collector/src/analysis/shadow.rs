@@ -225,4 +225,23 @@ mod tests {
         assert_eq!(m.mark(&img, &bg, 1.0, 1.0, 10.0, &fg, &mut shadow), 0);
         assert_eq!(m.ratio, None);
     }
+
+    #[test]
+    fn the_penumbra_joins_the_shadow_but_a_dark_or_light_vehicle_does_not() {
+        // One row: shadow (0.5) | penumbra ramp 0.6..0.9 | road; and shadow next to dark paint
+        // (0.3) and to light paint (1.5).
+        let row: [u8; 16] = [50, 50, 60, 70, 80, 90, 100, 100, 30, 30, 50, 50, 150, 150, 100, 100];
+        let (w, h) = (16, 1);
+        let bg = vec![100.0f32; w];
+        let fg: Vec<u8> = row.iter().map(|&p| (p != 100) as u8).collect();
+        let mut shadow: Vec<u8> = row.iter().map(|&p| (p == 50) as u8).collect();
+        grow_penumbra(&mut shadow, &fg, &row, &bg, 1.0, 0.46, 4, (w, h), &mut Vec::new());
+        assert_eq!(&shadow[..6], &[1, 1, 1, 1, 1, 1], "the ramp is penumbra");
+        assert_eq!(&shadow[8..10], &[0, 0], "dark paint is not");
+        assert_eq!(&shadow[12..14], &[0, 0], "light paint is not");
+        // Steps bound the growth.
+        let mut shadow: Vec<u8> = row.iter().map(|&p| (p == 50) as u8).collect();
+        grow_penumbra(&mut shadow, &fg, &row, &bg, 1.0, 0.46, 2, (w, h), &mut Vec::new());
+        assert_eq!(&shadow[..6], &[1, 1, 1, 1, 0, 0]);
+    }
 }
