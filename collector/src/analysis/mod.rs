@@ -7,16 +7,20 @@
 //! The steps, each in its own small module:
 //! 1. **Blur** ([`filters::box_blur`], a 5×5 box) against sensor noise.
 //! 2. **Backgrounds** ([`background`]): a fast running average and a slow one updated only where
-//!    nothing is in the foreground; a gain that follows the light.
+//!    nothing is in the foreground; a gain that follows the light; pixels where the fast one has
+//!    stood away from the slow one for a while are foreground too (faint standing vehicles).
 //! 3. **Threshold** at `k` times the measured noise: foreground against the slow background,
 //!    *moving* against the fast one.
 //! 4. **Morphology**: an opening removes specks and the edges a shaking pole leaves; a closing
 //!    fills the holes in vehicles.
 //! 5. **Connected components** ([`components`]) and blob statistics: box, area, the lane and
 //!    position under its foot (through the camera's calibration), the share of stationary
-//!    pixels. Blobs too small for a vehicle where they stand are dropped.
+//!    pixels. Blobs too small for a vehicle where they stand are dropped. Each box is trimmed by
+//!    the blur's spread of its edges, which follows the blob's contrast.
 //! 6. **Virtual loops** ([`loops`]): one short stretch of each lane near the camera; its share of
-//!    foreground pixels with hysteresis gives occupancy and counts vehicles crossing.
+//!    foreground pixels with hysteresis gives occupancy and counts vehicles crossing. Shadow
+//!    counts only inside the lane's own blobs, and what a nearer vehicle of another lane covers
+//!    counts for none.
 //! 7. **Stalled vehicles** ([`stall`]): a vehicle-sized blob most of whose pixels have been still
 //!    for `stall_s` raises an alarm with its lane and position, held while it stands.
 //!
