@@ -48,6 +48,19 @@ fn main() {
         outline(&mut img, &b.bbox, 0);
     }
     img.save("/tmp/look.png").unwrap();
+    // Side by side, twice the size, the road's columns only: frame, foreground, shadow.
+    let (x0, cw) = (200u32, 256u32);
+    let mut side = image::GrayImage::new(3 * cw * 2, 360 * 2);
+    for (k, src) in [img.as_raw().as_slice(), model.foreground(), model.shadow()].iter().enumerate() {
+        for y in 0..720u32 {
+            for x in 0..cw * 2 {
+                let v = src[(y / 2) as usize * 640 + (x0 + x / 2) as usize];
+                let v = if k == 0 { v } else { v * 255 };
+                side.put_pixel(k as u32 * cw * 2 + x, y, image::Luma([v]));
+            }
+        }
+    }
+    side.save("/tmp/side.png").unwrap();
     println!("{}", serde_json::to_string(&d).unwrap());
     let still = model.still().iter().map(|&v| v * 255).collect();
     image::GrayImage::from_raw(640, 360, still).unwrap().save("/tmp/still.png").unwrap();

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AnalyzerConfig, LoopReading};
+use super::{AnalyzerConfig, Blob, LoopReading};
 use crate::camera::LaneGeometry;
 use crate::geom::{convex_hull, fill_convex};
 
@@ -20,6 +20,9 @@ pub struct Loops {
     on: Vec<bool>,
     /// Per lane: vehicles counted.
     count: Vec<u64>,
+    /// Image width, pixels.
+    #[serde(default)]
+    width: usize,
 }
 
 impl Loops {
@@ -38,7 +41,7 @@ impl Loops {
             pixels.push(px);
         }
         let n = g.lanes as usize;
-        Self { pixels, on: vec![false; n], count: vec![0; n] }
+        Self { pixels, on: vec![false; n], count: vec![0; n], width: w as usize }
     }
 
     /// Readings without updating (while the model warms up).
@@ -48,12 +51,29 @@ impl Loops {
             .collect()
     }
 
-    /// Reads the loops on a foreground mask.
-    pub fn step(&mut self, fg: &[u8], cfg: &AnalyzerConfig) -> Vec<LoopReading> {
+    /// Reads the loops on a foreground mask. A pixel the shadow mask marks counts for a lane
+    /// only inside the box of one of that lane's `blobs`: a tall vehicle's long shadow reaches
+    /// over the next lane's loop and would count there, while a dark vehicle whose paint the
+    /// shadow test took is still inside its own box.
+    pub fn step(&mut self, fg: &[u8], shadow: &[u8], blobs: &[Blob], cfg: &AnalyzerConfig) -> Vec<LoopReading> {
         let mut out = Vec::with_capacity(self.on.len());
+        let w = self.width as u32;
         for i in 0..self.on.len() {
             let px = &self.pixels[i];
-            let hits = px.iter().filter(|&&p| fg[p as usize] != 0).count();
+            let lane = i as u8 + 1;
+            let inside = |p: u32, b: &Blob| {
+                let (x, y, bb) = (p % w, p / w, &b.bbox);
+                x >= bb.x && x < bb.x + bb.w && y >= bb.y && y < bb.y + bb.h
+            };
+            let counts = |p: u32| {
+                // Hidden behind a vehicle of another lane standing nearer the camera: its body
+                // (a tall truck's, seen from the side of the road) covers this lane's loop.
+                if blobs.iter().any(|b| b.lane != lane && b.position_m < cfg.loop_position_m && inside(p, b)) {
+                    return false;
+                }
+                shadow[p as usize] == 0 || blobs.iter().any(|b| b.lane == lane && inside(p, b))
+            };
+            let hits = px.iter().filter(|&&p| fg[p as usize] != 0 && counts(p)).count();
             let occ = if px.is_empty() { 0.0 } else { hits as f64 / px.len() as f64 };
             if !self.on[i] && occ >= cfg.loop_on {
                 self.on[i] = true;
@@ -64,5 +84,36 @@ impl Loops {
             out.push(LoopReading { lane: i as u8 + 1, occupancy: occ, on: self.on[i], count: self.count[i] });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geom::BBox;
+    use crate::scene::CameraSpec;
+
+    fn blob(lane: u8, position_m: f64, bbox: BBox) -> Blob {
+        Blob { bbox, area: bbox.area(), lane, position_m, still_share: 0.0 }
+    }
+
+    #[test]
+    fn shadow_and_a_nearer_vehicle_of_another_lane_do_not_count() {
+        let g = LaneGeometry::new(&CameraSpec::default(), 3, 3.5).unwrap();
+        let cfg = AnalyzerConfig::default();
+        let n = (g.camera.width_px * g.camera.height_px) as usize;
+        let fg = vec![1u8; n];
+        let all = BBox { x: 0, y: 0, w: g.camera.width_px, h: g.camera.height_px };
+        // All foreground, no blobs, no shadow: every loop on.
+        let mut l = Loops::new(&g, &cfg);
+        assert!(l.step(&fg, &vec![0; n], &[], &cfg).iter().all(|r| r.on && r.count == 1));
+        // All shadow: no loop counts, unless inside a blob of its own lane.
+        let mut l = Loops::new(&g, &cfg);
+        let r = l.step(&fg, &vec![1; n], &[blob(2, 15.0, all)], &cfg);
+        assert_eq!(r.iter().map(|r| r.on).collect::<Vec<_>>(), vec![false, true, false]);
+        // A vehicle of lane 1 nearer than the loops covering them all: only lane 1 counts.
+        let mut l = Loops::new(&g, &cfg);
+        let r = l.step(&fg, &vec![0; n], &[blob(1, 5.0, all)], &cfg);
+        assert_eq!(r.iter().map(|r| r.on).collect::<Vec<_>>(), vec![true, false, false]);
     }
 }

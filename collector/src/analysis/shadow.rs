@@ -31,6 +31,8 @@ const PROMINENCE_MIN: f32 = 2.0;
 /// two (measured on the easy set), while its band, close to 1, would take mid-dark paint with it;
 /// and a weak peak is the one most easily confused with a common paint.
 const ACT_RATIO_MAX: f32 = 0.6;
+/// The floor of the band's half-width around the shadow's ratio (the road's grain).
+pub const BAND_MIN: f32 = 0.04;
 /// How far past the threshold a pixel must be to vote, in thresholds.
 const RIM_MARGIN: f32 = 1.5;
 /// Fewest candidates for a histogram to be read.
@@ -121,13 +123,62 @@ impl ShadowModel {
             }
             let p = img[i] as f32;
             // Half-width of the band: a floor for the grain, plus the noise relative to the shadow.
-            let band = 0.04 + 2.0 * noise / s;
+            let band = BAND_MIN + 2.0 * noise / s;
             if (p / s - k).abs() <= band {
                 shadow[i] = 1;
                 removed += 1;
             }
         }
         removed
+    }
+}
+
+/// Grows a shadow mask into its penumbra: up to `steps` pixels (8-connected) from the shadow, a
+/// foreground pixel joins it when its ratio to the background lies between `lo` (the shadow's,
+/// less its band) and the road's. The blur spreads a shadow's edge over a few pixels whose
+/// ratios climb from `k` to 1; they are too bright for the band but no vehicle's. A dark vehicle
+/// next to its shadow (ratio below `lo`) and a light one (ratio above 1) stop the growth, so it
+/// eats into a vehicle only where the vehicle's paint itself looks like a penumbra. A breadth-
+/// first search from the shadow's pixels, so the cost follows the shadow, not the frame.
+#[allow(clippy::too_many_arguments)]
+pub fn grow_penumbra(
+    shadow: &mut [u8],
+    fg: &[u8],
+    img: &[u8],
+    bg: &[f32],
+    gain: f32,
+    lo: f32,
+    steps: usize,
+    (w, h): (usize, usize),
+    queue: &mut Vec<u32>,
+) {
+    queue.clear();
+    queue.extend((0..shadow.len() as u32).filter(|&i| shadow[i as usize] != 0));
+    let mut start = 0;
+    for _ in 0..steps {
+        let end = queue.len();
+        if start == end {
+            break;
+        }
+        for q in start..end {
+            let i = queue[q] as usize;
+            let (x, y) = (i % w, i / w);
+            for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let j = ny * w + nx;
+                    if shadow[j] != 0 || fg[j] == 0 {
+                        continue;
+                    }
+                    let s = bg[j] * gain;
+                    let p = img[j] as f32;
+                    if s >= 8.0 && p < s && p >= lo * s {
+                        shadow[j] = 1;
+                        queue.push(j as u32);
+                    }
+                }
+            }
+        }
+        start = end;
     }
 }
 
@@ -173,5 +224,24 @@ mod tests {
         let mut m = ShadowModel::default();
         assert_eq!(m.mark(&img, &bg, 1.0, 1.0, 10.0, &fg, &mut shadow), 0);
         assert_eq!(m.ratio, None);
+    }
+
+    #[test]
+    fn the_penumbra_joins_the_shadow_but_a_dark_or_light_vehicle_does_not() {
+        // One row: shadow (0.5) | penumbra ramp 0.6..0.9 | road; and shadow next to dark paint
+        // (0.3) and to light paint (1.5).
+        let row: [u8; 16] = [50, 50, 60, 70, 80, 90, 100, 100, 30, 30, 50, 50, 150, 150, 100, 100];
+        let (w, h) = (16, 1);
+        let bg = vec![100.0f32; w];
+        let fg: Vec<u8> = row.iter().map(|&p| (p != 100) as u8).collect();
+        let mut shadow: Vec<u8> = row.iter().map(|&p| (p == 50) as u8).collect();
+        grow_penumbra(&mut shadow, &fg, &row, &bg, 1.0, 0.46, 4, (w, h), &mut Vec::new());
+        assert_eq!(&shadow[..6], &[1, 1, 1, 1, 1, 1], "the ramp is penumbra");
+        assert_eq!(&shadow[8..10], &[0, 0], "dark paint is not");
+        assert_eq!(&shadow[12..14], &[0, 0], "light paint is not");
+        // Steps bound the growth.
+        let mut shadow: Vec<u8> = row.iter().map(|&p| (p == 50) as u8).collect();
+        grow_penumbra(&mut shadow, &fg, &row, &bg, 1.0, 0.46, 2, (w, h), &mut Vec::new());
+        assert_eq!(&shadow[..6], &[1, 1, 1, 1, 0, 0]);
     }
 }
