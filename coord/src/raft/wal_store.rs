@@ -8,10 +8,19 @@
 //! share one fsync (group commit), and a record is one sequential write to one file — far less
 //! disk work per write than a B-tree commit.
 //!
-//! Nothing here waits on the disk on a runtime worker: `raft-log` queues records in memory, and
-//! its own flush thread writes them, fsyncs and then runs the callbacks; the async methods only
-//! hold the device's lock for that in-memory work, and those that must wait (the vote, a
-//! truncation) await the flush thread's answer.
+//! Nothing here touches the disk on a runtime worker. Every device call runs on the store's
+//! log thread, which owns the device and serves the async methods' requests in order: that
+//! is where `raft-log` creates a new chunk file (and fsyncs its directory) when the open one
+//! is full, reads an entry that fell out of its payload cache (a lagging follower being
+//! caught up), and waits when its own flush queue is full. `raft-log`'s flush thread then
+//! writes, fsyncs and runs the callbacks. An append returns once queued; the vote and a
+//! truncation await the callback of their fsync'd flush.
+//!
+//! Why a thread rather than `spawn_blocking` around the calls that may touch the disk: which
+//! calls those are is `raft-log`'s private business (an append rotates when a chunk fills, a
+//! read misses when the cache has evicted), so every call would need it, and a blocking-pool
+//! hop per call costs as much as a channel send to a thread that is already running, while
+//! giving up the single order openraft needs (an entry is readable once `append` returns).
 //!
 //! The commit index and purges are written without an fsync of their own: losing them in a
 //! crash is harmless (the commit index is re-learned from the leader; purged entries below the
@@ -28,7 +37,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -41,6 +50,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::codec::{decode, encode};
+use super::log_thread::LogThread;
 use super::{Entry, LogId, TypeConfig, Vote};
 
 /// Who is told when a flush is on disk.
@@ -51,6 +61,9 @@ pub enum Flushed {
     Waiter(openraft::alias::OneshotSenderOf<TypeConfig, io::Result<()>>),
     /// Another callback, timed from the flush request to its completion.
     Timed(Box<Flushed>, std::time::Instant, Histogram),
+    /// Another callback in a slot that whoever completes first empties: the device's flush,
+    /// or the log thread when the device refuses the flush (and drops the callback it got).
+    Shared(Arc<Mutex<Option<Flushed>>>),
 }
 
 impl Flushed {
@@ -64,6 +77,12 @@ impl Flushed {
             Flushed::Timed(inner, started, histogram) => {
                 histogram.observe(started.elapsed().as_secs_f64());
                 inner.complete(result);
+            }
+            Flushed::Shared(slot) => {
+                let inner = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+                if let Some(inner) = inner {
+                    inner.complete(result);
+                }
             }
         }
     }
@@ -212,39 +231,38 @@ impl LogDevice for RaftLogDevice {
     }
 }
 
-/// openraft's log storage over a [`LogDevice`].
-pub struct WalStore<D: LogDevice = RaftLogDevice> {
-    device: Arc<Mutex<D>>,
+/// openraft's log storage over a [`LogDevice`], which a thread of its own owns.
+pub struct WalStore {
+    log: LogThread,
     /// Where fsync'd flushes are timed, if anywhere.
     fsync: Option<Histogram>,
 }
 
-impl<D: LogDevice> Clone for WalStore<D> {
+impl Clone for WalStore {
     fn clone(&self) -> Self {
-        Self { device: self.device.clone(), fsync: self.fsync.clone() }
+        Self { log: self.log.clone(), fsync: self.fsync.clone() }
     }
 }
 
-impl<D: LogDevice> Debug for WalStore<D> {
+impl Debug for WalStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("WalStore")
     }
 }
 
-impl WalStore<RaftLogDevice> {
-    /// Opens (or creates) the log in `dir`.
+impl WalStore {
+    /// Opens (or creates) the log in `dir`. Blocking: it replays the log.
     pub fn open(dir: &Path) -> io::Result<Self> {
-        Ok(Self::new(RaftLogDevice::open(dir)?))
-    }
-}
-
-impl<D: LogDevice> WalStore<D> {
-    /// A store over `device`.
-    pub fn new(device: D) -> Self {
-        Self { device: Arc::new(Mutex::new(device)), fsync: None }
+        Self::new(RaftLogDevice::open(dir)?)
     }
 
-    /// Times every fsync'd flush, from the request to the device's report, into `histogram`.
+    /// A store over `device`, which moves to the store's log thread (started here).
+    pub fn new<D: LogDevice>(device: D) -> io::Result<Self> {
+        Ok(Self { log: LogThread::spawn(device)?, fsync: None })
+    }
+
+    /// Times every fsync'd flush, from the store being asked to the device's report, into
+    /// `histogram`.
     pub fn with_fsync_histogram(mut self, histogram: Histogram) -> Self {
         self.fsync = Some(histogram);
         self
@@ -257,20 +275,15 @@ impl<D: LogDevice> WalStore<D> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, D> {
-        self.device.lock().expect("log device lock poisoned")
-    }
-
-    /// Flushes with fsync and waits until it is on disk.
-    async fn flush_and_wait(&self) -> io::Result<()> {
+    /// A waiter for a synchronous save: the callback to hand the log thread and its answer.
+    fn waiter(&self) -> (Flushed, impl Future<Output = io::Result<()>>) {
         let (tx, rx) = TypeConfig::oneshot();
-        let done = self.timed(Flushed::Waiter(tx));
-        self.lock().flush(true, Some(done))?;
-        rx.await.map_err(|_| io::Error::other("the log's flush worker stopped"))?
+        let answer = async move { rx.await.map_err(|_| io::Error::other("the log's flush worker stopped"))? };
+        (self.timed(Flushed::Waiter(tx)), answer)
     }
 }
 
-impl<D: LogDevice> RaftLogReader<TypeConfig> for WalStore<D> {
+impl RaftLogReader<TypeConfig> for WalStore {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
@@ -285,19 +298,19 @@ impl<D: LogDevice> RaftLogReader<TypeConfig> for WalStore<D> {
             Bound::Excluded(i) => *i,
             Bound::Unbounded => u64::MAX,
         };
-        self.lock().read(from, to)
+        self.log.read(from, to).await
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
-        Ok(self.lock().state().vote)
+        Ok(self.log.state().await?.vote)
     }
 }
 
-impl<D: LogDevice> RaftLogStorage<TypeConfig> for WalStore<D> {
+impl RaftLogStorage<TypeConfig> for WalStore {
     type LogReader = Self;
 
     async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
-        let state = self.lock().state();
+        let state = self.log.state().await?;
         Ok(LogState { last_purged_log_id: state.purged, last_log_id: state.last.or(state.purged) })
     }
 
@@ -306,49 +319,38 @@ impl<D: LogDevice> RaftLogStorage<TypeConfig> for WalStore<D> {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
-        self.lock().save_vote(*vote)?;
-        self.flush_and_wait().await
+        let (done, answer) = self.waiter();
+        self.log.save_vote(*vote, done).await?;
+        answer.await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
-        if let Some(committed) = committed {
-            let mut device = self.lock();
-            device.commit(committed)?;
-            device.flush(false, None)?;
+        match committed {
+            Some(committed) => self.log.commit(committed).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
-        Ok(self.lock().state().committed)
+        Ok(self.log.state().await?.committed)
     }
 
     async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
     {
-        let mut device = self.lock();
-        device.append(entries.into_iter().collect())?;
-        // Reported flushed only by the device, after the fsync.
-        device.flush(true, Some(self.timed(Flushed::Raft(callback))))
+        // Returns once queued; reported flushed only by the device, after the fsync.
+        self.log.append(entries.into_iter().collect(), self.timed(Flushed::Raft(callback))).await
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
         let from = last_log_id.map_or(0, |id| id.index() + 1);
-        {
-            let mut device = self.lock();
-            // Nothing at or after `from`: nothing to truncate (raft-log refuses a missing index).
-            if device.state().last.is_none_or(|last| last.index() < from) {
-                return Ok(());
-            }
-            device.truncate(from)?;
-        }
-        self.flush_and_wait().await
+        let (done, answer) = self.waiter();
+        self.log.truncate(from, done).await?;
+        answer.await
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
-        let mut device = self.lock();
-        device.purge(log_id)?;
-        device.flush(false, None)
+        self.log.purge(log_id).await
     }
 }
