@@ -197,14 +197,17 @@ async fn a_log_append_or_read_that_touches_the_disk_leaves_the_runtime_thread_fr
     let (started_tx, started) = tokio::sync::mpsc::unbounded_channel();
     let (release, release_rx) = mpsc::channel();
     release_from_the_runtime(started, release);
-    let device = HeldLog { entries: Default::default(), vote: None, started: started_tx, release: release_rx };
+    let blank = |index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index);
+    // Entries 0..3 are on the device from before (as after a restart), so the store holds
+    // none of them in memory and must read them from the device.
+    let entries = (0..3).map(|index| (index, blank(index))).collect();
+    let device = HeldLog { entries, vote: None, started: started_tx, release: release_rx };
     let mut store = WalStore::new(device).unwrap();
 
     let (tx, rx) = TypeConfig::oneshot();
-    let entries = (0..3).map(|index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index));
-    store.append(entries, IOFlushed::<TypeConfig>::signal(tx)).await.expect("the append was queued");
+    store.append((3..5).map(blank), IOFlushed::<TypeConfig>::signal(tx)).await.expect("the append was queued");
     rx.await.unwrap().expect("appended and flushed while the runtime thread stayed free");
 
-    let read = store.try_get_log_entries(0..3).await.expect("read while the runtime thread stayed free");
-    assert_eq!(read.iter().map(|e| e.index()).collect::<Vec<_>>(), [0, 1, 2]);
+    let read = store.try_get_log_entries(0..5).await.expect("read while the runtime thread stayed free");
+    assert_eq!(read.iter().map(|e| e.index()).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
 }

@@ -39,8 +39,9 @@ enum Request {
     SaveVote { vote: Vote, done: Flushed },
     /// Remove entries at and after `from` (if there are any), then flush with fsync.
     Truncate { from: u64, done: Flushed },
-    /// Record the committed id and write it out without an fsync of its own.
-    Commit(LogId),
+    /// Record the newest committed id (taken from the shared slot) and write it out without an
+    /// fsync of its own.
+    Commit,
     /// Remove entries up to `upto` and write that out without an fsync of its own.
     Purge { upto: LogId, reply: oneshot::Sender<io::Result<()>> },
     /// Read entries with index in `from..to`.
@@ -53,14 +54,20 @@ enum Request {
 #[derive(Clone)]
 pub(crate) struct LogThread {
     requests: mpsc::Sender<Request>,
+    /// The newest committed id not yet taken by the thread. Commits advance on every write and
+    /// nobody waits for them, so while one request is queued, later ids only replace its value
+    /// rather than queue (and wake the thread) again.
+    committed: Arc<Mutex<Option<LogId>>>,
 }
 
 impl LogThread {
     /// Starts the thread that owns `device`.
     pub(crate) fn spawn<D: LogDevice>(device: D) -> io::Result<Self> {
         let (requests, queue) = mpsc::channel(LOG_REQUESTS_MAX);
-        std::thread::Builder::new().name("skyway-raft-log".into()).spawn(move || serve(device, queue))?;
-        Ok(Self { requests })
+        let committed = Arc::new(Mutex::new(None));
+        let slot = committed.clone();
+        std::thread::Builder::new().name("skyway-raft-log".into()).spawn(move || serve(device, queue, &slot))?;
+        Ok(Self { requests, committed })
     }
 
     /// Queues entries to append; `done` hears when they are durable (or why not).
@@ -80,7 +87,8 @@ impl LogThread {
 
     /// Queues the committed id (nobody waits for it; a failure fails the next request).
     pub(crate) async fn commit(&self, committed: LogId) -> io::Result<()> {
-        self.send(Request::Commit(committed)).await
+        let queued = lock(&self.committed).replace(committed).is_some();
+        if queued { Ok(()) } else { self.send(Request::Commit).await }
     }
 
     /// Purges up to `upto` and waits for the device to accept it.
@@ -109,6 +117,10 @@ impl LogThread {
     }
 }
 
+fn lock(committed: &Mutex<Option<LogId>>) -> std::sync::MutexGuard<'_, Option<LogId>> {
+    committed.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn stopped() -> io::Error {
     io::Error::other("the Raft log's thread stopped (see the log for the panic that ended it)")
 }
@@ -118,14 +130,14 @@ async fn answered<T>(answer: oneshot::Receiver<io::Result<T>>) -> io::Result<T> 
 }
 
 /// The thread's loop: serves requests in order until every handle is gone.
-fn serve<D: LogDevice>(mut device: D, mut queue: mpsc::Receiver<Request>) {
+fn serve<D: LogDevice>(mut device: D, mut queue: mpsc::Receiver<Request>, committed: &Mutex<Option<LogId>>) {
     let mut failed: Option<io::Error> = None;
     while let Some(request) = queue.blocking_recv() {
         if let Some(error) = &failed {
             refuse(request, error);
             continue;
         }
-        if let Err(error) = serve_one(&mut device, request) {
+        if let Err(error) = serve_one(&mut device, request, committed) {
             tracing::error!("the Raft log failed a write; it refuses every later request: {error}");
             failed = Some(error);
         }
@@ -135,7 +147,7 @@ fn serve<D: LogDevice>(mut device: D, mut queue: mpsc::Receiver<Request>) {
 
 /// Serves one request. An error returned is a failed write, already reported to whoever
 /// waits for it.
-fn serve_one<D: LogDevice>(device: &mut D, request: Request) -> io::Result<()> {
+fn serve_one<D: LogDevice>(device: &mut D, request: Request, committed: &Mutex<Option<LogId>>) -> io::Result<()> {
     match request {
         Request::Append { entries, done } => match device.append(entries) {
             Ok(()) => flush_synced(device, done),
@@ -154,7 +166,10 @@ fn serve_one<D: LogDevice>(device: &mut D, request: Request) -> io::Result<()> {
             Ok(()) => flush_synced(device, done),
             Err(error) => fail(done, error),
         },
-        Request::Commit(committed) => device.commit(committed).and_then(|()| device.flush(false, None)),
+        Request::Commit => match lock(committed).take() {
+            Some(committed) => device.commit(committed).and_then(|()| device.flush(false, None)),
+            None => Ok(()),
+        },
         Request::Purge { upto, reply } => {
             let result = device.purge(upto).and_then(|()| device.flush(false, None));
             let _ = reply.send(result.as_ref().map(|_| ()).map_err(copy));
@@ -196,7 +211,7 @@ fn refuse(request: Request, error: &io::Error) {
         Request::Append { done, .. } | Request::SaveVote { done, .. } | Request::Truncate { done, .. } => {
             done.complete(Err(refused()))
         }
-        Request::Commit(_) => {}
+        Request::Commit => {}
         Request::Purge { reply, .. } => drop(reply.send(Err(refused()))),
         Request::Read { reply, .. } => drop(reply.send(Err(refused()))),
         Request::State { reply } => drop(reply.send(Err(refused()))),

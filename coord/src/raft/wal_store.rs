@@ -37,7 +37,7 @@ use std::fmt::Debug;
 use std::io;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, LogState, RaftLogStorage};
@@ -51,6 +51,7 @@ use serde::de::DeserializeOwned;
 
 use super::codec::{decode, encode};
 use super::log_thread::LogThread;
+use super::recent_entries::RecentEntries;
 use super::{Entry, LogId, TypeConfig, Vote};
 
 /// Who is told when a flush is on disk.
@@ -234,13 +235,15 @@ impl LogDevice for RaftLogDevice {
 /// openraft's log storage over a [`LogDevice`], which a thread of its own owns.
 pub struct WalStore {
     log: LogThread,
+    /// The newest entries, read here rather than from the log thread.
+    recent: Arc<Mutex<RecentEntries>>,
     /// Where fsync'd flushes are timed, if anywhere.
     fsync: Option<Histogram>,
 }
 
 impl Clone for WalStore {
     fn clone(&self) -> Self {
-        Self { log: self.log.clone(), fsync: self.fsync.clone() }
+        Self { log: self.log.clone(), recent: self.recent.clone(), fsync: self.fsync.clone() }
     }
 }
 
@@ -258,7 +261,7 @@ impl WalStore {
 
     /// A store over `device`, which moves to the store's log thread (started here).
     pub fn new<D: LogDevice>(device: D) -> io::Result<Self> {
-        Ok(Self { log: LogThread::spawn(device)?, fsync: None })
+        Ok(Self { log: LogThread::spawn(device)?, recent: Default::default(), fsync: None })
     }
 
     /// Times every fsync'd flush, from the store being asked to the device's report, into
@@ -273,6 +276,10 @@ impl WalStore {
             Some(histogram) => Flushed::Timed(Box::new(done), std::time::Instant::now(), histogram.clone()),
             None => done,
         }
+    }
+
+    fn recent(&self) -> MutexGuard<'_, RecentEntries> {
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A waiter for a synchronous save: the callback to hand the log thread and its answer.
@@ -298,7 +305,11 @@ impl RaftLogReader<TypeConfig> for WalStore {
             Bound::Excluded(i) => *i,
             Bound::Unbounded => u64::MAX,
         };
-        self.log.read(from, to).await
+        let recent = self.recent().read(from, to);
+        match recent {
+            Some(entries) => Ok(entries),
+            None => self.log.read(from, to).await,
+        }
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
@@ -339,18 +350,23 @@ impl RaftLogStorage<TypeConfig> for WalStore {
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
     {
-        // Returns once queued; reported flushed only by the device, after the fsync.
-        self.log.append(entries.into_iter().collect(), self.timed(Flushed::Raft(callback))).await
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        // Readable at once (here, and from the log thread, which serves requests in order);
+        // returns once queued; reported flushed only by the device, after the fsync.
+        self.recent().append(&entries);
+        self.log.append(entries, self.timed(Flushed::Raft(callback))).await
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
         let from = last_log_id.map_or(0, |id| id.index() + 1);
         let (done, answer) = self.waiter();
+        self.recent().truncate(from);
         self.log.truncate(from, done).await?;
         answer.await
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        self.recent().purge(log_id.index());
         self.log.purge(log_id).await
     }
 }
