@@ -100,7 +100,7 @@ fn blank(index: u64) -> Entry {
 #[tokio::test]
 async fn entries_and_votes_reported_durable_survive_a_crash() {
     let disk = CrashModel::default();
-    let mut store = WalStore::new(disk.clone()).unwrap();
+    let mut store = WalStore::new(disk.clone());
     let vote = Vote::new(3, 1);
     store.save_vote(&vote).await.unwrap();
     for batch in 0..5u64 {
@@ -110,14 +110,14 @@ async fn entries_and_votes_reported_durable_survive_a_crash() {
     }
     // Power loss right after the last acknowledgement.
     let recovered_disk = disk.after_crash();
-    let mut recovered = WalStore::new(recovered_disk.clone()).unwrap();
+    let mut recovered = WalStore::new(recovered_disk.clone());
     let indexes: Vec<u64> = recovered.try_get_log_entries(0..100).await.unwrap().iter().map(|e| e.index()).collect();
     assert_eq!(indexes, (0..50).collect::<Vec<_>>(), "every entry reported flushed must survive the crash");
     assert_eq!(recovered.read_vote().await.unwrap(), Some(vote), "a saved vote must survive the crash");
 
     // A truncation that returned is durable too (a crash must not resurrect removed entries).
     recovered.truncate_after(Some(blank(44).log_id())).await.unwrap();
-    let mut after_second_crash = WalStore::new(recovered_disk.after_crash()).unwrap();
+    let mut after_second_crash = WalStore::new(recovered_disk.after_crash());
     let indexes: Vec<u64> =
         after_second_crash.try_get_log_entries(0..100).await.unwrap().iter().map(|e| e.index()).collect();
     assert_eq!(indexes, (0..45).collect::<Vec<_>>(), "a completed truncation must survive the crash");

@@ -1,28 +1,22 @@
 //! No blocking on runtime workers: building and installing a snapshot commits it to redb, and
-//! that commit's fsync must not hold the async thread the state machine runs on; nor may a
-//! call on the Raft log's device (which may create a chunk file or read one back).
+//! that commit's fsync must not hold the async thread the state machine runs on.
 //!
 //! The state machine is opened over a redb backend whose fsync waits until the test releases
-//! it; the log store over a device whose appends and reads wait the same way. The tests run on
-//! a single-threaded runtime, so the releasing task can only run if the held call is elsewhere
-//! (tokio's blocking pool, the log's own thread); were it on the runtime's one thread, the call
-//! would wait in vain, give up after a guard of 10 s and fail.
+//! it. The test runs on a single-threaded runtime, so the releasing task can only run if the
+//! snapshot's commit is elsewhere (tokio's blocking pool); were it on the runtime's one thread,
+//! the fsync would wait in vain, give up after a guard of 10 s and fail the commit.
 
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use openraft::entry::RaftEntry;
-use openraft::storage::{IOFlushed, RaftLogStorage, RaftStateMachine};
-use openraft::type_config::TypeConfigExt;
-use openraft::{RaftLogReader, RaftSnapshotBuilder};
+use openraft::RaftSnapshotBuilder;
+use openraft::storage::RaftStateMachine;
 use redb::StorageBackend;
 use redb::backends::InMemoryBackend;
 use skyway_coord::raft::database::init_database;
 use skyway_coord::raft::state_machine::StateMachineStore;
-use skyway_coord::raft::wal_store::{DeviceState, Flushed, LogDevice, WalStore};
-use skyway_coord::raft::{Entry, LogId, TypeConfig, Vote};
 
 /// How long a held fsync waits for its release before it fails the commit (a deadlock guard,
 /// not a speed bound).
@@ -135,79 +129,4 @@ async fn a_snapshot_being_built_or_installed_leaves_the_runtime_thread_free() {
     assert_eq!(current.snapshot, snapshot.snapshot);
     // The database's own fsync when it is dropped, at the end, is no snapshot's.
     backend.armed.store(false, Ordering::SeqCst);
-}
-
-/// A log device in memory whose appends and reads — the calls that may touch the disk in
-/// `raft-log` (a new chunk file, a read past the payload cache) — tell the test they started
-/// and then wait for its release.
-struct HeldLog {
-    entries: std::collections::BTreeMap<u64, Entry>,
-    vote: Option<Vote>,
-    started: tokio::sync::mpsc::UnboundedSender<()>,
-    release: mpsc::Receiver<()>,
-}
-
-impl HeldLog {
-    fn hold(&self, what: &str) -> io::Result<()> {
-        let _ = self.started.send(());
-        self.release.recv_timeout(RELEASE_GUARD).map_err(|_| {
-            io::Error::other(format!("the log's {what} was never released: it blocked the runtime's only thread"))
-        })
-    }
-}
-
-impl LogDevice for HeldLog {
-    fn state(&self) -> DeviceState {
-        DeviceState { vote: self.vote, last: self.entries.values().last().map(|e| e.log_id()), ..Default::default() }
-    }
-    fn read(&self, from: u64, to: u64) -> io::Result<Vec<Entry>> {
-        self.hold("read")?;
-        Ok(self.entries.range(from..to).map(|(_, e)| e.clone()).collect())
-    }
-    fn save_vote(&mut self, vote: Vote) -> io::Result<()> {
-        self.vote = Some(vote);
-        Ok(())
-    }
-    fn append(&mut self, entries: Vec<Entry>) -> io::Result<()> {
-        self.hold("append")?;
-        self.entries.extend(entries.into_iter().map(|e| (e.index(), e)));
-        Ok(())
-    }
-    fn truncate(&mut self, from: u64) -> io::Result<()> {
-        self.entries.retain(|i, _| *i < from);
-        Ok(())
-    }
-    fn purge(&mut self, upto: LogId) -> io::Result<()> {
-        self.entries.retain(|i, _| *i > upto.index());
-        Ok(())
-    }
-    fn commit(&mut self, _committed: LogId) -> io::Result<()> {
-        Ok(())
-    }
-    fn flush(&mut self, _sync: bool, done: Option<Flushed>) -> io::Result<()> {
-        if let Some(done) = done {
-            done.complete(Ok(()));
-        }
-        Ok(())
-    }
-}
-
-#[tokio::test(flavor = "current_thread")]
-async fn a_log_append_or_read_that_touches_the_disk_leaves_the_runtime_thread_free() {
-    let (started_tx, started) = tokio::sync::mpsc::unbounded_channel();
-    let (release, release_rx) = mpsc::channel();
-    release_from_the_runtime(started, release);
-    let blank = |index| openraft::testing::blank_ent::<TypeConfig>(1, 1, index);
-    // Entries 0..3 are on the device from before (as after a restart), so the store holds
-    // none of them in memory and must read them from the device.
-    let entries = (0..3).map(|index| (index, blank(index))).collect();
-    let device = HeldLog { entries, vote: None, started: started_tx, release: release_rx };
-    let mut store = WalStore::new(device).unwrap();
-
-    let (tx, rx) = TypeConfig::oneshot();
-    store.append((3..5).map(blank), IOFlushed::<TypeConfig>::signal(tx)).await.expect("the append was queued");
-    rx.await.unwrap().expect("appended and flushed while the runtime thread stayed free");
-
-    let read = store.try_get_log_entries(0..5).await.expect("read while the runtime thread stayed free");
-    assert_eq!(read.iter().map(|e| e.index()).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
 }

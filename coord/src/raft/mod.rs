@@ -3,9 +3,7 @@
 
 pub mod codec;
 pub mod database;
-mod log_thread;
 pub mod network;
-mod recent_entries;
 pub mod state_machine;
 pub mod wal_store;
 
