@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord};
 use skyway_controller::proto::AuditEntry;
+use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency, NodeStatus, WatchEventKind, Watcher};
 use skyway_coord::core::membership::{LOG_PATH, MembershipKind, MembershipRecord};
-use skyway_coord::{CoordError, Revision};
 use skyway_storage::BlobStore;
 use tokio::sync::{broadcast, watch};
 
@@ -177,7 +177,7 @@ async fn follow_membership(history: &Mutex<History>, client: &Client, next: &mut
             if event.kind != WatchEventKind::Created {
                 continue;
             }
-            match MembershipRecord::from_bytes(&event.data, Revision(event.revision)) {
+            match MembershipRecord::from_bytes(&event.data, event.revision) {
                 Ok(r) => take_member(history, next, r),
                 Err(e) => tracing::warn!("skipping a membership record the dashboard cannot read: {e}"),
             }
