@@ -114,7 +114,7 @@ async fn retried_writes_apply_exactly_once() -> anyhow::Result<()> {
 
     let view = Election::new(&direct, "once/role")?.observe().await?;
     for (session, candidate) in sessions.iter().zip(&candidates) {
-        let own: Vec<_> = view.all().filter(|c| c.session == session.id().0).collect();
+        let own: Vec<_> = view.all().filter(|c| c.session == Some(session.id())).collect();
         assert_eq!(own.len(), 1, "session {} has {} candidates: {own:?}", session.id(), own.len());
         assert!(candidate.path().ends_with(&own[0].name), "the campaign answered with its own candidate");
     }

@@ -45,7 +45,7 @@ async fn the_request_limit_is_the_requests_and_says_so() -> anyhow::Result<()> {
     let mut seen = Vec::new();
     while seen.last().is_none_or(|&r| r < revision) {
         let batch = tokio::time::timeout(Duration::from_secs(10), watcher.next()).await??;
-        seen.extend(batch.iter().map(|e| e.revision));
+        seen.extend(batch.iter().map(|e| e.revision.0));
     }
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "events out of order: {seen:?}");
     Ok(())

@@ -47,7 +47,7 @@ async fn a_watch_resumes_across_a_leader_failover_with_no_gap_and_no_duplicate()
     let mut seen: Vec<(u64, String)> = Vec::new();
     while seen.last().is_none_or(|(_, v)| v != "end") {
         let events = tokio::time::timeout(Duration::from_secs(20), watcher.next()).await??;
-        seen.extend(events.into_iter().map(|e| (e.revision, String::from_utf8_lossy(&e.data).into_owned())));
+        seen.extend(events.into_iter().map(|e| (e.revision.0, String::from_utf8_lossy(&e.data).into_owned())));
     }
     println!("{} events seen, {} writes acknowledged of {}", seen.len(), acknowledged.len(), attempted.len());
 

@@ -183,12 +183,12 @@ pub fn watch_event(event: pb::Event) -> WatchEvent {
     };
     let stat = event.stat.unwrap_or_default();
     WatchEvent {
-        revision: event.revision,
+        revision: Revision(event.revision),
         kind,
         path: event.path,
         data: event.data,
         version: stat.version,
-        ephemeral_owner: stat.ephemeral_owner,
+        ephemeral_owner: (stat.ephemeral_owner != 0).then_some(SessionId(stat.ephemeral_owner)),
     }
 }
 

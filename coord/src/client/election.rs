@@ -26,7 +26,7 @@ use bytes::Bytes;
 
 use super::connection::Client;
 use super::session::Session;
-use super::types::{Consistency, Create};
+use super::types::{Consistency, Create, SessionId};
 use super::watch::{WatchEventKind, Watcher};
 use crate::error::CoordError;
 
@@ -53,8 +53,9 @@ pub struct CandidateView {
     pub data: Bytes,
     /// Its token, were it primary (the create revision).
     pub token: FencingToken,
-    /// Its session.
-    pub session: u64,
+    /// Its session (`None` only for a node under the role that no session owns, which no
+    /// campaign made).
+    pub session: Option<SessionId>,
 }
 
 /// A role's primary and backups, in rank order.
@@ -98,13 +99,13 @@ impl Election {
             Ok(created) => (created.path, FencingToken(created.stat.create_revision.0)),
             // Already a candidate (an earlier campaign of this session): that one it is.
             Err(CoordError::SessionOwnsSibling { .. }) => {
-                self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
+                self.find_own(session.id()).await?.ok_or_else(|| CoordError::Unavailable {
                     reason: "this session's candidate node vanished while being looked up; campaign again".into(),
                 })?
             }
             // The create may have applied: find our node by its owner rather than create twice.
             Err(e) if e.is_outcome_unknown() => {
-                self.find_own(session.id().0).await?.ok_or_else(|| CoordError::Unavailable {
+                self.find_own(session.id()).await?.ok_or_else(|| CoordError::Unavailable {
                     reason: "campaign request lost and no candidate node of this session exists; campaign again".into(),
                 })?
             }
@@ -114,12 +115,12 @@ impl Election {
         Ok(Candidate { election: self.clone(), path, token })
     }
 
-    async fn find_own(&self, session: u64) -> Result<Option<(String, FencingToken)>, CoordError> {
+    async fn find_own(&self, session: SessionId) -> Result<Option<(String, FencingToken)>, CoordError> {
         Ok(self
             .observe()
             .await?
             .all()
-            .find(|c| c.session == session)
+            .find(|c| c.session == Some(session))
             .map(|c| (format!("{}/{}", self.role_path, c.name), c.token)))
     }
 
@@ -146,7 +147,7 @@ impl Election {
                         name,
                         data: node.data,
                         token: FencingToken(node.stat.create_revision.0),
-                        session: node.stat.ephemeral_owner.map_or(0, |s| s.0),
+                        session: node.stat.ephemeral_owner,
                     });
                 }
                 Err(CoordError::NotFound { .. }) => {} // gone meanwhile

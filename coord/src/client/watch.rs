@@ -10,6 +10,7 @@ use tonic::Streaming;
 
 use super::connection::Client;
 use super::convert;
+use super::types::{Revision, SessionId};
 use crate::error::CoordError;
 use crate::proto::coord as pb;
 use crate::status::from_status;
@@ -29,7 +30,7 @@ pub enum WatchEventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchEvent {
     /// Revision of the change.
-    pub revision: u64,
+    pub revision: Revision,
     /// What happened.
     pub kind: WatchEventKind,
     /// The node.
@@ -38,8 +39,8 @@ pub struct WatchEvent {
     pub data: Bytes,
     /// Version after the change.
     pub version: u64,
-    /// The owning session of an ephemeral node (0 if persistent).
-    pub ephemeral_owner: u64,
+    /// The owning session of an ephemeral node (`None` if persistent).
+    pub ephemeral_owner: Option<SessionId>,
 }
 
 /// A watch that survives reconnects.
@@ -142,7 +143,7 @@ impl Watcher {
                         .map(convert::watch_event)
                         .collect();
                     if let Some(last) = events.last() {
-                        self.next = last.revision + 1;
+                        self.next = last.revision.0 + 1;
                     }
                     // Progress: everything we watch up to this revision has been delivered.
                     self.next = self.next.max(response.revision + 1);

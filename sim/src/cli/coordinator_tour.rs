@@ -46,7 +46,7 @@ pub async fn run(args: TourArgs) -> anyhow::Result<ExitCode> {
     let watch_task = tokio::spawn(async move {
         while let Ok(events) = watcher.next().await {
             for e in events {
-                println!("   watch: @{} {:?} {} {:?}", e.revision, e.kind, e.path, String::from_utf8_lossy(&e.data));
+                println!("   watch: @{} {:?} {} {:?}", e.revision.0, e.kind, e.path, String::from_utf8_lossy(&e.data));
             }
         }
     });

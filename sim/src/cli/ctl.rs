@@ -417,12 +417,12 @@ pub async fn run(args: CtlArgs) -> anyhow::Result<ExitCode> {
                         || {
                             format!(
                                 "@{} {kind} {} {:?}",
-                                event.revision,
+                                event.revision.0,
                                 event.path,
                                 String::from_utf8_lossy(&event.data)
                             )
                         },
-                        || json!({"revision": event.revision, "kind": kind, "path": event.path, "data": String::from_utf8_lossy(&event.data), "version": event.version}),
+                        || json!({"revision": event.revision.0, "kind": kind, "path": event.path, "data": String::from_utf8_lossy(&event.data), "version": event.version}),
                     );
                     seen += 1;
                     if count.is_some_and(|c| seen >= c) {

@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use skyway_collector::record::{self, AnalysisRecord, Calibration, FrameRecord};
 use skyway_controller::proto::AuditEntry;
+use skyway_coord::CoordError;
 use skyway_coord::client::{Client, Consistency, NodeStatus, WatchEventKind, Watcher};
 use skyway_coord::core::membership::{LOG_PATH, LOG_RECORD_PREFIX, MembershipKind, MembershipRecord};
-use skyway_coord::{CoordError, Revision};
 use skyway_storage::BlobStore;
 use tokio::sync::{broadcast, watch};
 
@@ -178,7 +178,7 @@ async fn follow_membership(history: &Mutex<History>, client: &Client, next: &mut
             if event.kind != WatchEventKind::Created || !event.path.starts_with(LOG_RECORD_PREFIX) {
                 continue;
             }
-            match MembershipRecord::from_bytes(&event.data, Revision(event.revision)) {
+            match MembershipRecord::from_bytes(&event.data, event.revision) {
                 Ok(r) => take_member(history, next, r),
                 Err(e) => tracing::warn!("skipping a membership record the dashboard cannot read: {e}"),
             }

@@ -163,25 +163,24 @@ fn watch_problems(events: &[WatchEvent], history: &ChaosHistory) -> Vec<String> 
     let mut live: BTreeMap<&str, Option<u64>> = BTreeMap::new();
     let mut values: BTreeMap<&str, BTreeSet<&[u8]>> = BTreeMap::new();
     for event in events {
-        if event.revision < last_revision {
-            problems.push(format!("revision {} delivered after {last_revision}", event.revision));
+        let revision = event.revision.0;
+        if revision < last_revision {
+            problems.push(format!("revision {revision} delivered after {last_revision}"));
         }
-        last_revision = last_revision.max(event.revision);
-        if !seen.insert((event.revision, event.path.as_str())) {
-            problems.push(format!("{} at revision {} delivered twice", event.path, event.revision));
+        last_revision = last_revision.max(revision);
+        if !seen.insert((revision, event.path.as_str())) {
+            problems.push(format!("{} at revision {revision} delivered twice", event.path));
         }
         let before = live.get(event.path.as_str()).copied().flatten();
         match (event.kind, before) {
             (WatchEventKind::Created, Some(_)) => {
-                problems.push(format!("{} created at revision {} while it existed", event.path, event.revision));
+                problems.push(format!("{} created at revision {revision} while it existed", event.path));
             }
-            (WatchEventKind::Changed | WatchEventKind::Deleted, None) => problems.push(format!(
-                "{} {:?} at revision {} without its create before it",
-                event.path, event.kind, event.revision
-            )),
+            (WatchEventKind::Changed | WatchEventKind::Deleted, None) => problems
+                .push(format!("{} {:?} at revision {revision} without its create before it", event.path, event.kind)),
             (WatchEventKind::Changed, Some(version)) if event.version != version + 1 => problems.push(format!(
-                "{} went from version {version} to {} at revision {}: an event is missing",
-                event.path, event.version, event.revision
+                "{} went from version {version} to {} at revision {revision}: an event is missing",
+                event.path, event.version
             )),
             _ => {}
         }
@@ -243,17 +242,18 @@ fn ephemerals(left: &[String]) -> Check {
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
+    use skyway_coord::client::Revision;
 
     use super::*;
 
     fn event(revision: u64, kind: WatchEventKind, path: &str, data: &str, version: u64) -> WatchEvent {
         WatchEvent {
-            revision,
+            revision: Revision(revision),
             kind,
             path: path.into(),
             data: Bytes::from(data.to_string()),
             version,
-            ephemeral_owner: 0,
+            ephemeral_owner: None,
         }
     }
 
