@@ -87,8 +87,8 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         tls: args.tls,
     };
-    let temp = tempfile::tempdir()?;
-    let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    let mut temp = Some(tempfile::tempdir()?);
+    let root = args.keep.clone().unwrap_or_else(|| temp.as_ref().expect("just made").path().to_path_buf());
     // A run reusing an earlier run's coordinator data would start nodes that remember other
     // peers' addresses: refuse, rather than drill a confused cluster.
     if let Some(earlier) = std::fs::read_dir(&root).into_iter().flatten().flatten().next() {
@@ -116,7 +116,9 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             }
             let chaos_root = root.join("chaos");
             let report = tokio::select! {
-                report = crate::drill::chaos::run(&chaos, &chaos_root) => report.context("chaos")?,
+                report = crate::drill::chaos::run(&chaos, &chaos_root) => {
+                    report.context("chaos").map_err(|e| keep_logs(&mut temp, &root, e))?
+                }
                 _ = super::interrupted() => {
                     eprintln!("interrupted: its processes are stopped; the runs finished so far:");
                     interrupted = true;
@@ -137,7 +139,7 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
             // Ctrl-C or SIGTERM drops the run, and with it every process it started.
             let outcome = tokio::select! {
                 outcome = run_once(&config, *scenario, &dir, run as u64) => {
-                    outcome.with_context(|| format!("{scenario:?} run {run}"))?
+                    outcome.with_context(|| format!("{scenario:?} run {run}")).map_err(|e| keep_logs(&mut temp, &root, e))?
                 }
                 _ = super::interrupted() => {
                     eprintln!("interrupted: its processes are stopped; the runs finished so far:");
@@ -171,7 +173,7 @@ pub async fn run(args: DrillArgs) -> anyhow::Result<ExitCode> {
     let violated = outcomes.iter().any(RunOutcome::violated) || chaos_reports.iter().any(ChaosReport::violated);
     if violated && human {
         eprintln!("INVARIANT VIOLATED: see the checks / split brain columns above; logs in {}", root.display());
-        let _ = temp.keep();
+        let _ = temp.map(tempfile::TempDir::keep);
     }
     Ok(if violated {
         ExitCode::FAILURE
@@ -249,4 +251,13 @@ fn print_table(scenarios: &[Scenario], outcomes: &[RunOutcome], args: &DrillArgs
             runs.iter().map(|o| o.false_expiries).sum::<usize>(),
         );
     }
+}
+
+/// A run that stopped on an error keeps its processes' logs and data (they are what explains
+/// it), and the error says where.
+fn keep_logs(temp: &mut Option<tempfile::TempDir>, root: &std::path::Path, e: anyhow::Error) -> anyhow::Error {
+    if let Some(temp) = temp.take() {
+        let _ = temp.keep();
+    }
+    e.context(format!("the drill stopped; its logs and data are kept in {}", root.display()))
 }
