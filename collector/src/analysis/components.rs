@@ -32,6 +32,18 @@ pub struct Component {
     pub runs: Vec<Run>,
 }
 
+impl Component {
+    /// Its widest row's span (first to last pixel) as a share of its box's width. A vehicle
+    /// spans its box in some row; a chain of cones along a lane's edge, which the closing joins
+    /// far away into one vehicle-sized box, runs diagonally across it.
+    pub fn widest_row_share(&self) -> f64 {
+        let span =
+            |row: &[Run]| row.iter().map(|r| r.x1).max().unwrap_or(0) - row.iter().map(|r| r.x0).min().unwrap_or(0);
+        let widest = self.runs.chunk_by(|a, b| a.y == b.y).map(span).max().unwrap_or(0);
+        f64::from(widest) / f64::from(self.bbox.w.max(1))
+    }
+}
+
 fn find(parent: &mut [u32], mut i: u32) -> u32 {
     while parent[i as usize] != i {
         parent[i as usize] = parent[parent[i as usize] as usize];
@@ -122,5 +134,24 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!((c[0].area, c[0].bbox), (3, BBox { x: 0, y: 0, w: 3, h: 2 }));
         assert_eq!((c[1].area, c[1].bbox), (2, BBox { x: 4, y: 1, w: 1, h: 2 }));
+    }
+
+    #[test]
+    fn a_box_is_spanned_by_a_row_and_a_diagonal_chain_is_not() {
+        #[rustfmt::skip]
+        let solid = [
+            0, 1, 1, 1, 1, 1, 0,
+            1, 1, 1, 1, 1, 1, 1,
+            0, 1, 1, 0, 1, 1, 0,
+        ];
+        #[rustfmt::skip]
+        let chain = [
+            0, 0, 0, 0, 0, 1, 1,
+            0, 0, 0, 1, 1, 1, 0,
+            0, 1, 1, 1, 0, 0, 0,
+            1, 1, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(components(&solid, 7, 3)[0].widest_row_share(), 1.0);
+        assert_eq!(components(&chain, 7, 4)[0].widest_row_share(), 3.0 / 7.0);
     }
 }
