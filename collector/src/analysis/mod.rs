@@ -342,8 +342,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
             }
             let still_share = still as f64 / c.area as f64;
             // A vehicle spans its box in some row; noise and the cones of a closed lane, joined
-            // into diagonal chains, do not (a standing vehicle, whose shape the still mask's
-            // slivers do not cut, is held to more).
+            // into diagonal chains, do not (a standing one, whose blob is whole, is held to more).
             let widest_min = if still_share >= BLOB_STILL_SHARE_MIN { STILL_WIDEST_ROW_MIN } else { WIDEST_ROW_MIN };
             shaped.push(c.widest_row_share() >= widest_min);
             let contrast = if strong == 0 { 0.0 } else { contrast / strong as f32 };
@@ -353,8 +352,7 @@ pub fn analyze(frame: &GrayImage, model: &mut Background, lanes: &LaneGeometry) 
     }
     // The loops see every blob: one that is not vehicle-shaped still occludes a loop.
     let loops = if warm { model.loops.idle() } else { model.loops.step(fg, &model.shadow_px, &blobs, &cfg) };
-    let mut shaped = shaped.into_iter();
-    blobs.retain(|_| shaped.next().unwrap_or(true));
+    let blobs: Vec<Blob> = blobs.into_iter().zip(shaped).filter_map(|(b, vehicle)| vehicle.then_some(b)).collect();
     // Ghosts build up over seconds; looking for them once a second is enough.
     if !warm && frame_no.is_multiple_of(GHOST_EVERY_FRAMES) {
         clear_ghosts(model);
