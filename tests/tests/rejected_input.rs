@@ -168,3 +168,17 @@ async fn the_command_line_reports_errors_clearly_with_a_nonzero_exit() -> anyhow
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid path"));
     Ok(())
 }
+
+/// A node that cannot start is named, with the reason its log gives, by the launcher waiting for
+/// a leader: a CI run that keeps nothing else still says why the cluster never formed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_cannot_start_is_named_with_its_reason_by_the_wait_for_a_leader() -> anyhow::Result<()> {
+    let (cluster, _dir) = start_cluster(&["--heartbeat-ms", "1000", "--election-timeout-ms", "100"])?;
+    let error = cluster.wait_for_leader(Duration::from_secs(2)).await.expect_err("no node can start");
+    let message = format!("{error:#}");
+    for id in 1..=3 {
+        assert!(message.contains(&format!("node {id}'s log ends:")), "{message}");
+    }
+    assert!(message.contains("at least three heartbeat intervals"), "{message}");
+    Ok(())
+}

@@ -42,9 +42,8 @@ pub struct ProcessCluster {
     node_args: BTreeMap<u64, Vec<String>>,
     root: PathBuf,
     log_dir: PathBuf,
-    /// Ports held open until their node is spawned, so that nothing else in this process (a
-    /// fault proxy binding port 0) is handed one of them meanwhile.
-    reserved: BTreeMap<u64, [TcpListener; 2]>,
+    /// Every node's ports (client, peer, metrics), held for the cluster's life (see [`PortHold`]).
+    reserved: BTreeMap<u64, [PortHold; 3]>,
     /// TLS on every node, with certificates from `skyway certs init`.
     tls: Option<ClusterTls>,
 }
@@ -119,6 +118,28 @@ impl ClusterTls {
 pub fn free_ports(count: usize) -> anyhow::Result<Vec<u16>> {
     let listeners: Vec<TcpListener> = (0..count).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<_, _>>()?;
     Ok(listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?)
+}
+
+/// A loopback port held for a node for the cluster's whole life: bound with `SO_REUSEADDR` and
+/// never listening. Port 0 is never handed out while it is held, so no fault proxy, actuator or
+/// outgoing connection can take a node's port between picking it and the node binding it, or
+/// while a killed node is down (the node would then exit, "cannot listen", and the cluster wait
+/// for a leader that cannot come). The node still binds and listens on it (its own socket uses
+/// `SO_REUSEADDR` too; Linux refuses only a second *listening* socket), and a client of a node
+/// that is down is refused at once, as with no hold.
+struct PortHold(tokio::net::TcpSocket);
+
+impl PortHold {
+    fn new(addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr).with_context(|| format!("cannot hold a port on {addr}"))?;
+        Ok(Self(socket))
+    }
+
+    fn addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.0.local_addr()
+    }
 }
 
 impl NodeProcess {
@@ -196,15 +217,16 @@ impl ProcessCluster {
     }
 
     fn prepare(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
-        let bind = || TcpListener::bind("127.0.0.1:0");
+        let bind = || PortHold::new("127.0.0.1:0".parse().expect("an address"));
         let mut addrs = BTreeMap::new();
         let mut reserved = BTreeMap::new();
         for id in 1..=size as u64 {
-            let (client, peer) = (bind()?, bind()?);
-            addrs.insert(id, (client.local_addr()?.to_string(), peer.local_addr()?.to_string()));
-            reserved.insert(id, [client, peer]);
+            let ports = [bind()?, bind()?, bind()?];
+            let [client, peer, metrics] = ports.each_ref().map(|hold| hold.addr().map(|a| a.to_string()));
+            addrs.insert(id, (client?, peer?, metrics?));
+            reserved.insert(id, ports);
         }
-        let peers: BTreeMap<u64, String> = addrs.iter().map(|(id, (_, peer))| (*id, peer.clone())).collect();
+        let peers: BTreeMap<u64, String> = addrs.iter().map(|(id, (_, peer, _))| (*id, peer.clone())).collect();
         let log_dir = root.join("logs");
         std::fs::create_dir_all(&log_dir)?;
         let mut cluster = Self {
@@ -219,10 +241,8 @@ impl ProcessCluster {
         };
         let peers_arg = peers.iter().map(|(id, addr)| format!("{id}={addr}")).collect::<Vec<_>>().join(",");
         cluster.extra_args.extend(["--peers".to_string(), peers_arg]);
-        let metrics_ports = free_ports(peers.len())?;
-        for ((id, (addr, peer_addr)), metrics_port) in addrs.into_iter().zip(metrics_ports) {
+        for (id, (addr, peer_addr, metrics_addr)) in addrs {
             let data_dir = root.join(format!("node-{id}"));
-            let metrics_addr = format!("127.0.0.1:{metrics_port}");
             let node = NodeProcess { id, addr, peer_addr, data_dir, metrics_addr, joining: false, child: None };
             cluster.nodes.insert(id, node);
         }
@@ -231,7 +251,6 @@ impl ProcessCluster {
 
     /// (Re)starts node `id` from its data directory.
     pub fn spawn(&mut self, id: u64) -> anyhow::Result<()> {
-        self.reserved.remove(&id); // release the port for the node to bind
         let node = self.nodes.get_mut(&id).context("no such node")?;
         let mut args: Vec<String> = [
             "coord",
@@ -267,10 +286,11 @@ impl ProcessCluster {
     /// Returns its id.
     pub fn start_joining_node(&mut self) -> anyhow::Result<u64> {
         let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
-        let ports = free_ports(3)?;
-        let addr = format!("127.0.0.1:{}", ports[0]);
-        let metrics_addr = format!("127.0.0.1:{}", ports[1]);
-        let peer_addr = format!("127.0.0.1:{}", ports[2]);
+        let any = "127.0.0.1:0".parse()?;
+        let holds = [PortHold::new(any)?, PortHold::new(any)?, PortHold::new(any)?];
+        let [addr, peer_addr, metrics_addr] = holds.each_ref().map(|hold| hold.addr().map(|a| a.to_string()));
+        let (addr, peer_addr, metrics_addr) = (addr?, peer_addr?, metrics_addr?);
+        self.reserved.insert(id, holds);
         let data_dir = self.root.join(format!("node-{id}"));
         let node = NodeProcess { id, addr, peer_addr, data_dir, metrics_addr, joining: true, child: None };
         self.nodes.insert(id, node);
@@ -340,6 +360,20 @@ impl ProcessCluster {
             self.is_running(leader) && ids.contains(&leader)
         })
         .await
+        .map_err(|e| {
+            // Why a node did not answer is in its log (a node that could not start says so on
+            // its last line): put that in the error, which may be all a CI run keeps.
+            let tails: Vec<String> =
+                ids.iter().map(|id| format!("node {id}'s log ends: {}", self.log_tail(*id, 3))).collect();
+            anyhow::anyhow!("{e:#}\n{}", tails.join("\n"))
+        })
+    }
+
+    /// The last `lines` lines of node `id`'s log, each cut to 300 characters.
+    fn log_tail(&self, id: u64, lines: usize) -> String {
+        let Ok(text) = std::fs::read_to_string(self.log_path(id)) else { return "(no log)".into() };
+        let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+        tail.iter().rev().map(|line| line.chars().take(300).collect::<String>()).collect::<Vec<_>>().join(" | ")
     }
 
     /// The log file of node `id`.
