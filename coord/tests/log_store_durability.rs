@@ -133,3 +133,102 @@ async fn the_crash_model_drops_unsynced_writes() {
     assert_eq!(disk.read(0, 10).unwrap().len(), 1, "visible before the crash");
     assert!(disk.after_crash().read(0, 10).unwrap().is_empty(), "an unsynced write must not survive the crash");
 }
+
+/// A crash model whose syncs complete only when the test says so: a sync makes durable what
+/// was written when it was asked for, as a real device's fsync does.
+#[derive(Clone, Default)]
+struct SlowSyncs {
+    disk: CrashModel,
+    pending: Arc<Mutex<Vec<(Image, Option<Flushed>)>>>,
+    asked: Arc<Mutex<usize>>,
+}
+
+impl SlowSyncs {
+    fn syncs_asked(&self) -> usize {
+        *self.asked.lock().unwrap()
+    }
+
+    /// Completes the oldest sync asked for.
+    fn complete_one(&self) {
+        let (image, done) = self.pending.lock().unwrap().remove(0);
+        self.disk.images.lock().unwrap().1 = image;
+        if let Some(done) = done {
+            done.complete(Ok(()));
+        }
+    }
+
+    async fn wait_for_syncs(&self, count: usize) {
+        for _ in 0..500 {
+            if self.syncs_asked() >= count {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        panic!("{count} syncs were never asked for (only {})", self.syncs_asked());
+    }
+}
+
+impl LogDevice for SlowSyncs {
+    fn state(&self) -> DeviceState {
+        self.disk.state()
+    }
+    fn read(&self, from: u64, to: u64) -> io::Result<Vec<Entry>> {
+        self.disk.read(from, to)
+    }
+    fn save_vote(&mut self, vote: Vote) -> io::Result<()> {
+        self.disk.save_vote(vote)
+    }
+    fn append(&mut self, entries: Vec<Entry>) -> io::Result<()> {
+        self.disk.append(entries)
+    }
+    fn truncate(&mut self, from: u64) -> io::Result<()> {
+        self.disk.truncate(from)
+    }
+    fn purge(&mut self, upto: LogId) -> io::Result<()> {
+        self.disk.purge(upto)
+    }
+    fn commit(&mut self, committed: LogId) -> io::Result<()> {
+        self.disk.commit(committed)
+    }
+    fn flush(&mut self, sync: bool, done: Option<Flushed>) -> io::Result<()> {
+        if !sync {
+            return self.disk.flush(false, done);
+        }
+        *self.asked.lock().unwrap() += 1;
+        let image = self.disk.images.lock().unwrap().0.clone();
+        self.pending.lock().unwrap().push((image, done));
+        Ok(())
+    }
+}
+
+/// Appends while a sync is in flight share the next sync (group commit), are reported only once
+/// it is done and in order, and a crash before it loses only what was never reported; an
+/// append with no sync in flight is synced at once.
+#[tokio::test]
+async fn appends_during_a_sync_share_the_next_one_and_are_reported_only_after_it() {
+    let device = SlowSyncs::default();
+    let mut store = WalStore::new(device.clone());
+    let mut append = async |range: std::ops::Range<u64>| {
+        let (tx, rx) = TypeConfig::oneshot();
+        store.append(range.map(blank), IOFlushed::<TypeConfig>::signal(tx)).await.unwrap();
+        rx
+    };
+    let mut first = append(0..10).await;
+    let mut second = append(10..20).await;
+    let mut third = append(20..30).await;
+    assert_eq!(device.syncs_asked(), 1, "the second and third appends wait for the sync in flight");
+
+    device.complete_one();
+    assert!(first.try_recv().is_ok(), "the first append is reported once its sync is done");
+    assert!(second.try_recv().is_err() && third.try_recv().is_err(), "not yet synced, not reported");
+    device.wait_for_syncs(2).await;
+    let crashed = device.disk.after_crash();
+    assert_eq!(crashed.read(0, 100).unwrap().len(), 10, "a crash now keeps what was reported, and only that");
+
+    device.complete_one();
+    assert!(second.try_recv().is_ok() && third.try_recv().is_ok(), "both reported by the one group sync");
+    assert_eq!(device.disk.after_crash().read(0, 100).unwrap().len(), 30);
+
+    let _fourth = append(30..40).await;
+    assert_eq!(device.syncs_asked(), 3, "with nothing in flight an append is synced at once: three for four");
+}
