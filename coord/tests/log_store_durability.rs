@@ -134,12 +134,15 @@ async fn the_crash_model_drops_unsynced_writes() {
     assert!(disk.after_crash().read(0, 10).unwrap().is_empty(), "an unsynced write must not survive the crash");
 }
 
+/// A sync asked for: the image it will make durable, and who to tell.
+type PendingSync = (Image, Option<Flushed>);
+
 /// A crash model whose syncs complete only when the test says so: a sync makes durable what
 /// was written when it was asked for, as a real device's fsync does.
 #[derive(Clone, Default)]
 struct SlowSyncs {
     disk: CrashModel,
-    pending: Arc<Mutex<Vec<(Image, Option<Flushed>)>>>,
+    pending: Arc<Mutex<Vec<PendingSync>>>,
     asked: Arc<Mutex<usize>>,
 }
 
@@ -201,6 +204,9 @@ impl LogDevice for SlowSyncs {
     }
 }
 
+/// Hears when an append is reported flushed.
+struct Reported(openraft::alias::OneshotReceiverOf<TypeConfig, Result<(), io::Error>>);
+
 /// Appends while a sync is in flight share the next sync (group commit), are reported only once
 /// it is done and in order, and a crash before it loses only what was never reported; an
 /// append with no sync in flight is synced at once.
@@ -208,10 +214,11 @@ impl LogDevice for SlowSyncs {
 async fn appends_during_a_sync_share_the_next_one_and_are_reported_only_after_it() {
     let device = SlowSyncs::default();
     let mut store = WalStore::new(device.clone());
+    // Returns the receiver that hears when the append is reported flushed.
     let mut append = async |range: std::ops::Range<u64>| {
         let (tx, rx) = TypeConfig::oneshot();
         store.append(range.map(blank), IOFlushed::<TypeConfig>::signal(tx)).await.unwrap();
-        rx
+        Reported(rx)
     };
     let mut first = append(0..10).await;
     let mut second = append(10..20).await;
@@ -219,14 +226,14 @@ async fn appends_during_a_sync_share_the_next_one_and_are_reported_only_after_it
     assert_eq!(device.syncs_asked(), 1, "the second and third appends wait for the sync in flight");
 
     device.complete_one();
-    assert!(first.try_recv().is_ok(), "the first append is reported once its sync is done");
-    assert!(second.try_recv().is_err() && third.try_recv().is_err(), "not yet synced, not reported");
+    assert!(first.0.try_recv().is_ok(), "the first append is reported once its sync is done");
+    assert!(second.0.try_recv().is_err() && third.0.try_recv().is_err(), "not yet synced, not reported");
     device.wait_for_syncs(2).await;
     let crashed = device.disk.after_crash();
     assert_eq!(crashed.read(0, 100).unwrap().len(), 10, "a crash now keeps what was reported, and only that");
 
     device.complete_one();
-    assert!(second.try_recv().is_ok() && third.try_recv().is_ok(), "both reported by the one group sync");
+    assert!(second.0.try_recv().is_ok() && third.0.try_recv().is_ok(), "both reported by the one group sync");
     assert_eq!(device.disk.after_crash().read(0, 100).unwrap().len(), 30);
 
     let _fourth = append(30..40).await;
