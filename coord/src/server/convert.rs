@@ -23,6 +23,15 @@ pub fn check_value(data: &Bytes, config: &NodeConfig) -> Result<(), CoordError> 
     Ok(())
 }
 
+/// A value from a request, copied into an allocation of its own. Decoded `bytes` fields are
+/// slices of the buffer tonic read the whole request into (8 KiB or more), and a slice keeps all
+/// of that buffer alive: a stored 256-byte value held 8 KiB, in the namespace, the watch history
+/// and the log's payload cache alike — about 4 KiB of memory per write on a leader that never
+/// came back. Values are small (a limit says how small), so the copy costs little.
+fn owned(data: Bytes) -> Bytes {
+    Bytes::copy_from_slice(&data)
+}
+
 /// A create request as a core operation.
 pub fn create_op(request: pb::CreateRequest, config: &NodeConfig) -> Result<CreateOp, CoordError> {
     let path = NodePath::parse(&request.path)?;
@@ -34,7 +43,7 @@ pub fn create_op(request: pb::CreateRequest, config: &NodeConfig) -> Result<Crea
     };
     Ok(CreateOp {
         path,
-        data: request.data,
+        data: owned(request.data),
         ephemeral_owner,
         sequential: request.sequential,
         make_parents: request.make_parents,
@@ -70,7 +79,11 @@ pub fn request_id(request: Option<pb::RequestId>) -> Result<Option<RequestId>, C
 /// A set request as a core operation.
 pub fn set_op(request: pb::SetRequest, config: &NodeConfig) -> Result<SetOp, CoordError> {
     check_value(&request.data, config)?;
-    Ok(SetOp { path: NodePath::parse(&request.path)?, data: request.data, expected_version: request.expected_version })
+    Ok(SetOp {
+        path: NodePath::parse(&request.path)?,
+        data: owned(request.data),
+        expected_version: request.expected_version,
+    })
 }
 
 /// A delete request as a core operation.
@@ -157,4 +170,25 @@ pub fn membership_record(record: MembershipRecord) -> pb::MembershipRecord {
 /// A grant on the wire.
 pub fn grant(grant: Grant) -> pb::Grant {
     pb::Grant { path: grant.path.into(), identity: grant.identity, perms: grant.perms.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value decoded from a request shares the request's buffer; what is stored must not.
+    #[test]
+    fn stored_values_do_not_keep_the_request_buffer_alive() {
+        let buffer = Bytes::from(vec![7u8; 8192]);
+        let value = buffer.slice(100..356);
+        let range = buffer.as_ptr_range();
+        assert!(range.contains(&value.as_ptr()), "the control: a slice shares its buffer");
+        let config = NodeConfig::new(1, "127.0.0.1:1".parse().unwrap(), "/nonexistent".into());
+        let set = set_op(pb::SetRequest { path: "/a".into(), data: value.clone(), ..Default::default() }, &config);
+        let create = create_op(pb::CreateRequest { path: "/a".into(), data: value, ..Default::default() }, &config);
+        for data in [set.unwrap().data, create.unwrap().data] {
+            assert_eq!(data.len(), 256);
+            assert!(!range.contains(&data.as_ptr()), "a stored value must own its bytes");
+        }
+    }
 }
