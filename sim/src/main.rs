@@ -36,7 +36,7 @@ fn main() -> std::process::ExitCode {
         _ => "warn",
     };
     let logs = tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)))
+        .with_env_filter(log_filter(default_filter))
         .with_writer(std::io::stderr)
         // Colours only for a person at a terminal: the demo's, drills' and tests' log files
         // stay plain text that grep and editors read.
@@ -79,4 +79,18 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// RUST_LOG, or `default` when it is unset. raft-log logs a line at INFO for every flush of its
+/// log once a chunk has closed (its payload cache's eviction mark): thousands of lines a second
+/// under load, costing the coordinator's CPU and burying everything else. It is kept at WARN
+/// unless RUST_LOG names `raft_log` itself.
+fn log_filter(default: &str) -> EnvFilter {
+    let from_env = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let names_raft_log = from_env.as_deref().is_some_and(|v| v.contains("raft_log"));
+    let filter = from_env.map_or_else(|| EnvFilter::new(default), EnvFilter::new);
+    if names_raft_log {
+        return filter;
+    }
+    filter.add_directive("raft_log::raft_log::state_machine::payload_cache=warn".parse().expect("a valid directive"))
 }
