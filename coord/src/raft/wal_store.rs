@@ -25,8 +25,8 @@
 //! read back from disk beyond it); snapshots keep the log short. Three rare device calls still
 //! touch the disk on the runtime worker, holding the lock: an append that fills the open chunk
 //! (`raft-log` creates the next chunk file and fsyncs the directory, once per
-//! [`LOG_CHUNK_RECORDS`] records or [`LOG_CHUNK_BYTES`]), a read of entries evicted from the payload cache (a follower far behind), and an
-//! append that waits for room in `raft-log`'s 64 MiB flush queue while the disk is stalled.
+//! [`LOG_CHUNK_RECORDS`] records or [`LOG_CHUNK_BYTES`]), a read of entries evicted from the
+//! payload cache (a follower far behind), and an append that waits for room in `raft-log`'s 64 MiB flush queue while the disk is stalled.
 //! Moving every device call to a thread of the log's own (branch `raftlog-log-thread`: a
 //! bounded channel, appends returning once queued, the newest entries read from memory) was
 //! measured with `skyway bench --local-cluster --op put --clients 1,16,64`: at 64 clients it

@@ -140,6 +140,14 @@ impl PortHold {
     fn addr(&self) -> std::io::Result<std::net::SocketAddr> {
         self.0.local_addr()
     }
+
+    /// A node's three ports, held: its client, peer and metrics addresses, and the holds.
+    fn for_node() -> anyhow::Result<([String; 3], [PortHold; 3])> {
+        let any = "127.0.0.1:0".parse().expect("an address");
+        let holds = [Self::new(any)?, Self::new(any)?, Self::new(any)?];
+        let [client, peer, metrics] = holds.each_ref().map(|hold| hold.addr().map(|a| a.to_string()));
+        Ok(([client?, peer?, metrics?], holds))
+    }
 }
 
 impl NodeProcess {
@@ -217,14 +225,12 @@ impl ProcessCluster {
     }
 
     fn prepare(binary: &Path, root: &Path, size: usize, extra_args: &[&str]) -> anyhow::Result<Self> {
-        let bind = || PortHold::new("127.0.0.1:0".parse().expect("an address"));
         let mut addrs = BTreeMap::new();
         let mut reserved = BTreeMap::new();
         for id in 1..=size as u64 {
-            let ports = [bind()?, bind()?, bind()?];
-            let [client, peer, metrics] = ports.each_ref().map(|hold| hold.addr().map(|a| a.to_string()));
-            addrs.insert(id, (client?, peer?, metrics?));
-            reserved.insert(id, ports);
+            let ([client, peer, metrics], holds) = PortHold::for_node()?;
+            addrs.insert(id, (client, peer, metrics));
+            reserved.insert(id, holds);
         }
         let peers: BTreeMap<u64, String> = addrs.iter().map(|(id, (_, peer, _))| (*id, peer.clone())).collect();
         let log_dir = root.join("logs");
@@ -286,10 +292,7 @@ impl ProcessCluster {
     /// Returns its id.
     pub fn start_joining_node(&mut self) -> anyhow::Result<u64> {
         let id = self.nodes.keys().max().copied().unwrap_or(0) + 1;
-        let any = "127.0.0.1:0".parse()?;
-        let holds = [PortHold::new(any)?, PortHold::new(any)?, PortHold::new(any)?];
-        let [addr, peer_addr, metrics_addr] = holds.each_ref().map(|hold| hold.addr().map(|a| a.to_string()));
-        let (addr, peer_addr, metrics_addr) = (addr?, peer_addr?, metrics_addr?);
+        let ([addr, peer_addr, metrics_addr], holds) = PortHold::for_node()?;
         self.reserved.insert(id, holds);
         let data_dir = self.root.join(format!("node-{id}"));
         let node = NodeProcess { id, addr, peer_addr, data_dir, metrics_addr, joining: true, child: None };
