@@ -10,6 +10,7 @@ pub mod identity;
 pub mod limits;
 pub mod node;
 pub mod peer_guard;
+pub mod read_rounds;
 pub mod transport;
 
 use std::future::Future;

@@ -47,6 +47,7 @@ use crate::raft::state_machine::{SharedState, StateMachineStore};
 use crate::raft::wal_store::WalStore;
 use crate::raft::{NodeId, Raft, TypeConfig};
 use crate::server::forward::{Forwarded, ForwardedReply, WriteForwarder, call_leader};
+use crate::server::read_rounds::ReadRounds;
 
 /// Most bytes of entries in one replication message (and at most half a peer message).
 const REPLICATION_BATCH_BYTES_MAX: usize = 256 * 1024 * 1024;
@@ -71,6 +72,10 @@ pub struct CoordNode {
     pub metrics: Arc<CoordMetrics>,
     peers: Peers,
     forwarder: WriteForwarder,
+    /// Read-index rounds on this node as the leader (its own reads and followers' together).
+    leader_reads: ReadRounds,
+    /// Read-index rounds asked of the leader, when this node is a follower.
+    forwarded_reads: ReadRounds,
     leases: Mutex<Leases>,
     /// Before this instant (one lease after the node started) it grants no votes.
     votes_from: tokio::time::Instant,
@@ -159,7 +164,18 @@ impl CoordNode {
                 raft.runtime_config().elect(true);
             });
         }
-        Ok(Arc::new(Self { config, raft, shared, metrics, peers, forwarder, leases, votes_from }))
+        Ok(Arc::new(Self {
+            config,
+            raft,
+            shared,
+            metrics,
+            peers,
+            forwarder,
+            leader_reads: ReadRounds::default(),
+            forwarded_reads: ReadRounds::default(),
+            leases,
+            votes_from,
+        }))
     }
 
     /// Waits until this node may grant votes: one lease after it started, when lease reads are
@@ -310,7 +326,9 @@ impl CoordNode {
                 Ok(ForwardedReply::Written(results))
             }
             Forwarded::KeepAlive(session) => Ok(ForwardedReply::KeptAlive(self.keep_alive_locally(session).await?)),
-            Forwarded::ReadIndex => Ok(ForwardedReply::ReadIndex(self.read_index_locally().await?)),
+            Forwarded::ReadIndex => {
+                Ok(ForwardedReply::ReadIndex(self.leader_reads.read_index(|| self.read_index_locally()).await?))
+            }
             Forwarded::LeaseRemaining(sessions) => {
                 Ok(ForwardedReply::LeaseRemaining(self.lease_remaining_locally(&sessions).await?))
             }
@@ -319,22 +337,35 @@ impl CoordNode {
 
     /// Makes the next local read linearizable: confirms the leader's leadership with a quorum
     /// (Raft's read index) and waits until this node has applied up to that index.
+    ///
+    /// Reads arriving together share one read index (`server::read_rounds`). A follower that
+    /// knows the leader asks it at once, without first asking its own Raft core (which could
+    /// only answer "not the leader"); if its knowledge is stale, the node it reaches refuses.
     pub async fn linearize(&self) -> Result<(), CoordError> {
-        let read_index = match self.read_index_locally().await {
-            Ok(index) => index,
-            Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => {
-                match call_leader(&self.peers, &addr, &Forwarded::ReadIndex).await? {
-                    ForwardedReply::ReadIndex(index) => index,
-                    other => {
-                        return Err(CoordError::Internal {
-                            reason: format!("leader answered a read index with {other:?}"),
-                        });
-                    }
-                }
-            }
-            Err(e) => return Err(e),
+        let read_index = match self.other_leader() {
+            Some(addr) => self.read_index_from_leader(addr).await?,
+            None => match self.leader_reads.read_index(|| self.read_index_locally()).await {
+                Ok(index) => index,
+                Err(CoordError::NotLeader { leader_addr: Some(addr), .. }) => self.read_index_from_leader(addr).await?,
+                Err(e) => return Err(e),
+            },
         };
         self.catch_up(read_index).await
+    }
+
+    /// The leader's read index, asked of the leader at `addr` (in rounds shared by the reads
+    /// arriving together).
+    async fn read_index_from_leader(&self, addr: String) -> Result<Revision, CoordError> {
+        self.forwarded_reads
+            .read_index(|| async move {
+                match call_leader(&self.peers, &addr, &Forwarded::ReadIndex).await? {
+                    ForwardedReply::ReadIndex(index) => Ok(index),
+                    other => {
+                        Err(CoordError::Internal { reason: format!("leader answered a read index with {other:?}") })
+                    }
+                }
+            })
+            .await
     }
 
     /// Waits, at most [`CATCH_UP_TIMEOUT`], until this node has applied `revision`.
