@@ -205,7 +205,7 @@ mod tests {
         let rounds = Arc::new(ReadRounds::default());
         let stuck = tokio::spawn({
             let rounds = rounds.clone();
-            async move { rounds.read_index(|| std::future::pending()).await }
+            async move { rounds.read_index(std::future::pending).await }
         });
         while !rounds.lock().in_flight {
             tokio::task::yield_now().await;

@@ -16,6 +16,7 @@ use skyway_coord::CoordError;
 use skyway_coord::client::{Client, ClientOptions, Consistency};
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::bench_watch;
 use super::client_tls::ClientTlsArgs;
 use super::ctl::Output;
 use crate::rig::cluster::ProcessCluster;
@@ -26,6 +27,7 @@ use crate::rig::cpu;
 #[command(after_help = "Examples:\n  \
 skyway bench --local-cluster --op put --clients 1,16,64     # starts its own 3-node cluster\n  \
 skyway bench --local-cluster --op put --clients 1 --inflight 16,64   # one pipelined client\n  \
+skyway bench --local-cluster --op watch --watchers 100,1000,10000 --write-rate 1000   # watch fan-out\n  \
 skyway bench --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --server-pids 4101,4102,4103 --op get --clients 64 --duration 10\n\n\
 Each line reports the servers' CPU per operation (all nodes together, from /proc): with\n\
 --local-cluster the nodes are this command's children; with --endpoints, give their process\n\
@@ -61,6 +63,13 @@ pub struct BenchArgs {
     /// Size of each value written, in bytes.
     #[arg(long, default_value_t = 256)]
     pub value_bytes: usize,
+    /// With --op watch: watchers of the prefix, at most 100 per connection. A list runs one
+    /// measurement per count.
+    #[arg(long, value_delimiter = ',', default_value = "1000")]
+    pub watchers: Vec<usize>,
+    /// With --op watch: changes per second the writers make together.
+    #[arg(long, default_value_t = 1000.0)]
+    pub write_rate: f64,
     /// How long to measure each count, in seconds (after a one-second warm-up).
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -81,6 +90,9 @@ pub enum Op {
     Get,
     /// Serializable (local) get of a key of the client's own.
     GetSerializable,
+    /// Watch fan-out: --watchers watchers of one prefix get every change while 16 writers
+    /// change it at --write-rate; reports delivery latency, lost events and CPU per event.
+    Watch,
 }
 
 /// The shape of one measurement's load.
@@ -188,6 +200,19 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
             args.tls.client_options()?.with_token(args.token.clone()),
         )
     };
+    if args.op == Op::Watch {
+        let load = bench_watch::WatchLoad {
+            endpoints: &endpoints,
+            options: &options,
+            server_pids: &server_pids,
+            write_rate: args.write_rate,
+            value_bytes: args.value_bytes,
+            duration: Duration::from_secs_f64(args.duration),
+            output: args.output,
+        };
+        bench_watch::run(&load, &args.watchers).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let value = Bytes::from(vec![b'x'; args.value_bytes]);
     let shapes: Vec<Shape> = args
         .clients
@@ -262,6 +287,7 @@ async fn measure(
                         Op::Put => client.set(&key, value.clone(), None).await.map(|_| ()),
                         Op::Get => client.get(&key, Consistency::Linearizable).await.map(|_| ()),
                         Op::GetSerializable => client.get(&key, Consistency::Serializable).await.map(|_| ()),
+                        Op::Watch => unreachable!("--op watch is measured by bench_watch"),
                     };
                     let done = Instant::now();
                     let counted = began >= warm_end && done <= end;

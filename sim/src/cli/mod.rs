@@ -1,6 +1,7 @@
 //! The `skyway` command line: one binary, subcommands, `--help` at every level.
 
 pub mod bench;
+pub mod bench_watch;
 pub mod certs;
 pub mod client_tls;
 pub mod collect;

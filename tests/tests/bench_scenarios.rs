@@ -1,0 +1,51 @@
+//! `skyway bench` scenarios through the real binary against a real 3-node cluster: the watch
+//! fan-out delivers every acknowledged change to every watcher exactly once, and says so.
+//! (Figures are printed, never asserted: only what the run counted is checked.)
+
+use std::process::Output;
+use std::time::Duration;
+
+use skyway_tests::harness::{skyway_binary, start_cluster};
+
+async fn skyway(args: &[&str]) -> anyhow::Result<Output> {
+    Ok(tokio::process::Command::new(skyway_binary()).args(args).output().await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_fan_out_delivers_every_change_to_every_watcher_once() -> anyhow::Result<()> {
+    let (cluster, _dir) = start_cluster(&[])?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let endpoints = cluster.endpoints().join(",");
+    // 150 watchers: two connections (at most 100 watchers each), on two different nodes.
+    let out = skyway(&[
+        "bench",
+        "--endpoints",
+        &endpoints,
+        "--op",
+        "watch",
+        "--watchers",
+        "150",
+        "--write-rate",
+        "160",
+        "--duration",
+        "2",
+        "--output",
+        "json",
+    ])
+    .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(figures["watchers"], 150, "{figures}");
+    assert_eq!(figures["connections"], 2, "{figures}");
+    let writes = figures["writes_per_sec"].as_f64().unwrap() * 2.0;
+    let events = figures["events_per_sec"].as_f64().unwrap() * 2.0;
+    assert!(writes >= 100.0, "the writers wrote too little to tell anything: {figures}");
+    assert_eq!(figures["write_errors"], 0, "{figures}");
+    assert_eq!((figures["lost"].as_u64(), figures["duplicated"].as_u64()), (Some(0), Some(0)), "{figures}");
+    assert_eq!(figures["watch_errors"], 0, "{figures}");
+    // Every watcher saw every change written in the window.
+    assert!(events >= writes * 150.0, "{events} events for {writes} writes and 150 watchers: {figures}");
+    assert!(figures["delivery_p50_ms"].as_f64().unwrap() > 0.0, "{figures}");
+    Ok(())
+}
