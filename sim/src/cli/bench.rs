@@ -233,22 +233,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates `/bench/k{n}` for every request stream. A create whose outcome is unknown (the leader
-/// failed as it was sent) is tried again: "already exists" then means it had applied.
+/// Creates `/bench/k{n}` for every request stream.
 async fn prepare_keys(client: &Client, streams: usize, value: &Bytes) -> anyhow::Result<()> {
-    let paths = std::iter::once("/bench".to_string()).chain((0..streams).map(|n| format!("/bench/k{n}")));
-    for path in paths {
-        let data = if path == "/bench" { Bytes::new() } else { value.clone() };
-        let mut attempts = 0;
-        loop {
-            match client.create_node(&path, data.clone()).await {
-                Ok(_) | Err(CoordError::NodeExists { .. }) => break,
-                Err(CoordError::OutcomeUnknown { .. }) if attempts < 5 => attempts += 1,
-                Err(e) => return Err(e.into()),
-            }
-        }
+    ensure_node(client, "/bench", Bytes::new()).await?;
+    for n in 0..streams {
+        ensure_node(client, &format!("/bench/k{n}"), value.clone()).await?;
     }
     Ok(())
+}
+
+/// Creates `path` unless it exists. A create whose outcome is unknown (the leader failed as it
+/// was sent) is tried again: "already exists" then means it had applied.
+pub(super) async fn ensure_node(client: &Client, path: &str, data: Bytes) -> anyhow::Result<()> {
+    let mut attempts = 0;
+    loop {
+        match client.create_node(path, data.clone()).await {
+            Ok(_) | Err(CoordError::NodeExists { .. }) => return Ok(()),
+            Err(CoordError::OutcomeUnknown { .. }) if attempts < 5 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Runs `shape.clients` clients, each keeping `shape.inflight` requests in flight, for a

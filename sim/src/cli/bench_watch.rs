@@ -21,6 +21,7 @@ use skyway_coord::client::{Client, ClientOptions, Watcher};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 
+use super::bench::ensure_node;
 use super::ctl::Output;
 use crate::rig::cpu;
 
@@ -205,9 +206,9 @@ pub struct WatchLoad<'a> {
 pub async fn run(load: &WatchLoad<'_>, watcher_counts: &[usize]) -> anyhow::Result<()> {
     anyhow::ensure!(load.write_rate > 0.0, "--write-rate must be above 0");
     let client = Client::new(load.endpoints, load.options.clone())?;
-    create(&client, PREFIX).await?;
+    ensure_node(&client, PREFIX, Bytes::new()).await?;
     for w in 0..WRITERS {
-        create(&client, &format!("{PREFIX}/w{w}")).await?;
+        ensure_node(&client, &format!("{PREFIX}/w{w}"), Bytes::new()).await?;
     }
     for &watchers in watcher_counts {
         let figures = measure(load, watchers).await?;
@@ -217,17 +218,6 @@ pub async fn run(load: &WatchLoad<'_>, watcher_counts: &[usize]) -> anyhow::Resu
         }
     }
     Ok(())
-}
-
-async fn create(client: &Client, path: &str) -> anyhow::Result<()> {
-    for _ in 0..5 {
-        match client.create_node(path, Bytes::new()).await {
-            Ok(_) | Err(CoordError::NodeExists { .. }) => return Ok(()),
-            Err(CoordError::OutcomeUnknown { .. }) => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {path}")),
-        }
-    }
-    anyhow::bail!("creating {path}: five attempts ended with an unknown outcome")
 }
 
 /// What one watcher task hands back.
