@@ -33,6 +33,13 @@ pub const STREAMS_PER_CONNECTION_MAX_DEFAULT: u32 = 4_096;
 pub const WATCHES_PER_CONNECTION_MAX_DEFAULT: usize = 1_024;
 /// Default limit on writes a follower holds on their way to the leader.
 pub const FORWARDED_WRITES_MAX_DEFAULT: usize = 8_192;
+/// Default Raft heartbeat interval: the leader renews its lease with every follower this often.
+pub const HEARTBEAT_INTERVAL_DEFAULT: Duration = Duration::from_millis(20);
+/// Default lower bound of the Raft election timeout. A dead leader is replaced after three to
+/// four of these (its lease, then a random timeout): 180–240 ms, below the 300 ms a primary's
+/// commands may pause when the coordinator's leader dies. On links slower than loopback or a
+/// LAN raise it (`--election-timeout-ms`): it should be many round trips between the nodes.
+pub const ELECTION_TIMEOUT_DEFAULT: Duration = Duration::from_millis(60);
 /// Shortest session TTL accepted.
 pub const SESSION_TTL_MIN: Duration = Duration::from_millis(50);
 /// Longest session TTL accepted.
@@ -90,7 +97,10 @@ pub struct NodeConfig {
     pub membership_log_records_max: u64,
     /// Raft heartbeat interval.
     pub heartbeat_interval: Duration,
-    /// Raft election timeout, lower bound (the upper bound is twice this).
+    /// Raft election timeout, lower bound (the upper bound is twice this). A follower that
+    /// hears nothing from the leader campaigns after the leader's lease (twice this) plus a
+    /// random election timeout: three to four times this, which is how long the cluster takes
+    /// to replace a dead leader.
     pub election_timeout: Duration,
     /// Take a snapshot (and compact the log) after this many entries.
     pub snapshot_after_entries: u64,
@@ -145,8 +155,8 @@ impl NodeConfig {
             forwarded_writes_max: FORWARDED_WRITES_MAX_DEFAULT,
             membership_log_records_max: MEMBERSHIP_LOG_RECORDS_DEFAULT,
             peer_message_bytes_max: PEER_MESSAGE_BYTES_MAX,
-            heartbeat_interval: Duration::from_millis(50),
-            election_timeout: Duration::from_millis(250),
+            heartbeat_interval: HEARTBEAT_INTERVAL_DEFAULT,
+            election_timeout: ELECTION_TIMEOUT_DEFAULT,
             snapshot_after_entries: 20_000,
             log_entries_kept: 5_000,
             build: BuildInfo::default(),

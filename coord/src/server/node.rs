@@ -123,6 +123,10 @@ impl CoordNode {
             heartbeat_interval: config.heartbeat_interval.as_millis() as u64,
             election_timeout_min: config.election_timeout.as_millis() as u64,
             election_timeout_max: config.election_timeout.as_millis() as u64 * 2,
+            // A follower that stopped hearing the leader (starved of CPU, or cut off alone)
+            // first asks whether the others would vote for it; they would not while they hear
+            // the leader, so it cannot depose a live leader by raising the term.
+            enable_pre_vote: Some(true),
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_after_entries),
             max_in_snapshot_log_to_keep: config.log_entries_kept,
             // openraft caps replication batches by entries; derive that from a byte budget, so

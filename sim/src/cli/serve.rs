@@ -61,10 +61,12 @@ pub struct ServeArgs {
     #[arg(long, env = "SKYWAY_WATCH_HISTORY", default_value_t = skyway_coord::core::history::HISTORY_EVENTS_DEFAULT)]
     pub watch_history: usize,
     /// Raft heartbeat interval in milliseconds.
-    #[arg(long, env = "SKYWAY_HEARTBEAT_MS", default_value_t = 50)]
+    #[arg(long, env = "SKYWAY_HEARTBEAT_MS", default_value_t = skyway_coord::config::HEARTBEAT_INTERVAL_DEFAULT.as_millis() as u64)]
     pub heartbeat_ms: u64,
-    /// Raft election timeout in milliseconds (lower bound; the upper is twice this).
-    #[arg(long, env = "SKYWAY_ELECTION_TIMEOUT_MS", default_value_t = 250)]
+    /// Raft election timeout in milliseconds (lower bound; the upper is twice this). A dead
+    /// leader is replaced after three to four of these (its lease, then the timeout); raise it
+    /// on links slower than a LAN, to many round trips between the nodes.
+    #[arg(long, env = "SKYWAY_ELECTION_TIMEOUT_MS", default_value_t = skyway_coord::config::ELECTION_TIMEOUT_DEFAULT.as_millis() as u64)]
     pub election_timeout_ms: u64,
     /// Linearizable reads always confirm leadership with a round trip to a quorum (Raft's read
     /// index), instead of being served from the leader's lease while it holds one (the default,
