@@ -152,6 +152,15 @@ impl Leases {
         out
     }
 
+    /// The earliest deadline still ahead of `now`, for the leader of `term` (`None` if none is,
+    /// or the table holds another term's deadlines): when the next expiry may be due.
+    pub fn next_deadline(&self, term: Term, now: Instant) -> Option<Instant> {
+        if self.term != Some(term) {
+            return None;
+        }
+        self.leases.values().map(|l| l.deadline).filter(|d| *d > now).min()
+    }
+
     /// The remaining TTL of every session worth checkpointing (TTL above
     /// [`CHECKPOINT_TTL_MIN`]), in milliseconds, in id order, for the leader of `term`: none
     /// if the table holds another term's deadlines.
@@ -226,6 +235,19 @@ mod tests {
         leases.renew(T, SessionId(2), ms(100), t0 + ms(80));
         assert_eq!(leases.expired(T, t0 + ms(100)), vec![SessionId(1)]);
         assert_eq!(leases.expired(T, t0 + ms(180)), vec![SessionId(1), SessionId(2)]);
+    }
+
+    #[test]
+    fn the_next_deadline_is_the_earliest_still_ahead_and_only_for_the_tables_term() {
+        let t0 = Instant::now();
+        let mut leases = Leases::new(ELECTION);
+        leases.reconcile(T, &sessions(&[(1, 100), (2, 100)]), &no_checkpoints(), t0);
+        leases.renew(T, SessionId(1), ms(100), t0 + ms(30));
+        leases.renew(T, SessionId(2), ms(100), t0 + ms(50));
+        assert_eq!(leases.next_deadline(T, t0 + ms(40)), Some(t0 + ms(130)));
+        assert_eq!(leases.next_deadline(T, t0 + ms(130)), Some(t0 + ms(150)), "a past deadline is not ahead");
+        assert_eq!(leases.next_deadline(T, t0 + ms(150)), None);
+        assert_eq!(leases.next_deadline(T + 1, t0 + ms(40)), None, "another term's table says nothing");
     }
 
     #[test]

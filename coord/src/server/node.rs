@@ -481,12 +481,15 @@ impl CoordNode {
     /// [`CHECKPOINT_INTERVAL`], commit the remaining TTLs of long sessions. Runs on every node;
     /// only acts while leader, and starts from a fresh table at every term it leads, even one
     /// won back between two ticks (the rule for what a new leader grants is in `core::leases`).
+    ///
+    /// The loop wakes every tick and also at the earliest lease deadline, so a session expires
+    /// when its TTL runs out, not up to a tick later.
     pub async fn run_session_expiry(self: Arc<Self>, tick: Duration) {
         let mut next_checkpoint = Instant::now();
-        let mut interval = tokio::time::interval(tick);
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut wake = Instant::now();
         loop {
-            interval.tick().await;
+            tokio::time::sleep_until(wake.into()).await;
+            wake = Instant::now() + tick;
             let Some(term) = self.leader_term() else { continue };
             let now = Instant::now();
             // Keyed by term: leadership lost and regained since the last tick is a new table.
@@ -509,6 +512,11 @@ impl CoordNode {
                 let mut leases = self.leases.lock().expect("leases poisoned");
                 leases.reconcile(term, state.sessions(), &checkpoint_applied, now);
                 let checkpoint = if checkpoint_due { leases.checkpoint(term, now) } else { Vec::new() };
+                // Past deadlines are expired below (one whose expiry fails to commit is retried
+                // at the next tick); wake at the next one still ahead.
+                if let Some(deadline) = leases.next_deadline(term, now) {
+                    wake = wake.min(deadline);
+                }
                 (leases.expired(term, now), checkpoint)
             };
             if !checkpoint.is_empty() {
