@@ -83,3 +83,47 @@ async fn a_campaign_fails_when_its_session_is_gone() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A backup second in line takes over as soon as the primary's node goes, without reading the
+/// role again; one further back must not: when the backup ahead of it goes, the primary is still
+/// there, and it only moves up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_primarys_successor_takes_over_when_a_node_ahead_goes() -> anyhow::Result<()> {
+    let (cluster, _dir) = start_cluster(&[])?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let client = cluster.client()?;
+    let election = Election::new(&client, "runway/25")?;
+    let ttl = Duration::from_secs(30);
+    let (session_a, session_b, session_c) = (
+        Session::open(&client, ttl, Some("ctl-a")).await?,
+        Session::open(&client, ttl, Some("ctl-b")).await?,
+        Session::open(&client, ttl, Some("ctl-c")).await?,
+    );
+    let a = election.campaign(&session_a, "ctl-a").await?;
+    let b = election.campaign(&session_b, "ctl-b").await?;
+    let c = election.campaign(&session_c, "ctl-c").await?;
+    let token_a = a.wait_primary(&session_a).await?;
+
+    // C waits behind B; B leaves (its session closes, so its node goes): A is still primary.
+    let c_waits = c.wait_primary(&session_c);
+    tokio::pin!(c_waits);
+    tokio::select! {
+        result = &mut c_waits => panic!("C is behind B and A; it cannot be primary yet: {result:?}"),
+        closed = session_b.close() => closed?,
+    }
+    drop(b);
+    tokio::select! {
+        result = &mut c_waits => panic!("B left but A is still primary; C cannot be: {result:?}"),
+        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+    }
+    assert_eq!(c.rank().await?, Some(1), "C moved up behind A");
+    assert_eq!(election.observe().await?.primary.map(|p| p.token), Some(token_a));
+
+    // A leaves: C, now second in line, takes over.
+    a.resign().await?;
+    let token_c = tokio::time::timeout(Duration::from_secs(10), c_waits).await??;
+    assert!(token_c > token_a, "tokens must strictly increase: {token_a} then {token_c}");
+    assert_eq!(election.observe().await?.primary.map(|p| p.token), Some(token_c));
+    drop(session_a);
+    Ok(())
+}

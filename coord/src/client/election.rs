@@ -224,9 +224,17 @@ impl Candidate {
         let mut watcher = Watcher::start(&self.election.client, &predecessor_path, false, revision + 1).await?;
         loop {
             let events = watcher.next().await?;
-            if events.iter().any(|e| e.kind == WatchEventKind::Deleted) {
-                return Ok(None);
+            if !events.iter().any(|e| e.kind == WatchEventKind::Deleted) {
+                continue;
             }
+            if rank == 1 {
+                // The predecessor was the primary, so nothing ranked before it; and no node
+                // can rank before us later (sequence numbers only grow). Primary now, without
+                // reading the role again: a failover does not wait for those round trips.
+                tracing::info!(role = %self.election.role, path = %self.path, token = self.token.0, "became primary");
+                return Ok(Some(self.token));
+            }
+            return Ok(None);
         }
     }
 
