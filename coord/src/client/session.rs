@@ -152,7 +152,7 @@ fn safety_margin(ttl: Duration) -> Duration {
 const KEEP_ALIVE_RETRY: Duration = Duration::from_millis(50);
 
 /// Sends a keep-alive every third of the TTL and tracks the answers; retries failed ones after
-/// [`KEEP_ALIVE_RETRY`]. The safety margin is two thirds of the TTL: past it without an answer
+/// [`KEEP_ALIVE_RETRY`], and unanswered ones (no answer within a period) at once, elsewhere. The safety margin is two thirds of the TTL: past it without an answer
 /// the session is uncertain — flagged by a timer at that very moment, not at the next keep-alive.
 async fn keep_alive_loop(
     client: Client,
@@ -189,6 +189,7 @@ async fn keep_alive_loop(
                     if *health.borrow() == SessionHealth::Alive => mark_uncertain(last_ack),
             }
         };
+        let timed_out = result.is_err();
         match result {
             Ok(Ok(_)) => {
                 // The lease was renewed no earlier than when the request was sent.
@@ -212,7 +213,13 @@ async fn keep_alive_loop(
         if last_ack.elapsed() > margin {
             mark_uncertain(last_ack);
         }
-        let next = if acknowledged { sent + interval } else { Instant::now() + KEEP_ALIVE_RETRY.min(interval) };
+        // After a silent endpoint the retry goes to another one at once: the timeout already
+        // spent a keep-alive period, and a short TTL has no second one to spare.
+        let next = match (acknowledged, timed_out) {
+            (true, _) => sent + interval,
+            (false, true) => Instant::now(),
+            (false, false) => Instant::now() + KEEP_ALIVE_RETRY.min(interval),
+        };
         tokio::select! {
             _ = tokio::time::sleep_until(next.into()) => {}
             _ = tokio::time::sleep_until((last_ack + margin).into()),
