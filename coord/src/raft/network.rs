@@ -40,6 +40,12 @@ use crate::tls::PeerTls;
 pub const PEER_MESSAGE_BYTES_MAX: usize = 512 * 1024 * 1024;
 /// Most bytes of snapshot data in one message (less if the peer message limit is lower).
 pub const SNAPSHOT_CHUNK_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Shortest time an append is given to be answered. openraft asks for one heartbeat interval
+/// (20 ms by default), but a follower answers only after its fsync, and on a loaded machine that
+/// takes longer now and then: cut off there, the append is sent again from scratch, the leader's
+/// lease goes unrenewed and the sessions it serves can expire while alive. A follower that is
+/// gone is not waited for: the leader needs only a quorum, and its other streams go on.
+pub const APPEND_TIMEOUT_MIN: Duration = Duration::from_millis(250);
 
 /// The first message of a snapshot stream: what the data that follows is.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -237,7 +243,7 @@ impl RaftNetworkV2<TypeConfig> for PeerConnection {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(Rpc::Append, &rpc, option.hard_ttl()).await
+        self.call(Rpc::Append, &rpc, option.hard_ttl().max(APPEND_TIMEOUT_MIN)).await
     }
 
     async fn vote(
