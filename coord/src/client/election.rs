@@ -4,7 +4,9 @@
 //! How: every candidate creates an ephemeral sequential node `/roles/<role>/c-NNNNNNNNNN`
 //! owned by its session. The lowest name is the primary; the others are backups in order.
 //! Each backup watches only its immediate predecessor (no herd effect: one death wakes one
-//! candidate). The primary's fencing token is the create revision of its node. Sequence order
+//! candidate); the one right behind the primary takes over on the deletion event itself, since
+//! nothing can rank before it any more, and reads the role again only if it was further back.
+//! The primary's fencing token is the create revision of its node. Sequence order
 //! is creation order is revision order, and a new primary's node was necessarily created after
 //! the previous primary's, so tokens strictly increase across successive primaries. Actuators
 //! that refuse tokens lower than the highest they have seen thus refuse a deposed primary,
