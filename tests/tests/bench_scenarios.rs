@@ -49,3 +49,44 @@ async fn watch_fan_out_delivers_every_change_to_every_watcher_once() -> anyhow::
     assert!(figures["delivery_p50_ms"].as_f64().unwrap() > 0.0, "{figures}");
     Ok(())
 }
+
+/// `--value-bytes` with a list measures once per size, and reads read values of the size
+/// measured: the keys are rewritten for each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_value_sizes_measures_each_size_on_values_of_that_size() -> anyhow::Result<()> {
+    let (cluster, _dir) = start_cluster(&[])?;
+    cluster.wait_for_leader(Duration::from_secs(20)).await?;
+    let endpoints = cluster.endpoints().join(",");
+    let out = skyway(&[
+        "bench",
+        "--endpoints",
+        &endpoints,
+        "--op",
+        "get",
+        "--clients",
+        "2",
+        "--value-bytes",
+        "1024,16384",
+        "--duration",
+        "1",
+        "--output",
+        "json",
+    ])
+    .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout)?.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+    let sizes: Vec<_> = lines.iter().map(|l| l["value_bytes"].as_u64()).collect();
+    assert_eq!(sizes, [Some(1024), Some(16384)], "{lines:?}");
+    for line in &lines {
+        assert_eq!(line["errors"], 0, "{line}");
+        assert!(line["completed"].as_u64().unwrap() > 0, "{line}");
+    }
+    let client = cluster.client()?;
+    for key in ["/bench/k0", "/bench/k1"] {
+        let read = client.get(key, skyway_coord::client::Consistency::Linearizable).await?;
+        assert_eq!(read.data.len(), 16384, "{key} holds a value of the last size measured");
+    }
+    Ok(())
+}

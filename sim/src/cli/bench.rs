@@ -27,6 +27,7 @@ use crate::rig::cpu;
 #[command(after_help = "Examples:\n  \
 skyway bench --local-cluster --op put --clients 1,16,64     # starts its own 3-node cluster\n  \
 skyway bench --local-cluster --op put --clients 1 --inflight 16,64   # one pipelined client\n  \
+skyway bench --local-cluster --op put --value-bytes 1024,16384,262144   # what value size costs\n  \
 skyway bench --local-cluster --op watch --watchers 100,1000,10000 --write-rate 1000   # watch fan-out\n  \
 skyway bench --endpoints 127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003 --server-pids 4101,4102,4103 --op get --clients 64 --duration 10\n\n\
 Each line reports the servers' CPU per operation (all nodes together, from /proc): with\n\
@@ -60,9 +61,10 @@ pub struct BenchArgs {
     /// sending the next). A list runs one measurement per count, for every --clients count.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     pub inflight: Vec<usize>,
-    /// Size of each value written, in bytes.
-    #[arg(long, default_value_t = 256)]
-    pub value_bytes: usize,
+    /// Size of each value written (and, with --op get, read), in bytes. A list (1024,16384,262144)
+    /// runs every measurement once per size.
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    pub value_bytes: Vec<usize>,
     /// With --op watch: watchers of the prefix, at most 100 per connection. A list runs one
     /// measurement per count.
     #[arg(long, value_delimiter = ',', default_value = "1000")]
@@ -201,43 +203,51 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         )
     };
     if args.op == Op::Watch {
-        let load = bench_watch::WatchLoad {
-            endpoints: &endpoints,
-            options: &options,
-            server_pids: &server_pids,
-            write_rate: args.write_rate,
-            value_bytes: args.value_bytes,
-            duration: Duration::from_secs_f64(args.duration),
-            output: args.output,
-        };
-        bench_watch::run(&load, &args.watchers).await?;
+        for &value_bytes in &args.value_bytes {
+            let load = bench_watch::WatchLoad {
+                endpoints: &endpoints,
+                options: &options,
+                server_pids: &server_pids,
+                write_rate: args.write_rate,
+                value_bytes,
+                duration: Duration::from_secs_f64(args.duration),
+                output: args.output,
+            };
+            bench_watch::run(&load, &args.watchers).await?;
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    let value = Bytes::from(vec![b'x'; args.value_bytes]);
     let shapes: Vec<Shape> = args
         .clients
         .iter()
         .flat_map(|&clients| args.inflight.iter().map(move |&inflight| Shape { clients, inflight }))
         .collect();
     let streams_max = shapes.iter().map(Shape::streams).max().unwrap_or(1);
-    prepare_keys(&Client::new(&endpoints, options.clone())?, streams_max, &value).await?;
+    let client = Client::new(&endpoints, options.clone())?;
     let op_name = format!("{:?}", args.op).to_lowercase();
-    for shape in shapes {
-        let duration = Duration::from_secs_f64(args.duration);
-        let figures = measure(&endpoints, &options, &server_pids, args.op, shape, &value, duration).await?;
-        match args.output {
-            Output::Human => println!("{}", figures.human(&op_name, args.value_bytes)),
-            Output::Json => println!("{}", figures.json(&op_name, args.value_bytes)),
+    for &value_bytes in &args.value_bytes {
+        let value = Bytes::from(vec![b'x'; value_bytes]);
+        prepare_keys(&client, streams_max, &value).await?;
+        for &shape in &shapes {
+            let duration = Duration::from_secs_f64(args.duration);
+            let figures = measure(&endpoints, &options, &server_pids, args.op, shape, &value, duration).await?;
+            match args.output {
+                Output::Human => println!("{}", figures.human(&op_name, value_bytes)),
+                Output::Json => println!("{}", figures.json(&op_name, value_bytes)),
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Creates `/bench/k{n}` for every request stream.
+/// Creates `/bench/k{n}` for every request stream, holding `value` (so reads read values of
+/// the size measured).
 async fn prepare_keys(client: &Client, streams: usize, value: &Bytes) -> anyhow::Result<()> {
     ensure_node(client, "/bench", Bytes::new()).await?;
     for n in 0..streams {
-        ensure_node(client, &format!("/bench/k{n}"), value.clone()).await?;
+        let path = format!("/bench/k{n}");
+        ensure_node(client, &path, value.clone()).await?;
+        client.set(&path, value.clone(), None).await?;
     }
     Ok(())
 }
