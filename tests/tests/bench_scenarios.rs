@@ -90,3 +90,32 @@ async fn a_list_of_value_sizes_measures_each_size_on_values_of_that_size() -> an
     }
     Ok(())
 }
+
+/// `--local-cluster --local-nodes 5` measures a cluster of five voters it starts itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_cluster_of_five_voters_is_measured() -> anyhow::Result<()> {
+    let out = skyway(&[
+        "bench",
+        "--local-cluster",
+        "--local-nodes",
+        "5",
+        "--op",
+        "put",
+        "--clients",
+        "2",
+        "--duration",
+        "1",
+        "--output",
+        "json",
+    ])
+    .await?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("local 5-node cluster"), "{stderr}");
+    let pids = stderr.split("pids [").nth(1).and_then(|rest| rest.split(']').next()).unwrap_or_default();
+    assert_eq!(pids.split(',').count(), 5, "five server processes: {stderr}");
+    let figures: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(figures["errors"], 0, "{figures}");
+    assert!(figures["completed"].as_u64().unwrap() > 0, "{figures}");
+    Ok(())
+}

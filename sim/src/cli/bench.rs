@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// directory, fsync on) and measure that instead of --endpoints.
     #[arg(long)]
     pub local_cluster: bool,
+    /// With --local-cluster: how many voting nodes it has (5 shows what two more voters cost:
+    /// every write waits for three fsyncs of five instead of two of three).
+    #[arg(long, default_value_t = 3, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=9))]
+    pub local_nodes: usize,
     /// Process ids of the servers behind --endpoints (PID,...), to report their CPU per
     /// operation. Not needed with --local-cluster.
     #[arg(long, value_delimiter = ',')]
@@ -188,11 +192,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let temp = tempfile::tempdir()?;
     let (_cluster, endpoints, server_pids, options) = if args.local_cluster {
         let binary = std::env::current_exe()?;
-        let cluster = ProcessCluster::start(&binary, temp.path(), 3, &[])?;
+        let cluster = ProcessCluster::start(&binary, temp.path(), args.local_nodes, &[])?;
         cluster.wait_for_leader(Duration::from_secs(20)).await?;
         let endpoints = cluster.endpoints();
         let pids: Vec<u32> = cluster.nodes.values().filter_map(|n| n.pid()).collect();
-        eprintln!("started a local 3-node cluster at {} (pids {pids:?})", endpoints.join(","));
+        eprintln!("started a local {}-node cluster at {} (pids {pids:?})", args.local_nodes, endpoints.join(","));
         (Some(cluster), endpoints, pids, ClientOptions::default())
     } else {
         (
