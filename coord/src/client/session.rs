@@ -152,8 +152,9 @@ fn safety_margin(ttl: Duration) -> Duration {
 const KEEP_ALIVE_RETRY: Duration = Duration::from_millis(50);
 
 /// Sends a keep-alive every third of the TTL and tracks the answers; retries failed ones after
-/// [`KEEP_ALIVE_RETRY`], and unanswered ones (no answer within a period) at once, elsewhere. The safety margin is two thirds of the TTL: past it without an answer
-/// the session is uncertain — flagged by a timer at that very moment, not at the next keep-alive.
+/// [`KEEP_ALIVE_RETRY`], and unanswered ones (no answer within a period) at once, elsewhere.
+/// The safety margin is two thirds of the TTL: past it without an answer the session is
+/// uncertain — flagged by a timer at that very moment, not at the next keep-alive.
 async fn keep_alive_loop(
     client: Client,
     id: SessionId,

@@ -229,11 +229,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let streams_max = shapes.iter().map(Shape::streams).max().unwrap_or(1);
     let client = Client::new(&endpoints, options.clone())?;
     let op_name = format!("{:?}", args.op).to_lowercase();
+    let duration = Duration::from_secs_f64(args.duration);
     for &value_bytes in &args.value_bytes {
         let value = Bytes::from(vec![b'x'; value_bytes]);
         prepare_keys(&client, streams_max, &value).await?;
         for &shape in &shapes {
-            let duration = Duration::from_secs_f64(args.duration);
             let figures = measure(&endpoints, &options, &server_pids, args.op, shape, &value, duration).await?;
             match args.output {
                 Output::Human => println!("{}", figures.human(&op_name, value_bytes)),

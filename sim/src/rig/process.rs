@@ -23,15 +23,7 @@ pub enum Signal {
 }
 
 impl Signal {
-    fn name(self) -> &'static str {
-        match self {
-            Signal::Stop => "STOP",
-            Signal::Cont => "CONT",
-            Signal::Term => "TERM",
-            Signal::Kill => "KILL",
-        }
-    }
-
+    /// The signal as the kernel knows it.
     fn number(self) -> nix::sys::signal::Signal {
         use nix::sys::signal::Signal as Sys;
         match self {
@@ -131,7 +123,7 @@ impl Process {
         let pid = self.pid().with_context(|| format!("{} is not running", self.name))?;
         let raw = i32::try_from(pid).with_context(|| format!("pid {pid} of {} out of range", self.name))?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), signal.number())
-            .with_context(|| format!("kill -{} {pid} ({}) failed", signal.name(), self.name))
+            .with_context(|| format!("kill -{} {pid} ({}) failed", signal.number().as_str(), self.name))
     }
 
     /// SIGKILLs it (resuming it first, in case it was paused) and reaps it.
